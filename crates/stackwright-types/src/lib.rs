@@ -1,0 +1,58 @@
+//! Stackwright's pure data model.
+//!
+//! Everything here is plain data plus parsing from text: component manifests
+//! ([`manifest`]), declared capabilities ([`capability`]), LinuxKit's per-image fields
+//! ([`container`]), assembly files ([`assembly`]), LinuxKit's YAML model ([`linuxkit`]),
+//! lockfiles ([`lock`]) and the diagnostics every layer reports ([`diagnostic`]).
+//!
+//! Invariant: this crate performs no I/O. Callers hand it text and a display name for the
+//! file the text came from; every error it reports carries that name, a line and a column.
+
+pub mod assembly;
+pub mod capability;
+pub mod container;
+pub mod diagnostic;
+pub mod linuxkit;
+pub mod lock;
+pub mod manifest;
+pub mod source;
+pub mod suggest;
+mod tomlin;
+pub mod version;
+
+pub use diagnostic::{Code, Diagnostic, Severity};
+pub use source::{Location, SourceText};
+
+/// Errors of this crate: a text that could not be turned into the model.
+#[derive(Debug, thiserror::Error)]
+pub enum TypesError {
+    /// The text was parsed, and one or more problems were found. Every problem is listed.
+    #[error("{} problem(s) in {file}", diagnostics.len())]
+    Invalid {
+        file: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl TypesError {
+    /// The diagnostics carried by this error.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            TypesError::Invalid { diagnostics, .. } => diagnostics,
+        }
+    }
+
+    pub fn into_diagnostics(self) -> Vec<Diagnostic> {
+        match self {
+            TypesError::Invalid { diagnostics, .. } => diagnostics,
+        }
+    }
+}
+
+/// Inputs larger than this are refused before parsing: no real manifest or assembly comes
+/// near it, and it bounds the work a hostile file can cause.
+pub const MAX_INPUT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Deepest nesting of arrays/tables accepted in a TOML input. The `toml` parser recurses,
+/// so deeper input is refused up front rather than risking the stack.
+pub const MAX_NESTING: usize = 64;

@@ -1,0 +1,876 @@
+//! Component manifests (`components/<category>/<id>.toml`): the format is documented in
+//! `docs/manifest-format.md`.
+//!
+//! Parsing has two steps: serde reads the text into `Raw*` structs (unknown keys are
+//! errors), then [`Manifest::from_raw`] checks what serde cannot (versions, ranges, the id
+//! against the file name) and collects every problem, each at its line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use semver::{Version, VersionReq};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::container::Container;
+use crate::diagnostic::{self, Diagnostic};
+use crate::source::{Location, SourceText};
+use crate::version::{parse_req, parse_version};
+use crate::TypesError;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $s:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $s)] $variant),*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok($name::$variant),)*
+                    _ => Err(format!(
+                        "`{s}` is not one of: {}",
+                        [$($s),*].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// The twelve kinds of part a platform is assembled from.
+    Category {
+        Kernel = "kernel",
+        InitSystem = "init-system",
+        Runtime = "runtime",
+        Network = "network",
+        Storage = "storage",
+        Orchestration = "orchestration",
+        Registry = "registry",
+        Build = "build",
+        Observability = "observability",
+        Security = "security",
+        IngressMesh = "ingress-mesh",
+        Edge = "edge",
+    }
+}
+
+string_enum! {
+    /// Where a component goes in LinuxKit's YAML, and so when it starts.
+    Stage {
+        Kernel = "kernel",
+        Init = "init",
+        Onboot = "onboot",
+        Service = "service",
+        Onshutdown = "onshutdown",
+    }
+}
+
+string_enum! {
+    /// CPU architectures, named as OCI image indexes name them.
+    Arch {
+        Amd64 = "amd64",
+        Arm64 = "arm64",
+        Riscv64 = "riscv64",
+        S390x = "s390x",
+        Ppc64le = "ppc64le",
+    }
+}
+
+string_enum! {
+    Protocol { Tcp = "tcp", Udp = "udp" }
+}
+
+string_enum! {
+    /// Where a port is bound: the node's network namespace, the node's loopback, or a
+    /// pod's own namespace (which only collides when run with the host network).
+    PortScope { Host = "host", Loopback = "loopback", Pod = "pod" }
+}
+
+string_enum! {
+    ConfigType { String = "string", Integer = "integer", Boolean = "boolean", StringList = "string-list" }
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw (serde) form: what the file says, with spans where later checks need a location.
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    pub id: Spanned<String>,
+    pub category: Category,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    pub stage: Stage,
+    pub arch: Vec<Arch>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub privileged: bool,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub verified: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    #[serde(rename = "override", default, skip_serializing_if = "is_false")]
+    pub override_: bool,
+    #[serde(default, skip_serializing_if = "Container::is_empty")]
+    pub container: Container,
+    #[serde(rename = "port", default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<Port>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, ConfigOption>,
+    #[serde(rename = "release")]
+    pub releases: Vec<RawRelease>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelease {
+    pub version: Spanned<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<Vec<Arch>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provides: BTreeMap<String, Spanned<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requires: BTreeMap<String, Spanned<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub constrains: BTreeMap<String, Spanned<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conflicts: BTreeMap<String, Spanned<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recommends: BTreeMap<String, Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Spanned<RawKernelNeeds>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernel_config: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKernelNeeds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Checked model.
+
+/// A host port a component binds.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<u16>,
+    pub protocol: Protocol,
+    #[serde(default = "host_scope")]
+    pub scope: PortScope,
+}
+
+fn host_scope() -> PortScope {
+    PortScope::Host
+}
+
+impl Port {
+    /// The ports this entry covers, first to last inclusive.
+    pub fn range(&self) -> std::ops::RangeInclusive<u16> {
+        self.port..=self.end.unwrap_or(self.port).max(self.port)
+    }
+}
+
+/// One user-settable option of a component, with its type and default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigOption {
+    #[serde(rename = "type")]
+    pub ty: ConfigType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "enum", default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub required: bool,
+}
+
+impl ConfigOption {
+    /// Checks a value against this option; `Err` says what is wrong, with its code.
+    pub fn check(&self, value: &toml::Value) -> Result<(), (crate::Code, String)> {
+        use toml::Value as V;
+        match (self.ty, value) {
+            (ConfigType::String, V::String(s)) => {
+                if let Some(allowed) = &self.allowed {
+                    if !allowed.iter().any(|a| a == s) {
+                        return Err((
+                            diagnostic::CONFIG_ENUM,
+                            format!("`{s}` is not one of: {}", allowed.join(", ")),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            (ConfigType::Integer, V::Integer(n)) => {
+                if self.min.is_some_and(|m| *n < m) || self.max.is_some_and(|m| *n > m) {
+                    return Err((
+                        diagnostic::CONFIG_RANGE,
+                        format!(
+                            "{n} is outside {}..={}",
+                            self.min.map(|m| m.to_string()).unwrap_or_default(),
+                            self.max.map(|m| m.to_string()).unwrap_or_default()
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            (ConfigType::Boolean, V::Boolean(_)) => Ok(()),
+            (ConfigType::StringList, V::Array(items)) if items.iter().all(|i| i.is_str()) => Ok(()),
+            (ty, v) => Err((
+                diagnostic::CONFIG_TYPE,
+                format!("expected a {ty}, found a {}", v.type_str()),
+            )),
+        }
+    }
+}
+
+/// A version requirement on a component or capability, with where it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dep {
+    pub name: String,
+    pub req: VersionReq,
+    pub location: Location,
+}
+
+/// A kernel option: `CONFIG_X`, built in (`=y`) or as a module (`=m`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KernelOption {
+    pub name: String,
+    /// For a kernel: built in (`=y`) rather than a module. For a need: must be built in.
+    pub builtin: bool,
+}
+
+impl KernelOption {
+    /// Parses `CONFIG_X`, `CONFIG_X=y` or `CONFIG_X=m`. `module_default` says what a bare
+    /// name means (a need: either; a kernel's list: built in).
+    pub fn parse(s: &str, bare_is_builtin: bool) -> Result<Self, String> {
+        let (name, val) = match s.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (s, None),
+        };
+        let valid_name = name.starts_with("CONFIG_")
+            && name.len() > 7
+            && name[7..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !valid_name {
+            return Err(format!("`{s}` is not a kernel option (expected CONFIG_NAME, CONFIG_NAME=y or CONFIG_NAME=m)"));
+        }
+        let builtin = match val {
+            None => bare_is_builtin,
+            Some("y") => true,
+            Some("m") => false,
+            Some(other) => return Err(format!("`{s}`: value `{other}` must be y or m")),
+        };
+        Ok(Self {
+            name: name.to_string(),
+            builtin,
+        })
+    }
+}
+
+impl fmt::Display for KernelOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.name, if self.builtin { "y" } else { "m" })
+    }
+}
+
+/// What a release needs of the kernel it runs on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelNeeds {
+    pub min: Option<Version>,
+    pub config: Vec<KernelOption>,
+    pub location: Option<Location>,
+}
+
+/// One release (version) of a component.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Release {
+    pub version: Version,
+    pub location: Location,
+    pub image: Option<String>,
+    pub arch: Option<Vec<Arch>>,
+    /// Capability → provided version. The component's own id is not listed here.
+    pub provides: BTreeMap<String, Version>,
+    pub requires: Vec<Dep>,
+    pub constrains: Vec<Dep>,
+    pub conflicts: Vec<Dep>,
+    pub recommends: Vec<Dep>,
+    pub kernel: KernelNeeds,
+    /// For kernel components: the options the kernel is built with.
+    pub kernel_config: Vec<KernelOption>,
+}
+
+impl Release {
+    /// Every dependency-like edge of this release, with its kind.
+    pub fn edges(&self) -> impl Iterator<Item = (DepKind, &Dep)> {
+        self.requires
+            .iter()
+            .map(|d| (DepKind::Requires, d))
+            .chain(self.constrains.iter().map(|d| (DepKind::Constrains, d)))
+            .chain(self.conflicts.iter().map(|d| (DepKind::Conflicts, d)))
+            .chain(self.recommends.iter().map(|d| (DepKind::Recommends, d)))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DepKind {
+    Requires,
+    Constrains,
+    Conflicts,
+    Recommends,
+}
+
+impl DepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepKind::Requires => "requires",
+            DepKind::Constrains => "constrains",
+            DepKind::Conflicts => "conflicts",
+            DepKind::Recommends => "recommends",
+        }
+    }
+}
+
+/// A checked component manifest. Releases are sorted newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    pub id: String,
+    pub category: Category,
+    pub summary: String,
+    pub homepage: Option<String>,
+    pub license: Option<String>,
+    pub stage: Stage,
+    pub arch: Vec<Arch>,
+    pub privileged: bool,
+    pub verified: bool,
+    pub unverified: Vec<String>,
+    pub sources: Vec<String>,
+    pub notes: Option<String>,
+    pub override_: bool,
+    pub container: Container,
+    pub ports: Vec<Port>,
+    pub config: BTreeMap<String, ConfigOption>,
+    pub releases: Vec<Release>,
+    /// Where the manifest was read from (its `id` line).
+    pub location: Location,
+}
+
+impl Manifest {
+    /// Parses a manifest. `expected_id` is the file stem when read from a file, so the
+    /// `id` inside can be checked against it.
+    pub fn parse(src: &SourceText, expected_id: Option<&str>) -> Result<Manifest, TypesError> {
+        let raw: RawManifest = crate::tomlin::parse(src).map_err(|d| invalid(src, d))?;
+        Manifest::from_raw(src, raw, expected_id).map_err(|d| invalid(src, d))
+    }
+
+    fn from_raw(
+        src: &SourceText,
+        raw: RawManifest,
+        expected_id: Option<&str>,
+    ) -> Result<Manifest, Vec<Diagnostic>> {
+        let mut diags = Vec::new();
+        let id_loc = src.locate(raw.id.span());
+        let id = raw.id.get_ref().clone();
+        if !is_kebab(&id) {
+            diags.push(
+                Diagnostic::error(diagnostic::INVALID_VALUE, format!("component id `{id}` is not kebab-case"))
+                    .at(id_loc.clone())
+                    .hint("use lowercase letters, digits and single dashes, e.g. `my-runtime`"),
+            );
+        }
+        if let Some(stem) = expected_id {
+            if stem != id {
+                diags.push(
+                    Diagnostic::error(
+                        diagnostic::ID_MISMATCH,
+                        format!("id `{id}` does not match the file name `{stem}.toml`"),
+                    )
+                    .at(id_loc.clone())
+                    .hint(format!("rename the file to `{id}.toml` or set `id = \"{stem}\"`")),
+                );
+            }
+        }
+        if raw.arch.is_empty() {
+            diags.push(
+                Diagnostic::error(diagnostic::INVALID_VALUE, "`arch` lists no architecture")
+                    .at(id_loc.clone())
+                    .hint("list at least one, e.g. arch = [\"amd64\", \"arm64\"]"),
+            );
+        }
+        if raw.releases.is_empty() {
+            diags.push(
+                Diagnostic::error(diagnostic::INVALID_VALUE, format!("component `{id}` has no [[release]]"))
+                    .at(id_loc.clone())
+                    .hint("add at least one [[release]] with a version"),
+            );
+        }
+        for (key, opt) in &raw.config {
+            if let Some(default) = &opt.default {
+                if let Err((code, msg)) = opt.check(default) {
+                    diags.push(
+                        Diagnostic::error(code, format!("default of config `{key}`: {msg}"))
+                            .at(id_loc.clone())
+                            .hint("make the default satisfy the option's own type, enum and range"),
+                    );
+                }
+            }
+            if opt.allowed.is_some() && opt.ty != ConfigType::String {
+                diags.push(
+                    Diagnostic::error(diagnostic::INVALID_VALUE, format!("config `{key}`: `enum` only applies to strings"))
+                        .at(id_loc.clone()),
+                );
+            }
+        }
+        let mut releases = Vec::new();
+        let mut seen = BTreeMap::new();
+        for r in raw.releases {
+            if let Some(rel) = release_from_raw(src, r, &mut diags) {
+                if let Some(prev) = seen.insert(rel.version.clone(), rel.location.clone()) {
+                    diags.push(
+                        Diagnostic::error(
+                            diagnostic::INVALID_VALUE,
+                            format!("release {} of `{id}` is listed twice", rel.version),
+                        )
+                        .at(rel.location.clone())
+                        .hint(format!("the first one is at {prev}; remove one")),
+                    );
+                }
+                releases.push(rel);
+            }
+        }
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        releases.sort_by(|a, b| b.version.cmp(&a.version));
+        Ok(Manifest {
+            id,
+            category: raw.category,
+            summary: raw.summary,
+            homepage: raw.homepage,
+            license: raw.license,
+            stage: raw.stage,
+            arch: raw.arch,
+            privileged: raw.privileged,
+            verified: raw.verified,
+            unverified: raw.unverified,
+            sources: raw.sources,
+            notes: raw.notes,
+            override_: raw.override_,
+            container: raw.container,
+            ports: raw.ports,
+            config: raw.config,
+            releases,
+            location: id_loc,
+        })
+    }
+
+    /// The newest release.
+    pub fn newest(&self) -> &Release {
+        &self.releases[0]
+    }
+
+    /// The release with exactly this version.
+    pub fn release(&self, v: &Version) -> Option<&Release> {
+        self.releases.iter().find(|r| &r.version == v)
+    }
+
+    /// The manifest back in its TOML form (for round-trip tests and `show --toml`).
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let top = TopLevel {
+            id: &self.id,
+            category: self.category,
+            summary: &self.summary,
+            homepage: &self.homepage,
+            license: &self.license,
+            stage: self.stage,
+            arch: &self.arch,
+            privileged: self.privileged,
+            verified: self.verified,
+            unverified: &self.unverified,
+            sources: &self.sources,
+            notes: &self.notes,
+            override_: self.override_,
+            container: &self.container,
+            port: &self.ports,
+            config: &self.config,
+            release: self.releases.iter().map(ReleaseOut::from).collect(),
+        };
+        out.push_str(&toml::to_string(&top).expect("manifests serialize"));
+        out
+    }
+
+    /// Whether a release runs on `arch`.
+    pub fn supports(&self, release: &Release, arch: Arch) -> bool {
+        release.arch.as_ref().unwrap_or(&self.arch).contains(&arch)
+    }
+}
+
+#[derive(Serialize)]
+struct TopLevel<'a> {
+    id: &'a str,
+    category: Category,
+    summary: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    homepage: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    license: &'a Option<String>,
+    stage: Stage,
+    arch: &'a [Arch],
+    #[serde(skip_serializing_if = "is_false")]
+    privileged: bool,
+    #[serde(skip_serializing_if = "is_true")]
+    verified: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    unverified: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    sources: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notes: &'a Option<String>,
+    #[serde(rename = "override", skip_serializing_if = "is_false")]
+    override_: bool,
+    #[serde(skip_serializing_if = "Container::is_empty")]
+    container: &'a Container,
+    #[serde(skip_serializing_if = "<[Port]>::is_empty")]
+    port: &'a [Port],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    config: &'a BTreeMap<String, ConfigOption>,
+    release: Vec<ReleaseOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReleaseOut<'a> {
+    version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arch: &'a Option<Vec<Arch>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    provides: BTreeMap<&'a str, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    requires: BTreeMap<&'a str, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    constrains: BTreeMap<&'a str, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    conflicts: BTreeMap<&'a str, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    recommends: BTreeMap<&'a str, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel: Option<RawKernelNeeds>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kernel_config: Vec<String>,
+}
+
+impl<'a> From<&'a Release> for ReleaseOut<'a> {
+    fn from(r: &'a Release) -> Self {
+        let deps = |ds: &'a [Dep]| {
+            ds.iter()
+                .map(|d| (d.name.as_str(), d.req.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let kernel = (r.kernel.min.is_some() || !r.kernel.config.is_empty()).then(|| RawKernelNeeds {
+            min: r.kernel.min.as_ref().map(|v| v.to_string()),
+            config: r
+                .kernel
+                .config
+                .iter()
+                .map(|o| if o.builtin { format!("{}=y", o.name) } else { o.name.clone() })
+                .collect(),
+        });
+        ReleaseOut {
+            version: r.version.to_string(),
+            image: &r.image,
+            arch: &r.arch,
+            provides: r.provides.iter().map(|(k, v)| (k.as_str(), v.to_string())).collect(),
+            requires: deps(&r.requires),
+            constrains: deps(&r.constrains),
+            conflicts: deps(&r.conflicts),
+            recommends: deps(&r.recommends),
+            kernel,
+            kernel_config: r.kernel_config.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+}
+
+fn invalid(src: &SourceText, diagnostics: Vec<Diagnostic>) -> TypesError {
+    TypesError::Invalid {
+        file: src.name.clone(),
+        diagnostics,
+    }
+}
+
+/// Whether `s` is a kebab-case identifier (`a-z`, `0-9`, single inner dashes, and dots
+/// inside version-like parts such as `linuxkit-kernel-6.12`).
+pub fn is_kebab(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !s.contains("--")
+        && !s.ends_with('-')
+}
+
+fn release_from_raw(src: &SourceText, r: RawRelease, diags: &mut Vec<Diagnostic>) -> Option<Release> {
+    let location = src.locate(r.version.span());
+    let version = match parse_version(r.version.get_ref()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(diagnostic::INVALID_VERSION, e)
+                    .at(location.clone())
+                    .hint("write the version as MAJOR.MINOR.PATCH; encode other schemes as build metadata, e.g. 0.0.0+b5506cc7"),
+            );
+            None
+        }
+    };
+    if let Some(img) = &r.image {
+        if let Err(e) = check_image_ref(img.get_ref()) {
+            diags.push(
+                Diagnostic::error(diagnostic::INVALID_VALUE, e)
+                    .at(src.locate(img.span()))
+                    .hint("write an OCI reference such as docker.io/linuxkit/getty:<tag> or name@sha256:<digest>"),
+            );
+        }
+    }
+    let mut provides = BTreeMap::new();
+    for (cap, v) in &r.provides {
+        match parse_version(v.get_ref()) {
+            Ok(ver) => {
+                provides.insert(cap.clone(), ver);
+            }
+            Err(e) => diags.push(
+                Diagnostic::error(diagnostic::INVALID_VERSION, format!("provides `{cap}`: {e}"))
+                    .at(src.locate(v.span()))
+                    .hint("a provided capability takes one version, e.g. cri = \"1.0.0\""),
+            ),
+        }
+    }
+    let mut deps = |map: &BTreeMap<String, Spanned<String>>, kind: &str| -> Vec<Dep> {
+        let mut out = Vec::new();
+        for (name, req) in map {
+            let loc = src.locate(req.span());
+            match parse_req(req.get_ref()) {
+                Ok(r) => out.push(Dep {
+                    name: name.clone(),
+                    req: r,
+                    location: loc,
+                }),
+                Err(e) => diags.push(
+                    Diagnostic::error(diagnostic::INVALID_RANGE, format!("{kind} `{name}`: {e}")).at(loc),
+                ),
+            }
+        }
+        out
+    };
+    let requires = deps(&r.requires, "requires");
+    let constrains = deps(&r.constrains, "constrains");
+    let conflicts = deps(&r.conflicts, "conflicts");
+    let recommends = deps(&r.recommends, "recommends");
+    let mut kernel = KernelNeeds::default();
+    if let Some(k) = &r.kernel {
+        let loc = src.locate(k.span());
+        if let Some(min) = &k.get_ref().min {
+            match parse_version(min) {
+                Ok(v) => kernel.min = Some(v),
+                Err(e) => diags.push(
+                    Diagnostic::error(diagnostic::INVALID_VERSION, format!("kernel.min: {e}")).at(loc.clone()),
+                ),
+            }
+        }
+        for opt in &k.get_ref().config {
+            match KernelOption::parse(opt, false) {
+                Ok(o) => kernel.config.push(o),
+                Err(e) => diags.push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(loc.clone())),
+            }
+        }
+        kernel.location = Some(loc);
+    }
+    let mut kernel_config = Vec::new();
+    for opt in &r.kernel_config {
+        match KernelOption::parse(opt.get_ref(), true) {
+            Ok(o) => kernel_config.push(o),
+            Err(e) => diags.push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(src.locate(opt.span()))),
+        }
+    }
+    kernel_config.sort();
+    Some(Release {
+        version: version?,
+        location,
+        image: r.image.map(|i| i.into_inner()),
+        arch: r.arch,
+        provides,
+        requires,
+        constrains,
+        conflicts,
+        recommends,
+        kernel,
+        kernel_config,
+    })
+}
+
+/// Light syntactic check of an OCI image reference: `[host[:port]/]path[:tag][@digest]`.
+pub fn check_image_ref(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return Err(format!("`{s}` is not an image reference"));
+    }
+    let (name, digest) = match s.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (s, None),
+    };
+    if let Some(d) = digest {
+        let ok = d
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        if !ok {
+            return Err(format!("`{s}`: the digest must be sha256: and 64 lowercase hex digits"));
+        }
+    }
+    if name.is_empty() || name.starts_with('/') || name.ends_with('/') || name.contains("//") {
+        return Err(format!("`{s}` is not an image reference"));
+    }
+    Ok(())
+}
+
+/// Whether an image reference names a tag or a digest (not just a repository).
+pub fn image_has_tag_or_digest(s: &str) -> bool {
+    if s.contains('@') {
+        return true;
+    }
+    let last = s.rsplit('/').next().unwrap_or(s);
+    last.contains(':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+id = "containerd"
+category = "runtime"
+summary = "Container lifecycle daemon"
+stage = "service"
+arch = ["amd64", "arm64"]
+
+[container]
+net = "host"
+
+[[port]]
+port = 10010
+protocol = "tcp"
+
+[config.snapshotter]
+type = "string"
+enum = ["overlayfs", "native"]
+default = "overlayfs"
+
+[[release]]
+version = "1.7.29"
+provides = { cri = "1.0.0" }
+requires = { oci-runtime = "^1.1" }
+
+[[release]]
+version = "2.3.4"
+provides = { cri = "1.0.0" }
+requires = { oci-runtime = "*" }
+kernel = { min = "4.15", config = ["CONFIG_OVERLAY_FS"] }
+"#;
+
+    #[test]
+    fn parses_and_sorts_releases_newest_first() {
+        let m = Manifest::parse(&SourceText::new("containerd.toml", OK), Some("containerd")).unwrap();
+        assert_eq!(m.releases[0].version.to_string(), "2.3.4");
+        assert_eq!(m.releases[1].requires[0].location.line, 23);
+        assert_eq!(m.ports[0].scope, PortScope::Host);
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let m = Manifest::parse(&SourceText::new("c.toml", OK), None).unwrap();
+        let again = Manifest::parse(&SourceText::new("c.toml", m.to_toml()), None).unwrap();
+        assert_eq!(m.to_toml(), again.to_toml());
+    }
+
+    #[test]
+    fn unknown_key_points_at_line_with_suggestion() {
+        let text = OK.replace("summary =", "sumary =");
+        let err = Manifest::parse(&SourceText::new("c.toml", text), None).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(d.code, diagnostic::UNKNOWN_KEY);
+        assert_eq!(d.location.as_ref().unwrap().line, 4);
+        assert_eq!(d.hint.as_deref(), Some("did you mean `summary`?"));
+    }
+
+    #[test]
+    fn collects_every_semantic_problem() {
+        let text = OK
+            .replace("version = \"1.7.29\"", "version = \"one\"")
+            .replace("\"^1.1\"", "\"^^1\"");
+        let err = Manifest::parse(&SourceText::new("c.toml", text), Some("other")).unwrap_err();
+        let codes: Vec<_> = err.diagnostics().iter().map(|d| d.code.0).collect();
+        assert_eq!(codes, vec!["SW0106", "SW0104", "SW0105"]);
+    }
+
+    #[test]
+    fn kernel_options() {
+        assert!(KernelOption::parse("CONFIG_BPF=m", true).is_ok_and(|o| !o.builtin));
+        assert!(KernelOption::parse("BPF", true).is_err());
+    }
+
+    #[test]
+    fn image_refs() {
+        assert!(image_has_tag_or_digest("docker.io/linuxkit/getty:abc"));
+        assert!(!image_has_tag_or_digest("localhost:5000/getty"));
+        assert!(check_image_ref("x@sha256:abc").is_err());
+    }
+}
