@@ -5,7 +5,9 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -27,7 +29,13 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(root.parent().unwrap()).unwrap();
-        writeln!(code, "    ({:?}, include_str!({:?})),", rel.to_string_lossy(), f.to_string_lossy()).unwrap();
+        writeln!(
+            code,
+            "    ({:?}, include_str!({:?})),",
+            rel.to_string_lossy(),
+            f.to_string_lossy()
+        )
+        .unwrap();
     }
     code.push_str("];\n");
     // Directories too, so adding a category folder triggers a rebuild.

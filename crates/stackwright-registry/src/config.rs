@@ -24,20 +24,31 @@ pub fn check_config(
                     format!("component `{}` has no config option `{key}`", manifest.id),
                 )
                 .at(value.location.clone());
-                d = match stackwright_types::suggest::did_you_mean(key, manifest.config.keys().map(String::as_str)) {
+                d = match stackwright_types::suggest::did_you_mean(
+                    key,
+                    manifest.config.keys().map(String::as_str),
+                ) {
                     Some(s) => d.hint(format!("did you mean `{s}`?")),
-                    None if manifest.config.is_empty() => d.hint(format!("`{}` takes no config", manifest.id)),
+                    None if manifest.config.is_empty() => {
+                        d.hint(format!("`{}` takes no config", manifest.id))
+                    }
                     None => d.hint(format!(
                         "its options are: {}",
-                        manifest.config.keys().cloned().collect::<Vec<_>>().join(", ")
+                        manifest
+                            .config
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 };
                 out.push(d);
             }
             Some(opt) => {
                 if let Err((code, msg)) = opt.check(&value.value) {
-                    let mut d = Diagnostic::error(code, format!("`{}` config `{key}`: {msg}", manifest.id))
-                        .at(value.location.clone());
+                    let mut d =
+                        Diagnostic::error(code, format!("`{}` config `{key}`: {msg}", manifest.id))
+                            .at(value.location.clone());
                     if let Some(desc) = &opt.description {
                         d = d.note(format!("`{key}`: {desc}"));
                     }
@@ -57,7 +68,10 @@ pub fn check_config(
                     format!("component `{}` needs config `{key}`", manifest.id),
                 )
                 .at_opt(entry.cloned())
-                .hint(format!("set it: {} = {{ config = {{ {key} = … }} }}", manifest.id)),
+                .hint(format!(
+                    "set it: {} = {{ config = {{ {key} = … }} }}",
+                    manifest.id
+                )),
             );
         }
     }

@@ -16,7 +16,10 @@ const MAX_FILES: usize = 10_000;
 
 /// Every `*.toml` under `dir` (recursively, sorted), as texts named by `display_prefix`
 /// joined with the relative path. Unreadable or non-UTF-8 files become diagnostics.
-pub fn load_dir(dir: &Path, display_prefix: &str) -> Result<(Vec<SourceText>, Vec<Diagnostic>), RegistryError> {
+pub fn load_dir(
+    dir: &Path,
+    display_prefix: &str,
+) -> Result<(Vec<SourceText>, Vec<Diagnostic>), RegistryError> {
     if !dir.is_dir() {
         return Err(RegistryError::Io {
             path: dir.display().to_string(),
@@ -33,7 +36,11 @@ pub fn load_dir(dir: &Path, display_prefix: &str) -> Result<(Vec<SourceText>, Ve
     if files.len() > MAX_FILES {
         return Err(RegistryError::Invalid(vec![Diagnostic::error(
             diagnostic::INPUT_LIMIT,
-            format!("{} holds {} .toml files, over the limit of {MAX_FILES}", dir.display(), files.len()),
+            format!(
+                "{} holds {} .toml files, over the limit of {MAX_FILES}",
+                dir.display(),
+                files.len()
+            ),
         )
         .at(Location::file_only(dir.display().to_string()))
         .hint("point component_paths at the folder of your components only")]));
@@ -48,7 +55,10 @@ pub fn load_dir(dir: &Path, display_prefix: &str) -> Result<(Vec<SourceText>, Ve
                 Err(e) => diags.push(
                     Diagnostic::error(
                         diagnostic::NOT_UTF8,
-                        format!("{name} is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                        format!(
+                            "{name} is not UTF-8 text (invalid byte at offset {})",
+                            e.utf8_error().valid_up_to()
+                        ),
                     )
                     .at(Location::file_only(name.clone()))
                     .hint("save the file as UTF-8"),

@@ -82,7 +82,10 @@ impl Registry {
 
     /// Ids of the components whose releases provide `capability` (any release), sorted.
     pub fn providers(&self, capability: &str) -> &[String] {
-        self.providers.get(capability).map(Vec::as_slice).unwrap_or(&[])
+        self.providers
+            .get(capability)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Non-fatal findings from loading (e.g. shadowed built-ins).
@@ -94,7 +97,10 @@ impl Registry {
     pub fn suggest(&self, name: &str) -> Option<&str> {
         did_you_mean(
             name,
-            self.components.keys().chain(self.capabilities.keys()).map(String::as_str),
+            self.components
+                .keys()
+                .chain(self.capabilities.keys())
+                .map(String::as_str),
         )
     }
 }
@@ -139,7 +145,10 @@ impl RegistryBuilder {
                                     format!("capability `{name}` is declared twice"),
                                 )
                                 .at(cap.location.clone())
-                                .hint(format!("it is already declared at {}; remove one", prev.location)),
+                                .hint(format!(
+                                    "it is already declared at {}; remove one",
+                                    prev.location
+                                )),
                             );
                         } else {
                             self.capabilities.insert(name, cap);
@@ -160,7 +169,11 @@ impl RegistryBuilder {
     }
 
     /// Adds every `*.toml` under `dir` (reading the disk).
-    pub fn add_dir(&mut self, dir: &Path, display_prefix: &str) -> Result<&mut Self, RegistryError> {
+    pub fn add_dir(
+        &mut self,
+        dir: &Path,
+        display_prefix: &str,
+    ) -> Result<&mut Self, RegistryError> {
         let (texts, diags) = crate::load::load_dir(dir, display_prefix)?;
         self.diags.extend(diags);
         for t in texts {
@@ -172,6 +185,12 @@ impl RegistryBuilder {
     /// Adds a component implemented in Rust.
     pub fn add_component(&mut self, component: Box<dyn Component>) -> &mut Self {
         self.insert(Arc::from(component), Origin::Rust);
+        self
+    }
+
+    /// Adds a component shared with the caller (for registries built more than once).
+    pub fn add_shared(&mut self, component: Arc<dyn Component>) -> &mut Self {
+        self.insert(component, Origin::Rust);
         self
     }
 
@@ -192,10 +211,13 @@ impl RegistryBuilder {
                     self.entries.insert(id, (c, origin));
                 } else {
                     self.diags.push(
-                        Diagnostic::error(diagnostic::DUPLICATE_COMPONENT, format!("component `{id}` is defined twice"))
-                            .at(c.manifest().location.clone())
-                            .note(format!("first defined at {}", prev.manifest().location))
-                            .hint("rename one, or set `override = true` in the one that should win"),
+                        Diagnostic::error(
+                            diagnostic::DUPLICATE_COMPONENT,
+                            format!("component `{id}` is defined twice"),
+                        )
+                        .at(c.manifest().location.clone())
+                        .note(format!("first defined at {}", prev.manifest().location))
+                        .hint("rename one, or set `override = true` in the one that should win"),
                     );
                 }
             }
@@ -217,10 +239,13 @@ impl RegistryBuilder {
             let m = c.manifest();
             if let Some(cap) = capabilities.get(id) {
                 diags.push(
-                    Diagnostic::error(diagnostic::NAME_CLASH, format!("`{id}` is both a component id and a capability"))
-                        .at(m.location.clone())
-                        .note(format!("the capability is declared at {}", cap.location))
-                        .hint("component ids and capabilities share one namespace: rename one"),
+                    Diagnostic::error(
+                        diagnostic::NAME_CLASH,
+                        format!("`{id}` is both a component id and a capability"),
+                    )
+                    .at(m.location.clone())
+                    .note(format!("the capability is declared at {}", cap.location))
+                    .hint("component ids and capabilities share one namespace: rename one"),
                 );
             }
             for r in &m.releases {
@@ -228,12 +253,19 @@ impl RegistryBuilder {
                     if !capabilities.contains_key(cap) {
                         let mut d = Diagnostic::error(
                             diagnostic::UNDECLARED_CAPABILITY,
-                            format!("`{id}` {} provides `{cap}`, which is not a declared capability", r.version),
+                            format!(
+                                "`{id}` {} provides `{cap}`, which is not a declared capability",
+                                r.version
+                            ),
                         )
                         .at(r.location.clone());
                         d = match did_you_mean(cap, capabilities.keys().map(String::as_str)) {
-                            Some(s) => d.hint(format!("did you mean `{s}`? otherwise declare it in capabilities.toml")),
-                            None => d.hint("declare it in components/capabilities.toml (summary, cardinality)"),
+                            Some(s) => d.hint(format!(
+                                "did you mean `{s}`? otherwise declare it in capabilities.toml"
+                            )),
+                            None => d.hint(
+                                "declare it in components/capabilities.toml (summary, cardinality)",
+                            ),
                         };
                         diags.push(d);
                     }
@@ -258,10 +290,15 @@ impl RegistryBuilder {
                     .at(dep.location.clone());
                     d = match did_you_mean(
                         &dep.name,
-                        entries.keys().chain(capabilities.keys()).map(String::as_str),
+                        entries
+                            .keys()
+                            .chain(capabilities.keys())
+                            .map(String::as_str),
                     ) {
                         Some(s) => d.hint(format!("did you mean `{s}`?")),
-                        None => d.hint("add the component, declare the capability, or remove the entry"),
+                        None => {
+                            d.hint("add the component, declare the capability, or remove the entry")
+                        }
                     };
                     diags.push(d);
                 }
@@ -285,7 +322,10 @@ impl RegistryBuilder {
                             diagnostic::BAD_DEFAULT_PROVIDER,
                             format!("default provider of `{name}`: {why}"),
                         )
-                        .at(cap.default_location.clone().unwrap_or_else(|| cap.location.clone()))
+                        .at(cap
+                            .default_location
+                            .clone()
+                            .unwrap_or_else(|| cap.location.clone()))
                         .hint("name a component that lists the capability under `provides`"),
                     );
                 }

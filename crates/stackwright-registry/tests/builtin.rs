@@ -30,7 +30,10 @@ fn at_least_100_components_in_every_category() {
     let r = registry();
     assert!(r.len() >= 100, "only {} components", r.len());
     for cat in Category::ALL {
-        assert!(r.manifests().any(|m| m.category == *cat), "no component in {cat}");
+        assert!(
+            r.manifests().any(|m| m.category == *cat),
+            "no component in {cat}"
+        );
     }
 }
 
@@ -39,8 +42,14 @@ fn every_catalog_id_exists() {
     // The catalog's `name` column, embedded so the test does not need ../shared.
     let ids = include_str!("catalog-ids.txt");
     let r = registry();
-    let missing: Vec<&str> = ids.lines().filter(|id| !id.is_empty() && r.get(id).is_none()).collect();
-    assert!(missing.is_empty(), "catalog ids missing from the registry: {missing:?}");
+    let missing: Vec<&str> = ids
+        .lines()
+        .filter(|id| !id.is_empty() && r.get(id).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "catalog ids missing from the registry: {missing:?}"
+    );
 }
 
 #[test]
@@ -49,12 +58,19 @@ fn every_capability_used_is_declared_and_has_a_provider() {
     for m in r.manifests() {
         for rel in &m.releases {
             for cap in rel.provides.keys() {
-                assert!(r.capability(cap).is_some(), "{} provides undeclared {cap}", m.id);
+                assert!(
+                    r.capability(cap).is_some(),
+                    "{} provides undeclared {cap}",
+                    m.id
+                );
             }
         }
     }
     for name in r.capabilities().keys() {
-        assert!(!r.providers(name).is_empty(), "capability `{name}` has no provider");
+        assert!(
+            !r.providers(name).is_empty(),
+            "capability `{name}` has no provider"
+        );
     }
 }
 
@@ -63,8 +79,11 @@ fn manifests_round_trip() {
     let r = registry();
     for m in r.manifests() {
         let text = m.to_toml();
-        let again = Manifest::parse(&SourceText::new(format!("{}.toml", m.id), text.clone()), Some(&m.id))
-            .unwrap_or_else(|e| panic!("{} does not re-parse: {:?}\n{text}", m.id, e.diagnostics()));
+        let again = Manifest::parse(
+            &SourceText::new(format!("{}.toml", m.id), text.clone()),
+            Some(&m.id),
+        )
+        .unwrap_or_else(|e| panic!("{} does not re-parse: {:?}\n{text}", m.id, e.diagnostics()));
         assert_eq!(again.to_toml(), text, "{} changes on a round trip", m.id);
         assert_eq!(again.releases.len(), m.releases.len());
     }
@@ -73,8 +92,15 @@ fn manifests_round_trip() {
 #[test]
 fn duplicates_need_override() {
     let mut b = RegistryBuilder::with_builtin();
-    let getty = Registry::builtin().unwrap().manifest("getty").unwrap().to_toml();
-    b.add_source(SourceText::new("mine/getty.toml", getty.clone()), stackwright_registry::Origin::Directory("mine".into()));
+    let getty = Registry::builtin()
+        .unwrap()
+        .manifest("getty")
+        .unwrap()
+        .to_toml();
+    b.add_source(
+        SourceText::new("mine/getty.toml", getty.clone()),
+        stackwright_registry::Origin::Directory("mine".into()),
+    );
     let err = b.build().unwrap_err();
     let d = err.diagnostics();
     assert_eq!(d[0].code.0, "SW0201", "{d:?}");
@@ -82,7 +108,10 @@ fn duplicates_need_override() {
 
     let mut b = RegistryBuilder::with_builtin();
     let shadow = getty.replacen("id = \"getty\"", "id = \"getty\"\noverride = true", 1);
-    b.add_source(SourceText::new("mine/getty.toml", shadow), stackwright_registry::Origin::Directory("mine".into()));
+    b.add_source(
+        SourceText::new("mine/getty.toml", shadow),
+        stackwright_registry::Origin::Directory("mine".into()),
+    );
     let r = b.build().unwrap();
     assert_eq!(r.warnings()[0].code.0, "SW0201");
     assert!(r.manifest("getty").unwrap().override_);

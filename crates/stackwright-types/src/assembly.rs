@@ -159,7 +159,8 @@ impl<'de> Deserialize<'de> for RawEntry {
                 Ok(RawEntry::Version(s.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                RawDetailed::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawEntry::Detailed)
+                RawDetailed::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawEntry::Detailed)
             }
         }
         d.deserialize_any(V)
@@ -205,7 +206,10 @@ pub struct ComponentRequest {
 impl ComponentRequest {
     /// The effective range (`*` when none was given anywhere).
     pub fn range(&self) -> VersionReq {
-        self.req.as_ref().map(|r| r.value.clone()).unwrap_or(VersionReq::STAR)
+        self.req
+            .as_ref()
+            .map(|r| r.value.clone())
+            .unwrap_or(VersionReq::STAR)
     }
 }
 
@@ -233,10 +237,11 @@ pub struct AssemblyFile {
 impl AssemblyFile {
     /// Parses one assembly file; every problem found is reported at its line.
     pub fn parse(src: &SourceText) -> Result<AssemblyFile, TypesError> {
-        let raw: RawAssembly = crate::tomlin::parse(src).map_err(|diagnostics| TypesError::Invalid {
-            file: src.name.clone(),
-            diagnostics,
-        })?;
+        let raw: RawAssembly =
+            crate::tomlin::parse(src).map_err(|diagnostics| TypesError::Invalid {
+                file: src.name.clone(),
+                diagnostics,
+            })?;
         let mut diags = Vec::new();
         let loc = |s: std::ops::Range<usize>| src.locate(s);
         let mut out = AssemblyFile {
@@ -248,9 +253,14 @@ impl AssemblyFile {
                 let l = loc(n.span());
                 if !crate::manifest::is_kebab(n.get_ref()) {
                     diags.push(
-                        Diagnostic::error(diagnostic::INVALID_VALUE, format!("assembly name `{}` is not kebab-case", n.get_ref()))
-                            .at(l.clone())
-                            .hint("it names the output folder: use lowercase letters, digits and dashes"),
+                        Diagnostic::error(
+                            diagnostic::INVALID_VALUE,
+                            format!("assembly name `{}` is not kebab-case", n.get_ref()),
+                        )
+                        .at(l.clone())
+                        .hint(
+                            "it names the output folder: use lowercase letters, digits and dashes",
+                        ),
                     );
                 }
                 out.name = Some(Located::new(n.into_inner(), l));
@@ -258,7 +268,8 @@ impl AssemblyFile {
             if let Some(v) = meta.version {
                 match parse_version(v.get_ref()) {
                     Ok(ver) => out.version = Some(Located::new(ver, loc(v.span()))),
-                    Err(e) => diags.push(Diagnostic::error(diagnostic::INVALID_VERSION, e).at(loc(v.span()))),
+                    Err(e) => diags
+                        .push(Diagnostic::error(diagnostic::INVALID_VERSION, e).at(loc(v.span()))),
                 }
             }
             out.description = meta.description;
@@ -266,17 +277,30 @@ impl AssemblyFile {
                 match a.get_ref().parse::<Arch>() {
                     Ok(arch) => out.arch = Some(Located::new(arch, loc(a.span()))),
                     Err(e) => diags.push(
-                        Diagnostic::error(diagnostic::BAD_ARCH, format!("unknown architecture: {e}"))
-                            .at(loc(a.span()))
-                            .hint("use the OCI name: amd64 (not x86_64), arm64 (not aarch64)"),
+                        Diagnostic::error(
+                            diagnostic::BAD_ARCH,
+                            format!("unknown architecture: {e}"),
+                        )
+                        .at(loc(a.span()))
+                        .hint("use the OCI name: amd64 (not x86_64), arm64 (not aarch64)"),
                     ),
                 }
             }
-            out.extends = meta.extends.into_iter().map(|e| { let l = loc(e.span()); Located::new(e.into_inner(), l) }).collect();
+            out.extends = meta
+                .extends
+                .into_iter()
+                .map(|e| {
+                    let l = loc(e.span());
+                    Located::new(e.into_inner(), l)
+                })
+                .collect();
             out.component_paths = meta
                 .component_paths
                 .into_iter()
-                .map(|e| { let l = loc(e.span()); Located::new(e.into_inner(), l) })
+                .map(|e| {
+                    let l = loc(e.span());
+                    Located::new(e.into_inner(), l)
+                })
                 .collect();
         }
         for (id, entry) in raw.components {
@@ -296,13 +320,19 @@ impl AssemblyFile {
                     req.image = d.image.map(|i| Located::new(i, entry_loc.clone()));
                     if let Some(img) = &req.image {
                         if let Err(e) = crate::manifest::check_image_ref(&img.value) {
-                            diags.push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(entry_loc.clone()));
+                            diags.push(
+                                Diagnostic::error(diagnostic::INVALID_VALUE, e)
+                                    .at(entry_loc.clone()),
+                            );
                         }
                     }
                     req.config = d
                         .config
                         .into_iter()
-                        .map(|(k, v)| { let l = loc(v.span()); (k, Located::new(v.into_inner(), l)) })
+                        .map(|(k, v)| {
+                            let l = loc(v.span());
+                            (k, Located::new(v.into_inner(), l))
+                        })
                         .collect();
                     req.container = d.container.unwrap_or_default();
                     d.version
@@ -312,8 +342,11 @@ impl AssemblyFile {
                 match parse_req(&v) {
                     Ok(r) => req.req = Some(Located::new(r, entry_loc.clone())),
                     Err(e) => diags.push(
-                        Diagnostic::error(diagnostic::INVALID_RANGE, format!("component `{}`: {e}", req.id))
-                            .at(entry_loc.clone()),
+                        Diagnostic::error(
+                            diagnostic::INVALID_RANGE,
+                            format!("component `{}`: {e}", req.id),
+                        )
+                        .at(entry_loc.clone()),
                     ),
                 }
             }
@@ -322,17 +355,22 @@ impl AssemblyFile {
         for (name, r) in raw.capabilities {
             match parse_req(r.get_ref()) {
                 Ok(req) => {
-                    out.capabilities.insert(name.into_inner(), Located::new(req, loc(r.span())));
+                    out.capabilities
+                        .insert(name.into_inner(), Located::new(req, loc(r.span())));
                 }
                 Err(e) => diags.push(
-                    Diagnostic::error(diagnostic::INVALID_RANGE, format!("capability `{}`: {e}", name.get_ref()))
-                        .at(loc(r.span())),
+                    Diagnostic::error(
+                        diagnostic::INVALID_RANGE,
+                        format!("capability `{}`: {e}", name.get_ref()),
+                    )
+                    .at(loc(r.span())),
                 ),
             }
         }
         for (cap, id) in raw.prefer {
             let l = loc(id.span());
-            out.prefer.insert(cap.into_inner(), Located::new(id.into_inner(), l));
+            out.prefer
+                .insert(cap.into_inner(), Located::new(id.into_inner(), l));
         }
         for (id, v) in raw.external {
             match parse_version(v.get_ref()) {
@@ -454,7 +492,10 @@ contents = "hi\n"
     #[test]
     fn parses_every_section() {
         let a = AssemblyFile::parse(&SourceText::new("a.toml", BASE)).unwrap();
-        assert_eq!(a.components["cilium"].config["tunnel"].value.as_str(), Some("vxlan"));
+        assert_eq!(
+            a.components["cilium"].config["tunnel"].value.as_str(),
+            Some("vxlan")
+        );
         assert_eq!(a.components["cilium"].config["tunnel"].location.line, 9);
         assert_eq!(a.external["kube-apiserver"].value.to_string(), "1.36.4");
         assert!(a.privileged.as_ref().unwrap().value.allows("cilium"));
@@ -474,7 +515,10 @@ contents = "hi\n"
         .unwrap();
         let m = parent.merge(child);
         assert_eq!(m.components["cilium"].range().to_string(), "^1.15");
-        assert_eq!(m.components["cilium"].config["tunnel"].value.as_str(), Some("geneve"));
+        assert_eq!(
+            m.components["cilium"].config["tunnel"].value.as_str(),
+            Some("geneve")
+        );
         assert!(m.components.contains_key("kubelet"));
         assert_eq!(m.files.len(), 1);
         assert_eq!(m.files[0].value.contents.as_deref(), Some("bye\n"));
@@ -493,7 +537,11 @@ contents = "hi\n"
 
     #[test]
     fn bad_arch_gets_hint() {
-        let e = AssemblyFile::parse(&SourceText::new("a.toml", "[assembly]\narch = \"x86_64\"\n")).unwrap_err();
+        let e = AssemblyFile::parse(&SourceText::new(
+            "a.toml",
+            "[assembly]\narch = \"x86_64\"\n",
+        ))
+        .unwrap_err();
         assert_eq!(e.diagnostics()[0].code, diagnostic::BAD_ARCH);
     }
 }

@@ -23,7 +23,11 @@ pub enum IdOrName {
 pub struct IdMapping {
     #[serde(rename = "hostID", default, skip_serializing_if = "Option::is_none")]
     pub host_id: Option<i64>,
-    #[serde(rename = "containerID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,

@@ -97,12 +97,19 @@ impl File {
             ));
         }
         if self.path.split('/').any(|c| c == "..") {
-            return Err(format!("`{}` climbs out of the image root with `..`", self.path));
+            return Err(format!(
+                "`{}` climbs out of the image root with `..`",
+                self.path
+            ));
         }
-        let sources = [self.contents.is_some(), self.source.is_some(), self.metadata.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let sources = [
+            self.contents.is_some(),
+            self.source.is_some(),
+            self.metadata.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         let dir = self.directory == Some(true);
         let link = self.symlink.is_some();
         if dir && link {
@@ -115,7 +122,9 @@ impl File {
             return Err("give only one of `contents`, `source` and `metadata`".into());
         }
         if !dir && !link && sources == 0 {
-            return Err("give one of `contents`, `source` or `metadata` (or `directory = true`)".into());
+            return Err(
+                "give one of `contents`, `source` or `metadata` (or `directory = true`)".into(),
+            );
         }
         if let Some(m) = &self.mode {
             let digits = m.strip_prefix('0').unwrap_or(m);

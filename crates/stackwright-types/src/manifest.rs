@@ -301,7 +301,9 @@ impl KernelOption {
         };
         let valid_name = name.starts_with("CONFIG_")
             && name.len() > 7
-            && name[7..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            && name[7..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
         if !valid_name {
             return Err(format!("`{s}` is not a kernel option (expected CONFIG_NAME, CONFIG_NAME=y or CONFIG_NAME=m)"));
         }
@@ -423,9 +425,12 @@ impl Manifest {
         let id = raw.id.get_ref().clone();
         if !is_kebab(&id) {
             diags.push(
-                Diagnostic::error(diagnostic::INVALID_VALUE, format!("component id `{id}` is not kebab-case"))
-                    .at(id_loc.clone())
-                    .hint("use lowercase letters, digits and single dashes, e.g. `my-runtime`"),
+                Diagnostic::error(
+                    diagnostic::INVALID_VALUE,
+                    format!("component id `{id}` is not kebab-case"),
+                )
+                .at(id_loc.clone())
+                .hint("use lowercase letters, digits and single dashes, e.g. `my-runtime`"),
             );
         }
         if let Some(stem) = expected_id {
@@ -436,7 +441,9 @@ impl Manifest {
                         format!("id `{id}` does not match the file name `{stem}.toml`"),
                     )
                     .at(id_loc.clone())
-                    .hint(format!("rename the file to `{id}.toml` or set `id = \"{stem}\"`")),
+                    .hint(format!(
+                        "rename the file to `{id}.toml` or set `id = \"{stem}\"`"
+                    )),
                 );
             }
         }
@@ -449,9 +456,12 @@ impl Manifest {
         }
         if raw.releases.is_empty() {
             diags.push(
-                Diagnostic::error(diagnostic::INVALID_VALUE, format!("component `{id}` has no [[release]]"))
-                    .at(id_loc.clone())
-                    .hint("add at least one [[release]] with a version"),
+                Diagnostic::error(
+                    diagnostic::INVALID_VALUE,
+                    format!("component `{id}` has no [[release]]"),
+                )
+                .at(id_loc.clone())
+                .hint("add at least one [[release]] with a version"),
             );
         }
         for (key, opt) in &raw.config {
@@ -466,8 +476,11 @@ impl Manifest {
             }
             if opt.allowed.is_some() && opt.ty != ConfigType::String {
                 diags.push(
-                    Diagnostic::error(diagnostic::INVALID_VALUE, format!("config `{key}`: `enum` only applies to strings"))
-                        .at(id_loc.clone()),
+                    Diagnostic::error(
+                        diagnostic::INVALID_VALUE,
+                        format!("config `{key}`: `enum` only applies to strings"),
+                    )
+                    .at(id_loc.clone()),
                 );
             }
         }
@@ -618,20 +631,31 @@ impl<'a> From<&'a Release> for ReleaseOut<'a> {
                 .map(|d| (d.name.as_str(), d.req.to_string()))
                 .collect::<BTreeMap<_, _>>()
         };
-        let kernel = (r.kernel.min.is_some() || !r.kernel.config.is_empty()).then(|| RawKernelNeeds {
-            min: r.kernel.min.as_ref().map(|v| v.to_string()),
-            config: r
-                .kernel
-                .config
-                .iter()
-                .map(|o| if o.builtin { format!("{}=y", o.name) } else { o.name.clone() })
-                .collect(),
-        });
+        let kernel =
+            (r.kernel.min.is_some() || !r.kernel.config.is_empty()).then(|| RawKernelNeeds {
+                min: r.kernel.min.as_ref().map(|v| v.to_string()),
+                config: r
+                    .kernel
+                    .config
+                    .iter()
+                    .map(|o| {
+                        if o.builtin {
+                            format!("{}=y", o.name)
+                        } else {
+                            o.name.clone()
+                        }
+                    })
+                    .collect(),
+            });
         ReleaseOut {
             version: r.version.to_string(),
             image: &r.image,
             arch: &r.arch,
-            provides: r.provides.iter().map(|(k, v)| (k.as_str(), v.to_string())).collect(),
+            provides: r
+                .provides
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_string()))
+                .collect(),
             requires: deps(&r.requires),
             constrains: deps(&r.constrains),
             conflicts: deps(&r.conflicts),
@@ -661,7 +685,11 @@ pub fn is_kebab(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-fn release_from_raw(src: &SourceText, r: RawRelease, diags: &mut Vec<Diagnostic>) -> Option<Release> {
+fn release_from_raw(
+    src: &SourceText,
+    r: RawRelease,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Release> {
     let location = src.locate(r.version.span());
     let version = match parse_version(r.version.get_ref()) {
         Ok(v) => Some(v),
@@ -690,9 +718,12 @@ fn release_from_raw(src: &SourceText, r: RawRelease, diags: &mut Vec<Diagnostic>
                 provides.insert(cap.clone(), ver);
             }
             Err(e) => diags.push(
-                Diagnostic::error(diagnostic::INVALID_VERSION, format!("provides `{cap}`: {e}"))
-                    .at(src.locate(v.span()))
-                    .hint("a provided capability takes one version, e.g. cri = \"1.0.0\""),
+                Diagnostic::error(
+                    diagnostic::INVALID_VERSION,
+                    format!("provides `{cap}`: {e}"),
+                )
+                .at(src.locate(v.span()))
+                .hint("a provided capability takes one version, e.g. cri = \"1.0.0\""),
             ),
         }
     }
@@ -707,7 +738,8 @@ fn release_from_raw(src: &SourceText, r: RawRelease, diags: &mut Vec<Diagnostic>
                     location: loc,
                 }),
                 Err(e) => diags.push(
-                    Diagnostic::error(diagnostic::INVALID_RANGE, format!("{kind} `{name}`: {e}")).at(loc),
+                    Diagnostic::error(diagnostic::INVALID_RANGE, format!("{kind} `{name}`: {e}"))
+                        .at(loc),
                 ),
             }
         }
@@ -724,14 +756,17 @@ fn release_from_raw(src: &SourceText, r: RawRelease, diags: &mut Vec<Diagnostic>
             match parse_version(min) {
                 Ok(v) => kernel.min = Some(v),
                 Err(e) => diags.push(
-                    Diagnostic::error(diagnostic::INVALID_VERSION, format!("kernel.min: {e}")).at(loc.clone()),
+                    Diagnostic::error(diagnostic::INVALID_VERSION, format!("kernel.min: {e}"))
+                        .at(loc.clone()),
                 ),
             }
         }
         for opt in &k.get_ref().config {
             match KernelOption::parse(opt, false) {
                 Ok(o) => kernel.config.push(o),
-                Err(e) => diags.push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(loc.clone())),
+                Err(e) => {
+                    diags.push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(loc.clone()))
+                }
             }
         }
         kernel.location = Some(loc);
@@ -740,7 +775,8 @@ fn release_from_raw(src: &SourceText, r: RawRelease, diags: &mut Vec<Diagnostic>
     for opt in &r.kernel_config {
         match KernelOption::parse(opt.get_ref(), true) {
             Ok(o) => kernel_config.push(o),
-            Err(e) => diags.push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(src.locate(opt.span()))),
+            Err(e) => diags
+                .push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(src.locate(opt.span()))),
         }
     }
     kernel_config.sort();
@@ -769,11 +805,15 @@ pub fn check_image_ref(s: &str) -> Result<(), String> {
         None => (s, None),
     };
     if let Some(d) = digest {
-        let ok = d
-            .strip_prefix("sha256:")
-            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let ok = d.strip_prefix("sha256:").is_some_and(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        });
         if !ok {
-            return Err(format!("`{s}`: the digest must be sha256: and 64 lowercase hex digits"));
+            return Err(format!(
+                "`{s}`: the digest must be sha256: and 64 lowercase hex digits"
+            ));
         }
     }
     if name.is_empty() || name.starts_with('/') || name.ends_with('/') || name.contains("//") {
@@ -828,7 +868,8 @@ kernel = { min = "4.15", config = ["CONFIG_OVERLAY_FS"] }
 
     #[test]
     fn parses_and_sorts_releases_newest_first() {
-        let m = Manifest::parse(&SourceText::new("containerd.toml", OK), Some("containerd")).unwrap();
+        let m =
+            Manifest::parse(&SourceText::new("containerd.toml", OK), Some("containerd")).unwrap();
         assert_eq!(m.releases[0].version.to_string(), "2.3.4");
         assert_eq!(m.releases[1].requires[0].location.line, 23);
         assert_eq!(m.ports[0].scope, PortScope::Host);

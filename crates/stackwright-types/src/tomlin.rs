@@ -15,7 +15,8 @@ pub(crate) fn parse<T: DeserializeOwned>(src: &SourceText) -> Result<T, Vec<Diag
     if let Err(e) = src.text.parse::<toml::Table>() {
         return Err(vec![from_toml_error(src, &e, diagnostic::TOML_SYNTAX)]);
     }
-    toml::from_str::<T>(&src.text).map_err(|e| vec![from_toml_error(src, &e, diagnostic::INVALID_VALUE)])
+    toml::from_str::<T>(&src.text)
+        .map_err(|e| vec![from_toml_error(src, &e, diagnostic::INVALID_VALUE)])
 }
 
 /// Size and nesting limits, before any recursive parsing.
@@ -31,7 +32,9 @@ pub(crate) fn precheck(src: &SourceText) -> Result<(), Vec<Diagnostic>> {
             ),
         )
         .at(src.whole())
-        .hint("split the file; no real manifest or assembly comes near this size")]);
+        .hint(
+            "split the file; no real manifest or assembly comes near this size",
+        )]);
     }
     if let Some(offset) = nesting_exceeds(&src.text, MAX_NESTING) {
         return Err(vec![Diagnostic::error(
@@ -39,7 +42,9 @@ pub(crate) fn precheck(src: &SourceText) -> Result<(), Vec<Diagnostic>> {
             format!("arrays or tables nested deeper than {MAX_NESTING} levels"),
         )
         .at(src.locate(offset..offset + 1))
-        .hint("flatten the value; nothing in Stackwright's formats nests this deep")]);
+        .hint(
+            "flatten the value; nothing in Stackwright's formats nests this deep",
+        )]);
     }
     Ok(())
 }
@@ -60,7 +65,9 @@ fn nesting_exceeds(text: &str, max: usize) -> Option<usize> {
                 let triple = b[i..].starts_with(if q == b'"' { b"\"\"\"" } else { b"'''" });
                 if triple {
                     i += 3;
-                    while i < b.len() && !(b[i..].starts_with(if q == b'"' { b"\"\"\"" } else { b"'''" })) {
+                    while i < b.len()
+                        && !(b[i..].starts_with(if q == b'"' { b"\"\"\"" } else { b"'''" }))
+                    {
                         if q == b'"' && b[i] == b'\\' {
                             i += 1;
                         }
@@ -114,18 +121,39 @@ pub(crate) fn from_toml_error(
             })
             .unwrap_or_default();
         let mut d = Diagnostic::error(diagnostic::UNKNOWN_KEY, format!("unknown key `{key}`"))
-            .at(loc);
+            .at(loc.clone());
+        let dotted = loc.snippet.as_deref().is_some_and(|l| {
+            let k = l.split('=').next().unwrap_or("").trim();
+            !k.starts_with('"') && k.contains(&format!(".{key}"))
+        });
+        if dotted {
+            let k = loc
+                .snippet
+                .as_deref()
+                .unwrap_or("")
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            return d.hint(format!(
+                "TOML reads a dot in a bare key as nesting: quote the key, e.g. \"{k}\" = …"
+            ));
+        }
         d = match crate::suggest::did_you_mean(key, expected.iter().copied()) {
             Some(s) => d.hint(format!("did you mean `{s}`?")),
-            None if !expected.is_empty() => d.hint(format!(
-                "allowed keys here: {}",
-                expected.join(", ")
-            )),
+            None if !expected.is_empty() => {
+                d.hint(format!("allowed keys here: {}", expected.join(", ")))
+            }
             None => d.hint("remove the key; typos are errors, not ignored"),
         };
         return d;
     }
-    let code = if msg.starts_with("invalid") || msg.starts_with("unknown variant") || msg.starts_with("missing field") || msg.starts_with("duplicate") {
+    let code = if msg.starts_with("invalid")
+        || msg.starts_with("unknown variant")
+        || msg.starts_with("missing field")
+        || msg.starts_with("duplicate")
+    {
         if msg.starts_with("duplicate key") {
             diagnostic::TOML_SYNTAX
         } else {
@@ -141,7 +169,9 @@ pub(crate) fn from_toml_error(
     } else {
         "change the value to the expected type or one of the allowed values"
     };
-    Diagnostic::error(code, msg.replace('\n', " ")).at(loc).hint(hint)
+    Diagnostic::error(code, msg.replace('\n', " "))
+        .at(loc)
+        .hint(hint)
 }
 
 #[cfg(test)]

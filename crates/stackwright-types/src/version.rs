@@ -75,10 +75,7 @@ mod tests {
     fn pads_short_versions() {
         assert_eq!(parse_version("5.10").unwrap(), Version::new(5, 10, 0));
         assert_eq!(parse_version("v1").unwrap(), Version::new(1, 0, 0));
-        assert_eq!(
-            parse_version("1.36.4+k3s1").unwrap().build.as_str(),
-            "k3s1"
-        );
+        assert_eq!(parse_version("1.36.4+k3s1").unwrap().build.as_str(), "k3s1");
         assert_eq!(parse_version("6.6+rt").unwrap().to_string(), "6.6.0+rt");
         assert!(parse_version("latest").is_err());
         assert!(parse_version("1.2.3.4").is_err());

@@ -1,0 +1,39 @@
+//! Assemblies: reading one through its `extends` chain ([`load`]), and checking a resolved
+//! platform against every rule of SPEC §5 ([`validate`]).
+//!
+//! Invariants: [`load`] reads only the assembly files and nothing else; [`validate`] does
+//! no I/O and reports every problem it finds, never just the first.
+
+mod load;
+mod validate;
+
+pub use load::{load, load_str, Loaded, MAX_EXTENDS_DEPTH};
+pub use validate::{effective_container, effective_image, validate, Validated};
+
+use stackwright_types::Diagnostic;
+
+/// Errors of this crate: the assembly cannot be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum AssemblyError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the assembly has {} problem(s)", .0.iter().filter(|d| d.is_error()).count())]
+    Invalid(Vec<Diagnostic>),
+}
+
+impl AssemblyError {
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        match self {
+            AssemblyError::Invalid(d) => d.clone(),
+            AssemblyError::Io { path, source } => vec![Diagnostic::error(
+                stackwright_types::diagnostic::IO_ERROR,
+                format!("cannot read {path}: {source}"),
+            )
+            .at(stackwright_types::Location::file_only(path.clone()))],
+        }
+    }
+}

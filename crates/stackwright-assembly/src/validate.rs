@@ -1,0 +1,277 @@
+//! Validation after resolution (SPEC §5): every problem of a resolved platform, at once.
+
+use std::collections::BTreeMap;
+
+use semver::Version;
+use stackwright_registry::{ComponentContext, Registry};
+use stackwright_solver::Resolution;
+use stackwright_types::assembly::ComponentRequest;
+use stackwright_types::container::Container;
+use stackwright_types::diagnostic::{self, Diagnostic};
+use stackwright_types::linuxkit::File;
+use stackwright_types::manifest::{image_has_tag_or_digest, Manifest, PortScope, Release};
+use stackwright_types::Location;
+
+use crate::Loaded;
+
+/// The outcome of validation: the problems found, and the `files` of the platform (the
+/// assembly's own, then those components contributed), each with where it came from.
+#[derive(Clone, Debug, Default)]
+pub struct Validated {
+    pub diagnostics: Vec<Diagnostic>,
+    pub files: Vec<(File, String)>,
+}
+
+impl Validated {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// The image a chosen component runs: the assembly's override, else its release's.
+pub fn effective_image<'a>(
+    req: Option<&'a ComponentRequest>,
+    release: &'a Release,
+) -> Option<&'a str> {
+    req.and_then(|r| r.image.as_ref().map(|i| i.value.as_str()))
+        .or(release.image.as_deref())
+}
+
+/// The container settings a chosen component runs with: its manifest's, overlaid with the
+/// assembly's per-component overrides.
+pub fn effective_container(manifest: &Manifest, req: Option<&ComponentRequest>) -> Container {
+    match req {
+        Some(r) => manifest.container.overlay(&r.container),
+        None => manifest.container.clone(),
+    }
+}
+
+/// Checks a resolved platform. Problems are sorted by file and line.
+pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -> Validated {
+    let a = &loaded.assembly;
+    let mut diags = Vec::new();
+    let chosen: BTreeMap<String, Version> = resolution
+        .components
+        .iter()
+        .map(|(id, c)| (id.clone(), c.version.clone()))
+        .chain(
+            resolution
+                .external
+                .iter()
+                .map(|(id, v)| (id.clone(), v.clone())),
+        )
+        .collect();
+    let policy = a.privileged.as_ref().map(|p| &p.value);
+    let mut files: Vec<(File, String, Option<Location>)> = a
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.value.clone(),
+                "assembly".to_string(),
+                Some(f.location.clone()),
+            )
+        })
+        .collect();
+
+    // Config and LinuxKit settings of the components the assembly names but that were not
+    // chosen are still checked: a typo must not hide behind an `[external]` entry.
+    for (id, req) in &a.components {
+        if !resolution.components.contains_key(id) {
+            if let Some(m) = registry.manifest(id) {
+                diags.extend(stackwright_registry::config::check_config(
+                    m,
+                    &req.config,
+                    Some(&req.location),
+                ));
+            }
+        }
+    }
+
+    let mut ports: Vec<(u16, u16, &'static str, String, PortScope)> = Vec::new();
+    for (id, c) in &resolution.components {
+        let Some(component) = registry.get(id) else {
+            continue;
+        };
+        let m = component.manifest();
+        let Some(release) = m.release(&c.version) else {
+            continue;
+        };
+        let req = a.components.get(id);
+        let empty = BTreeMap::new();
+        let given = req.map(|r| &r.config).unwrap_or(&empty);
+        let config = stackwright_registry::config::effective_config(m, given);
+        let ctx = ComponentContext {
+            assembly: &loaded.name,
+            arch: loaded.arch,
+            release,
+            given_config: given,
+            config: &config,
+            chosen: &chosen,
+            location: req.map(|r| &r.location),
+        };
+        diags.extend(component.validate(&ctx).into_iter().map(|mut d| {
+            if d.location.is_none() {
+                d.location = req.map(|r| r.location.clone()).or(Some(m.location.clone()));
+            }
+            d
+        }));
+        match component.contribute(&ctx) {
+            Ok(extra) => files.extend(extra.into_iter().map(|f| (f, id.clone(), None))),
+            Err(e) => diags.push(
+                Diagnostic::error(diagnostic::COMPONENT_CHECK, e.to_string())
+                    .at_opt(req.map(|r| r.location.clone()))
+                    .hint("see the component's documentation for what it needs"),
+            ),
+        }
+
+        // Privilege: the manifest's flag is the solver's rule 7; an assembly override that
+        // grants every capability makes any component privileged.
+        let container = effective_container(m, req);
+        if let Some(pol) = policy {
+            if !m.privileged && container.grants_all_capabilities() && !pol.allows(id) {
+                diags.push(
+                    Diagnostic::error(
+                        diagnostic::PRIVILEGED,
+                        format!("`{id}` is given all capabilities but `policy.privileged` does not list it"),
+                    )
+                    .at_opt(req.map(|r| r.location.clone()))
+                    .hint(format!("add \"{id}\" to policy.privileged, or drop the `all` capability")),
+                );
+            }
+        }
+
+        // Images.
+        match effective_image(req, release) {
+            Some(img) if !image_has_tag_or_digest(img) => diags.push(
+                Diagnostic::error(
+                    diagnostic::IMAGE_UNPINNED,
+                    format!("image `{img}` of `{id}` has neither a tag nor a digest"),
+                )
+                .at(req.and_then(|r| r.image.as_ref().map(|i| i.location.clone())).unwrap_or(release.location.clone()))
+                .hint("add a tag (name:tag) or a digest (name@sha256:…); a bare name floats"),
+            ),
+            Some(_) => {}
+            None => diags.push(
+                Diagnostic::warning(
+                    diagnostic::NO_IMAGE,
+                    format!("`{id}` {} has no OCI image: it is in the lock and plan, not in linuxkit.yml", c.version),
+                )
+                .at_opt(req.map(|r| r.location.clone()))
+                .hint(format!("package it and set `{id} = {{ image = \"registry/repo:tag\" }}` in [components]")),
+            ),
+        }
+
+        // Host ports: the node's namespace and its loopback are one space for a bind.
+        let host_net = container.net.as_deref() == Some("host");
+        for p in &m.ports {
+            let counts = match p.scope {
+                PortScope::Host | PortScope::Loopback => true,
+                PortScope::Pod => {
+                    host_net
+                        && m.container.net.is_none()
+                        && req.is_some_and(|r| r.container.net.is_some())
+                }
+            };
+            if counts {
+                let r = p.range();
+                ports.push((
+                    *r.start(),
+                    *r.end(),
+                    p.protocol.as_str(),
+                    id.clone(),
+                    p.scope,
+                ));
+            }
+        }
+    }
+
+    ports.sort();
+    for i in 0..ports.len() {
+        for j in i + 1..ports.len() {
+            let (s1, e1, proto1, id1, _) = &ports[i];
+            let (s2, e2, proto2, id2, _) = &ports[j];
+            if s2 > e1 {
+                break;
+            }
+            if proto1 == proto2 && id1 != id2 && s2 <= e1 && s1 <= e2 {
+                let port = (*s1).max(*s2);
+                let loc = a
+                    .components
+                    .get(id2)
+                    .or(a.components.get(id1))
+                    .map(|r| r.location.clone());
+                diags.push(
+                    Diagnostic::error(
+                        diagnostic::PORT_CLASH,
+                        format!("`{id1}` and `{id2}` both bind {port}/{proto1} on the host"),
+                    )
+                    .at_opt(loc)
+                    .hint(format!("drop one, or move one off the host network or to another port (see `stackwright show {id2}`)")),
+                );
+            }
+        }
+    }
+
+    // Files: LinuxKit's rules, and one entry per path.
+    let mut seen: BTreeMap<String, (String, Option<Location>)> = BTreeMap::new();
+    for (f, from, loc) in &files {
+        if let Err(e) = f.check() {
+            diags.push(
+                Diagnostic::error(diagnostic::BAD_FILES_ENTRY, format!("files entry `{}`: {e}", f.path))
+                    .at_opt(loc.clone())
+                    .hint("each entry needs exactly one of contents, source or metadata, unless it is a directory or symlink"),
+            );
+        }
+        let key = f.path.trim_end_matches('/').to_string();
+        if let Some((prev_from, prev_loc)) = seen.get(&key) {
+            let mut d = Diagnostic::error(
+                diagnostic::DUPLICATE_FILE_PATH,
+                format!("two files entries for `{key}` (from {prev_from} and {from})"),
+            )
+            .at_opt(loc.clone())
+            .hint("keep one entry per path; a child assembly replaces a parent's entry of the same path");
+            if let Some(p) = prev_loc {
+                d = d.note(format!("the other entry is at {p}"));
+            }
+            diags.push(d);
+        } else {
+            seen.insert(key, (from.clone(), loc.clone()));
+        }
+    }
+
+    // `[prefer]` naming something that does not provide the capability is a mistake the
+    // solver would silently ignore.
+    for (cap, id) in &a.prefer {
+        if registry.capability(cap).is_some()
+            && !registry.providers(cap).iter().any(|p| *p == id.value)
+        {
+            let mut d = Diagnostic::error(
+                diagnostic::UNKNOWN_COMPONENT,
+                format!(
+                    "[prefer] {cap} = `{}`, which does not provide `{cap}`",
+                    id.value
+                ),
+            )
+            .at(id.location.clone());
+            d = match stackwright_types::suggest::did_you_mean(
+                &id.value,
+                registry.providers(cap).iter().map(String::as_str),
+            ) {
+                Some(s) => d.hint(format!("did you mean `{s}`?")),
+                None => d.hint(format!(
+                    "providers of {cap}: {}",
+                    registry.providers(cap).join(", ")
+                )),
+            };
+            diags.push(d);
+        }
+    }
+
+    diagnostic::sort(&mut diags);
+    diags.dedup();
+    Validated {
+        diagnostics: diags,
+        files: files.into_iter().map(|(f, from, _)| (f, from)).collect(),
+    }
+}

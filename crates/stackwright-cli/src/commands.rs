@@ -1,0 +1,430 @@
+//! One function per subcommand. Each returns an [`Outcome`]; printing of results happens
+//! here, printing of diagnostics in `lib.rs`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use stackwright::solver::Why;
+use stackwright::types::diagnostic::{self, Diagnostic};
+use stackwright::types::manifest::Category;
+use stackwright::{Assembled, Assembler, Error, Registry};
+
+use crate::{Cli, Command, ImportCommand, MessageFormat, Outcome};
+
+#[derive(clap::Args, Debug)]
+pub struct AssembleArgs {
+    /// The assembly file (or, in this repository, a name under assemblies/).
+    pub assembly: PathBuf,
+    /// Output directory (default: out/<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Resolve every image tag to its digest against its registry.
+    #[arg(long)]
+    pub pin: bool,
+    /// Fetch every image into <out>/images (an OCI image layout).
+    #[arg(long)]
+    pub pull: bool,
+    /// Extra outputs, comma-separated: tar, kernel+initrd.
+    #[arg(long, value_delimiter = ',')]
+    pub format: Vec<String>,
+    /// Never touch the network (errors if --pin/--pull need it).
+    #[arg(long)]
+    pub offline: bool,
+    /// Ignore the lockfile's choices and resolve afresh.
+    #[arg(long)]
+    pub update: bool,
+    /// Blob cache directory (default ~/.cache/stackwright).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// A registry to reach over plain HTTP (HOST:PORT, repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+}
+
+pub(crate) fn dispatch(cli: Cli) -> Outcome {
+    let assembler = cli
+        .component_dirs
+        .iter()
+        .fold(Assembler::new(), |a, d| a.component_dir(d.clone()));
+    let fmt = cli.message_format;
+    let result = match cli.command {
+        Command::Assemble(args) => assemble(&assembler, &args, fmt),
+        Command::Check { assemblies } => check(&assembler, &assemblies, fmt),
+        Command::Explain { assembly } => explain(&assembler, &assembly, fmt),
+        Command::Why {
+            assembly,
+            component,
+        } => why(&assembler, &assembly, &component, fmt),
+        Command::Components { category } => components(&assembler, category.as_deref(), fmt),
+        Command::Show { component } => show(&assembler, &component, fmt),
+        Command::Import(ImportCommand::Linuxkit { files, out }) => {
+            import_linuxkit(&assembler, &files, &out)
+        }
+    };
+    match result {
+        Ok(o) => o,
+        Err(e) => Outcome {
+            code: e.exit_code(),
+            diagnostics: e.diagnostics(),
+        },
+    }
+}
+
+/// A path as given, or `assemblies/<name>.toml` when given a bare name that exists there.
+pub fn resolve_assembly_path(p: &Path) -> PathBuf {
+    if p.exists() {
+        return p.to_path_buf();
+    }
+    let s = p.to_string_lossy();
+    if !s.contains('/') && !s.ends_with(".toml") {
+        let candidate = Path::new("assemblies").join(format!("{s}.toml"));
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    p.to_path_buf()
+}
+
+fn assemble(
+    assembler: &Assembler,
+    args: &AssembleArgs,
+    fmt: MessageFormat,
+) -> Result<Outcome, Error> {
+    let path = resolve_assembly_path(&args.assembly);
+    let loaded = stackwright::assembly::load(&path)?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(&loaded.name));
+    let lock = if args.update {
+        None
+    } else {
+        stackwright::read_lock(&out_dir)?
+    };
+    let assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
+    if (args.pin || args.pull || !args.format.is_empty()) && args.offline && (args.pin || args.pull)
+    {
+        return Err(Error::Invalid(vec![Diagnostic::error(
+            diagnostic::INVALID_VALUE,
+            "--offline cannot be combined with --pin or --pull",
+        )
+        .hint(
+            "drop --offline, or drop --pin/--pull to assemble without the network",
+        )]));
+    }
+    let extra = stackwright::extras::Extras {
+        pin: args.pin,
+        pull: args.pull,
+        formats: args.format.clone(),
+        cache: args.cache.clone(),
+        insecure: args.insecure_registries.clone(),
+        update: args.update,
+    };
+    let written = stackwright::extras::write(&assembled, &out_dir, &extra)?;
+    if fmt == MessageFormat::Human {
+        print!("{}", assembled.summary());
+        println!(
+            "\nwrote {} ({})",
+            written.display(),
+            stackwright::extras::listing(&written)
+        );
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"reason": "assembled", "assembly": assembled.loaded.name, "out": written.display().to_string()})
+        );
+    }
+    Ok(Outcome {
+        code: 0,
+        diagnostics: assembled.warnings().to_vec(),
+    })
+}
+
+fn check(assembler: &Assembler, paths: &[PathBuf], fmt: MessageFormat) -> Result<Outcome, Error> {
+    let mut out = Outcome::ok();
+    for p in paths {
+        let path = resolve_assembly_path(p);
+        match assembler
+            .assemble_file(&path)
+            .and_then(|a| a.outputs().map(|_| a))
+        {
+            Ok(a) => {
+                if fmt == MessageFormat::Human {
+                    println!(
+                        "{}: ok ({} components)",
+                        path.display(),
+                        a.resolution.components.len()
+                    );
+                }
+                out.diagnostics.extend(a.warnings().iter().cloned());
+            }
+            Err(e) => {
+                if fmt == MessageFormat::Human {
+                    println!("{}: failed", path.display());
+                }
+                out.code = out.code.max(e.exit_code());
+                out.diagnostics.extend(e.diagnostics());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Children of each component: what it brought in.
+fn children(a: &Assembled) -> BTreeMap<String, Vec<(String, String)>> {
+    let mut kids: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (id, c) in &a.resolution.components {
+        for w in &c.why {
+            if let Why::Required { by, via, .. } | Why::Recommended { by, via, .. } = w {
+                let label = if via == id {
+                    String::new()
+                } else {
+                    format!(" (via {via})")
+                };
+                kids.entry(by.clone())
+                    .or_default()
+                    .push((id.clone(), label));
+            }
+        }
+    }
+    kids
+}
+
+fn explain(assembler: &Assembler, p: &Path, fmt: MessageFormat) -> Result<Outcome, Error> {
+    let a = assembler.assemble_file(&resolve_assembly_path(p))?;
+    let kids = children(&a);
+    let roots: Vec<&String> = a
+        .resolution
+        .components
+        .iter()
+        .filter(|(_, c)| {
+            c.why
+                .iter()
+                .any(|w| matches!(w, Why::Asked { .. } | Why::AskedCapability { .. }))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    let mut text = format!("{} ({})\n", a.loaded.name, a.loaded.arch);
+    let mut seen = std::collections::BTreeSet::new();
+    fn walk(
+        a: &Assembled,
+        kids: &BTreeMap<String, Vec<(String, String)>>,
+        id: &str,
+        label: &str,
+        prefix: &str,
+        last: bool,
+        seen: &mut std::collections::BTreeSet<String>,
+        text: &mut String,
+    ) {
+        let v = a
+            .resolution
+            .components
+            .get(id)
+            .map(|c| c.version.to_string())
+            .unwrap_or_default();
+        let branch = if last { "└── " } else { "├── " };
+        let again = !seen.insert(id.to_string());
+        text.push_str(&format!(
+            "{prefix}{branch}{id} {v}{label}{}\n",
+            if again { " (see above)" } else { "" }
+        ));
+        if again {
+            return;
+        }
+        let list = kids.get(id).cloned().unwrap_or_default();
+        let next = format!("{prefix}{}", if last { "    " } else { "│   " });
+        for (i, (k, l)) in list.iter().enumerate() {
+            walk(a, kids, k, l, &next, i + 1 == list.len(), seen, text);
+        }
+    }
+    for (i, r) in roots.iter().enumerate() {
+        walk(
+            &a,
+            &kids,
+            r,
+            " (asked for)",
+            "",
+            i + 1 == roots.len(),
+            &mut seen,
+            &mut text,
+        );
+    }
+    for (id, v) in &a.resolution.external {
+        text.push_str(&format!("{id} {v} (external, not installed)\n"));
+    }
+    if fmt == MessageFormat::Human {
+        print!("{text}");
+    } else {
+        println!("{}", stackwright::render::plan_json(&a.platform()));
+    }
+    Ok(Outcome {
+        code: 0,
+        diagnostics: a.warnings().to_vec(),
+    })
+}
+
+fn why(
+    assembler: &Assembler,
+    p: &Path,
+    component: &str,
+    fmt: MessageFormat,
+) -> Result<Outcome, Error> {
+    let a = assembler.assemble_file(&resolve_assembly_path(p))?;
+    let Some(mut c) = a.resolution.components.get(component) else {
+        let mut d = Diagnostic::error(
+            diagnostic::UNKNOWN_COMPONENT,
+            format!("`{component}` is not part of assembly `{}`", a.loaded.name),
+        );
+        if let Some(s) = stackwright::types::suggest::did_you_mean(
+            component,
+            a.resolution.components.keys().map(String::as_str),
+        ) {
+            d = d.hint(format!("did you mean `{s}`?"));
+        } else {
+            d = d.hint("`stackwright explain` lists everything that is in");
+        }
+        return Ok(Outcome {
+            code: 1,
+            diagnostics: vec![d],
+        });
+    };
+    let mut lines = Vec::new();
+    let mut id = component.to_string();
+    let mut guard = 0;
+    loop {
+        let w = &c.why[0];
+        lines.push(format!("{id} {}: {}", c.version, w.describe()));
+        match w {
+            Why::Required { by, .. } | Why::Recommended { by, .. } if guard < 64 => {
+                id = by.clone();
+                guard += 1;
+                match a.resolution.components.get(by) {
+                    Some(next) => c = next,
+                    None => break,
+                }
+            }
+            _ => break,
+        }
+    }
+    if fmt == MessageFormat::Human {
+        for (i, l) in lines.iter().enumerate() {
+            println!("{}{l}", "  ".repeat(i));
+        }
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"component": component, "chain": lines})
+        );
+    }
+    Ok(Outcome::ok())
+}
+
+fn components(
+    assembler: &Assembler,
+    category: Option<&str>,
+    fmt: MessageFormat,
+) -> Result<Outcome, Error> {
+    let r = assembler.registry(None)?;
+    let cat = match category {
+        Some(c) => Some(c.parse::<Category>().map_err(|e| {
+            Error::Invalid(vec![Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("--category: {e}"),
+            )])
+        })?),
+        None => None,
+    };
+    let rows: Vec<[String; 4]> = r
+        .manifests()
+        .filter(|m| cat.is_none_or(|c| m.category == c))
+        .map(|m| {
+            let n = m.newest();
+            let provides: Vec<&str> = n.provides.keys().map(String::as_str).collect();
+            [
+                m.id.clone(),
+                m.category.to_string(),
+                n.version.to_string(),
+                provides.join(", "),
+            ]
+        })
+        .collect();
+    if fmt == MessageFormat::Json {
+        for r in &rows {
+            println!(
+                "{}",
+                serde_json::json!({"id": r[0], "category": r[1], "version": r[2], "provides": r[3]})
+            );
+        }
+        return Ok(Outcome::ok());
+    }
+    print!(
+        "{}",
+        table(&["id", "category", "newest", "provides"], &rows)
+    );
+    let cats: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    println!("\n{} components in {} categories", rows.len(), cats.len());
+    Ok(Outcome::ok())
+}
+
+fn table(header: &[&str; 4], rows: &[[String; 4]]) -> String {
+    let mut w = header.map(|h| h.len());
+    for r in rows {
+        for i in 0..3 {
+            w[i] = w[i].max(r[i].chars().count());
+        }
+    }
+    let mut s = format!(
+        "{:<a$}  {:<b$}  {:<c$}  {}\n",
+        header[0],
+        header[1],
+        header[2],
+        header[3],
+        a = w[0],
+        b = w[1],
+        c = w[2]
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "{:<a$}  {:<b$}  {:<c$}  {}\n",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            a = w[0],
+            b = w[1],
+            c = w[2]
+        ));
+    }
+    s
+}
+
+fn show(assembler: &Assembler, id: &str, fmt: MessageFormat) -> Result<Outcome, Error> {
+    let r: Registry = assembler.registry(None)?;
+    let Some(m) = r.manifest(id) else {
+        let mut d = Diagnostic::error(
+            diagnostic::UNKNOWN_COMPONENT,
+            format!("unknown component `{id}`"),
+        );
+        d = match r.suggest(id) {
+            Some(s) => d.hint(format!("did you mean `{s}`?")),
+            None => d.hint("`stackwright components` lists them all"),
+        };
+        return Ok(Outcome {
+            code: 1,
+            diagnostics: vec![d],
+        });
+    };
+    if fmt == MessageFormat::Json {
+        println!("{}", serde_json::json!({"id": m.id, "toml": m.to_toml()}));
+        return Ok(Outcome::ok());
+    }
+    print!("{}", stackwright::render::describe_component(m, &r));
+    Ok(Outcome::ok())
+}
+
+fn import_linuxkit(assembler: &Assembler, files: &[PathBuf], out: &Path) -> Result<Outcome, Error> {
+    let r = assembler.registry(None)?;
+    let written = stackwright::import_linuxkit(&r, files, out)?;
+    println!("wrote {} file(s) to {}", written, out.display());
+    Ok(Outcome::ok())
+}

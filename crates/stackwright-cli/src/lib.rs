@@ -1,0 +1,131 @@
+//! The `stackwright` command line (also run by `cargo xtask`).
+//!
+//! This is the only crate that knows the terminal: it parses arguments (clap), prints
+//! tables and diagnostics (human-readable on stderr, or JSON lines on stdout with
+//! `--message-format json`) and maps failures to exit codes: 0 success; 1 cannot be
+//! assembled or invalid; 2 usage; 3 I/O or registry failures.
+
+mod commands;
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use stackwright::types::Diagnostic;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stackwright",
+    version,
+    about = "Assemble container platforms from pluggable components"
+)]
+pub struct Cli {
+    /// How to print diagnostics: `human` (default) or `json` (one object per line).
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human, global = true)]
+    pub message_format: MessageFormat,
+    /// Extra component directories to load (repeatable).
+    #[arg(long = "components", value_name = "DIR", global = true)]
+    pub component_dirs: Vec<std::path::PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Resolve, validate and write the outputs (lock, linuxkit.yml, plan.json, graphs).
+    Assemble(commands::AssembleArgs),
+    /// Resolve and validate; write nothing.
+    Check {
+        #[arg(required = true)]
+        assemblies: Vec<std::path::PathBuf>,
+    },
+    /// Why each component is in, as a tree.
+    Explain { assembly: std::path::PathBuf },
+    /// The chain that brings one component in.
+    Why {
+        assembly: std::path::PathBuf,
+        component: String,
+    },
+    /// The registry as a table.
+    Components {
+        #[arg(long)]
+        category: Option<String>,
+    },
+    /// One component with its releases, capabilities and needs.
+    Show { component: String },
+    /// Import from another format.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// A LinuxKit YAML (several merge as `linuxkit build a.yml b.yml` does) as an assembly.
+    Linuxkit {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Where to write assembly.toml and components/.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+}
+
+/// What a command leaves for the caller: its exit code and its diagnostics.
+pub(crate) struct Outcome {
+    pub code: i32,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Outcome {
+    pub fn ok() -> Self {
+        Self {
+            code: 0,
+            diagnostics: Vec::new(),
+        }
+    }
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let format = cli.message_format;
+    let outcome = commands::dispatch(cli);
+    print_diagnostics(format, &outcome.diagnostics);
+    outcome.code
+}
+
+pub(crate) fn print_diagnostics(format: MessageFormat, diags: &[Diagnostic]) {
+    match format {
+        MessageFormat::Human => {
+            for d in diags {
+                eprintln!("{}", d.render());
+            }
+            let errors = diags.iter().filter(|d| d.is_error()).count();
+            let warnings = diags.len() - errors;
+            if errors > 0 {
+                eprintln!("{errors} error(s), {warnings} warning(s)");
+            }
+        }
+        MessageFormat::Json => {
+            for d in diags {
+                println!("{}", d.to_json_line());
+            }
+        }
+    }
+}

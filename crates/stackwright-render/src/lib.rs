@@ -1,0 +1,74 @@
+//! Stackwright's outputs, rendered from a resolved and validated platform ([`Platform`]):
+//! `stackwright.lock`, `linuxkit.yml` (checked against LinuxKit's schema), `plan.json`,
+//! `graph.dot`, `graph.mmd`, and the summary table printed after assembling.
+//!
+//! Invariants: pure functions of their inputs — no I/O, no clock, no environment — and
+//! deterministic to the byte (maps are ordered, lists sorted or in start order).
+
+mod describe;
+mod graph;
+mod linuxkit;
+mod lock;
+mod plan;
+
+pub use describe::describe_component;
+
+pub use graph::{graph_dot, graph_mermaid};
+pub use linuxkit::{check_linuxkit_schema, linuxkit_config, linuxkit_yaml};
+pub use lock::lockfile;
+pub use plan::{plan_json, summary_table};
+
+use std::collections::BTreeMap;
+
+use stackwright_assembly::{Loaded, Validated};
+use stackwright_registry::Registry;
+use stackwright_solver::Resolution;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The rendered linuxkit.yml breaks LinuxKit's schema (a bug, or a bad override).
+    #[error("linuxkit.yml does not pass LinuxKit's schema: {0}")]
+    Schema(String),
+    #[error("cannot serialize {what}: {message}")]
+    Serialize { what: &'static str, message: String },
+}
+
+/// Everything the outputs are rendered from.
+#[derive(Clone, Copy, Debug)]
+pub struct Platform<'a> {
+    pub registry: &'a Registry,
+    pub loaded: &'a Loaded,
+    pub resolution: &'a Resolution,
+    pub validated: &'a Validated,
+    /// Image reference (as written) → pinned digest (`sha256:…`), from `--pin` or the lock.
+    pub digests: &'a BTreeMap<String, String>,
+}
+
+impl Platform<'_> {
+    /// The image reference to write for a component: pinned as `name:tag@sha256:…` when a
+    /// digest is known.
+    pub fn image_ref(&self, id: &str) -> Option<String> {
+        let c = self.resolution.components.get(id)?;
+        let m = self.registry.manifest(id)?;
+        let release = m.release(&c.version)?;
+        let img = stackwright_assembly::effective_image(
+            self.loaded.assembly.components.get(id),
+            release,
+        )?;
+        Some(match self.digests.get(img) {
+            Some(d) if !img.contains('@') => format!("{img}@{d}"),
+            _ => img.to_string(),
+        })
+    }
+
+    /// The one-line reason a component is there (its first, most direct reason).
+    pub fn reason(&self, id: &str) -> String {
+        self.resolution
+            .components
+            .get(id)
+            .and_then(|c| c.why.first())
+            .map(|w| w.describe())
+            .unwrap_or_else(|| "chosen".into())
+    }
+}

@@ -1,0 +1,132 @@
+//! `plan.json` and the summary table.
+
+use serde_json::{json, Value};
+
+use crate::Platform;
+
+/// The whole resolved plan for other tools (SPEC §7): at least `assembly`, `arch`,
+/// `components` (sorted by id, each with id, version, category, stage, image, reason) and
+/// `order` (start levels).
+pub fn plan_json(p: &Platform<'_>) -> String {
+    let components: Vec<Value> = p
+        .resolution
+        .components
+        .iter()
+        .map(|(id, c)| {
+            let m = p.registry.manifest(id);
+            let image = p.image_ref(id);
+            json!({
+                "id": id,
+                "version": c.version.to_string(),
+                "category": m.map(|m| m.category.as_str()),
+                "stage": m.map(|m| m.stage.as_str()),
+                "image": image,
+                "reason": p.reason(id),
+                "reasons": c.why.iter().map(|w| w.describe()).collect::<Vec<_>>(),
+                "privileged": m.map(|m| m.privileged),
+                "verified": m.map(|m| m.verified),
+            })
+        })
+        .collect();
+    let external: serde_json::Map<String, Value> = p
+        .resolution
+        .external
+        .iter()
+        .map(|(id, v)| (id.clone(), Value::String(v.to_string())))
+        .collect();
+    let warnings: Vec<Value> = p
+        .validated
+        .diagnostics
+        .iter()
+        .map(|d| serde_json::to_value(d).expect("diagnostics serialize"))
+        .collect();
+    let plan = json!({
+        "assembly": p.loaded.name,
+        "version": p.loaded.assembly.version.as_ref().map(|v| v.value.to_string()),
+        "arch": p.loaded.arch.as_str(),
+        "components": components,
+        "external": external,
+        "order": order_levels(p),
+        "stages": {
+            "kernel": p.resolution.start.kernel,
+            "init": p.resolution.start.init,
+            "onboot": p.resolution.start.onboot,
+            "services": p.resolution.start.services,
+            "onshutdown": p.resolution.start.onshutdown,
+        },
+        "files": p.validated.files.iter().map(|(f, from)| json!({"path": f.path, "from": from})).collect::<Vec<_>>(),
+        "diagnostics": warnings,
+    });
+    let mut s = serde_json::to_string_pretty(&plan).expect("plan serializes");
+    s.push('\n');
+    s
+}
+
+/// Start levels in order: the kernel, each init image, each onboot container (they run
+/// one after another), each service level (parallel inside a level), each onshutdown.
+pub fn order_levels(p: &Platform<'_>) -> Vec<Vec<String>> {
+    let s = &p.resolution.start;
+    let mut levels: Vec<Vec<String>> = Vec::new();
+    if !s.kernel.is_empty() {
+        levels.push(s.kernel.clone());
+    }
+    levels.extend(s.init.iter().map(|i| vec![i.clone()]));
+    levels.extend(s.onboot.iter().map(|i| vec![i.clone()]));
+    levels.extend(s.services.iter().cloned());
+    levels.extend(s.onshutdown.iter().map(|i| vec![i.clone()]));
+    levels
+}
+
+/// A short table of what was chosen and why, for the terminal.
+pub fn summary_table(p: &Platform<'_>) -> String {
+    let rows: Vec<[String; 4]> = p
+        .resolution
+        .components
+        .iter()
+        .map(|(id, c)| {
+            let stage = p
+                .registry
+                .manifest(id)
+                .map(|m| m.stage.as_str())
+                .unwrap_or("-");
+            [
+                id.clone(),
+                c.version.to_string(),
+                stage.to_string(),
+                p.reason(id),
+            ]
+        })
+        .collect();
+    let header = ["component", "version", "stage", "why"];
+    let mut w = header.map(str::len);
+    for r in &rows {
+        for i in 0..3 {
+            w[i] = w[i].max(r[i].chars().count());
+        }
+    }
+    let line = |r: [&str; 4]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2]
+        )
+    };
+    let mut out = line(header);
+    for r in &rows {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3]]));
+    }
+    for (id, v) in &p.resolution.external {
+        out.push_str(&line([
+            id,
+            &v.to_string(),
+            "external",
+            "present outside the platform, not installed",
+        ]));
+    }
+    out
+}

@@ -1,0 +1,396 @@
+//! Stackwright: assemble container platforms from pluggable components.
+//!
+//! This facade is what library users depend on. It re-exports the layers and runs the
+//! pipeline: load the registry (built-ins, the assembly's `component_paths`, your
+//! directories and your Rust [`Component`]s), read the assembly through its `extends`,
+//! resolve it, validate it, and render the outputs ([`Assembler`], [`Assembled`]).
+//! Writing them is atomic ([`output::Staging`]).
+//!
+//! ```no_run
+//! let assembled = stackwright::Assembler::new()
+//!     .assemble_file(std::path::Path::new("assemblies/k8s-worker.toml"))
+//!     .expect("assembles");
+//! for (name, bytes) in assembled.outputs().unwrap() {
+//!     println!("{name}: {} bytes", bytes.len());
+//! }
+//! ```
+
+pub mod extras;
+pub mod output;
+
+pub use stackwright_assembly as assembly;
+pub use stackwright_linuxkit as linuxkit;
+#[cfg(feature = "oci")]
+pub use stackwright_oci as oci;
+pub use stackwright_registry as registry;
+pub use stackwright_render as render;
+pub use stackwright_solver as solver;
+pub use stackwright_types as types;
+
+pub use stackwright_registry::{
+    Component, ComponentContext, ComponentError, ManifestComponent, Registry, RegistryBuilder,
+};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use stackwright_assembly::{Loaded, Validated};
+use stackwright_render::Platform;
+use stackwright_solver::{ManifestProvider, Request, Resolution};
+use stackwright_types::diagnostic::{self, Diagnostic};
+use stackwright_types::lock::Lockfile;
+
+/// Errors of the pipeline, sorted by what the command line makes of them.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The assembly (or the registry) is invalid or cannot be assembled: exit code 1.
+    #[error("{} error(s)", .0.iter().filter(|d| d.is_error()).count())]
+    Invalid(Vec<Diagnostic>),
+    /// A file or directory could not be read or written: exit code 3.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Rendering failed (e.g. an override breaks LinuxKit's schema): exit code 1.
+    #[error(transparent)]
+    Render(#[from] stackwright_render::RenderError),
+}
+
+impl Error {
+    /// The diagnostics to show for this error.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        match self {
+            Error::Invalid(d) => d.clone(),
+            Error::Io { context, source } => vec![Diagnostic::error(
+                diagnostic::IO_ERROR,
+                format!("{context}: {source}"),
+            )],
+            Error::Render(e) => vec![Diagnostic::error(diagnostic::SCHEMA, e.to_string())
+                .hint("check the [container] overrides in the assembly against LinuxKit's fields")],
+        }
+    }
+
+    /// The exit code SPEC §7 assigns.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Invalid(_) | Error::Render(_) => 1,
+            Error::Io { .. } => 3,
+        }
+    }
+}
+
+impl From<stackwright_registry::RegistryError> for Error {
+    fn from(e: stackwright_registry::RegistryError) -> Self {
+        match e {
+            stackwright_registry::RegistryError::Io { path, source } => Error::Io {
+                context: format!("reading components from {path}"),
+                source,
+            },
+            other => Error::Invalid(other.diagnostics()),
+        }
+    }
+}
+
+impl From<stackwright_assembly::AssemblyError> for Error {
+    fn from(e: stackwright_assembly::AssemblyError) -> Self {
+        match e {
+            stackwright_assembly::AssemblyError::Io { path, source } => Error::Io {
+                context: format!("reading {path}"),
+                source,
+            },
+            stackwright_assembly::AssemblyError::Invalid(d) => Error::Invalid(d),
+        }
+    }
+}
+
+/// Runs the pipeline with the registry and lock options given.
+#[derive(Clone, Debug, Default)]
+pub struct Assembler {
+    extra_dirs: Vec<PathBuf>,
+    components: Vec<Arc<dyn Component>>,
+    builtin: bool,
+    lock: Option<Lockfile>,
+}
+
+impl Assembler {
+    /// An assembler over the built-in registry.
+    pub fn new() -> Self {
+        Self {
+            builtin: true,
+            ..Default::default()
+        }
+    }
+
+    /// Without the built-in components (tests, fully custom registries).
+    pub fn without_builtin(mut self) -> Self {
+        self.builtin = false;
+        self
+    }
+
+    /// Also loads the components under `dir`.
+    pub fn component_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.extra_dirs.push(dir.into());
+        self
+    }
+
+    /// Registers a component implemented in Rust.
+    pub fn component(mut self, c: impl Component + 'static) -> Self {
+        self.components.push(Arc::new(c));
+        self
+    }
+
+    /// Keeps the choices of this lockfile where the assembly still allows them.
+    pub fn with_lock(mut self, lock: Option<Lockfile>) -> Self {
+        self.lock = lock;
+        self
+    }
+
+    /// The registry for an assembly: built-ins, then `component_paths`, then the
+    /// assembler's directories and Rust components.
+    pub fn registry(&self, loaded: Option<&Loaded>) -> Result<Registry, Error> {
+        let mut b = if self.builtin {
+            RegistryBuilder::with_builtin()
+        } else {
+            RegistryBuilder::new()
+        };
+        if let Some(l) = loaded {
+            for (dir, at) in &l.component_dirs {
+                if !dir.is_dir() {
+                    return Err(Error::Invalid(vec![Diagnostic::error(
+                        diagnostic::MISSING_PARENT,
+                        format!("component path {} is not a directory", dir.display()),
+                    )
+                    .at(at.clone())
+                    .hint(
+                        "component_paths are relative to the assembly file that names them",
+                    )]));
+                }
+                b.add_dir(dir, &dir.display().to_string())?;
+            }
+        }
+        for dir in &self.extra_dirs {
+            b.add_dir(dir, &dir.display().to_string())?;
+        }
+        for c in &self.components {
+            b.add_shared(c.clone());
+        }
+        Ok(b.build()?)
+    }
+
+    /// Reads, resolves and validates the assembly at `path`.
+    pub fn assemble_file(&self, path: &Path) -> Result<Assembled, Error> {
+        let loaded = stackwright_assembly::load(path)?;
+        self.assemble_loaded(loaded)
+    }
+
+    /// Resolves and validates an assembly already read.
+    pub fn assemble_loaded(&self, loaded: Loaded) -> Result<Assembled, Error> {
+        let registry = self.registry(Some(&loaded))?;
+        let mut request = Request::from_assembly(&loaded.assembly);
+        let mut digests = BTreeMap::new();
+        let mut notes = Vec::new();
+        if let Some(lock) = &self.lock {
+            if lock.assembly == loaded.name {
+                for c in &lock.components {
+                    if let Ok(v) = semver::Version::parse(&c.version) {
+                        request.locked.insert(c.id.clone(), v);
+                    }
+                    if let (Some(img), Some(d)) = (&c.image, &c.digest) {
+                        digests.insert(img.clone(), d.clone());
+                    }
+                }
+            }
+        }
+        let provider = ManifestProvider::new(registry.manifests(), registry.capabilities());
+        let resolution = stackwright_solver::resolve(&provider, &request)
+            .map_err(|r| Error::Invalid(r.to_diagnostics()))?;
+        if let Some(lock) = &self.lock {
+            for c in &lock.components {
+                let now = resolution
+                    .components
+                    .get(&c.id)
+                    .map(|ch| ch.version.to_string());
+                if now.as_deref() != Some(c.version.as_str()) {
+                    notes.push(Diagnostic::warning(
+                        diagnostic::STALE_LOCK,
+                        match now {
+                            Some(v) => format!(
+                                "the lock had {} {}; the assembly no longer allows it, now {v}",
+                                c.id, c.version
+                            ),
+                            None => format!(
+                                "the lock had {} {}; it is no longer part of the platform",
+                                c.id, c.version
+                            ),
+                        },
+                    ));
+                }
+            }
+        }
+        let mut validated = stackwright_assembly::validate(&registry, &loaded, &resolution);
+        validated.diagnostics.extend(notes);
+        if validated.has_errors() {
+            return Err(Error::Invalid(validated.diagnostics));
+        }
+        // Digests only for images still in use.
+        Ok(Assembled {
+            registry,
+            loaded,
+            resolution,
+            validated,
+            digests,
+        })
+    }
+}
+
+/// A resolved, validated platform, ready to render.
+#[derive(Debug)]
+pub struct Assembled {
+    pub registry: Registry,
+    pub loaded: Loaded,
+    pub resolution: Resolution,
+    pub validated: Validated,
+    /// Image reference → digest, from the lock or from pinning.
+    pub digests: BTreeMap<String, String>,
+}
+
+impl Assembled {
+    pub fn platform(&self) -> Platform<'_> {
+        Platform {
+            registry: &self.registry,
+            loaded: &self.loaded,
+            resolution: &self.resolution,
+            validated: &self.validated,
+            digests: &self.digests,
+        }
+    }
+
+    /// Warnings found along the way (errors stop the pipeline earlier).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.validated.diagnostics
+    }
+
+    /// Every image the platform runs (kernel, init, onboot, services, onshutdown), as
+    /// written in the manifests or the assembly, sorted and unique.
+    pub fn images(&self) -> Vec<String> {
+        let p = self.platform();
+        let mut v: Vec<String> = self
+            .resolution
+            .components
+            .iter()
+            .filter_map(|(id, c)| {
+                let m = self.registry.manifest(id)?;
+                let r = m.release(&c.version)?;
+                stackwright_assembly::effective_image(self.loaded.assembly.components.get(id), r)
+                    .map(str::to_string)
+            })
+            .collect();
+        let _ = p;
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The rendered outputs by file name: `stackwright.lock`, `linuxkit.yml`, `plan.json`,
+    /// `graph.dot`, `graph.mmd`.
+    pub fn outputs(&self) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+        let p = self.platform();
+        let mut out = BTreeMap::new();
+        out.insert(
+            "stackwright.lock".to_string(),
+            stackwright_render::lockfile(&p).to_toml().into_bytes(),
+        );
+        out.insert(
+            "linuxkit.yml".to_string(),
+            stackwright_render::linuxkit_yaml(&p)?.into_bytes(),
+        );
+        out.insert(
+            "plan.json".to_string(),
+            stackwright_render::plan_json(&p).into_bytes(),
+        );
+        out.insert(
+            "graph.dot".to_string(),
+            stackwright_render::graph_dot(&p).into_bytes(),
+        );
+        out.insert(
+            "graph.mmd".to_string(),
+            stackwright_render::graph_mermaid(&p).into_bytes(),
+        );
+        Ok(out)
+    }
+
+    /// The summary table of what was chosen and why.
+    pub fn summary(&self) -> String {
+        stackwright_render::summary_table(&self.platform())
+    }
+}
+
+/// Reads the lockfile in `dir` if there is one. A broken lock is an error naming it
+/// (never silently replaced: the user may want to see why).
+pub fn read_lock(dir: &Path) -> Result<Option<Lockfile>, Error> {
+    let path = dir.join("stackwright.lock");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let src = stackwright_types::SourceText::new(path.display().to_string(), text);
+            Lockfile::parse(&src)
+                .map(Some)
+                .map_err(|e| Error::Invalid(e.into_diagnostics()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        }),
+    }
+}
+
+/// `stackwright import linuxkit`: reads LinuxKit YAML files (merged in order, as
+/// `linuxkit build a.yml b.yml` merges them) and writes `assembly.toml` and
+/// `components/*.toml` into `out`. Returns how many files were written.
+pub fn import_linuxkit(registry: &Registry, files: &[PathBuf], out: &Path) -> Result<usize, Error> {
+    let mut sources = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(f).map_err(|source| Error::Io {
+            context: format!("reading {}", f.display()),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            Error::Invalid(vec![Diagnostic::error(
+                diagnostic::NOT_UTF8,
+                format!(
+                    "{} is not UTF-8 text (invalid byte at offset {})",
+                    f.display(),
+                    e.utf8_error().valid_up_to()
+                ),
+            )])
+        })?;
+        sources.push(stackwright_types::SourceText::new(
+            f.display().to_string(),
+            text,
+        ));
+    }
+    let manifests: Vec<stackwright_types::manifest::Manifest> =
+        registry.manifests().cloned().collect();
+    let import = stackwright_linuxkit::import(
+        &sources,
+        &manifests,
+        &stackwright_linuxkit::ImportOptions::default(),
+    )
+    .map_err(|e| Error::Invalid(e.diagnostics().to_vec()))?;
+    let n = import.files().len();
+    let staging = output::Staging::begin(out).map_err(|source| Error::Io {
+        context: format!("staging {}", out.display()),
+        source,
+    })?;
+    import
+        .write_to(staging.path())
+        .map_err(|e| Error::Invalid(e.diagnostics().to_vec()))?;
+    staging.commit().map_err(|source| Error::Io {
+        context: format!("writing {}", out.display()),
+        source,
+    })?;
+    Ok(n)
+}
