@@ -101,7 +101,7 @@ fn assemble(
     } else {
         stackwright::read_lock(&out_dir)?
     };
-    let assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
+    let mut assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
     if (args.pin || args.pull || !args.format.is_empty()) && args.offline && (args.pin || args.pull)
     {
         return Err(Error::Invalid(vec![Diagnostic::error(
@@ -120,7 +120,8 @@ fn assemble(
         insecure: args.insecure_registries.clone(),
         update: args.update,
     };
-    let written = stackwright::extras::write(&assembled, &out_dir, &extra)?;
+    let progress = LineProgress;
+    let written = stackwright::extras::write(&mut assembled, &out_dir, &extra, &progress)?;
     if fmt == MessageFormat::Human {
         print!("{}", assembled.summary());
         println!(
@@ -427,4 +428,25 @@ fn import_linuxkit(assembler: &Assembler, files: &[PathBuf], out: &Path) -> Resu
     let written = stackwright::import_linuxkit(&r, files, out)?;
     println!("wrote {} file(s) to {}", written, out.display());
     Ok(Outcome::ok())
+}
+
+/// Registry progress as plain lines on stderr (one per image resolved and blob fetched).
+struct LineProgress;
+
+impl stackwright::oci::Progress for LineProgress {
+    fn resolved(&self, image: &str, digest: &str) {
+        eprintln!("resolved {image} -> {digest}");
+    }
+    fn plan(&self, blobs: usize, total: u64, download: u64) {
+        eprintln!("{blobs} blobs, {total} bytes, {download} to download");
+    }
+    fn blob_finished(&self, digest: &str, size: u64, cached: bool) {
+        eprintln!(
+            "{} {digest} ({size} bytes)",
+            if cached { "cached" } else { "fetched" }
+        );
+    }
+    fn retrying(&self, what: &str, attempt: u32, error: &stackwright::oci::OciError) {
+        eprintln!("retrying {what} (attempt {attempt}): {error}");
+    }
 }

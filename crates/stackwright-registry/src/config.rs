@@ -54,7 +54,7 @@ pub fn check_config(
                     }
                     out.push(d.hint(match &opt.allowed {
                         Some(a) => format!("use one of: {}", a.join(", ")),
-                        None => format!("`{key}` takes a {}", opt.ty),
+                        None => format!("`{key}` takes a value of type {}", opt.ty),
                     }));
                 }
             }

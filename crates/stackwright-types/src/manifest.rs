@@ -269,10 +269,19 @@ impl ConfigOption {
             (ConfigType::StringList, V::Array(items)) if items.iter().all(|i| i.is_str()) => Ok(()),
             (ty, v) => Err((
                 diagnostic::CONFIG_TYPE,
-                format!("expected a {ty}, found a {}", v.type_str()),
+                format!(
+                    "expected {}, found {}",
+                    article(&ty.to_string()),
+                    article(v.type_str())
+                ),
             )),
         }
     }
+}
+
+fn article(word: &str) -> String {
+    let an = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if an { "an" } else { "a" })
 }
 
 /// A version requirement on a component or capability, with where it was written.

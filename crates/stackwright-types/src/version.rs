@@ -38,8 +38,8 @@ pub fn parse_version(s: &str) -> Result<Version, String> {
     Version::parse(&padded).map_err(|e| format!("`{s}` is not a version: {e}"))
 }
 
-/// Parses a semver requirement (`*`, `^1.7`, `>=1.6, <2`, `~1.36`). A bare version such as
-/// `1.36.4` means exactly that version (`=1.36.4`), as in an `[external]` entry.
+/// Parses a semver requirement (`*`, `^1.7`, `>=1.6, <2`, `~1.36`). As in Cargo, a bare
+/// version such as `1.36.4` means `^1.36.4`; write `=1.36.4` for exactly that version.
 pub fn parse_req(s: &str) -> Result<VersionReq, String> {
     let t = s.trim();
     if t.is_empty() {

@@ -1,5 +1,7 @@
 //! Writing an assembled platform: the text outputs always, plus what `--pin`, `--pull`
-//! and `--format` add — all into one staging directory swapped into place at the end.
+//! and `--format` add — all into one staging directory swapped into place at the end, so a
+//! failure anywhere (a registry error, a digest mismatch, Ctrl-C) leaves the previous
+//! output as it was.
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +20,17 @@ pub struct Extras {
     pub update: bool,
 }
 
+/// Progress of registry work, implemented by the CLI (terminal) or a library user.
+#[cfg(feature = "oci")]
+pub use stackwright_oci::Progress;
+
 /// Writes the platform's outputs into `out` atomically. Returns the directory written.
-pub fn write(assembled: &Assembled, out: &Path, extras: &Extras) -> Result<PathBuf, Error> {
+pub fn write(
+    assembled: &mut Assembled,
+    out: &Path,
+    extras: &Extras,
+    #[cfg(feature = "oci")] progress: &dyn stackwright_oci::Progress,
+) -> Result<PathBuf, Error> {
     for f in &extras.formats {
         if f != "tar" && f != "kernel+initrd" {
             return Err(Error::Invalid(vec![stackwright_types::Diagnostic::error(
@@ -29,17 +40,20 @@ pub fn write(assembled: &Assembled, out: &Path, extras: &Extras) -> Result<PathB
             .hint("use tar, kernel+initrd, or both: --format tar,kernel+initrd")]));
         }
     }
-    if extras.pin || extras.pull || !extras.formats.is_empty() {
-        return Err(Error::Invalid(vec![stackwright_types::Diagnostic::error(
-            stackwright_types::diagnostic::INVALID_VALUE,
-            "--pin, --pull and --format need the registry and build support, which this build does not include",
-        )]));
-    }
     let io = |context: String| move |source| Error::Io { context, source };
     let staging = Staging::begin(out).map_err(io(format!(
         "creating a staging directory for {}",
         out.display()
     )))?;
+    if extras.pin || extras.pull || !extras.formats.is_empty() {
+        registry_work(
+            assembled,
+            staging.path(),
+            extras,
+            #[cfg(feature = "oci")]
+            progress,
+        )?;
+    }
     for (name, bytes) in assembled.outputs()? {
         staging
             .write(&name, &bytes)
@@ -48,6 +62,124 @@ pub fn write(assembled: &Assembled, out: &Path, extras: &Extras) -> Result<PathB
     staging
         .commit()
         .map_err(io(format!("moving the output into {}", out.display())))
+}
+
+#[cfg(not(feature = "oci"))]
+fn registry_work(_: &mut Assembled, _: &Path, _: &Extras) -> Result<(), Error> {
+    Err(Error::Invalid(vec![stackwright_types::Diagnostic::error(
+        stackwright_types::diagnostic::INVALID_VALUE,
+        "--pin, --pull and --format need registry support: build stackwright with the `oci` feature",
+    )]))
+}
+
+#[cfg(feature = "oci")]
+fn registry_work(
+    assembled: &mut Assembled,
+    staging: &Path,
+    extras: &Extras,
+    progress: &dyn stackwright_oci::Progress,
+) -> Result<(), Error> {
+    use stackwright_oci::{Cache, Credentials, PullRequest, Registry, RegistryOptions};
+    let reg_err = |e: stackwright_oci::OciError| Error::Registry(e.to_string());
+    let credentials = Credentials::from_default_location().map_err(reg_err)?;
+    let registry = Registry::new(RegistryOptions {
+        credentials,
+        insecure: extras.insecure.clone(),
+        ..Default::default()
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            context: "starting the async runtime".into(),
+            source,
+        })?;
+    let images = assembled.images();
+    if extras.pin || !extras.formats.is_empty() || extras.pull {
+        let known = if extras.update {
+            Default::default()
+        } else {
+            assembled.digests.clone()
+        };
+        if extras.pin {
+            let pinned = rt
+                .block_on(registry.pin(&images, &known, progress))
+                .map_err(reg_err)?;
+            assembled.digests = pinned
+                .into_iter()
+                .map(|p| (p.reference, p.digest))
+                .collect();
+        }
+    }
+    if extras.pull || !extras.formats.is_empty() {
+        let cache_dir = extras
+            .cache
+            .clone()
+            .or_else(Cache::default_dir)
+            .ok_or_else(|| {
+                Error::Invalid(vec![stackwright_types::Diagnostic::error(
+                    stackwright_types::diagnostic::INVALID_VALUE,
+                    "no cache directory: neither XDG_CACHE_HOME nor HOME is set",
+                )
+                .hint("pass --cache DIR")])
+            })?;
+        let cache = Cache::new(cache_dir);
+        let requests: Vec<PullRequest> = images
+            .iter()
+            .map(|i| match assembled.digests.get(i) {
+                Some(d) => PullRequest::with_digest(i.clone(), d.clone()),
+                None => PullRequest::new(i.clone()),
+            })
+            .collect();
+        let layout = staging.join("images");
+        rt.block_on(registry.pull_into(
+            &requests,
+            assembled.loaded.arch.as_str(),
+            &cache,
+            &layout,
+            progress,
+        ))
+        .map_err(reg_err)?;
+        if !extras.formats.is_empty() {
+            build_formats(assembled, staging, &layout, &extras.formats)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "oci")]
+fn build_formats(
+    assembled: &Assembled,
+    staging: &Path,
+    layout: &Path,
+    formats: &[String],
+) -> Result<(), Error> {
+    let formats = formats
+        .iter()
+        .map(|f| f.parse::<stackwright_build::Format>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            Error::Invalid(vec![stackwright_types::Diagnostic::error(
+                stackwright_types::diagnostic::INVALID_VALUE,
+                e.to_string(),
+            )])
+        })?;
+    let config = stackwright_render::linuxkit_config(&assembled.platform());
+    let mut opts = stackwright_build::BuildOptions::new(
+        assembled.loaded.name.clone(),
+        staging.to_path_buf(),
+        formats,
+    );
+    opts.files_base = assembled.loaded.base_dir.clone();
+    opts.arch = assembled.loaded.arch.as_str().to_string();
+    stackwright_build::build(&config, layout, &opts).map_err(|e| {
+        Error::Invalid(vec![stackwright_types::Diagnostic::error(
+            stackwright_types::diagnostic::IO_ERROR,
+            format!("building the root filesystem: {e}"),
+        )])
+    })?;
+    Ok(())
 }
 
 /// A short listing of what a written output directory holds.

@@ -54,6 +54,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A registry could not be reached, refused us, or sent bad data: exit code 3.
+    #[error("{0}")]
+    Registry(String),
     /// Rendering failed (e.g. an override breaks LinuxKit's schema): exit code 1.
     #[error(transparent)]
     Render(#[from] stackwright_render::RenderError),
@@ -68,6 +71,9 @@ impl Error {
                 diagnostic::IO_ERROR,
                 format!("{context}: {source}"),
             )],
+            Error::Registry(m) => vec![Diagnostic::error(diagnostic::IO_ERROR, m.clone()).hint(
+                "check the image reference, the network, credentials in ~/.docker/config.json, or --insecure-registry for plain HTTP",
+            )],
             Error::Render(e) => vec![Diagnostic::error(diagnostic::SCHEMA, e.to_string())
                 .hint("check the [container] overrides in the assembly against LinuxKit's fields")],
         }
@@ -77,7 +83,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid(_) | Error::Render(_) => 1,
-            Error::Io { .. } => 3,
+            Error::Io { .. } | Error::Registry(_) => 3,
         }
     }
 }

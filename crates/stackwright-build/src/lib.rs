@@ -1,0 +1,307 @@
+//! Stackwright's builder: turns a LinuxKit [`Config`] plus an OCI image layout on disk
+//! (every image of the config present by its `org.opencontainers.image.ref.name`) into
+//! the platform's root filesystem, laid out as LinuxKit does, and writes it in the
+//! requested [`Format`]s with LinuxKit's file names:
+//!
+//! | format          | files                                                       |
+//! |-----------------|-------------------------------------------------------------|
+//! | `tar`           | `<name>.tar`                                                |
+//! | `kernel+initrd` | `<name>-kernel`, `<name>-initrd.img`, `<name>-cmdline`       |
+//!
+//! The initrd is a gzip'd newc cpio of the same tree as the tar without `boot/*` (the
+//! kernel, its cmdline and microcode are separate files, as in `linuxkit build`; a
+//! `boot/ucode.cpio` is prepended uncompressed).
+//!
+//! Guarantees:
+//! - **No network, no host leaks**: images come from the layout only; owners are the
+//!   layers' numeric ids; every entry has the same mtime ([`BuildOptions::mtime`]: 0 or
+//!   `SOURCE_DATE_EPOCH`); entries are sorted; gzip headers carry no time or name. The
+//!   same inputs give the same bytes.
+//! - **Safe unpacking**: `..` names are refused, absolute names and symlinks are
+//!   resolved inside the root (never followed out), hard links must name an existing
+//!   file inside the image; device nodes are dropped and setuid/setgid bits cleared
+//!   unless [`Policy`] allows them (each reported as a [`Note`]); decompression bombs
+//!   stop at [`Limits`] (total bytes, entries, file size, path length) with a
+//!   [`BuildError::LimitExceeded`] naming the image, layer and entry. Every blob is
+//!   checked against its digest. Layers are gzip'd or plain tar, told apart by their
+//!   magic number; zstd layers are refused with a clear error.
+//! - **Atomic outputs**: every file is written to a temporary file in the output
+//!   directory and renamed into place only when all formats succeeded.
+//!
+//! The module docs of `platform` and `spec` say where the layout and the
+//! `config.json` follow LinuxKit and where they differ on purpose.
+
+mod archive;
+pub mod bench;
+mod error;
+mod layer;
+mod layout;
+mod platform;
+pub mod spec;
+mod tree;
+mod unpack;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use stackwright_types::linuxkit::Config;
+
+pub use error::{BuildError, LimitKind, Origin};
+pub use layer::{Limits, Note, NoteKind, Policy};
+pub use layout::{host_arch, ImageRef, ImageSource, Layout};
+pub use tree::{Content, Node, NodeKind, Spool, Tree};
+pub use unpack::write_dir;
+
+/// An output format of `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    /// `<name>.tar`: the whole tree.
+    Tar,
+    /// `<name>-kernel`, `<name>-initrd.img`, `<name>-cmdline`.
+    KernelInitrd,
+}
+
+impl FromStr for Format {
+    type Err = BuildError;
+    fn from_str(s: &str) -> Result<Self, BuildError> {
+        match s {
+            "tar" => Ok(Format::Tar),
+            "kernel+initrd" => Ok(Format::KernelInitrd),
+            other => Err(BuildError::UnknownFormat(other.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Tar => "tar",
+            Format::KernelInitrd => "kernel+initrd",
+        })
+    }
+}
+
+/// How to build.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// Base of the output file names (`<name>.tar`, …), usually the assembly's name.
+    pub name: String,
+    pub formats: Vec<Format>,
+    /// Where the outputs go (created if missing).
+    pub out_dir: PathBuf,
+    /// What relative `files[].source` paths are relative to (the assembly's directory).
+    pub files_base: PathBuf,
+    /// The platform's architecture in OCI spelling (`amd64`, `arm64`), to pick from
+    /// multi-platform indexes.
+    pub arch: String,
+    pub limits: Limits,
+    pub policy: Policy,
+    /// The mtime of every entry, in seconds since the epoch.
+    pub mtime: u64,
+    /// Where file contents are spooled while the tree is built (default `/var/tmp`).
+    pub temp_dir: Option<PathBuf>,
+}
+
+impl BuildOptions {
+    /// Defaults: the host's architecture, default limits and policy, mtime from
+    /// `SOURCE_DATE_EPOCH` (0 when unset or invalid), `files` relative to the current
+    /// directory.
+    pub fn new(
+        name: impl Into<String>,
+        out_dir: impl Into<PathBuf>,
+        formats: Vec<Format>,
+    ) -> BuildOptions {
+        BuildOptions {
+            name: name.into(),
+            formats,
+            out_dir: out_dir.into(),
+            files_base: PathBuf::from("."),
+            arch: host_arch().to_string(),
+            limits: Limits::default(),
+            policy: Policy::default(),
+            mtime: source_date_epoch(),
+            temp_dir: None,
+        }
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` as the reproducible-builds convention defines it, or 0.
+pub fn source_date_epoch() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// What a build wrote and what it changed on purpose.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOutput {
+    /// The files written, in format order.
+    pub files: Vec<PathBuf>,
+    /// Device nodes skipped, setuid bits cleared, entries ignored.
+    pub notes: Vec<Note>,
+}
+
+/// Builds the platform's tree without writing anything (for inspection and tests).
+pub fn build_tree(
+    config: &Config,
+    layout: &Path,
+    opts: &BuildOptions,
+) -> Result<(Tree, Vec<Note>), BuildError> {
+    platform::build_tree(config, layout, opts)
+}
+
+/// Builds and writes every requested format. Nothing is left in `out_dir` on failure,
+/// and earlier outputs of the same names are replaced only when all formats succeeded.
+pub fn build(
+    config: &Config,
+    layout: &Path,
+    opts: &BuildOptions,
+) -> Result<BuildOutput, BuildError> {
+    if opts.name.is_empty() || opts.name.contains('/') {
+        return Err(BuildError::Options(format!(
+            "output name `{}` must be a plain file name",
+            opts.name
+        )));
+    }
+    if opts.formats.is_empty() {
+        return Err(BuildError::Options("no output format asked for".into()));
+    }
+    if opts.formats.contains(&Format::KernelInitrd)
+        && config
+            .kernel
+            .as_ref()
+            .and_then(|k| k.image.as_ref())
+            .is_none()
+    {
+        return Err(BuildError::Options(
+            "`kernel+initrd` needs a kernel image in the config".into(),
+        ));
+    }
+    let (tree, notes) = build_tree(config, layout, opts)?;
+    let files = write_formats(&tree, opts)?;
+    Ok(BuildOutput { files, notes })
+}
+
+/// Writes `tree` in every format of `opts` (atomically, see [`build`]).
+pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, BuildError> {
+    use std::io::Write;
+    let dir = &opts.out_dir;
+    std::fs::create_dir_all(dir).map_err(|e| BuildError::io(dir, e))?;
+    let mut staged: Vec<(tempfile::NamedTempFile, PathBuf)> = Vec::new();
+    let stage = |staged: &mut Vec<(tempfile::NamedTempFile, PathBuf)>,
+                 file: String,
+                 write: &dyn Fn(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>|
+     -> Result<(), BuildError> {
+        let target = dir.join(&file);
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{file}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| BuildError::io(dir, e))?;
+        {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+            write(&mut w).map_err(|e| BuildError::io(&target, e))?;
+            w.flush().map_err(|e| BuildError::io(&target, e))?;
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| BuildError::io(&target, e))?;
+        staged.push((tmp, target));
+        Ok(())
+    };
+    let mtime = opts.mtime;
+    for format in &opts.formats {
+        match format {
+            Format::Tar => stage(&mut staged, format!("{}.tar", opts.name), &|w| {
+                archive::write_tar(tree, w, mtime, &|_| true)
+            })?,
+            Format::KernelInitrd => {
+                let kernel = tree
+                    .get("boot/kernel")
+                    .ok_or_else(|| BuildError::Options("the tree has no boot/kernel".into()))?;
+                let NodeKind::File { content, .. } = &kernel.kind else {
+                    return Err(BuildError::Options("boot/kernel is not a file".into()));
+                };
+                stage(&mut staged, format!("{}-kernel", opts.name), &|w| {
+                    tree.spool().copy_to(content, w)
+                })?;
+                let cmdline = tree.read_file("boot/cmdline").unwrap_or_default();
+                stage(&mut staged, format!("{}-cmdline", opts.name), &|w| {
+                    w.write_all(&cmdline)
+                })?;
+                let ucode = tree.read_file("boot/ucode.cpio").unwrap_or_default();
+                stage(&mut staged, format!("{}-initrd.img", opts.name), &|w| {
+                    w.write_all(&ucode)?;
+                    let mut gz = archive::gzip(&mut *w);
+                    archive::write_cpio(tree, &mut gz, mtime, &|k| !k.starts_with(b"boot/"))?;
+                    gz.finish()?;
+                    Ok(())
+                })?;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (tmp, target) in staged {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| BuildError::io(tmp.path(), e))?;
+        tmp.persist(&target)
+            .map_err(|e| BuildError::io(&target, e.error))?;
+        out.push(target);
+    }
+    Ok(out)
+}
+
+/// Options of [`unpack_image`].
+#[derive(Clone, Debug)]
+pub struct UnpackOptions {
+    pub arch: String,
+    pub limits: Limits,
+    pub policy: Policy,
+    pub mtime: u64,
+    pub temp_dir: Option<PathBuf>,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        UnpackOptions {
+            arch: host_arch().to_string(),
+            limits: Limits::default(),
+            policy: Policy::default(),
+            mtime: source_date_epoch(),
+            temp_dir: None,
+        }
+    }
+}
+
+/// Unpacks one image of a layout into `dest` as a root filesystem (its layers applied
+/// in order, whiteouts honoured, no LinuxKit touch-ups) — `umoci unpack`'s `rootfs/`.
+pub fn unpack_image(
+    layout: &Path,
+    reference: &str,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<Vec<Note>, BuildError> {
+    let (tree, mut notes) = image_tree(layout, reference, opts)?;
+    notes.extend(write_dir(&tree, dest, opts.policy, opts.mtime)?);
+    Ok(notes)
+}
+
+/// One image of a layout flattened into a tree.
+pub fn image_tree(
+    layout: &Path,
+    reference: &str,
+    opts: &UnpackOptions,
+) -> Result<(Tree, Vec<Note>), BuildError> {
+    let layout = Layout::open(layout)?;
+    let src = layout.image(reference, &opts.arch)?;
+    let spool = Spool::new(
+        opts.temp_dir
+            .clone()
+            .unwrap_or_else(tree::default_spool_dir),
+    );
+    let mut notes = Vec::new();
+    let tree = platform::image_tree(&layout, &src, &spool, opts.limits, opts.policy, &mut notes)?;
+    Ok((tree, notes))
+}

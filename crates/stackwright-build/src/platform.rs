@@ -1,0 +1,435 @@
+//! The LinuxKit layout of a platform's root filesystem, built from a
+//! [`Config`] and an OCI image layout:
+//!
+//! - `boot/kernel` (the kernel image's `kernel`, or `binary`), `boot/cmdline`,
+//!   `boot/ucode.cpio` when asked, and the kernel image's `kernel.tar` (modules)
+//!   unpacked into `/`;
+//! - the `init` images flattened into `/`, in order (with LinuxKit's `resolv.conf`
+//!   symlink to `/run/resolvconf/resolv.conf`);
+//! - `containers/onboot/NNN-<name>/`, `containers/onshutdown/NNN-<name>/` and
+//!   `containers/services/<name>/`, each with `config.json` (OCI runtime spec, see
+//!   [`crate::spec`]), `runtime.json` (LinuxKit's init reads it) and `rootfs/`;
+//! - then the `files` entries.
+//!
+//! Image root filesystems get LinuxKit's touch-ups: `.dockerenv`, `Dockerfile`,
+//! `dev/console`, `etc/hostname` dropped; `etc/hosts` and `etc/resolv.conf` replaced;
+//! `dev`, `dev/pts`, `dev/shm`, `proc`, `sys`, `etc/mtab` created when missing.
+//!
+//! Where this differs from `linuxkit build`, on purpose:
+//! - `rootfs/` always holds the image, also for writable containers (LinuxKit puts it
+//!   in `lower/` and overlays a tmpfs at boot): the bundle runs with plain `runc`.
+//! - a `files` entry creates only missing leading directories (LinuxKit re-emits
+//!   existing ones with the entry's mode, which can turn `/etc` into 0700).
+//! - init images' APK databases are not merged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::json;
+use stackwright_types::container::IdOrName;
+use stackwright_types::linuxkit::{Config, File as FileEntry, Image};
+
+use crate::error::{BuildError, Origin};
+use crate::layer::{apply_blob, Budget, Ctx, Note};
+use crate::layout::{ImageSource, Layout};
+use crate::spec::{bundle_config, pretty, IdResolver};
+use crate::tree::{Content, Node, NodeKind, Spool, Tree};
+use crate::{BuildOptions, Limits, Policy};
+
+const HOSTS: &str = "127.0.0.1       localhost\n::1     localhost ip6-localhost ip6-loopback\nfe00::0 ip6-localnet\nff00::0 ip6-mcastprefix\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n";
+const RESOLV: &str = "\n# no resolv.conf configured\n";
+const RESOLV_SYMLINK: &str = "/run/resolvconf/resolv.conf";
+
+/// Flattens an image's layers into a tree.
+pub(crate) fn image_tree(
+    layout: &Layout,
+    src: &ImageSource,
+    spool: &Arc<Spool>,
+    limits: Limits,
+    policy: Policy,
+    notes: &mut Vec<Note>,
+) -> Result<Tree, BuildError> {
+    let mut tree = Tree::new(spool.clone());
+    let mut budget = Budget::default();
+    let mut ctx = Ctx {
+        limits,
+        policy,
+        notes,
+    };
+    for layer in src.layers() {
+        let digest = layer.digest().to_string();
+        let file = layout.open_blob(&src.reference, &digest)?;
+        let origin = Origin {
+            image: src.reference.clone(),
+            layer: digest.clone(),
+        };
+        apply_blob(
+            &mut tree,
+            std::io::BufReader::with_capacity(1 << 20, file),
+            Some(&digest),
+            &origin,
+            &mut budget,
+            &mut ctx,
+        )?;
+    }
+    Ok(tree)
+}
+
+/// LinuxKit's `ImageTar` touch-ups of an image's root filesystem.
+fn linuxkit_touchups(t: &mut Tree, resolv_symlink: bool) {
+    for k in [
+        ".dockerenv",
+        "Dockerfile",
+        "dev/console",
+        "dev/pts",
+        "dev/shm",
+        "etc/hostname",
+    ] {
+        if t.get(k).is_some() {
+            t.remove(k.as_bytes());
+        }
+    }
+    let regular = |t: &Tree, k: &str, content: &str| {
+        let (mode, uid, gid) = t.get(k).map_or((0o644, 0, 0), |n| (n.mode, n.uid, n.gid));
+        Node::file(
+            Content::bytes(content),
+            if mode == 0o777 { 0o644 } else { mode },
+        )
+        .owned(uid, gid)
+    };
+    if t.get("etc/hosts").is_some() {
+        let n = regular(t, "etc/hosts", HOSTS);
+        t.put(b"etc/hosts".to_vec(), n);
+    }
+    if t.get("etc/resolv.conf").is_some() {
+        let n = if resolv_symlink {
+            Node::symlink(RESOLV_SYMLINK)
+        } else {
+            regular(t, "etc/resolv.conf", RESOLV)
+        };
+        t.put(b"etc/resolv.conf".to_vec(), n);
+    }
+    for d in ["dev", "dev/pts", "dev/shm", "etc", "proc", "sys"] {
+        if t.get(d).is_none() {
+            let _ = t.insert(d, Node::dir(0o755));
+        }
+    }
+    if t.get("etc/mtab").is_none() {
+        let _ = t.insert("etc/mtab", Node::symlink("/proc/mounts"));
+    }
+    if t.get("etc/resolv.conf").is_none() {
+        let n = if resolv_symlink {
+            Node::symlink(RESOLV_SYMLINK)
+        } else {
+            Node::file(Content::bytes(RESOLV), 0o644)
+        };
+        let _ = t.insert("etc/resolv.conf", n);
+    }
+    if t.get("etc/hosts").is_none() {
+        let _ = t.insert("etc/hosts", Node::file(Content::bytes(HOSTS), 0o644));
+    }
+}
+
+/// Lays `src` over `dst` the way extracting it would: sorted entries, parents resolved
+/// inside `dst`.
+fn overlay(dst: &mut Tree, src: &Tree, origin: &Origin) -> Result<(), BuildError> {
+    for (k, n) in src.iter() {
+        let path = String::from_utf8_lossy(k).into_owned();
+        if k.is_empty() {
+            continue;
+        }
+        dst.insert(&path, n.clone())
+            .map_err(|e| e.into_build(origin, k))?;
+    }
+    Ok(())
+}
+
+fn mkdirs(t: &mut Tree, path: &str) -> Result<(), BuildError> {
+    t.graft(path, &Tree::new(t.spool().clone()))
+        .map_err(|e| BuildError::Options(format!("{path}: {e}")))
+}
+
+/// Builds the whole tree (no output written).
+pub(crate) fn build_tree(
+    config: &Config,
+    layout: &Path,
+    opts: &BuildOptions,
+) -> Result<(Tree, Vec<Note>), BuildError> {
+    let layout = Layout::open(layout)?;
+    let spool = Spool::new(
+        opts.temp_dir
+            .clone()
+            .unwrap_or_else(crate::tree::default_spool_dir),
+    );
+    let mut tree = Tree::new(spool.clone());
+    let mut notes = Vec::new();
+    let image = |reference: &str| layout.image(reference, &opts.arch);
+
+    // Kernel.
+    if let Some(k) = &config.kernel {
+        if let Some(kref) = &k.image {
+            let kerr = |reason: String| BuildError::Kernel {
+                image: kref.clone(),
+                reason,
+            };
+            let src = image(kref)?;
+            let ktree = image_tree(&layout, &src, &spool, opts.limits, opts.policy, &mut notes)?;
+            let binary = k.binary.clone().unwrap_or_else(|| "kernel".into());
+            let knode = ktree
+                .get(&binary)
+                .filter(|n| matches!(n.kind, NodeKind::File { .. }))
+                .ok_or_else(|| kerr(format!("no `{binary}` file in the kernel image")))?;
+            let mode = knode.mode;
+            let NodeKind::File { content, .. } = &knode.kind else {
+                unreachable!()
+            };
+            tree.insert("boot", Node::dir(0o755))
+                .map_err(|e| kerr(e.to_string()))?;
+            let cmdline = k.cmdline.clone().unwrap_or_default();
+            tree.insert("boot/cmdline", Node::file(Content::bytes(cmdline), 0o644))
+                .map_err(|e| kerr(e.to_string()))?;
+            tree.insert("boot/kernel", Node::file(content.clone(), mode))
+                .map_err(|e| kerr(e.to_string()))?;
+            if let Some(ucode) = &k.ucode {
+                let u = ktree
+                    .get(ucode)
+                    .filter(|n| matches!(n.kind, NodeKind::File { .. }))
+                    .ok_or_else(|| kerr(format!("no `{ucode}` file in the kernel image")))?;
+                tree.insert("boot/ucode.cpio", u.clone())
+                    .map_err(|e| kerr(e.to_string()))?;
+            }
+            let tar_name = match k.tar.as_deref() {
+                Some("none") => None,
+                Some(t) => Some(t.to_string()),
+                None => Some("kernel.tar".to_string()),
+            };
+            if let Some(tar_name) = tar_name {
+                let t = ktree
+                    .get(&tar_name)
+                    .filter(|n| matches!(n.kind, NodeKind::File { .. }))
+                    .ok_or_else(|| kerr(format!("no `{tar_name}` in the kernel image (set `tar: none` if it has no modules)")))?;
+                let NodeKind::File { content, .. } = &t.kind else {
+                    unreachable!()
+                };
+                let mut buf = Vec::new();
+                spool
+                    .copy_to(content, &mut buf)
+                    .map_err(|e| kerr(e.to_string()))?;
+                let origin = Origin {
+                    image: kref.clone(),
+                    layer: tar_name.clone(),
+                };
+                let mut budget = Budget::default();
+                let mut ctx = Ctx {
+                    limits: opts.limits,
+                    policy: opts.policy,
+                    notes: &mut notes,
+                };
+                apply_blob(
+                    &mut tree,
+                    buf.as_slice(),
+                    None,
+                    &origin,
+                    &mut budget,
+                    &mut ctx,
+                )?;
+            }
+        }
+    }
+
+    // Init images, flattened into `/`.
+    for r in &config.init {
+        let src = image(r)?;
+        let mut itree = image_tree(&layout, &src, &spool, opts.limits, opts.policy, &mut notes)?;
+        linuxkit_touchups(&mut itree, true);
+        let origin = Origin {
+            image: r.clone(),
+            layer: "(init)".into(),
+        };
+        overlay(&mut tree, &itree, &origin)?;
+    }
+
+    // Containers. Names double as uids/gids, as in LinuxKit.
+    let mut ids: BTreeMap<String, u32> = BTreeMap::new();
+    for (i, img) in config
+        .onboot
+        .iter()
+        .chain(&config.onshutdown)
+        .chain(&config.services)
+        .enumerate()
+    {
+        ids.entry(img.name.clone()).or_insert(100 + i as u32);
+    }
+    let sections: [(&str, &Vec<Image>, bool); 3] = [
+        ("onboot", &config.onboot, true),
+        ("onshutdown", &config.onshutdown, true),
+        ("services", &config.services, false),
+    ];
+    for (section, images, numbered) in sections {
+        for (i, img) in images.iter().enumerate() {
+            let cerr = |reason: String| BuildError::Container {
+                section: section.into(),
+                index: i,
+                name: img.name.clone(),
+                image: img.image.clone(),
+                reason,
+            };
+            if img.name.is_empty() || img.name.contains('/') || img.name == "." || img.name == ".."
+            {
+                return Err(cerr("the name must be a single path component".into()));
+            }
+            let src = image(&img.image)?;
+            let mut ctree =
+                image_tree(&layout, &src, &spool, opts.limits, opts.policy, &mut notes)?;
+            linuxkit_touchups(&mut ctree, false);
+            let resolver = IdResolver {
+                containers: ids.clone(),
+                passwd: ctree
+                    .read_file("etc/passwd")
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                group: ctree
+                    .read_file("etc/group")
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            };
+            let bundle = bundle_config(&src.config, &img.container, &resolver).map_err(cerr)?;
+            let dir = if numbered {
+                format!("containers/{section}/{i:03}-{}", img.name)
+            } else {
+                format!("containers/{section}/{}", img.name)
+            };
+            let config_json = bundle.config_json().map_err(cerr)?;
+            let mut runtime = bundle.runtime.clone();
+            let rootfs = format!("/{dir}/rootfs");
+            let mut mounts =
+                vec![json!({"source": rootfs, "destination": rootfs, "options": ["bind"]})];
+            if let Some(m) = runtime["mounts"].as_array() {
+                mounts.extend(m.iter().cloned());
+            }
+            runtime["mounts"] = json!(mounts);
+            let runtime_json = pretty(&crate::spec::canonical(runtime)).map_err(cerr)?;
+            mkdirs(&mut tree, &dir)?;
+            tree.graft(&format!("{dir}/rootfs"), &ctree)
+                .map_err(|e| cerr(e.to_string()))?;
+            tree.insert(
+                &format!("{dir}/config.json"),
+                Node::file(Content::bytes(config_json), 0o644),
+            )
+            .map_err(|e| cerr(e.to_string()))?;
+            tree.insert(
+                &format!("{dir}/runtime.json"),
+                Node::file(Content::bytes(runtime_json), 0o644),
+            )
+            .map_err(|e| cerr(e.to_string()))?;
+        }
+    }
+
+    // Files.
+    for (index, f) in config.files.iter().enumerate() {
+        add_file(&mut tree, config, index, f, &ids, &opts.files_base)?;
+    }
+    Ok((tree, notes))
+}
+
+fn add_file(
+    tree: &mut Tree,
+    config: &Config,
+    index: usize,
+    f: &FileEntry,
+    ids: &BTreeMap<String, u32>,
+    base: &Path,
+) -> Result<(), BuildError> {
+    let ferr = |reason: String| BuildError::File {
+        index,
+        path: f.path.clone(),
+        reason,
+    };
+    let mut f = f.clone();
+    f.path = f.path.trim_start_matches('/').to_string();
+    f.check().map_err(ferr)?;
+    let dir = f.directory == Some(true);
+    let mode = match &f.mode {
+        Some(m) => u32::from_str_radix(m, 8).map_err(|e| ferr(format!("mode `{m}`: {e}")))?,
+        None if dir => 0o700,
+        None => 0o600,
+    };
+    let mut dir_mode = mode & 0o7777;
+    for (r, x) in [(0o700, 0o100), (0o070, 0o010), (0o007, 0o001)] {
+        if dir_mode & r != 0 {
+            dir_mode |= x;
+        }
+    }
+    let resolver = IdResolver {
+        containers: ids.clone(),
+        ..Default::default()
+    };
+    let id = |v: &Option<IdOrName>, group: bool| -> Result<u64, BuildError> {
+        match v {
+            None => Ok(0),
+            Some(v) => resolver.lookup(v, group).map(u64::from).map_err(ferr),
+        }
+    };
+    let (uid, gid) = (id(&f.uid, false)?, id(&f.gid, true)?);
+    let node = if dir {
+        Node::dir(mode)
+    } else if let Some(target) = &f.symlink {
+        Node::symlink(target.as_bytes())
+    } else {
+        let contents: Vec<u8> = if let Some(c) = &f.contents {
+            c.clone().into_bytes()
+        } else if let Some(src) = &f.source {
+            let path: PathBuf = match src.strip_prefix("~/") {
+                Some(rest) => std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_default()
+                    .join(rest),
+                None => base.join(src),
+            };
+            match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(_) if f.optional == Some(true) => return Ok(()),
+                Err(e) => return Err(ferr(format!("source {}: {e}", path.display()))),
+            }
+        } else {
+            match f.metadata.as_deref() {
+                Some("json") => {
+                    let v = serde_json::to_value(config).map_err(|e| ferr(e.to_string()))?;
+                    pretty(&v).map_err(ferr)?
+                }
+                Some("yaml") => serde_yaml::to_string(config)
+                    .map_err(|e| ferr(e.to_string()))?
+                    .into_bytes(),
+                Some(other) => {
+                    return Err(ferr(format!(
+                        "unsupported metadata type `{other}` (json or yaml)"
+                    )))
+                }
+                None => return Err(ferr("no contents".into())),
+            }
+        };
+        Node::file(Content::bytes(contents), mode)
+    };
+    // Missing leading directories get the entry's owner and a mode derived from its.
+    let comps: Vec<&str> = f
+        .path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let mut prefix = String::new();
+    for c in &comps[..comps.len().saturating_sub(1)] {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(c);
+        let exists = tree
+            .resolve_existing(prefix.as_bytes(), false)
+            .map_err(|e| ferr(e.to_string()))?
+            .is_some();
+        if !exists {
+            tree.insert(&prefix, Node::dir(dir_mode).owned(uid, gid))
+                .map_err(|e| ferr(e.to_string()))?;
+        }
+    }
+    tree.insert(&f.path, node.owned(uid, gid))
+        .map_err(|e| ferr(e.to_string()))
+}

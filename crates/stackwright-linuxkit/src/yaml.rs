@@ -1,0 +1,367 @@
+//! A YAML document as a tree of nodes that remember where they were written.
+//!
+//! serde_yaml turns text into values but forgets positions once a value is built, and
+//! every LinuxKit rule this crate enforces (unknown keys, duplicate names, wrong types)
+//! must point at its line. So the text is read a second time, event by event, with
+//! `yaml-rust2`, into this tree; a JSON-pointer-like path (from the schema validator, or
+//! from our own walks) finds the node and so its line and column.
+
+use std::collections::BTreeMap;
+
+use stackwright_types::{Location, SourceText};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Deepest nesting accepted: the tree and the validators recurse, so a hostile file must
+/// not be able to exhaust the stack. Nothing in LinuxKit's format nests past ~8 levels.
+pub const MAX_DEPTH: usize = 64;
+
+/// Where a node starts: 1-based line and column (in characters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    Scalar(String, TScalarStyle),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: Kind,
+    pub pos: Pos,
+}
+
+/// One step of a path into the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Node {
+    /// The scalar's text, if this node is a scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value under `key`, with the key's own node (the place to point at for
+    /// problems with the key itself).
+    pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        match &self.kind {
+            Kind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(k, v)| (k, v)),
+            _ => None,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    pub fn items(&self) -> &[Node] {
+        match &self.kind {
+            Kind::Seq(items) => items,
+            _ => &[],
+        }
+    }
+
+    /// Follows `path`; `None` when it leaves the tree.
+    pub fn at(&self, path: &[Step]) -> Option<&Node> {
+        let mut node = self;
+        for step in path {
+            node = match step {
+                Step::Key(k) => node.get(k)?,
+                Step::Index(i) => node.items().get(*i)?,
+            };
+        }
+        Some(node)
+    }
+
+    /// The key node of the last step of `path`, when that step is a key.
+    pub fn key_at(&self, path: &[Step]) -> Option<&Node> {
+        let (last, parent) = path.split_last()?;
+        match last {
+            Step::Key(k) => self.at(parent)?.entry(k).map(|(key, _)| key),
+            Step::Index(_) => None,
+        }
+    }
+
+    /// The length, in characters, to underline at this node: a scalar's text on its line,
+    /// otherwise one character.
+    fn width(&self) -> u32 {
+        match &self.kind {
+            Kind::Scalar(s, style) => {
+                let quotes = match style {
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => 2,
+                    _ => 0,
+                };
+                let first = s.lines().next().unwrap_or("");
+                (first.chars().count() + quotes).max(1) as u32
+            }
+            _ => 1,
+        }
+    }
+
+    /// This node's place in `src`.
+    pub fn location(&self, src: &SourceText) -> Location {
+        location_at(src, self.pos, self.width())
+    }
+}
+
+/// A location at a line and column of `src`, with that line as the snippet.
+pub fn location_at(src: &SourceText, pos: Pos, length: u32) -> Location {
+    let snippet = src.text.lines().nth(pos.line.saturating_sub(1)).map(|l| {
+        let l = l.trim_end_matches('\r');
+        if l.chars().count() > 200 {
+            let mut s: String = l.chars().take(200).collect();
+            s.push('…');
+            s
+        } else {
+            l.to_string()
+        }
+    });
+    Location {
+        file: src.name.clone(),
+        line: pos.line as u32,
+        column: pos.column as u32,
+        length: length.max(1),
+        snippet,
+    }
+}
+
+/// Why a text could not be read into a tree.
+#[derive(Debug)]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+    /// What to do about it, when the parser knows better than a generic hint.
+    pub hint: Option<&'static str>,
+}
+
+/// Parses the first document of `text`. An empty text (or one holding only comments) is
+/// `None`: LinuxKit reads it as an empty configuration.
+pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, false).map_err(|e| YamlError {
+        pos: pos(e.marker()),
+        message: e.info().to_string(),
+        hint: None,
+    })?;
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    Ok(builder.root)
+}
+
+fn pos(m: &Marker) -> Pos {
+    // yaml-rust2 counts lines from 1 and columns from 0.
+    Pos {
+        line: m.line().max(1),
+        column: m.col() + 1,
+    }
+}
+
+enum Frame {
+    Seq(Vec<Node>, Pos, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, Pos, usize),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    anchors: BTreeMap<usize, Node>,
+    error: Option<YamlError>,
+    done: bool,
+}
+
+impl Builder {
+    fn push_node(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if !self.done {
+                    self.root = Some(node);
+                    self.done = true;
+                }
+            }
+            Some(Frame::Seq(items, _, _)) => items.push(node),
+            Some(Frame::Map(entries, pending, _, _)) => match pending.take() {
+                None => *pending = Some(node),
+                Some(key) => {
+                    // A key written twice is refused by LinuxKit's YAML reader (yaml.v3):
+                    // report it where the second one is.
+                    if let Some(k) = key.as_str() {
+                        if entries.iter().any(|(e, _)| e.as_str() == Some(k))
+                            && self.error.is_none()
+                        {
+                            self.error = Some(YamlError {
+                                pos: key.pos,
+                                message: format!("mapping key `{k}` is written twice"),
+                                hint: Some(
+                                    "keep one of them: LinuxKit refuses a key written twice",
+                                ),
+                            });
+                        }
+                    }
+                    entries.push((key, node));
+                }
+            },
+        }
+    }
+
+    fn fail(&mut self, p: Pos, message: String) {
+        if self.error.is_none() {
+            self.error = Some(YamlError {
+                pos: p,
+                message,
+                hint: None,
+            });
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let p = pos(&mark);
+        match ev {
+            Event::Scalar(value, style, anchor, _tag) => {
+                self.push_node(
+                    Node {
+                        kind: Kind::Scalar(value, style),
+                        pos: p,
+                    },
+                    anchor,
+                );
+            }
+            Event::SequenceStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return self.fail(p, format!("values nested deeper than {MAX_DEPTH} levels"));
+                }
+                self.stack.push(Frame::Seq(Vec::new(), p, anchor));
+            }
+            Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return self.fail(p, format!("values nested deeper than {MAX_DEPTH} levels"));
+                }
+                self.stack.push(Frame::Map(Vec::new(), None, p, anchor));
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq(items, start, anchor)) = self.stack.pop() {
+                    self.push_node(
+                        Node {
+                            kind: Kind::Seq(items),
+                            pos: start,
+                        },
+                        anchor,
+                    );
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map(entries, _, start, anchor)) = self.stack.pop() {
+                    // yaml-rust2 marks a block mapping where its first `:` is; the first
+                    // key is where a reader looks.
+                    let start = match entries.first() {
+                        Some((k, _)) if (k.pos.line, k.pos.column) < (start.line, start.column) => {
+                            k.pos
+                        }
+                        _ => start,
+                    };
+                    self.push_node(
+                        Node {
+                            kind: Kind::Map(entries),
+                            pos: start,
+                        },
+                        anchor,
+                    );
+                }
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                // The alias's own position, so problems inside point at where it is used.
+                Some(mut node) => {
+                    node.pos = p;
+                    self.push_node(node, 0);
+                }
+                None => self.fail(p, "alias to an unknown anchor".into()),
+            },
+            Event::DocumentEnd => {}
+            Event::DocumentStart | Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        let t =
+            "kernel:\n  image: linuxkit/kernel:6.6.71\nservices:\n  - name: getty\n    image: x\n";
+        let root = parse(t).unwrap().unwrap();
+        let img = root
+            .at(&[Step::Key("kernel".into()), Step::Key("image".into())])
+            .unwrap();
+        assert_eq!(
+            img.pos,
+            Pos {
+                line: 2,
+                column: 10
+            }
+        );
+        let key = root
+            .key_at(&[
+                Step::Key("services".into()),
+                Step::Index(0),
+                Step::Key("image".into()),
+            ])
+            .unwrap();
+        assert_eq!(key.pos, Pos { line: 5, column: 5 });
+    }
+
+    #[test]
+    fn mappings_start_at_their_first_key() {
+        let t = "services:\n  - name: getty\n    image: x\nseq:\n  - a\n";
+        let root = parse(t).unwrap().unwrap();
+        let entry = root
+            .at(&[Step::Key("services".into()), Step::Index(0)])
+            .unwrap();
+        assert_eq!(entry.pos, Pos { line: 2, column: 5 });
+        assert_eq!(root.pos, Pos { line: 1, column: 1 });
+        let flow = parse("a: {b: 1}\n").unwrap().unwrap();
+        assert_eq!(flow.get("a").unwrap().pos, Pos { line: 1, column: 4 });
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(e.pos.line, 3);
+    }
+
+    #[test]
+    fn empty_text_is_no_document() {
+        assert!(parse("# nothing\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let t = "[".repeat(200);
+        assert!(parse(&t).is_err());
+    }
+}

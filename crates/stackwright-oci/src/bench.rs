@@ -1,0 +1,157 @@
+//! Pull benchmark for `cargo xtask bench` (feature `testing`): stackwright's
+//! concurrent pull (cold cache, then warm) against `skopeo copy` run once per
+//! image, the way users script it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::testing::{self, LocalRegistry};
+use crate::{Cache, NoProgress, PullRequest, Registry, RegistryOptions};
+
+/// Timings for pulling one set of images.
+#[derive(Clone, Debug)]
+pub struct PullBench {
+    pub images: usize,
+    /// Distinct blob bytes in the set.
+    pub bytes: u64,
+    /// stackwright, empty cache.
+    pub stackwright_cold: Duration,
+    /// stackwright again, same cache, fresh output (nothing downloaded).
+    pub stackwright_warm: Duration,
+    /// `skopeo copy docker://… oci:DIR:…` once per image, one after another.
+    pub skopeo_sequential: Option<Duration>,
+    /// Blob bytes the warm run downloaded (should be 0).
+    pub warm_bytes_downloaded: u64,
+}
+
+impl std::fmt::Display for PullBench {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "{} images, {:.1} MiB: stackwright cold {:.0} ms, warm {:.0} ms (downloaded {} B)",
+            self.images,
+            self.bytes as f64 / (1024.0 * 1024.0),
+            ms(self.stackwright_cold),
+            ms(self.stackwright_warm),
+            self.warm_bytes_downloaded
+        )?;
+        match self.skopeo_sequential {
+            Some(d) => write!(f, "; skopeo copy one at a time {:.0} ms", ms(d)),
+            None => write!(f, "; skopeo not installed"),
+        }
+    }
+}
+
+/// Times pulling `refs` (on a registry reachable with `opts`) for `arch`.
+/// `work` is a scratch directory; `insecure` lists plain-HTTP registries for skopeo.
+pub async fn bench_pull(
+    refs: &[String],
+    arch: &str,
+    opts: RegistryOptions,
+    work: &Path,
+) -> Result<PullBench, String> {
+    let registry = Registry::new(opts.clone());
+    let reqs: Vec<PullRequest> = refs.iter().map(|r| PullRequest::new(r.clone())).collect();
+    let cache = Cache::new(work.join("cache"));
+    let _ = std::fs::remove_dir_all(cache.root());
+
+    let t = Instant::now();
+    let cold = registry
+        .pull_into(&reqs, arch, &cache, &work.join("sw-cold"), &NoProgress)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stackwright_cold = t.elapsed();
+
+    let t = Instant::now();
+    let warm = registry
+        .pull_into(&reqs, arch, &cache, &work.join("sw-warm"), &NoProgress)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stackwright_warm = t.elapsed();
+
+    let skopeo_sequential = match testing::find_program("skopeo", "STACKWRIGHT_SKOPEO") {
+        None => None,
+        Some(skopeo) => {
+            let dest = work.join("skopeo");
+            let _ = std::fs::remove_dir_all(&dest);
+            let t = Instant::now();
+            for r in refs {
+                let name = crate::ref_name(r).map_err(|e| e.to_string())?;
+                let tls = if opts
+                    .insecure
+                    .iter()
+                    .any(|h| r.starts_with(&format!("{h}/")))
+                {
+                    "false"
+                } else {
+                    "true"
+                };
+                let out = std::process::Command::new(&skopeo)
+                    .args([
+                        "copy",
+                        "--quiet",
+                        "--override-os",
+                        "linux",
+                        "--override-arch",
+                        arch,
+                    ])
+                    .arg(format!("--src-tls-verify={tls}"))
+                    .arg(format!("docker://{r}"))
+                    .arg(format!("oci:{}:{name}", dest.display()))
+                    .output()
+                    .map_err(|e| format!("skopeo: {e}"))?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "skopeo copy {r}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+            Some(t.elapsed())
+        }
+    };
+    Ok(PullBench {
+        images: cold.images.len(),
+        bytes: cold.bytes_downloaded + cold.bytes_cached,
+        stackwright_cold,
+        stackwright_warm,
+        skopeo_sequential,
+        warm_bytes_downloaded: warm.bytes_downloaded,
+    })
+}
+
+/// Starts a local registry, pushes `images` multi-arch images of `layers` layers
+/// of `layer_kib` KiB each (every image shares its first layer with the others),
+/// and runs [`bench_pull`] on them for amd64.
+pub async fn bench_local(
+    images: usize,
+    layers: usize,
+    layer_kib: usize,
+) -> Result<PullBench, String> {
+    let reg = LocalRegistry::start()?;
+    let base = testing::big_layer(0xBA5E, layer_kib * 1024);
+    let mut refs = Vec::new();
+    for i in 0..images {
+        let mut ls = vec![base.clone()];
+        for j in 1..layers.max(1) {
+            ls.push(testing::big_layer((i * 1000 + j) as u64, layer_kib * 1024));
+        }
+        let amd = testing::image("amd64", ls.clone());
+        let arm = testing::image(
+            "arm64",
+            vec![testing::layer(&[("arm", format!("{i}").as_bytes())])],
+        );
+        reg.push_index(
+            &format!("bench/img{i}"),
+            "v1",
+            &testing::index(vec![amd, arm]),
+        )
+        .await?;
+        refs.push(format!("{}/bench/img{i}:v1", reg.host()));
+    }
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut opts = reg.options();
+    opts.retries = 0;
+    bench_pull(&refs, "amd64", opts, work.path()).await
+}

@@ -1,0 +1,212 @@
+//! The content-addressed blob cache: `DIR/blobs/sha256/<hex>` holds complete,
+//! verified blobs (layers, configs and manifests alike); `DIR/partial/` holds
+//! downloads in progress, which are resumed but never taken as complete — a file
+//! only enters `blobs/` by a rename after its digest and size were checked.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::OciError;
+
+/// A cache directory.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    root: PathBuf,
+    verify_hits: bool,
+}
+
+impl Cache {
+    /// A cache at `root` (created on first write). Cached blobs were verified when
+    /// they entered the cache and are trusted by size afterwards, like containerd's
+    /// content store; see [`Cache::verify_hits`].
+    pub fn new(root: impl Into<PathBuf>) -> Cache {
+        Cache {
+            root: root.into(),
+            verify_hits: false,
+        }
+    }
+
+    /// Re-hash every cached blob when it is copied out (slower; catches disk
+    /// corruption or edits to the cache, which are then dropped and fetched again).
+    pub fn verify_hits(mut self, yes: bool) -> Cache {
+        self.verify_hits = yes;
+        self
+    }
+
+    pub(crate) fn verifies_hits(&self) -> bool {
+        self.verify_hits
+    }
+
+    /// `$XDG_CACHE_HOME/stackwright`, else `$HOME/.cache/stackwright`.
+    pub fn default_dir() -> Option<PathBuf> {
+        if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+            return Some(PathBuf::from(x).join("stackwright"));
+        }
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".cache/stackwright"))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a complete blob lives (whether or not it is there).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let (alg, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+        self.root.join("blobs").join(alg).join(hex)
+    }
+
+    pub(crate) fn partial_path(&self, digest: &str) -> PathBuf {
+        self.root.join("partial").join(digest.replace(':', "-"))
+    }
+
+    /// Whether a complete blob of this size is cached.
+    pub fn contains(&self, digest: &str, size: u64) -> bool {
+        std::fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
+    }
+
+    /// A small cached blob (a manifest or config), if present and intact.
+    pub(crate) fn read_small(&self, digest: &str) -> Option<Vec<u8>> {
+        let path = self.blob_path(digest);
+        let bytes = std::fs::read(&path).ok()?;
+        if sha256_digest(&bytes) == digest {
+            Some(bytes)
+        } else {
+            // Corrupt (disk trouble or someone edited it): drop it and fetch again.
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
+
+    /// Stores a small, already verified blob.
+    pub(crate) fn write_small(&self, digest: &str, bytes: &[u8]) -> Result<(), OciError> {
+        let path = self.blob_path(digest);
+        if path.exists() {
+            return Ok(());
+        }
+        let dir = path.parent().expect("blob paths have a parent");
+        std::fs::create_dir_all(dir).map_err(|e| OciError::io(dir, e))?;
+        let mut tmp = tempfile_in(dir)?;
+        tmp.1
+            .write_all(bytes)
+            .map_err(|e| OciError::io(&tmp.0, e))?;
+        drop(tmp.1);
+        std::fs::rename(&tmp.0, &path).map_err(|e| OciError::io(&path, e))
+    }
+
+    /// Removes a blob found to be corrupt.
+    pub(crate) fn evict(&self, digest: &str) {
+        let _ = std::fs::remove_file(self.blob_path(digest));
+    }
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// A uniquely named new file in `dir` (exclusive create, so concurrent runs never share one).
+pub(crate) fn tempfile_in(dir: &Path) -> Result<(PathBuf, std::fs::File), OciError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = dir.join(format!(".tmp-{}-{n}-{nanos}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(OciError::io(dir, e)),
+        }
+    }
+}
+
+/// Copies `src` to `dst` while hashing it; `Ok(false)` (and no `dst`) when the
+/// content does not match `digest` and `size`.
+pub(crate) fn copy_verified(
+    src: &Path,
+    dst: &Path,
+    digest: &str,
+    size: u64,
+) -> Result<bool, OciError> {
+    let mut input = std::fs::File::open(src).map_err(|e| OciError::io(src, e))?;
+    let mut output = std::fs::File::create(dst).map_err(|e| OciError::io(dst, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let r = input.read(&mut buf).map_err(|e| OciError::io(src, e))?;
+        if r == 0 {
+            break;
+        }
+        hasher.update(&buf[..r]);
+        output
+            .write_all(&buf[..r])
+            .map_err(|e| OciError::io(dst, e))?;
+        n += r as u64;
+    }
+    drop(output);
+    if n != size || format!("sha256:{}", hex(&hasher.finalize())) != digest {
+        let _ = std::fs::remove_file(dst);
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_small_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let d = sha256_digest(b"hello");
+        assert!(cache
+            .blob_path(&d)
+            .ends_with(format!("blobs/sha256/{}", &d[7..])));
+        assert!(!cache.contains(&d, 5));
+        cache.write_small(&d, b"hello").unwrap();
+        assert!(cache.contains(&d, 5));
+        assert!(!cache.contains(&d, 6));
+        assert_eq!(cache.read_small(&d).unwrap(), b"hello");
+        // A corrupted entry is dropped, not served.
+        std::fs::write(cache.blob_path(&d), b"jello").unwrap();
+        assert!(cache.read_small(&d).is_none());
+        assert!(!cache.blob_path(&d).exists());
+    }
+
+    #[test]
+    fn copy_checks_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("a");
+        std::fs::write(&src, b"abc").unwrap();
+        let d = sha256_digest(b"abc");
+        assert!(copy_verified(&src, &dir.path().join("b"), &d, 3).unwrap());
+        assert_eq!(std::fs::read(dir.path().join("b")).unwrap(), b"abc");
+        assert!(!copy_verified(&src, &dir.path().join("c"), &sha256_digest(b"abd"), 3).unwrap());
+        assert!(!dir.path().join("c").exists());
+        assert_eq!(
+            d,
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

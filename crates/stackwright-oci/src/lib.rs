@@ -1,0 +1,57 @@
+//! Stackwright's only network code. It pins image references to digests and pulls
+//! images into OCI image layouts, following the OCI distribution rules
+//! (`docker.io` default registry, `library/` for official images).
+//!
+//! - [`Registry::pin`]: tag → digest (the index digest for multi-arch images),
+//!   skipping references whose digest is already known.
+//! - [`Registry::pull_into`]: the requested arch of each image, its config and
+//!   layers, fetched concurrently through a content-addressed [`Cache`] and
+//!   verified (sha256 and size) while they stream, into an image layout that is
+//!   renamed into place only when complete.
+//! - [`Credentials`]: Docker's `config.json` `auths`; credential helpers are not run.
+//!
+//! No terminal output: progress goes to a [`Progress`] implementation.
+//! With the `testing` feature, [`testing`] starts a real local registry
+//! (Debian's `docker-registry`) and builds small images offline; [`bench`] times
+//! pulls against `skopeo copy`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), stackwright_oci::OciError> {
+//! use stackwright_oci::*;
+//! let registry = Registry::new(RegistryOptions {
+//!     credentials: Credentials::from_default_location()?,
+//!     insecure: vec!["127.0.0.1:5000".into()],
+//!     ..RegistryOptions::default()
+//! });
+//! let pinned = registry.pin(&["linuxkit/getty:v1"], &Default::default(), &NoProgress).await?;
+//! let cache = Cache::new(Cache::default_dir().expect("HOME is set"));
+//! let images = [PullRequest::with_digest("linuxkit/getty:v1", &pinned[0].digest)];
+//! let report = registry
+//!     .pull_into(&images, "amd64", &cache, "out/k8s-node/images".as_ref(), &NoProgress)
+//!     .await?;
+//! # let _ = report; Ok(()) }
+//! ```
+
+mod auth;
+mod cache;
+mod error;
+mod layout;
+pub mod manifest;
+mod progress;
+mod pull;
+mod reference;
+mod registry;
+
+#[cfg(feature = "testing")]
+pub mod bench;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use auth::{default_config_path, Credential, Credentials};
+pub use cache::{sha256_digest, Cache};
+pub use error::OciError;
+pub use layout::{Layout, LayoutImage};
+pub use progress::{NoProgress, Progress};
+pub use pull::{ref_name, PullReport, PullRequest, PulledImage};
+pub use reference::{is_sha256_digest, ImageRef};
+pub use registry::{Pinned, Registry, RegistryOptions};

@@ -1,0 +1,77 @@
+//! Times resolution of the real registry (`components/`) for every scenario under
+//! `tests/solver/` that resolves. Run:
+//! `cargo run --release -p stackwright-solver --example registry`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use stackwright_solver::{resolve, ManifestProvider, Request};
+use stackwright_types::assembly::AssemblyFile;
+use stackwright_types::capability::parse_capabilities;
+use stackwright_types::manifest::Manifest;
+use stackwright_types::SourceText;
+
+fn walk(dir: &Path, out: &mut Vec<Manifest>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("components dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else if p.extension().is_some_and(|e| e == "toml")
+            && p.file_name().is_some_and(|n| n != "capabilities.toml")
+        {
+            let text = std::fs::read_to_string(&p).expect("read");
+            let stem = p.file_stem().and_then(|s| s.to_str()).expect("stem");
+            out.push(
+                Manifest::parse(&SourceText::new(p.display().to_string(), text), Some(stem))
+                    .expect("manifest parses"),
+            );
+        }
+    }
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut manifests = Vec::new();
+    walk(&root.join("components"), &mut manifests);
+    let caps_text =
+        std::fs::read_to_string(root.join("components/capabilities.toml")).expect("capabilities");
+    let caps: BTreeMap<_, _> =
+        parse_capabilities(&SourceText::new("capabilities.toml", caps_text)).expect("caps parse");
+    let provider = ManifestProvider::new(&manifests, &caps);
+    println!("{} components", manifests.len());
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join("tests/solver"))
+        .expect("scenarios")
+        .map(|e| e.expect("e").path())
+        .collect();
+    cases.sort();
+    for case in cases {
+        if case.join("components").exists() {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(case.join("assembly.toml")) else {
+            continue;
+        };
+        let asm =
+            AssemblyFile::parse(&SourceText::new("assembly.toml", text)).expect("assembly parses");
+        let req = Request::from_assembly(&asm);
+        let mut times = Vec::new();
+        let mut ok = false;
+        for _ in 0..500 {
+            let t = Instant::now();
+            ok = resolve(&provider, &req).is_ok();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
+        println!(
+            "{:>45}: median {:.4} ms ({})",
+            case.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+            times[times.len() / 2],
+            if ok { "resolved" } else { "refused" }
+        );
+    }
+}

@@ -1,0 +1,874 @@
+//! Turning a refused search into an explanation a person can follow.
+//!
+//! The search keeps, for every learned clause, the clauses it was derived from. From the
+//! final conflict we walk that proof back to the *original* rules it used (an
+//! unsatisfiable core): what the request asks, `requires` edges, conflicts, kernel needs,
+//! `one` capabilities. Those are grouped per component and edge, version lists are
+//! collapsed into ranges, chains of single requirements are collapsed to their ends, and
+//! the whole is written as a short derivation ending in "so … cannot be assembled
+//! together".
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use stackwright_types::manifest::DepKind;
+use stackwright_types::Location;
+
+use crate::provider::{Provider, Range};
+use crate::refusal::{Explanation, Fact};
+use crate::search::{var, Ante, AskKind, Forbid, Origin, Reason, Solver, Var, NONE, PKG_GROUP};
+
+/// Derivation lines shown before "and N more causes".
+const MAX_LINES: usize = 12;
+/// Links of a chain shown before eliding the middle.
+const MAX_LINKS: usize = 4;
+
+/// A requirement (or an ask) taking part in the refusal, grouped over owner releases.
+struct ReqFact<'a> {
+    /// Owner component, or `NONE` for the request itself.
+    owner: u32,
+    ask: Option<u32>,
+    name: u32,
+    /// Every range the grouped edges give (usually one).
+    ranges: Vec<Range<'a>>,
+    range_text: String,
+    location: Option<&'a Location>,
+    owners: BTreeSet<Var>,
+    cands: BTreeSet<Var>,
+}
+
+struct ExclFact<'a> {
+    owner: u32,
+    owners: BTreeSet<Var>,
+    targets: BTreeSet<Var>,
+    because: String,
+    location: Option<&'a Location>,
+}
+
+pub(crate) fn explain<P: Provider + ?Sized>(s: &mut Solver<'_, P>) -> Explanation {
+    // 1. The original rules the refutation used.
+    let mut core: BTreeSet<u32> = BTreeSet::new();
+    let mut amo: BTreeSet<(u32, Var, Var)> = BTreeSet::new();
+    let mut seen_c: BTreeSet<u32> = BTreeSet::new();
+    let mut seen_v: BTreeSet<Var> = BTreeSet::new();
+    let mut stack: Vec<Ante> = s.final_proof.clone();
+    while let Some(a) = stack.pop() {
+        match a {
+            Ante::Clause(c) => {
+                if !seen_c.insert(c) {
+                    continue;
+                }
+                match s.clauses[c as usize].origin {
+                    Origin::Learned(p) => stack.extend(s.proofs[p as usize].iter().copied()),
+                    _ => {
+                        core.insert(c);
+                    }
+                }
+            }
+            Ante::Amo { a, b, group } => {
+                amo.insert((group, a.min(b), a.max(b)));
+            }
+            Ante::Zero(v) => {
+                if !seen_v.insert(v) {
+                    continue;
+                }
+                match s.reason[v as usize] {
+                    Reason::Clause(c) => {
+                        stack.push(Ante::Clause(c));
+                        for &l in s.clause_lits(c) {
+                            if var(l) != v {
+                                stack.push(Ante::Zero(var(l)));
+                            }
+                        }
+                    }
+                    Reason::Amo { other, group } => {
+                        amo.insert((group, v.min(other), v.max(other)));
+                        stack.push(Ante::Zero(other));
+                    }
+                    Reason::None => {}
+                }
+            }
+        }
+    }
+
+    // 2. Group them into facts.
+    let mut reqs: Vec<ReqFact> = Vec::new();
+    let mut req_key: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+    let mut excls: Vec<ExclFact> = Vec::new();
+    let mut excl_key: BTreeMap<(u32, String, u32), usize> = BTreeMap::new();
+    for &c in &core {
+        let origin = s.clauses[c as usize].origin;
+        let cands: Vec<Var> = {
+            let cl = &s.clauses[c as usize];
+            s.lits[(cl.start + cl.cand as u32) as usize..(cl.start + cl.len) as usize]
+                .iter()
+                .map(|l| var(*l))
+                .collect()
+        };
+        match origin {
+            Origin::Ask(i) => {
+                let a = &s.asks[i as usize];
+                let name = s.index[a.name];
+                reqs.push(ReqFact {
+                    owner: NONE,
+                    ask: Some(i),
+                    name,
+                    ranges: vec![a.range.clone()],
+                    range_text: a.range.to_text(),
+                    location: a.location,
+                    owners: BTreeSet::new(),
+                    cands: cands.into_iter().collect(),
+                });
+            }
+            Origin::Requires { var: o, edge } => {
+                let d = s.vars[o as usize].details as usize;
+                let e = &s.rels[d].edges[edge as usize];
+                let owner = s.vars[o as usize].name;
+                let key = (owner, e.name);
+                let i = *req_key.entry(key).or_insert_with(|| {
+                    reqs.push(ReqFact {
+                        owner,
+                        ask: None,
+                        name: e.name,
+                        ranges: Vec::new(),
+                        range_text: String::new(),
+                        location: e.location,
+                        owners: BTreeSet::new(),
+                        cands: BTreeSet::new(),
+                    });
+                    reqs.len() - 1
+                });
+                let text = e.range.to_text();
+                if !reqs[i].ranges.iter().any(|r| r.to_text() == text) {
+                    reqs[i].ranges.push(e.range.clone());
+                }
+                reqs[i].owners.insert(o);
+                reqs[i].cands.extend(cands);
+            }
+            Origin::Excludes {
+                var: o,
+                edge,
+                target,
+            } => {
+                let d = s.vars[o as usize].details as usize;
+                let e = &s.rels[d].edges[edge as usize];
+                let owner = s.vars[o as usize].name;
+                let because = match e.kind {
+                    DepKind::Constrains => format!(
+                        "constrains {} to {}",
+                        s.names[e.name as usize].text,
+                        e.range.to_text()
+                    ),
+                    _ => format!(
+                        "conflicts with {} {}",
+                        s.names[e.name as usize].text,
+                        e.range.to_text()
+                    ),
+                };
+                let loc = e.location;
+                let i = *excl_key
+                    .entry((owner, because.clone(), s.vars[target as usize].name))
+                    .or_insert_with(|| {
+                        excls.push(ExclFact {
+                            owner,
+                            owners: BTreeSet::new(),
+                            targets: BTreeSet::new(),
+                            because,
+                            location: loc,
+                        });
+                        excls.len() - 1
+                    });
+                excls[i].owners.insert(o);
+                excls[i].targets.insert(target);
+            }
+            Origin::Kernel { var: o, kernel } => {
+                let need = s.kernel_meets(kernel, o).unwrap_or_default();
+                let owner = s.vars[o as usize].name;
+                let because = format!("needs {need}");
+                let loc = {
+                    let d = s.vars[o as usize].details as usize;
+                    s.rels[d].location
+                };
+                let i = *excl_key
+                    .entry((owner, because.clone(), s.vars[kernel as usize].name))
+                    .or_insert_with(|| {
+                        excls.push(ExclFact {
+                            owner,
+                            owners: BTreeSet::new(),
+                            targets: BTreeSet::new(),
+                            because,
+                            location: loc,
+                        });
+                        excls.len() - 1
+                    });
+                excls[i].owners.insert(o);
+                excls[i].targets.insert(kernel);
+            }
+            Origin::Learned(_) => {}
+        }
+    }
+    for r in &mut reqs {
+        if r.ask.is_none() {
+            let mut texts: Vec<String> = r.ranges.iter().map(|x| x.to_text()).collect();
+            texts.sort();
+            r.range_text = texts.join(" or ");
+        }
+    }
+    // Asks whose forbidding (an `[external]` pin) removed candidates take part too.
+    let ext_asks: BTreeMap<u32, u32> = s
+        .asks
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| matches!(a.kind, AskKind::External))
+        .map(|(i, a)| (s.index[a.name], i as u32))
+        .collect();
+
+    // 3. Labels: a set of releases equal to what an ask or edge selected is written with
+    // that range (`kubelet ~1.36`) rather than as a list.
+    let mut labels: Vec<(BTreeSet<Var>, String)> = Vec::new();
+    for r in &reqs {
+        let mut by_pkg: BTreeMap<u32, BTreeSet<Var>> = BTreeMap::new();
+        for &c in &r.cands {
+            by_pkg.entry(s.vars[c as usize].name).or_default().insert(c);
+        }
+        for (pkg, set) in by_pkg {
+            if pkg == r.name {
+                labels.push((set, r.range_text.clone()));
+            }
+        }
+    }
+
+    // 4. Render, depth first from the asks.
+    let mut out = Render {
+        lines: Vec::new(),
+        facts: Vec::new(),
+        labels,
+        hidden: 0,
+    };
+    let mut asked_terms: Vec<String> = Vec::new();
+    let mut first_loc: Option<Location> = None;
+    let mut used_ext: BTreeSet<u32> = BTreeSet::new();
+    // Removed candidates per fact, for the external pins they reveal.
+    let mut removed_per: Vec<Vec<(Var, Forbid)>> = Vec::new();
+    for r in &reqs {
+        let mut rm: Vec<(Var, Forbid)> = Vec::new();
+        for range in &r.ranges {
+            for x in removed(s, r.name, range) {
+                if !rm.contains(&x) {
+                    rm.push(x);
+                }
+            }
+        }
+        removed_per.push(rm);
+    }
+    for rm in &removed_per {
+        for (v, f) in rm {
+            if *f == Forbid::External {
+                if let Some(&ai) = ext_asks.get(&s.vars[*v as usize].name) {
+                    used_ext.insert(ai);
+                }
+            }
+        }
+    }
+    let mut ask_order: Vec<usize> = (0..reqs.len()).filter(|i| reqs[*i].ask.is_some()).collect();
+    ask_order.sort_by_key(|i| reqs[*i].ask);
+    for &i in &ask_order {
+        let r = &reqs[i];
+        let a = s.asks[r.ask.unwrap_or(0) as usize].clone();
+        let what = format!("{} {}", a.name, r.range_text.clone());
+        let who = if a.location.is_some() {
+            "the assembly"
+        } else {
+            "the request"
+        };
+        let (verb, text) = match a.kind {
+            AskKind::External => (
+                "pins",
+                format!(
+                    "[external] pins {} to {}",
+                    a.name,
+                    s.versions[*r.cands.iter().next().unwrap_or(&0) as usize]
+                ),
+            ),
+            AskKind::Capability => ("asks", format!("{who} asks for capability {what}")),
+            _ => ("asks", format!("{who} asks for {what}")),
+        };
+        let _ = verb;
+        let text = if matches!(a.kind, AskKind::External) {
+            text
+        } else {
+            let rm = removed_per[i].clone();
+            format!("{text}{}", cands_phrase(s, &mut out, r, &rm))
+        };
+        if first_loc.is_none() {
+            first_loc = a.location.cloned();
+        }
+        asked_terms.push(match a.kind {
+            AskKind::External => format!(
+                "{} {}",
+                a.name,
+                s.versions[*r.cands.iter().next().unwrap_or(&0) as usize]
+            ),
+            _ => what.clone(),
+        });
+        out.line(format!("{text}{}", at(a.location)), None);
+        out.facts.push(match a.kind {
+            AskKind::External => Fact::External {
+                name: a.name.to_string(),
+                version: s.versions[*r.cands.iter().next().unwrap_or(&0) as usize].to_string(),
+                location: a.location.cloned(),
+            },
+            _ => Fact::Asked {
+                name: a.name.to_string(),
+                range: r.range_text.clone(),
+                location: a.location.cloned(),
+            },
+        });
+    }
+    for &ai in &used_ext {
+        if ask_order.iter().any(|i| reqs[*i].ask == Some(ai)) {
+            continue;
+        }
+        let a = &s.asks[ai as usize];
+        let v = match &a.range {
+            Range::Between { min: Some(m), .. } => m.to_string(),
+            r => r.to_text(),
+        };
+        asked_terms.push(format!("{} {v}", a.name));
+        if first_loc.is_none() {
+            first_loc = a.location.cloned();
+        }
+        out.line(
+            format!("[external] pins {} to {v}{}", a.name, at(a.location)),
+            None,
+        );
+        out.facts.push(Fact::External {
+            name: a.name.to_string(),
+            version: v,
+            location: a.location.cloned(),
+        });
+    }
+
+    // Chains: a component reached by exactly one requirement and owning exactly one, with
+    // every candidate release of the first among the owners of the second, is a link.
+    let mut in_count: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut out_facts: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, r) in reqs.iter().enumerate() {
+        let pk: BTreeSet<u32> = r.cands.iter().map(|c| s.vars[*c as usize].name).collect();
+        for p in pk {
+            *in_count.entry(p).or_default() += 1;
+        }
+        if r.owner != NONE {
+            out_facts.entry(r.owner).or_default().push(i);
+        }
+    }
+    let mut excl_owned: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    let mut in_excl: BTreeSet<u32> = BTreeSet::new();
+    for (i, e) in excls.iter().enumerate() {
+        excl_owned.entry(e.owner).or_default().push(i);
+        for t in &e.targets {
+            in_excl.insert(s.vars[*t as usize].name);
+        }
+    }
+    for (g, a, b) in &amo {
+        if *g != PKG_GROUP {
+            in_excl.insert(s.vars[*a as usize].name);
+            in_excl.insert(s.vars[*b as usize].name);
+        }
+    }
+    let link_of = |r: &ReqFact| -> Option<usize> {
+        // The single next fact if r's target is a clean link.
+        let pk: BTreeSet<u32> = r.cands.iter().map(|c| s.vars[*c as usize].name).collect();
+        if pk.len() != 1 {
+            return None;
+        }
+        let p = *pk.iter().next()?;
+        if in_count.get(&p) != Some(&1) || in_excl.contains(&p) || excl_owned.contains_key(&p) {
+            return None;
+        }
+        let outs = out_facts.get(&p)?;
+        if outs.len() != 1 {
+            return None;
+        }
+        let next = &reqs[outs[0]];
+        if next.ask.is_some() || !r.cands.iter().all(|c| next.owners.contains(c)) {
+            return None;
+        }
+        Some(outs[0])
+    };
+    let links: Vec<Option<usize>> = reqs.iter().map(link_of).collect();
+
+    let mut done_req: BTreeSet<usize> = BTreeSet::new();
+    let mut done_excl: BTreeSet<usize> = BTreeSet::new();
+    let mut visited_pkg: BTreeSet<u32> = BTreeSet::new();
+    let mut work: Vec<u32> = Vec::new();
+    // Start from what the asks reach, in ask order.
+    for &i in ask_order.iter().rev() {
+        let mut pk: Vec<u32> = reqs[i]
+            .cands
+            .iter()
+            .map(|c| s.vars[*c as usize].name)
+            .collect();
+        pk.dedup();
+        for p in pk.into_iter().rev() {
+            work.push(p);
+        }
+    }
+    work.reverse();
+    let mut queue: std::collections::VecDeque<u32> = work.into_iter().collect();
+    // Remaining owners, in name order, so nothing in the core is skipped.
+    let mut rest: Vec<u32> = reqs
+        .iter()
+        .map(|r| r.owner)
+        .chain(excls.iter().map(|e| e.owner))
+        .filter(|o| *o != NONE)
+        .collect();
+    rest.sort_by_key(|o| s.names[*o as usize].text);
+    rest.dedup();
+    loop {
+        let p = match queue.pop_front() {
+            Some(p) => p,
+            None => match rest.iter().find(|o| !visited_pkg.contains(o)) {
+                Some(o) => *o,
+                None => break,
+            },
+        };
+        if !visited_pkg.insert(p) {
+            continue;
+        }
+        let mut facts: Vec<usize> = out_facts.get(&p).cloned().unwrap_or_default();
+        facts.sort_by_key(|i| s.names[reqs[*i].name as usize].text);
+        for fi in facts {
+            if !done_req.insert(fi) {
+                continue;
+            }
+            // Follow the chain from this fact.
+            let mut chain: Vec<usize> = vec![fi];
+            let mut cur = fi;
+            while let Some(next) = links[cur] {
+                if done_req.contains(&next) || chain.contains(&next) {
+                    break;
+                }
+                chain.push(next);
+                done_req.insert(next);
+                cur = next;
+            }
+            for &ci in &chain[1..] {
+                visited_pkg.insert(reqs[ci].owner);
+            }
+            let first = &reqs[fi];
+            let last = &reqs[*chain.last().unwrap_or(&fi)];
+            let owner_term = out.term(s, first.owner, &first.owners);
+            let last_rm = removed_per[*chain.last().unwrap_or(&fi)].clone();
+            let tail = cands_phrase(s, &mut out, last, &last_rm);
+            let line = if chain.len() == 1 {
+                format!(
+                    "{owner_term} needs {} {}{tail}{}",
+                    s.names[first.name as usize].text,
+                    first.range_text,
+                    at(first.location)
+                )
+            } else {
+                let mids: Vec<&str> = chain[1..]
+                    .iter()
+                    .map(|i| s.names[reqs[*i].owner as usize].text)
+                    .collect();
+                let through = if chain.len() == 2 {
+                    String::new()
+                } else if mids.len() <= MAX_LINKS {
+                    format!(" (through {})", mids.join(" → "))
+                } else {
+                    format!(
+                        " (through {} → {} → … → {}, {} links)",
+                        mids[0],
+                        mids[1],
+                        mids[mids.len() - 1],
+                        mids.len()
+                    )
+                };
+                let which = if chain.len() == 2 {
+                    ", every one of which needs"
+                } else {
+                    ", which needs"
+                };
+                format!(
+                    "{owner_term} needs {} {}{which} {} {}{tail}{through}",
+                    s.names[first.name as usize].text,
+                    first.range_text,
+                    s.names[last.name as usize].text,
+                    last.range_text
+                )
+            };
+            out.line(line, None);
+            for &ci in &chain {
+                let r = &reqs[ci];
+                let rm = removed_per[ci].clone();
+                let versions = out.set_text(s, r.owner, &r.owners);
+                let candidates = by_pkg_terms(s, &mut out, &r.cands);
+                out.facts.push(Fact::Requires {
+                    by: s.names[r.owner as usize].text.to_string(),
+                    versions,
+                    name: s.names[r.name as usize].text.to_string(),
+                    range: r.range_text.clone(),
+                    candidates,
+                    removed: rm
+                        .iter()
+                        .map(|(v, f)| {
+                            (
+                                s.names[s.vars[*v as usize].name as usize].text.to_string(),
+                                forbid_text(s, *f),
+                            )
+                        })
+                        .collect(),
+                    location: r.location.cloned(),
+                });
+            }
+            let mut next_pk: Vec<u32> = last
+                .cands
+                .iter()
+                .map(|c| s.vars[*c as usize].name)
+                .collect();
+            next_pk.dedup();
+            queue.extend(next_pk);
+        }
+        let mut ex: Vec<usize> = excl_owned.get(&p).cloned().unwrap_or_default();
+        ex.sort_by(|a, b| excls[*a].because.cmp(&excls[*b].because));
+        for ei in ex {
+            if !done_excl.insert(ei) {
+                continue;
+            }
+            let e = &excls[ei];
+            let owner_term = out.term(s, e.owner, &e.owners);
+            let targets = by_pkg_terms(s, &mut out, &e.targets);
+            let tt: Vec<String> = targets.iter().map(|(p, v)| format!("{p} {v}")).collect();
+            let line = if e.because.starts_with("needs a kernel") {
+                format!(
+                    "{owner_term} {}, but {} is older{}",
+                    e.because,
+                    tt.join(" and "),
+                    at(e.location)
+                )
+            } else if e.because.starts_with("needs ") {
+                format!(
+                    "{owner_term} {}, which {} is built without{}",
+                    e.because,
+                    tt.join(" and "),
+                    at(e.location)
+                )
+            } else {
+                format!("{owner_term} {}{}", e.because, at(e.location))
+            };
+            out.line(line, None);
+            for (p, v) in &targets {
+                out.facts.push(Fact::Excludes {
+                    by: s.names[e.owner as usize].text.to_string(),
+                    versions: out.set_text(s, e.owner, &e.owners),
+                    other: p.clone(),
+                    other_versions: v.clone(),
+                    because: e.because.clone(),
+                    location: e.location.cloned(),
+                });
+            }
+            for t in &e.targets {
+                queue.push_back(s.vars[*t as usize].name);
+            }
+        }
+    }
+    // `one` capabilities.
+    let mut caps: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+    for (g, a, b) in &amo {
+        if *g == PKG_GROUP {
+            continue;
+        }
+        let e = caps.entry(*g).or_default();
+        e.insert(s.vars[*a as usize].name);
+        e.insert(s.vars[*b as usize].name);
+    }
+    for (g, members) in caps {
+        let cap = s.groups[g as usize].cap;
+        let mut names: Vec<&str> = members.iter().map(|m| s.names[*m as usize].text).collect();
+        names.sort_unstable();
+        out.line(
+            format!(
+                "only one provider of {} may be chosen ({} both provide it)",
+                s.names[cap as usize].text,
+                names.join(" and ")
+            ),
+            None,
+        );
+        out.facts.push(Fact::AtMostOne {
+            group: s.names[cap as usize].text.to_string(),
+            members: names
+                .iter()
+                .map(|n| (n.to_string(), String::new()))
+                .collect(),
+            capability: true,
+        });
+    }
+    if out.hidden > 0 {
+        let n = out.hidden;
+        out.lines.push(format!(
+            "and {n} more cause{}",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    let summary = match asked_terms.len() {
+        0 => "the request cannot be met".to_string(),
+        1 => format!("{} cannot be assembled", asked_terms[0]),
+        _ => {
+            let (last, init) = asked_terms.split_last().expect("two or more");
+            format!(
+                "{} and {last} cannot be assembled together",
+                init.join(", ")
+            )
+        }
+    };
+    out.lines.push(format!("so {summary}"));
+    Explanation {
+        summary,
+        lines: out.lines,
+        facts: out.facts,
+        location: first_loc,
+    }
+}
+
+fn at(l: Option<&Location>) -> String {
+    match l {
+        Some(l) if l.line > 0 => format!(" ({l})"),
+        _ => String::new(),
+    }
+}
+
+/// Every release that would meet `name range` but is ruled out up front, with why.
+fn removed<'a, P: Provider + ?Sized>(
+    s: &mut Solver<'a, P>,
+    n: u32,
+    range: &Range<'a>,
+) -> Vec<(Var, Forbid)> {
+    s.load(n);
+    let mut all: Vec<Var> = s.vars_of(n).collect();
+    for q in s.providers(n) {
+        s.load(q);
+        all.extend(s.vars_of(q));
+    }
+    let mut out = Vec::new();
+    for v in all {
+        let f = s.vars[v as usize].forbid;
+        if f == Forbid::No {
+            continue;
+        }
+        let r = range.clone();
+        if s.release_matches(v, n, &r) {
+            out.push((v, f));
+        }
+    }
+    out
+}
+
+fn forbid_text<P: Provider + ?Sized>(s: &Solver<'_, P>, f: Forbid) -> String {
+    match f {
+        Forbid::No => String::new(),
+        Forbid::Excluded => "excluded".into(),
+        Forbid::Arch => match &s.req.arch {
+            Some(a) => format!("not built for {}", a.value),
+            None => "not built for the architecture".into(),
+        },
+        Forbid::Privileged => "privileged, and not allowed by policy.privileged".into(),
+        Forbid::External => "pinned by [external]".into(),
+    }
+}
+
+/// ", which only X provides" / ", but …" for a requirement's candidates.
+fn cands_phrase<P: Provider + ?Sized>(
+    s: &mut Solver<'_, P>,
+    out: &mut Render,
+    r: &ReqFact<'_>,
+    rm: &[(Var, Forbid)],
+) -> String {
+    let terms = by_pkg_terms(s, out, &r.cands);
+    let own_only = terms.len() == 1 && s.names[r.name as usize].text == terms[0].0;
+    let mut t = String::new();
+    if terms.is_empty() {
+        if rm.is_empty() {
+            let n = r.name;
+            if s.names[n as usize].exists {
+                t.push_str(&format!(
+                    ", but no {} release is in that range",
+                    s.names[n as usize].text
+                ));
+            } else if !s.providers(n).is_empty() {
+                t.push_str(", which no release provides in that range");
+            } else {
+                t.push_str(", which no component provides");
+            }
+        } else {
+            t.push_str(", but");
+        }
+    } else if !own_only {
+        let list: Vec<String> = terms.iter().map(|(p, v)| format!("{p} {v}")).collect();
+        t.push_str(&format!(
+            ", which only {} provide{}",
+            list.join(" and "),
+            if list.len() == 1 { "s" } else { "" }
+        ));
+    }
+    if !rm.is_empty() {
+        // Group the ruled-out releases by component and reason.
+        let mut groups: BTreeMap<(String, String), BTreeSet<Var>> = BTreeMap::new();
+        for (v, f) in rm {
+            let pkg = s.names[s.vars[*v as usize].name as usize].text.to_string();
+            groups
+                .entry((pkg, forbid_text(s, *f)))
+                .or_default()
+                .insert(*v);
+        }
+        let mut parts = Vec::new();
+        for ((pkg, why), set) in groups {
+            let n = s.vars[*set.iter().next().expect("non-empty") as usize].name;
+            let f = rm
+                .iter()
+                .find(|(v, _)| set.contains(v))
+                .map(|x| x.1)
+                .unwrap_or(Forbid::No);
+            parts.push(match f {
+                Forbid::Excluded => format!(
+                    "{pkg} is excluded{}",
+                    at(s.req.exclude.get(&pkg).and_then(|l| l.as_ref()))
+                ),
+                Forbid::Privileged => format!(
+                    "{pkg} runs privileged, which policy.privileged does not allow{}",
+                    at(s.req.privileged.location.as_ref())
+                ),
+                Forbid::External => match s.req.external.get(&pkg) {
+                    Some(e) => format!("{pkg} is pinned to {} by [external]", e.value),
+                    None => format!("{pkg} is pinned by [external]"),
+                },
+                _ => format!("{} is {why}", out.term_nolabel(s, n, &set)),
+            });
+        }
+        if terms.is_empty() {
+            t.push(' ');
+        } else {
+            t.push_str(" (");
+        }
+        t.push_str(&parts.join("; "));
+        if !terms.is_empty() {
+            t.push(')');
+        }
+    }
+    t
+}
+
+fn by_pkg_terms<P: Provider + ?Sized>(
+    s: &Solver<'_, P>,
+    out: &mut Render,
+    set: &BTreeSet<Var>,
+) -> Vec<(String, String)> {
+    let mut by: BTreeMap<&str, (u32, BTreeSet<Var>)> = BTreeMap::new();
+    for &v in set {
+        let n = s.vars[v as usize].name;
+        by.entry(s.names[n as usize].text)
+            .or_insert((n, BTreeSet::new()))
+            .1
+            .insert(v);
+    }
+    by.into_iter()
+        .map(|(p, (n, vs))| (p.to_string(), out.set_text(s, n, &vs)))
+        .collect()
+}
+
+struct Render {
+    lines: Vec<String>,
+    facts: Vec<Fact>,
+    labels: Vec<(BTreeSet<Var>, String)>,
+    hidden: usize,
+}
+
+impl Render {
+    fn line(&mut self, l: String, _loc: Option<&Location>) {
+        if self.lines.len() < MAX_LINES {
+            self.lines.push(l);
+        } else {
+            self.hidden += 1;
+        }
+    }
+
+    /// `kubelet ~1.36`, `every kubelet release`, `kubelet >=1.34.2, <=1.36.4`.
+    fn term<P: Provider + ?Sized>(&self, s: &Solver<'_, P>, n: u32, set: &BTreeSet<Var>) -> String {
+        let name = s.names[n as usize].text;
+        let all = s.vars_of(n);
+        if set.len() as u32 == all.len() as u32 && all.len() > 1 {
+            return format!("every {name} release");
+        }
+        format!("{name} {}", self.set_text(s, n, set))
+    }
+
+    fn term_nolabel<P: Provider + ?Sized>(
+        &self,
+        s: &Solver<'_, P>,
+        n: u32,
+        set: &BTreeSet<Var>,
+    ) -> String {
+        let name = s.names[n as usize].text;
+        format!("{name} {}", runs(s, n, set))
+    }
+
+    fn set_text<P: Provider + ?Sized>(
+        &self,
+        s: &Solver<'_, P>,
+        n: u32,
+        set: &BTreeSet<Var>,
+    ) -> String {
+        let all = s.vars_of(n);
+        if set.len() == 1 {
+            return s.versions[*set.iter().next().expect("one") as usize].to_string();
+        }
+        if set.len() as u32 == all.len() as u32 {
+            return "(every release)".to_string();
+        }
+        if let Some((_, l)) = self.labels.iter().find(|(s2, _)| s2 == set) {
+            return l.clone();
+        }
+        runs(s, n, set)
+    }
+}
+
+/// A set of releases as runs over the component's full, sorted version list.
+fn runs<P: Provider + ?Sized>(s: &Solver<'_, P>, n: u32, set: &BTreeSet<Var>) -> String {
+    let all = s.vars_of(n);
+    if set.len() == 1 {
+        return s.versions[*set.iter().next().expect("one") as usize].to_string();
+    }
+    // Vars are newest first: a run is a maximal stretch of consecutive members.
+    let mut parts: Vec<String> = Vec::new();
+    let mut v = all.start;
+    while v < all.end {
+        if !set.contains(&v) {
+            v += 1;
+            continue;
+        }
+        let newest = v;
+        while v + 1 < all.end && set.contains(&(v + 1)) {
+            v += 1;
+        }
+        let oldest = v;
+        v += 1;
+        let (hi, lo) = (&s.versions[newest as usize], &s.versions[oldest as usize]);
+        parts.push(if newest == oldest {
+            hi.to_string()
+        } else if newest == all.start && oldest == all.end - 1 {
+            "*".to_string()
+        } else if newest == all.start {
+            format!(">={lo}")
+        } else if oldest == all.end - 1 {
+            format!("<={hi}")
+        } else {
+            format!(">={lo}, <={hi}")
+        });
+    }
+    if parts.len() > 3 {
+        let n = parts.len();
+        parts.truncate(2);
+        parts.push(format!("… ({} releases in {n} runs)", set.len()));
+    }
+    parts.join(" | ")
+}

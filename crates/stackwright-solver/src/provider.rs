@@ -1,0 +1,272 @@
+//! How the solver reaches components: the [`Provider`] trait.
+//!
+//! The trait is deliberately low level (in the manner of pubgrub's `DependencyProvider`):
+//! the solver asks for a component's release list once, and for one release's edges only
+//! when that release may be chosen. Names and ranges are borrowed from the provider, so
+//! an index of hundreds of thousands of releases can answer without building
+//! [`Manifest`](stackwright_types::manifest::Manifest)s or allocating strings, and the
+//! solver never touches the releases a resolution does not reach.
+
+use semver::{Version, VersionReq};
+use stackwright_types::manifest::{Arch, DepKind, KernelOption, Stage};
+use stackwright_types::Location;
+
+/// A component as the solver sees it before looking at any release in detail.
+#[derive(Clone, Debug, Default)]
+pub struct Component<'p> {
+    /// Every release, in any order. The index of a release in this list is how
+    /// [`Provider::release`] is asked about it.
+    pub releases: Vec<ReleaseHead<'p>>,
+    /// Where it goes in LinuxKit's YAML; `None` for pure version problems (it is then
+    /// left out of the start order).
+    pub stage: Option<Stage>,
+    /// Whether it runs privileged (SPEC §4 rule 7 checks it against the policy).
+    pub privileged: bool,
+    /// Where the component is defined, for explanations.
+    pub location: Option<&'p Location>,
+}
+
+/// What the solver needs of a release before loading its edges.
+#[derive(Clone, Debug)]
+pub struct ReleaseHead<'p> {
+    pub version: Version,
+    /// The architectures it runs on; `None` means every one.
+    pub arch: Option<&'p [Arch]>,
+}
+
+impl<'p> ReleaseHead<'p> {
+    pub fn new(version: Version) -> Self {
+        Self {
+            version,
+            arch: None,
+        }
+    }
+}
+
+/// A set of versions, as edges and requests name them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Range<'p> {
+    /// Every version.
+    Any,
+    /// A semver requirement, matched with [`stackwright_types::version::matches`].
+    Req(&'p VersionReq),
+    /// `min <= v < below` (either bound may be absent). A caret `^1.2.0` is
+    /// `Between { min: 1.2.0, below: 2.0.0 }`. Compact providers build these on the fly.
+    Between {
+        min: Option<Version>,
+        below: Option<Version>,
+    },
+}
+
+impl Range<'_> {
+    /// Whether `v` is in the range.
+    pub fn contains(&self, v: &Version) -> bool {
+        match self {
+            Range::Any => true,
+            Range::Req(r) => stackwright_types::version::matches(r, v),
+            Range::Between { min, below } => {
+                min.as_ref().is_none_or(|m| v >= m) && below.as_ref().is_none_or(|b| v < b)
+            }
+        }
+    }
+
+    /// The caret range `^v` (`>= v`, below the next incompatible version).
+    pub fn caret(v: &Version) -> Range<'static> {
+        let below = if v.major > 0 {
+            Version::new(v.major + 1, 0, 0)
+        } else if v.minor > 0 {
+            Version::new(0, v.minor + 1, 0)
+        } else {
+            Version::new(0, 0, v.patch + 1)
+        };
+        Range::Between {
+            min: Some(Version::new(v.major, v.minor, v.patch)),
+            below: Some(below),
+        }
+    }
+
+    /// The range as a person would write it (`*`, `^1.7`, `>=1.0.0, <2.0.0`).
+    pub fn to_text(&self) -> String {
+        match self {
+            Range::Any => "*".to_string(),
+            Range::Req(r) => r.to_string(),
+            Range::Between { min, below } => {
+                let mut out = String::with_capacity(24);
+                match (min, below) {
+                    (None, None) => out.push('*'),
+                    (Some(m), None) => {
+                        out.push_str(">=");
+                        push_version(&mut out, m);
+                    }
+                    (None, Some(b)) => {
+                        out.push('<');
+                        push_version(&mut out, b);
+                    }
+                    (Some(m), Some(b)) => {
+                        let plain = m.pre.is_empty()
+                            && m.build.is_empty()
+                            && b.pre.is_empty()
+                            && b.build.is_empty();
+                        let caret_end = if m.major > 0 {
+                            (m.major + 1, 0, 0)
+                        } else if m.minor > 0 {
+                            (0, m.minor + 1, 0)
+                        } else {
+                            (0, 0, m.patch + 1)
+                        };
+                        if plain && (b.major, b.minor, b.patch) == caret_end {
+                            out.push('^');
+                            push_version(&mut out, m);
+                        } else {
+                            out.push_str(">=");
+                            push_version(&mut out, m);
+                            out.push_str(", <");
+                            push_version(&mut out, b);
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Appends a version without going through `fmt` (which is slow for something written
+/// once per chosen component).
+fn push_version(out: &mut String, v: &Version) {
+    fn num(out: &mut String, mut n: u64) {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.push_str(std::str::from_utf8(&buf[i..]).expect("ascii digits"));
+    }
+    num(out, v.major);
+    out.push('.');
+    num(out, v.minor);
+    out.push('.');
+    num(out, v.patch);
+    if !v.pre.is_empty() {
+        out.push('-');
+        out.push_str(v.pre.as_str());
+    }
+    if !v.build.is_empty() {
+        out.push('+');
+        out.push_str(v.build.as_str());
+    }
+}
+
+/// One edge of a release: `requires`, `constrains`, `conflicts` or `recommends`, on a
+/// component id or a capability.
+#[derive(Clone, Debug)]
+pub struct Edge<'p> {
+    pub kind: DepKind,
+    pub name: &'p str,
+    pub range: Range<'p>,
+    /// Where the edge is written, for explanations.
+    pub location: Option<&'p Location>,
+}
+
+/// Everything about one release beyond its version. The solver clears it before each
+/// [`Provider::release`] call and reuses its buffers.
+#[derive(Clone, Debug, Default)]
+pub struct ReleaseDetails<'p> {
+    pub edges: Vec<Edge<'p>>,
+    /// Capability (or other name) → the version provided. The component's own id is
+    /// implied and need not be listed.
+    pub provides: Vec<(&'p str, &'p Version)>,
+    /// `kernel.min`: the least kernel version it runs on.
+    pub kernel_min: Option<&'p Version>,
+    /// `kernel.config`: options the chosen kernel must have.
+    pub kernel_needs: &'p [KernelOption],
+    /// For kernels: the options they are built with.
+    pub kernel_config: &'p [KernelOption],
+    /// Where the release is written (its `version` line).
+    pub location: Option<&'p Location>,
+}
+
+impl ReleaseDetails<'_> {
+    pub fn clear(&mut self) {
+        self.edges.clear();
+        self.provides.clear();
+        self.kernel_min = None;
+        self.kernel_needs = &[];
+        self.kernel_config = &[];
+        self.location = None;
+    }
+}
+
+/// A declared capability.
+#[derive(Clone, Debug)]
+pub struct CapabilityInfo<'p> {
+    /// `cardinality = "one"`: at most one provider may be chosen.
+    pub one: bool,
+    /// The customary provider (a component id).
+    pub default: Option<&'p str>,
+    pub location: Option<&'p Location>,
+}
+
+/// Access to the components and capabilities a resolution may use.
+///
+/// Implementations must answer the same way every time for one name (the solver caches
+/// answers). Nothing here may fail: an unknown name is `None` / empty.
+pub trait Provider {
+    /// The component with this id, or `None` when no component has it.
+    fn component(&self, id: &str) -> Option<Component<'_>>;
+
+    /// Fills `out` with release `index` (its position in [`Component::releases`]) of
+    /// component `id`. `out` arrives cleared.
+    fn release<'p>(&'p self, id: &str, index: usize, out: &mut ReleaseDetails<'p>);
+
+    /// The declared capability with this name, or `None`.
+    fn capability(&self, _name: &str) -> Option<CapabilityInfo<'_>> {
+        None
+    }
+
+    /// Every component any of whose releases provides `name` (a capability, or another
+    /// component's id), in any order. The component named `name` itself need not be listed.
+    fn providers(&self, _name: &str) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// Every component id, for "did you mean" suggestions (only asked when a name is
+    /// unknown).
+    fn component_ids(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// Every capability name, for suggestions.
+    fn capability_names(&self) -> Vec<&str> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_print_as_people_write_them() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        assert_eq!(Range::caret(&v("1.2.0")).to_text(), "^1.2.0");
+        assert_eq!(Range::caret(&v("0.3.1")).to_text(), "^0.3.1");
+        let b = Range::Between {
+            min: Some(v("1.0.0")),
+            below: Some(v("1.5.0")),
+        };
+        assert_eq!(b.to_text(), ">=1.0.0, <1.5.0");
+        assert!(b.contains(&v("1.4.9")) && !b.contains(&v("1.5.0")));
+        let pre = Range::Between {
+            min: Some(v("6.6.0-rt.1+b7")),
+            below: None,
+        };
+        assert_eq!(pre.to_text(), ">=6.6.0-rt.1+b7");
+        assert_eq!(Range::Any.to_text(), "*");
+    }
+}

@@ -1,0 +1,424 @@
+#![allow(clippy::result_large_err)]
+//! Property tests: random small registries against a brute-force oracle that tries every
+//! choice (no release, or one release, of each component) and keeps those that
+//! `verify` accepts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+use semver::{Version, VersionReq};
+use stackwright_solver::{
+    resolve, verify, Chosen, Fact, ManifestProvider, Placed, Refusal, Request, Resolution,
+};
+use stackwright_types::assembly::PrivilegedPolicy;
+use stackwright_types::capability::{Capability, Cardinality};
+use stackwright_types::container::Container;
+use stackwright_types::manifest::{
+    Arch, Category, Dep, KernelNeeds, KernelOption, Manifest, Release, Stage,
+};
+use stackwright_types::Location;
+
+/// splitmix64, so a registry is a pure function of its seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+}
+
+const PKGS: [&str; 5] = ["a", "b", "c", "d", "e"];
+const RANGES: [&str; 5] = ["*", "^1", "^2", ">=2.0.0", "<2.0.0"];
+
+fn loc() -> Location {
+    Location::file_only("gen.toml")
+}
+
+fn dep(name: &str, range: &str) -> Dep {
+    Dep {
+        name: name.to_string(),
+        req: VersionReq::parse(range).unwrap(),
+        location: loc(),
+    }
+}
+
+struct World {
+    manifests: Vec<Manifest>,
+    caps: BTreeMap<String, Capability>,
+    req: Request,
+}
+
+fn world(seed: u64) -> World {
+    let mut r = Rng(seed);
+    let npk = 2 + r.below(4) as usize;
+    let names: Vec<&str> = PKGS[..npk].to_vec();
+    let mut caps = BTreeMap::new();
+    for (name, card) in [
+        ("one-cap", Cardinality::One),
+        ("many-cap", Cardinality::Many),
+        ("kernel", Cardinality::One),
+    ] {
+        let default = if name != "kernel" && r.chance(2) {
+            Some(names[r.below(npk as u64) as usize].to_string())
+        } else {
+            None
+        };
+        caps.insert(
+            name.to_string(),
+            Capability {
+                name: name.to_string(),
+                summary: String::new(),
+                cardinality: card,
+                default,
+                location: loc(),
+                default_location: None,
+            },
+        );
+    }
+    let targets: Vec<&str> = names
+        .iter()
+        .copied()
+        .chain(["one-cap", "many-cap"])
+        .collect();
+    let kernel_pkg = r.chance(2);
+    let mut manifests = Vec::new();
+    for (pi, id) in names.iter().enumerate() {
+        let is_kernel = kernel_pkg && pi == 0;
+        let nver = 1 + r.below(3);
+        let mut releases = Vec::new();
+        for j in 0..nver {
+            let version = if is_kernel {
+                Version::new(4 + j, 0, 0)
+            } else {
+                Version::new(j + 1, 0, 0)
+            };
+            let mut rel = Release {
+                version: version.clone(),
+                location: loc(),
+                image: None,
+                arch: if r.chance(6) {
+                    Some(vec![Arch::Amd64])
+                } else {
+                    None
+                },
+                provides: BTreeMap::new(),
+                requires: vec![],
+                constrains: vec![],
+                conflicts: vec![],
+                recommends: vec![],
+                kernel: KernelNeeds::default(),
+                kernel_config: vec![],
+            };
+            if is_kernel {
+                rel.provides.insert("kernel".into(), version.clone());
+                if r.chance(2) {
+                    rel.kernel_config.push(KernelOption {
+                        name: "CONFIG_A".into(),
+                        builtin: r.chance(2),
+                    });
+                }
+                if r.chance(2) {
+                    rel.kernel_config.push(KernelOption {
+                        name: "CONFIG_B".into(),
+                        builtin: r.chance(2),
+                    });
+                }
+            } else {
+                if r.chance(4) {
+                    rel.provides
+                        .insert("one-cap".into(), Version::new(1 + r.below(2), 0, 0));
+                }
+                if r.chance(4) {
+                    rel.provides
+                        .insert("many-cap".into(), Version::new(1 + r.below(2), 0, 0));
+                }
+                if r.chance(5) {
+                    match r.below(3) {
+                        0 => rel.kernel.min = Some(Version::new(5, 0, 0)),
+                        1 => rel.kernel.config.push(KernelOption {
+                            name: "CONFIG_A".into(),
+                            builtin: false,
+                        }),
+                        _ => rel.kernel.config.push(KernelOption {
+                            name: "CONFIG_B".into(),
+                            builtin: true,
+                        }),
+                    }
+                }
+            }
+            let mut used = BTreeSet::new();
+            for _ in 0..r.below(3) {
+                let t = targets[r.below(targets.len() as u64) as usize];
+                let range = RANGES[r.below(5) as usize];
+                if t != *id && used.insert(t) {
+                    rel.requires.push(dep(t, range));
+                }
+            }
+            if r.chance(5) {
+                let t = targets[r.below(targets.len() as u64) as usize];
+                if used.insert(t) {
+                    rel.conflicts.push(dep(t, RANGES[r.below(5) as usize]));
+                }
+            }
+            if r.chance(6) {
+                let t = targets[r.below(targets.len() as u64) as usize];
+                if used.insert(t) {
+                    rel.constrains.push(dep(t, RANGES[r.below(5) as usize]));
+                }
+            }
+            if r.chance(6) {
+                let t = targets[r.below(targets.len() as u64) as usize];
+                if t != *id && used.insert(t) {
+                    rel.recommends.push(dep(t, RANGES[r.below(5) as usize]));
+                }
+            }
+            releases.push(rel);
+        }
+        releases.sort_by(|a, b| b.version.cmp(&a.version));
+        manifests.push(Manifest {
+            id: id.to_string(),
+            category: if is_kernel {
+                Category::Kernel
+            } else {
+                Category::Runtime
+            },
+            summary: String::new(),
+            homepage: None,
+            license: None,
+            stage: match r.below(4) {
+                0 => Stage::Onboot,
+                1 => Stage::Init,
+                _ => Stage::Service,
+            },
+            arch: vec![Arch::Amd64, Arch::Arm64],
+            privileged: r.chance(5),
+            verified: true,
+            unverified: vec![],
+            sources: vec![],
+            notes: None,
+            override_: false,
+            container: Container::default(),
+            ports: vec![],
+            config: BTreeMap::new(),
+            releases,
+            location: loc(),
+        });
+    }
+    let mut req = Request::default();
+    for _ in 0..1 + r.below(2) {
+        let id = names[r.below(npk as u64) as usize];
+        req.components.insert(
+            id.into(),
+            stackwright_solver::Ask::new(VersionReq::parse(RANGES[r.below(5) as usize]).unwrap()),
+        );
+    }
+    if r.chance(4) {
+        let c = if r.chance(2) { "one-cap" } else { "many-cap" };
+        req.capabilities
+            .insert(c.into(), stackwright_solver::Ask::any());
+    }
+    if r.chance(4) {
+        req.exclude
+            .insert(names[r.below(npk as u64) as usize].into(), None);
+    }
+    if r.chance(4) {
+        req.prefer.insert(
+            "many-cap".into(),
+            Placed::new(names[r.below(npk as u64) as usize].to_string()),
+        );
+    }
+    if r.chance(6) {
+        let id = names[r.below(npk as u64) as usize];
+        let m = manifests.iter().find(|m| m.id == id).unwrap();
+        let v = if r.chance(3) {
+            Version::new(9, 0, 0)
+        } else {
+            m.releases[r.below(m.releases.len() as u64) as usize]
+                .version
+                .clone()
+        };
+        req.external.insert(id.into(), Placed::new(v));
+    }
+    req.arch = Some(Placed::new(if r.chance(2) {
+        Arch::Amd64
+    } else {
+        Arch::Arm64
+    }));
+    if r.chance(3) {
+        req.privileged = Placed::new(PrivilegedPolicy::None);
+    }
+    req.recommends = r.chance(2);
+    World {
+        manifests,
+        caps,
+        req,
+    }
+}
+
+/// Every valid choice, by brute force.
+fn oracle(w: &World) -> Vec<BTreeMap<String, Version>> {
+    let p = ManifestProvider::new(&w.manifests, &w.caps);
+    let free: Vec<&Manifest> = w
+        .manifests
+        .iter()
+        .filter(|m| !w.req.external.contains_key(&m.id))
+        .collect();
+    let mut out = Vec::new();
+    let mut choice = vec![0usize; free.len()];
+    loop {
+        let mut res = Resolution {
+            components: BTreeMap::new(),
+            external: w
+                .req
+                .external
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+            start: Default::default(),
+            stats: Default::default(),
+        };
+        for (m, &c) in free.iter().zip(&choice) {
+            if c > 0 {
+                res.components.insert(
+                    m.id.clone(),
+                    Chosen {
+                        version: m.releases[c - 1].version.clone(),
+                        release_index: c - 1,
+                        stage: None,
+                        why: vec![],
+                    },
+                );
+            }
+        }
+        if verify(&p, &w.req, &res).is_empty() {
+            out.push(
+                res.components
+                    .iter()
+                    .map(|(k, c)| (k.clone(), c.version.clone()))
+                    .collect(),
+            );
+        }
+        // Next choice (odometer).
+        let mut i = 0;
+        loop {
+            if i == free.len() {
+                return out;
+            }
+            choice[i] += 1;
+            if choice[i] <= free[i].releases.len() {
+                break;
+            }
+            choice[i] = 0;
+            i += 1;
+        }
+    }
+}
+
+/// Names reachable from the request through any edge, provider or kernel need.
+fn reachable(w: &World) -> BTreeSet<String> {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut work: Vec<String> = w
+        .req
+        .components
+        .keys()
+        .chain(w.req.capabilities.keys())
+        .chain(w.req.external.keys())
+        .cloned()
+        .collect();
+    while let Some(n) = work.pop() {
+        if !seen.insert(n.clone()) {
+            continue;
+        }
+        for m in &w.manifests {
+            let provides = m.releases.iter().any(|r| r.provides.contains_key(&n));
+            if m.id == n || provides {
+                work.push(m.id.clone());
+                for r in &m.releases {
+                    for (_, d) in r.edges() {
+                        work.push(d.name.clone());
+                    }
+                    if r.kernel.min.is_some() || !r.kernel.config.is_empty() {
+                        work.push("kernel".into());
+                    }
+                    work.extend(r.provides.keys().cloned());
+                }
+            }
+        }
+    }
+    seen
+}
+
+fn run(w: &World, manifests: &[Manifest]) -> Result<Resolution, Refusal> {
+    let p = ManifestProvider::new(manifests, &w.caps);
+    resolve(&p, &w.req)
+}
+
+/// The same registry listed in another order, with releases and edges reversed.
+fn shuffled(w: &World, seed: u64) -> Vec<Manifest> {
+    let mut ms = w.manifests.clone();
+    let k = (seed as usize) % ms.len();
+    ms.rotate_left(k);
+    ms.reverse();
+    for m in &mut ms {
+        m.releases.reverse();
+        for r in &mut m.releases {
+            r.requires.reverse();
+        }
+    }
+    ms
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn solver_agrees_with_brute_force(seed in any::<u64>()) {
+        let w = world(seed);
+        let solutions = oracle(&w);
+        let got = run(&w, &w.manifests);
+        let p = ManifestProvider::new(&w.manifests, &w.caps);
+        match &got {
+            Ok(res) => {
+                let v = verify(&p, &w.req, res);
+                prop_assert!(v.is_empty(), "solution breaks rules: {:?}\n{}", v, res.render());
+            }
+            Err(Refusal::Unsatisfiable(e)) => {
+                prop_assert!(solutions.is_empty(), "solver refused but {:?} works\n{}", solutions[0], e.lines.join("\n"));
+                let ok = reachable(&w);
+                for f in &e.facts {
+                    let names: Vec<&String> = match f {
+                        Fact::Asked { name, .. } | Fact::External { name, .. } => vec![name],
+                        Fact::Requires { by, name, candidates, .. } => {
+                            let mut v = vec![by, name];
+                            v.extend(candidates.iter().map(|c| &c.0));
+                            v
+                        }
+                        Fact::Excludes { by, other, .. } => vec![by, other],
+                        Fact::AtMostOne { members, .. } => members.iter().map(|m| &m.0).collect(),
+                    };
+                    for n in names {
+                        prop_assert!(ok.contains(n), "explanation names {n}, not involved: {:?}", e.lines);
+                    }
+                }
+            }
+            Err(Refusal::Cycle { .. }) => {}
+            Err(other) => prop_assert!(false, "unexpected refusal {other:?}"),
+        }
+        // Release indexes are the provider's own positions; everything else must match.
+        let norm = |r: Result<Resolution, Refusal>| r.map(|mut res| {
+            res.components.values_mut().for_each(|c| c.release_index = 0);
+            res
+        });
+        let again = norm(run(&w, &shuffled(&w, seed)));
+        prop_assert_eq!(&norm(got), &again, "listing order changed the result");
+    }
+}

@@ -1,0 +1,151 @@
+//! Stackwright's side: a compact implementation of `stackwright_solver::Provider` over
+//! its own copy of the universe (names as strings once per package, because the trait
+//! borrows `&str` names; ranges built on the fly as `Range::Between`), and the root's
+//! needs as a `Request` of `*` asks.
+
+use semver::Version;
+use stackwright_solver::{
+    Ask, Component, Edge, Range as SwRange, Refusal, ReleaseDetails, ReleaseHead, Request,
+};
+use stackwright_types::manifest::DepKind;
+
+use super::universe::{ver, ver_index, Dep, Solution, Universe};
+use super::Outcome;
+
+/// Everything the solver may ask for, by dense id.
+pub struct Index {
+    names: Vec<String>,
+    versions: Vec<Version>,
+    pkg_start: Vec<u32>,
+    dep_start: Vec<u32>,
+    deps: Vec<Dep>,
+    request: Request,
+}
+
+fn version(j: u8) -> Version {
+    let (a, b, c) = ver(j);
+    Version::new(a.into(), b.into(), c.into())
+}
+
+pub fn build(u: &Universe) -> Index {
+    let names: Vec<String> = (0..u.package_count())
+        .map(|p| u.name(p).to_string())
+        .collect();
+    let max_v = (0..u.package_count())
+        .map(|p| u.version_count(p))
+        .max()
+        .unwrap_or(0);
+    let mut ix = Index {
+        versions: (0..max_v).map(version).collect(),
+        pkg_start: vec![0],
+        dep_start: vec![0],
+        deps: Vec::with_capacity(u.edge_count()),
+        request: Request::new(),
+        names,
+    };
+    // The synthetic root is not a component: its needs are the request.
+    for pkg in 0..u.root() {
+        for j in 0..u.version_count(pkg) {
+            ix.deps.extend_from_slice(u.deps(pkg, j));
+            ix.dep_start.push(ix.deps.len() as u32);
+        }
+        ix.pkg_start.push(ix.dep_start.len() as u32 - 1);
+    }
+    for d in u.deps(u.root(), 0) {
+        ix.request
+            .components
+            .insert(ix.names[d.pkg as usize].clone(), Ask::any());
+    }
+    ix
+}
+
+impl Index {
+    /// Name → dense id by parsing (as cheap as a hash lookup, and no map to build),
+    /// checked against the stored name so nothing but exact names resolves.
+    fn id(&self, name: &str) -> Option<u32> {
+        let n = self.pkg_start.len() as u32 - 1;
+        let chains = n > 0 && self.names[n as usize - 1] == "x";
+        let plain = if chains { n - 17 } else { n };
+        let id = match name.as_bytes().first()? {
+            b'p' => name[1..].parse::<u32>().ok()?,
+            b'a' if chains => plain + name[1..].parse::<u32>().ok()?,
+            b'b' if chains => plain + 8 + name[1..].parse::<u32>().ok()?,
+            b'x' if chains => plain + 16,
+            _ => return None,
+        };
+        (id < n && self.names[id as usize] == name).then_some(id)
+    }
+}
+
+impl stackwright_solver::Provider for Index {
+    fn component(&self, id: &str) -> Option<Component<'_>> {
+        let p = self.id(id)? as usize;
+        let count = (self.pkg_start[p + 1] - self.pkg_start[p]) as usize;
+        Some(Component {
+            releases: self.versions[..count]
+                .iter()
+                .map(|v| ReleaseHead::new(v.clone()))
+                .collect(),
+            ..Component::default()
+        })
+    }
+
+    fn release<'p>(&'p self, id: &str, index: usize, out: &mut ReleaseDetails<'p>) {
+        let Some(p) = self.id(id) else { return };
+        let g = (self.pkg_start[p as usize] as usize) + index;
+        if g >= self.pkg_start[p as usize + 1] as usize {
+            return;
+        }
+        for d in &self.deps[self.dep_start[g] as usize..self.dep_start[g + 1] as usize] {
+            let range = if d.is_star() {
+                SwRange::Any
+            } else {
+                let (major, _, _) = ver(d.lo);
+                SwRange::Between {
+                    min: Some(self.versions[d.lo as usize].clone()),
+                    below: Some(Version::new(u64::from(major) + 1, 0, 0)),
+                }
+            };
+            out.edges.push(Edge {
+                kind: DepKind::Requires,
+                name: &self.names[d.pkg as usize],
+                range,
+                location: None,
+            });
+        }
+    }
+}
+
+/// One resolution, result dropped: what the timing loop runs.
+pub fn solve_only(ix: &Index) -> bool {
+    stackwright_solver::resolve(ix, &ix.request).is_ok()
+}
+
+/// Resolves, translating the answer (or rendering the refusal) for checking.
+pub fn solve(u: &Universe, ix: &Index) -> anyhow::Result<Outcome> {
+    match stackwright_solver::resolve(ix, &ix.request) {
+        Ok(res) => {
+            let mut sol: Solution = vec![None; u.package_count() as usize];
+            sol[u.root() as usize] = Some(0);
+            for (name, chosen) in &res.components {
+                let p = ix
+                    .id(name)
+                    .ok_or_else(|| anyhow::anyhow!("stackwright chose unknown component {name}"))?;
+                let v = &chosen.version;
+                let j = ver_index(v.major, v.minor, v.patch)
+                    .filter(|_| v.pre.is_empty())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("stackwright chose {name} {v}, not a universe version")
+                    })?;
+                sol[p as usize] = Some(j);
+            }
+            Ok(Outcome::Solved(sol))
+        }
+        Err(refusal @ Refusal::Unsatisfiable(_)) => Ok(Outcome::Refused {
+            explanation: refusal.render(),
+        }),
+        Err(other) => Err(anyhow::anyhow!(
+            "stackwright refused for another reason: {other}"
+        )),
+    }
+}
