@@ -3,10 +3,12 @@
 //! - `assemble <name-or-path> [options]` — `stackwright assemble`, resolving a bare name to
 //!   `assemblies/<name>.toml`; likewise `check`, `explain`, `why`.
 //! - `components`, `show`, `import` — as `stackwright`.
+//! - `test` — every test, installing the tools the I/O tests need (see `test.rs`).
 //! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`).
 //! - `docs` — regenerates `docs/diagnostics.md` from the code list.
 
 mod bench;
+mod test;
 
 use std::path::Path;
 
@@ -25,6 +27,13 @@ fn main() {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("xtask bench: {e:#}");
+                1
+            }
+        },
+        Some("test") => match test::run(&args[1..]) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("xtask test: {e:#}");
                 1
             }
         },

@@ -415,7 +415,11 @@ pub fn go_integer(text: &str) -> Option<i64> {
     } else {
         (10, lower.as_str())
     };
+    // from_str_radix would take a sign here too: `0-1` is a string to yaml.v3.
     if digits.is_empty()
+        || !digits
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         || digits.starts_with('_')
         || digits.ends_with('_')
         || digits.contains("__")
@@ -779,6 +783,10 @@ mod tests {
         assert_eq!(go_integer("00-final"), None);
         assert_eq!(go_integer("web"), None);
         assert_eq!(go_integer("_1"), None);
+        assert_eq!(go_integer("0-1"), None);
+        assert_eq!(go_integer("0+1"), None);
+        assert_eq!(go_integer("-"), None);
+        assert_eq!(go_integer("0x"), None);
     }
 
     fn err(text: &str) -> Vec<Diagnostic> {
