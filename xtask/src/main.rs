@@ -4,10 +4,13 @@
 //!   `assemblies/<name>.toml`; likewise `check`, `explain`, `why`.
 //! - `components`, `show`, `import` — as `stackwright`.
 //! - `test` — every test, installing the tools the I/O tests need (see `test.rs`).
+//! - `fuzz [--seconds N]` — every fuzz target of `tests/fuzz` for a bounded time (see `fuzz.rs`).
 //! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`).
 //! - `docs` — regenerates `docs/diagnostics.md` from the code list.
 
 mod bench;
+mod fuzz;
+mod io_bench;
 mod test;
 
 use std::path::Path;
@@ -23,10 +26,32 @@ fn main() {
         std::process::exit(3);
     }
     let code = match args.first().map(String::as_str) {
-        Some("bench") => match bench::run(&args[1..]) {
+        Some("bench") if cfg!(debug_assertions) => {
+            // Timings of a debug build mean nothing: rerun this task optimised.
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            match std::process::Command::new(cargo)
+                .args(["run", "--quiet", "--release", "--package", "xtask", "--"])
+                .args(&args)
+                .status()
+            {
+                Ok(s) => s.code().unwrap_or(1),
+                Err(e) => {
+                    eprintln!("xtask bench: cannot start cargo: {e}");
+                    3
+                }
+            }
+        }
+        Some("bench") => match bench::run(&args[1..]).and_then(|()| io_bench::run(&args[1..])) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("xtask bench: {e:#}");
+                1
+            }
+        },
+        Some("fuzz") => match fuzz::run(&args[1..]) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("xtask fuzz: {e:#}");
                 1
             }
         },

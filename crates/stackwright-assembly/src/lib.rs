@@ -1,13 +1,18 @@
 //! Assemblies: reading one through its `extends` chain ([`load`]), and checking a resolved
 //! platform against every rule of SPEC §5 ([`validate`]).
 //!
-//! Invariants: [`load`] reads only the assembly files and nothing else; [`validate`] does
-//! no I/O and reports every problem it finds, never just the first.
+//! Invariants: [`load`] reads only the assembly files and nothing else; published
+//! (`oci://`) parents come only through the caller's [`ParentSource`] ([`load_with`]), so
+//! this crate never touches the network; [`validate`] does no I/O and reports every
+//! problem it finds, never just the first.
 
 mod load;
 mod validate;
 
-pub use load::{load, load_str, Loaded, MAX_EXTENDS_DEPTH};
+pub use load::{
+    load, load_str, load_with, FetchedParent, Loaded, NoParentSource, ParentSource, RemoteParent,
+    MAX_EXTENDS_DEPTH, OCI_SCHEME,
+};
 pub use validate::{effective_container, effective_image, validate, Validated};
 
 use stackwright_types::Diagnostic;
@@ -23,6 +28,14 @@ pub enum AssemblyError {
     },
     #[error("the assembly has {} problem(s)", .0.iter().filter(|d| d.is_error()).count())]
     Invalid(Vec<Diagnostic>),
+    /// A published (`oci://`) parent could not be fetched.
+    #[error("{}cannot fetch the parent assembly {uri}: {message}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
+    Parent {
+        uri: String,
+        /// The `extends` entry naming it.
+        location: Option<stackwright_types::Location>,
+        message: String,
+    },
 }
 
 impl AssemblyError {
@@ -34,6 +47,16 @@ impl AssemblyError {
                 format!("cannot read {path}: {source}"),
             )
             .at(stackwright_types::Location::file_only(path.clone()))],
+            AssemblyError::Parent {
+                uri,
+                location,
+                message,
+            } => vec![Diagnostic::error(
+                stackwright_types::diagnostic::IO_ERROR,
+                format!("cannot fetch the parent assembly {uri}: {message}"),
+            )
+            .at_opt(location.clone())
+            .hint("check the reference, the network, credentials in ~/.docker/config.json, or --insecure-registry for plain HTTP")],
         }
     }
 }

@@ -1,5 +1,11 @@
 //! Following `extends` from a child to its parents, and merging them.
+//!
+//! Parents are files (paths relative to the file that names them) or published
+//! assemblies (`oci://host/repo:tag`). This crate does no network I/O: published
+//! parents come through a [`ParentSource`] the caller provides (the `stackwright`
+//! facade implements it over OCI registries); [`load`] refuses them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use stackwright_types::assembly::{AssemblyFile, Located};
@@ -12,6 +18,9 @@ use crate::AssemblyError;
 /// Longest `extends` chain followed; deeper is an error (and a loop is caught earlier).
 pub const MAX_EXTENDS_DEPTH: usize = 32;
 
+/// The scheme of `extends` entries that name a published assembly.
+pub const OCI_SCHEME: &str = "oci://";
+
 /// An assembly read through its parents and merged.
 #[derive(Clone, Debug)]
 pub struct Loaded {
@@ -22,25 +31,93 @@ pub struct Loaded {
     pub name: String,
     pub arch: Arch,
     /// Every file read, parents first, as (display name, text): the assembly's sources.
+    /// Files of published parents are named `oci://…#<title>`.
     pub sources: Vec<(String, String)>,
     /// `component_paths`, resolved against the file that names them.
     pub component_dirs: Vec<(PathBuf, Location)>,
     /// The directory of the top file, against which `files` sources are resolved.
     pub base_dir: PathBuf,
+    /// The published (`oci://`) parents read, in the order first met, each once.
+    pub parents: Vec<RemoteParent>,
 }
 
-/// Reads the assembly at `path` and every parent it extends.
+impl Loaded {
+    /// The sources read from local files (not from published parents).
+    pub fn local_sources(&self) -> impl Iterator<Item = &(String, String)> {
+        self.sources
+            .iter()
+            .filter(|(n, _)| !n.starts_with(OCI_SCHEME))
+    }
+}
+
+/// A published parent as it was read: what `extends` said and what it resolved to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteParent {
+    /// `oci://host/repo:tag`, as written in `extends`.
+    pub uri: String,
+    /// The digest of what was read (the artifact's manifest digest).
+    pub digest: String,
+}
+
+/// A published assembly's files, as a [`ParentSource`] returns them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedParent {
+    /// What identifies this content (for OCI: the manifest digest); recorded in
+    /// [`Loaded::parents`] and from there in the lockfile.
+    pub digest: String,
+    /// The title of the assembly file itself among `files`.
+    pub entry: String,
+    /// (relative title, text) of every source file, the entry's own parents included.
+    pub files: Vec<(String, String)>,
+}
+
+/// Where published (`oci://`) parents come from. Object-safe, so callers can pass
+/// whatever fetches them (a registry client, a test double, an offline mirror).
+pub trait ParentSource {
+    /// The files of the published assembly `uri` (`oci://…` as written). The error is
+    /// a sentence saying why it could not be fetched.
+    fn fetch(&self, uri: &str) -> Result<FetchedParent, String>;
+}
+
+/// Refuses every published parent: what [`load`] uses.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoParentSource;
+
+impl ParentSource for NoParentSource {
+    fn fetch(&self, _uri: &str) -> Result<FetchedParent, String> {
+        Err(
+            "published (oci://) parents need registry support, which this build lacks \
+             (the `stackwright` crate's `oci` feature)"
+                .into(),
+        )
+    }
+}
+
+/// Reads the assembly at `path` and every parent it extends; `oci://` parents are refused.
 pub fn load(path: &Path) -> Result<Loaded, AssemblyError> {
-    let mut stack = Vec::new();
-    let mut sources = Vec::new();
-    let mut dirs = Vec::new();
-    let merged = read_chain(path, None, &mut stack, &mut sources, &mut dirs)?;
+    load_with(path, &NoParentSource)
+}
+
+/// Reads the assembly at `path` and every parent it extends, published parents
+/// through `parents` (each fetched once however often it is named).
+pub fn load_with(path: &Path, parents: &dyn ParentSource) -> Result<Loaded, AssemblyError> {
+    let mut r = Reader {
+        source: parents,
+        fetched: BTreeMap::new(),
+        parents: Vec::new(),
+        stack: Vec::new(),
+        sources: Vec::new(),
+        dirs: Vec::new(),
+    };
+    let merged = r.read_local(path, None)?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "assembly".into());
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    finish(merged, stem, sources, dirs, base_dir)
+    let mut loaded = finish(merged, stem, r.sources, r.dirs, base_dir)?;
+    loaded.parents = r.parents;
+    Ok(loaded)
 }
 
 /// Parses an assembly from text alone (no `extends`, no component paths): for library
@@ -97,6 +174,7 @@ fn finish(
         sources,
         component_dirs,
         base_dir,
+        parents: Vec::new(),
     })
 }
 
@@ -104,96 +182,241 @@ fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn read_chain(
-    path: &Path,
-    named_at: Option<&Location>,
-    stack: &mut Vec<PathBuf>,
-    sources: &mut Vec<(String, String)>,
-    dirs: &mut Vec<(PathBuf, Location)>,
-) -> Result<AssemblyFile, AssemblyError> {
-    let canonical = match path.canonicalize() {
-        Ok(c) => c,
-        Err(e) => {
-            return Err(match named_at {
-                Some(at) => AssemblyError::Invalid(vec![Diagnostic::error(
-                    diagnostic::MISSING_PARENT,
-                    format!("the parent assembly {} cannot be read: {e}", display(path)),
-                )
-                .at(at.clone())
-                .hint("`extends` paths are relative to the file that names them")]),
-                None => AssemblyError::Io {
-                    path: display(path),
-                    source: e,
-                },
-            })
+/// Where a file's relative `extends` entries are resolved.
+enum Base {
+    Dir(PathBuf),
+    /// Inside a published assembly: its URI and the directory (title prefix) of the file.
+    Published {
+        uri: String,
+        dir: String,
+    },
+}
+
+/// `dir/rel` inside a published assembly, `..` resolved; `None` if it climbs out.
+fn join_title(dir: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+    for c in rel.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
         }
-    };
-    if let Some(pos) = stack.iter().position(|p| *p == canonical) {
-        let mut chain: Vec<String> = stack[pos..].iter().map(|p| display(p)).collect();
-        chain.push(display(&canonical));
-        return Err(AssemblyError::Invalid(vec![Diagnostic::error(
-            diagnostic::EXTENDS_CYCLE,
-            format!("`extends` loops: {}", chain.join(" → ")),
-        )
-        .at_opt(named_at.cloned())
-        .hint("remove one of the `extends` entries so the chain ends")]));
     }
-    if stack.len() >= MAX_EXTENDS_DEPTH {
-        return Err(AssemblyError::Invalid(vec![Diagnostic::error(
-            diagnostic::INPUT_LIMIT,
-            format!("`extends` is nested more than {MAX_EXTENDS_DEPTH} files deep"),
-        )
-        .at_opt(named_at.cloned())
-        .hint("flatten the chain of parents")]));
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+struct Reader<'a> {
+    source: &'a dyn ParentSource,
+    fetched: BTreeMap<String, FetchedParent>,
+    parents: Vec<RemoteParent>,
+    /// What is being read, outermost first: canonical paths, or `oci://…#title`.
+    stack: Vec<String>,
+    sources: Vec<(String, String)>,
+    dirs: Vec<(PathBuf, Location)>,
+}
+
+impl Reader<'_> {
+    /// Refuses loops and over-deep chains before `key` is read.
+    fn enter(&self, key: &str, named_at: Option<&Location>) -> Result<(), AssemblyError> {
+        if let Some(pos) = self.stack.iter().position(|p| p == key) {
+            let mut chain: Vec<String> = self.stack[pos..].to_vec();
+            chain.push(key.to_string());
+            return Err(AssemblyError::Invalid(vec![Diagnostic::error(
+                diagnostic::EXTENDS_CYCLE,
+                format!("`extends` loops: {}", chain.join(" → ")),
+            )
+            .at_opt(named_at.cloned())
+            .hint("remove one of the `extends` entries so the chain ends")]));
+        }
+        if self.stack.len() >= MAX_EXTENDS_DEPTH {
+            return Err(AssemblyError::Invalid(vec![Diagnostic::error(
+                diagnostic::INPUT_LIMIT,
+                format!("`extends` is nested more than {MAX_EXTENDS_DEPTH} files deep"),
+            )
+            .at_opt(named_at.cloned())
+            .hint("flatten the chain of parents")]));
+        }
+        Ok(())
     }
-    let bytes = std::fs::read(path).map_err(|source| AssemblyError::Io {
-        path: display(path),
-        source,
-    })?;
-    let name = display(path);
-    let text = String::from_utf8(bytes).map_err(|e| {
-        AssemblyError::Invalid(vec![Diagnostic::error(
-            diagnostic::NOT_UTF8,
-            format!(
-                "{name} is not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        )
-        .at(Location::file_only(name.clone()))
-        .hint("save the file as UTF-8")])
-    })?;
-    let src = SourceText::new(name.clone(), text.clone());
-    let file =
-        AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
-    stack.push(canonical);
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut merged: Option<AssemblyFile> = None;
-    let mut errors = Vec::new();
-    for parent in &file.extends {
-        let ppath = dir.join(&parent.value);
-        match read_chain(&ppath, Some(&parent.location), stack, sources, dirs) {
-            Ok(p) => {
-                merged = Some(match merged {
-                    Some(m) => m.merge(p),
-                    None => p,
+
+    fn read_local(
+        &mut self,
+        path: &Path,
+        named_at: Option<&Location>,
+    ) -> Result<AssemblyFile, AssemblyError> {
+        let canonical = match path.canonicalize() {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(match named_at {
+                    Some(at) => AssemblyError::Invalid(vec![Diagnostic::error(
+                        diagnostic::MISSING_PARENT,
+                        format!("the parent assembly {} cannot be read: {e}", display(path)),
+                    )
+                    .at(at.clone())
+                    .hint("`extends` paths are relative to the file that names them")]),
+                    None => AssemblyError::Io {
+                        path: display(path),
+                        source: e,
+                    },
                 })
             }
-            Err(AssemblyError::Invalid(d)) => errors.extend(d),
-            Err(e) => return Err(e),
+        };
+        let key = display(&canonical);
+        self.enter(&key, named_at)?;
+        let bytes = std::fs::read(path).map_err(|source| AssemblyError::Io {
+            path: display(path),
+            source,
+        })?;
+        let name = display(path);
+        let text = String::from_utf8(bytes).map_err(|e| {
+            AssemblyError::Invalid(vec![Diagnostic::error(
+                diagnostic::NOT_UTF8,
+                format!(
+                    "{name} is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+            .at(Location::file_only(name.clone()))
+            .hint("save the file as UTF-8")])
+        })?;
+        let src = SourceText::new(name.clone(), text.clone());
+        let file =
+            AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        self.stack.push(key);
+        let merged = self.read_parents(&file, &Base::Dir(dir.clone()));
+        self.stack.pop();
+        let merged = merged?;
+        for cp in &file.component_paths {
+            self.dirs.push((dir.join(&cp.value), cp.location.clone()));
         }
+        self.sources.push((name, text));
+        Ok(match merged {
+            Some(m) => m.merge(file),
+            None => file,
+        })
     }
-    stack.pop();
-    if !errors.is_empty() {
-        return Err(AssemblyError::Invalid(errors));
+
+    /// A file of the published assembly `uri`: `title`, or its entry when `None`.
+    fn read_published(
+        &mut self,
+        uri: &str,
+        title: Option<String>,
+        named_at: Option<&Location>,
+    ) -> Result<AssemblyFile, AssemblyError> {
+        if !self.fetched.contains_key(uri) {
+            // Each published parent is fetched once; a loop through it is caught below,
+            // when its entry file is met again on the stack.
+            let fetched = self
+                .source
+                .fetch(uri)
+                .map_err(|message| AssemblyError::Parent {
+                    uri: uri.to_string(),
+                    location: named_at.cloned(),
+                    message,
+                })?;
+            self.parents.push(RemoteParent {
+                uri: uri.to_string(),
+                digest: fetched.digest.clone(),
+            });
+            self.fetched.insert(uri.to_string(), fetched);
+        }
+        let fetched = &self.fetched[uri];
+        let title = title.unwrap_or_else(|| fetched.entry.clone());
+        let key = format!("{uri}#{title}");
+        let Some((_, text)) = fetched.files.iter().find(|(t, _)| *t == title) else {
+            return Err(AssemblyError::Invalid(vec![Diagnostic::error(
+                diagnostic::MISSING_PARENT,
+                format!("the published assembly {uri} has no file `{title}`"),
+            )
+            .at_opt(named_at.cloned())
+            .hint(
+                "`extends` inside a published assembly can only name files published with it",
+            )]));
+        };
+        let text = text.clone();
+        self.enter(&key, named_at)?;
+        let src = SourceText::new(key.clone(), text.clone());
+        let file =
+            AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
+        if let Some(cp) = file.component_paths.first() {
+            return Err(AssemblyError::Invalid(vec![Diagnostic::error(
+                diagnostic::MISSING_PARENT,
+                format!(
+                    "the published assembly {uri} uses component_paths, which are not published with it"
+                ),
+            )
+            .at(cp.location.clone())
+            .hint("publish an assembly that uses only registered components, or extend a local copy")]));
+        }
+        let dir = title.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        self.stack.push(key.clone());
+        let merged = self.read_parents(
+            &file,
+            &Base::Published {
+                uri: uri.to_string(),
+                dir,
+            },
+        );
+        self.stack.pop();
+        let merged = merged?;
+        self.sources.push((key, text));
+        Ok(match merged {
+            Some(m) => m.merge(file),
+            None => file,
+        })
     }
-    for cp in &file.component_paths {
-        dirs.push((dir.join(&cp.value), cp.location.clone()));
+
+    /// Reads and merges `file`'s parents, in order; every invalid parent is reported.
+    fn read_parents(
+        &mut self,
+        file: &AssemblyFile,
+        base: &Base,
+    ) -> Result<Option<AssemblyFile>, AssemblyError> {
+        let mut merged: Option<AssemblyFile> = None;
+        let mut errors = Vec::new();
+        for parent in &file.extends {
+            let at = Some(&parent.location);
+            let read = if parent.value.starts_with(OCI_SCHEME) {
+                self.read_published(&parent.value, None, at)
+            } else {
+                match base {
+                    Base::Dir(dir) => self.read_local(&dir.join(&parent.value), at),
+                    Base::Published { uri, dir } => match join_title(dir, &parent.value) {
+                        Some(t) => self.read_published(uri, Some(t), at),
+                        None => Err(AssemblyError::Invalid(vec![Diagnostic::error(
+                            diagnostic::MISSING_PARENT,
+                            format!(
+                                "`{}` climbs out of the published assembly {uri}",
+                                parent.value
+                            ),
+                        )
+                        .at(parent.location.clone())
+                        .hint("`extends` inside a published assembly can only name files published with it")])),
+                    },
+                }
+            };
+            match read {
+                Ok(p) => {
+                    merged = Some(match merged {
+                        Some(m) => m.merge(p),
+                        None => p,
+                    })
+                }
+                Err(AssemblyError::Invalid(d)) => errors.extend(d),
+                Err(e) => return Err(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(AssemblyError::Invalid(errors));
+        }
+        Ok(merged)
     }
-    sources.push((name, text));
-    Ok(match merged {
-        Some(m) => m.merge(file),
-        None => file,
-    })
 }
 
 #[cfg(test)]
@@ -244,5 +467,176 @@ mod tests {
         let e = load(&c).unwrap_err().diagnostics();
         assert_eq!(e[0].code, diagnostic::MISSING_PARENT);
         assert_eq!(e[0].location.as_ref().unwrap().line, 2);
+    }
+
+    /// Published assemblies held in memory; counts fetches.
+    struct Fake {
+        artifacts: BTreeMap<String, FetchedParent>,
+        calls: std::cell::RefCell<Vec<String>>,
+    }
+
+    /// (uri, entry title, files as (title, text)).
+    type Published<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+    impl Fake {
+        fn new(list: &[Published<'_>]) -> Fake {
+            Fake {
+                artifacts: list
+                    .iter()
+                    .map(|(uri, entry, files)| {
+                        (
+                            uri.to_string(),
+                            FetchedParent {
+                                digest: format!("sha256:{}", uri.len()),
+                                entry: entry.to_string(),
+                                files: files
+                                    .iter()
+                                    .map(|(t, x)| (t.to_string(), x.to_string()))
+                                    .collect(),
+                            },
+                        )
+                    })
+                    .collect(),
+                calls: Default::default(),
+            }
+        }
+    }
+
+    impl ParentSource for Fake {
+        fn fetch(&self, uri: &str) -> Result<FetchedParent, String> {
+            self.calls.borrow_mut().push(uri.to_string());
+            self.artifacts
+                .get(uri)
+                .cloned()
+                .ok_or_else(|| format!("{uri}: manifest unknown"))
+        }
+    }
+
+    #[test]
+    fn published_parents_come_from_the_source_with_their_own_relative_parents() {
+        let d = tempfile::tempdir().unwrap();
+        let fake = Fake::new(&[(
+            "oci://reg/base:1",
+            "edge/base.toml",
+            &[
+                ("common/c.toml", "[assembly]\narch = \"arm64\"\n[components]\ngetty = \"*\"\n"),
+                (
+                    "edge/base.toml",
+                    "[assembly]\nname = \"base\"\nextends = [\"../common/c.toml\"]\n[components]\nsshd = \"*\"\n",
+                ),
+            ],
+        )]);
+        let child = write(
+            d.path(),
+            "child.toml",
+            "[assembly]\nname = \"edge\"\nextends = [\"oci://reg/base:1\", \"oci://reg/base:1\"]\n[components]\nsshd = \"=0.0.0\"\n",
+        );
+        let l = load_with(&child, &fake).unwrap();
+        assert_eq!(l.name, "edge");
+        assert_eq!(l.arch, Arch::Arm64);
+        assert_eq!(l.assembly.components.len(), 2);
+        assert_eq!(l.assembly.components["sshd"].range().to_string(), "=0.0.0");
+        assert_eq!(*fake.calls.borrow(), ["oci://reg/base:1"], "fetched once");
+        assert_eq!(
+            l.parents,
+            vec![RemoteParent {
+                uri: "oci://reg/base:1".into(),
+                digest: "sha256:16".into()
+            }]
+        );
+        let names: Vec<&str> = l.sources.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names[0], "oci://reg/base:1#common/c.toml");
+        assert_eq!(names[1], "oci://reg/base:1#edge/base.toml");
+        assert_eq!(l.local_sources().count(), 1);
+        assert!(l.local_sources().all(|(n, _)| n.ends_with("child.toml")));
+    }
+
+    #[test]
+    fn published_parents_are_refused_without_a_source_and_checked_with_one() {
+        let d = tempfile::tempdir().unwrap();
+        let child = write(
+            d.path(),
+            "child.toml",
+            "[assembly]\nextends = [\"oci://reg/missing:1\"]\n",
+        );
+        match load(&child).unwrap_err() {
+            AssemblyError::Parent {
+                uri,
+                location,
+                message,
+            } => {
+                assert_eq!(uri, "oci://reg/missing:1");
+                assert_eq!(location.unwrap().line, 2);
+                assert!(message.contains("oci"), "{message}");
+            }
+            e => panic!("expected a parent error, got {e}"),
+        }
+        let fake = Fake::new(&[
+            (
+                "oci://reg/a:1",
+                "a.toml",
+                &[("a.toml", "[assembly]\nextends = [\"oci://reg/b:1\"]\n")],
+            ),
+            (
+                "oci://reg/b:1",
+                "b.toml",
+                &[("b.toml", "[assembly]\nextends = [\"oci://reg/a:1\"]\n")],
+            ),
+            (
+                "oci://reg/up:1",
+                "x/u.toml",
+                &[("x/u.toml", "[assembly]\nextends = [\"../../etc/passwd\"]\n")],
+            ),
+            (
+                "oci://reg/cp:1",
+                "c.toml",
+                &[("c.toml", "[assembly]\ncomponent_paths = [\"mine\"]\n")],
+            ),
+            ("oci://reg/gone:1", "c.toml", &[]),
+        ]);
+        let e = load_with(&child, &fake).unwrap_err();
+        assert!(matches!(e, AssemblyError::Parent { .. }), "{e}");
+        assert!(
+            e.to_string().contains("manifest unknown") && e.to_string().contains("child.toml:2"),
+            "{e}"
+        );
+
+        let cycle = write(
+            d.path(),
+            "cy.toml",
+            "[assembly]\nextends = [\"oci://reg/a:1\"]\n",
+        );
+        let e = load_with(&cycle, &fake).unwrap_err().diagnostics();
+        assert_eq!(e[0].code, diagnostic::EXTENDS_CYCLE);
+        assert!(
+            e[0].message
+                .contains("oci://reg/a:1#a.toml → oci://reg/b:1#b.toml → oci://reg/a:1#a.toml"),
+            "{}",
+            e[0].message
+        );
+
+        for (uri, what) in [
+            ("oci://reg/up:1", "climbs out"),
+            ("oci://reg/cp:1", "component_paths"),
+            ("oci://reg/gone:1", "has no file"),
+        ] {
+            let f = write(
+                d.path(),
+                "f.toml",
+                &format!("[assembly]\nextends = [\"{uri}\"]\n"),
+            );
+            let e = load_with(&f, &fake).unwrap_err().diagnostics();
+            assert_eq!(e[0].code, diagnostic::MISSING_PARENT, "{uri}");
+            assert!(e[0].message.contains(what), "{uri}: {}", e[0].message);
+        }
+    }
+
+    #[test]
+    fn titles_join_inside_the_artifact_only() {
+        assert_eq!(join_title("a/b", "../c.toml").as_deref(), Some("a/c.toml"));
+        assert_eq!(join_title("", "./x/y.toml").as_deref(), Some("x/y.toml"));
+        assert_eq!(join_title("a", "../../x"), None);
+        assert_eq!(join_title("a", "/etc/x"), None);
+        assert_eq!(join_title("", ".."), None);
     }
 }

@@ -163,15 +163,14 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
         }
 
         // Host ports: the node's namespace and its loopback are one space for a bind.
-        let host_net = container.net.as_deref() == Some("host");
+        // A pod-scope port only binds the node when the assembly moves the component onto
+        // the host network.
+        let moved_to_host =
+            container.net.as_deref() == Some("host") && m.container.net.as_deref() != Some("host");
         for p in &m.ports {
             let counts = match p.scope {
                 PortScope::Host | PortScope::Loopback => true,
-                PortScope::Pod => {
-                    host_net
-                        && m.container.net.is_none()
-                        && req.is_some_and(|r| r.container.net.is_some())
-                }
+                PortScope::Pod => moved_to_host,
             };
             if counts {
                 let r = p.range();

@@ -253,6 +253,30 @@ pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, B
     Ok(out)
 }
 
+/// Applies one layer blob (gzip'd or plain tar) to `tree` with the same rules, limits
+/// and policy as a build: the entry point for tools that feed layers from elsewhere
+/// (and for the fuzz targets in `tests/fuzz`). `digest`, when given (`sha256:…`), is
+/// checked against the blob's bytes. Returns the notes (devices skipped, setuid bits
+/// cleared, entries ignored).
+pub fn apply_layer(
+    tree: &mut Tree,
+    blob: impl std::io::Read,
+    digest: Option<&str>,
+    origin: &Origin,
+    limits: Limits,
+    policy: Policy,
+) -> Result<Vec<Note>, BuildError> {
+    let mut notes = Vec::new();
+    let mut budget = layer::Budget::default();
+    let mut ctx = layer::Ctx {
+        limits,
+        policy,
+        notes: &mut notes,
+    };
+    layer::apply_blob(tree, blob, digest, origin, &mut budget, &mut ctx)?;
+    Ok(notes)
+}
+
 /// Options of [`unpack_image`].
 #[derive(Clone, Debug)]
 pub struct UnpackOptions {

@@ -60,6 +60,8 @@ pub(crate) fn dispatch(cli: Cli) -> Outcome {
         Command::Import(ImportCommand::Linuxkit { files, out }) => {
             import_linuxkit(&assembler, &files, &out)
         }
+        Command::Push(args) => crate::share::push(&assembler, &args, fmt),
+        Command::Pull(args) => crate::share::pull(&args, fmt),
     };
     match result {
         Ok(o) => o,
@@ -90,8 +92,7 @@ fn assemble(
     args: &AssembleArgs,
     fmt: MessageFormat,
 ) -> Result<Outcome, Error> {
-    let path = resolve_assembly_path(&args.assembly);
-    let loaded = stackwright::assembly::load(&path)?;
+    let loaded = crate::share::load_for_assemble(args)?;
     let out_dir = args
         .out
         .clone()
@@ -335,13 +336,13 @@ fn components(
         })?),
         None => None,
     };
-    let rows: Vec<[String; 4]> = r
+    let rows: Vec<Vec<String>> = r
         .manifests()
         .filter(|m| cat.is_none_or(|c| m.category == c))
         .map(|m| {
             let n = m.newest();
             let provides: Vec<&str> = n.provides.keys().map(String::as_str).collect();
-            [
+            vec![
                 m.id.clone(),
                 m.category.to_string(),
                 n.version.to_string(),
@@ -360,43 +361,11 @@ fn components(
     }
     print!(
         "{}",
-        table(&["id", "category", "newest", "provides"], &rows)
+        stackwright::render::text_table(&["id", "category", "newest", "provides"], &rows)
     );
     let cats: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[1].as_str()).collect();
     println!("\n{} components in {} categories", rows.len(), cats.len());
     Ok(Outcome::ok())
-}
-
-fn table(header: &[&str; 4], rows: &[[String; 4]]) -> String {
-    let mut w = header.map(|h| h.len());
-    for r in rows {
-        for i in 0..3 {
-            w[i] = w[i].max(r[i].chars().count());
-        }
-    }
-    let mut s = format!(
-        "{:<a$}  {:<b$}  {:<c$}  {}\n",
-        header[0],
-        header[1],
-        header[2],
-        header[3],
-        a = w[0],
-        b = w[1],
-        c = w[2]
-    );
-    for r in rows {
-        s.push_str(&format!(
-            "{:<a$}  {:<b$}  {:<c$}  {}\n",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            a = w[0],
-            b = w[1],
-            c = w[2]
-        ));
-    }
-    s
 }
 
 fn show(assembler: &Assembler, id: &str, fmt: MessageFormat) -> Result<Outcome, Error> {
@@ -425,9 +394,12 @@ fn show(assembler: &Assembler, id: &str, fmt: MessageFormat) -> Result<Outcome, 
 
 fn import_linuxkit(assembler: &Assembler, files: &[PathBuf], out: &Path) -> Result<Outcome, Error> {
     let r = assembler.registry(None)?;
-    let written = stackwright::import_linuxkit(&r, files, out)?;
+    let (written, warnings) = stackwright::import_linuxkit(&r, files, out)?;
     println!("wrote {} file(s) to {}", written, out.display());
-    Ok(Outcome::ok())
+    Ok(Outcome {
+        code: 0,
+        diagnostics: warnings,
+    })
 }
 
 /// Registry progress as plain lines on stderr (one per image resolved and blob fetched).

@@ -6,6 +6,7 @@
 //! assembled or invalid; 2 usage; 3 I/O or registry failures.
 
 mod commands;
+mod share;
 
 use std::ffi::OsString;
 
@@ -61,6 +62,10 @@ pub enum Command {
     /// Import from another format.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Publish an assembly (its sources, lock, linuxkit.yml and plan.json) as one OCI artifact.
+    Push(share::PushArgs),
+    /// Fetch a published assembly into a directory, verified.
+    Pull(share::PullArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,8 +5,8 @@
 //! that component, keeping the file's exact reference (`image = …`) and its per-image
 //! settings (`container = …`); any other image — and the second use of a registry
 //! component, since an assembly lists a component once — becomes a generated component
-//! under `components/<id>.toml`. What the assembly format cannot hold yet goes to the
-//! [`Layout`].
+//! under `components/<id>.toml`. Sections, order, names and LinuxKit's own fields go to
+//! the assembly's `[linuxkit]` table ([`Layout`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,7 +19,7 @@ use stackwright_types::manifest::{Arch, Category, Dep, Manifest, Release, Stage}
 use stackwright_types::version::parse_version;
 use stackwright_types::Location;
 
-use crate::layout::{Layout, LayoutKernel};
+use crate::layout::{Layout, LayoutKernel, LayoutKernelEntry};
 use crate::merge::Merged;
 use crate::reference::ImageRef;
 
@@ -53,9 +53,8 @@ pub struct Import {
     pub assembly: String,
     /// Generated component id → its manifest (`components/<id>.toml`).
     pub components: BTreeMap<String, String>,
+    /// The `[linuxkit]` table written into `assembly.toml`.
     pub layout: Layout,
-    /// `linuxkit-layout.toml`.
-    pub layout_text: String,
     /// Every image and the component it became, in file order.
     pub mappings: Vec<Mapping>,
     /// Things the user should know (registry requirements the file does not meet, …).
@@ -192,14 +191,25 @@ pub fn map(merged: &Merged, registry: &[Manifest], opts: &ImportOptions) -> Impo
     let sources: Vec<String> = merged.files.clone();
 
     let mut layout = Layout {
-        sources: sources.clone(),
         inherit_container: false,
-        kernel: config.kernel.as_ref().map(|k| LayoutKernel {
-            component: None,
-            binary: k.binary.clone(),
-            tar: k.tar.clone(),
-            ucode: k.ucode.clone(),
-        }),
+        // Only when there is something to say: extra fields, or a kernel section without
+        // an image (which no kernel component would render).
+        kernel: match &config.kernel {
+            None => Some(LayoutKernelEntry::Render(false)),
+            Some(k)
+                if k.image.is_none()
+                    || k.binary.is_some()
+                    || k.tar.is_some()
+                    || k.ucode.is_some() =>
+            {
+                Some(LayoutKernelEntry::Fields(LayoutKernel {
+                    binary: k.binary.clone(),
+                    tar: k.tar.clone(),
+                    ucode: k.ucode.clone(),
+                }))
+            }
+            Some(_) => None,
+        },
         trust: config.trust.clone(),
         volumes: config.volumes.clone(),
         ..Default::default()
@@ -214,9 +224,7 @@ pub fn map(merged: &Merged, registry: &[Manifest], opts: &ImportOptions) -> Impo
 
     for (idx, e) in entries.iter().enumerate() {
         match e.section {
-            "kernel" => {
-                layout.kernel.get_or_insert_with(Default::default).component = Some(e.id.clone())
-            }
+            "kernel" => {}
             "init" => layout.init.push(e.id.clone()),
             "onboot" => layout.onboot.push(e.id.clone()),
             "onshutdown" => layout.onshutdown.push(e.id.clone()),
@@ -267,12 +275,14 @@ pub fn map(merged: &Merged, registry: &[Manifest], opts: &ImportOptions) -> Impo
                 let manifest = generate(e, after, kernel_capability, opts, &sources);
                 let text = format!("{header}{}", manifest.to_toml());
                 generated.insert(e.id.clone(), text);
+                // The settings go to the assembly, as for registry components, not to the
+                // manifest: `assembly.toml` reads as the file did.
                 components_out.insert(
                     e.id.clone(),
                     AsmEntry {
                         version: "*".into(),
                         image: None,
-                        container: None,
+                        container: (!e.container.is_empty()).then(|| e.container.clone()),
                     },
                 );
             }
@@ -312,22 +322,17 @@ pub fn map(merged: &Merged, registry: &[Manifest], opts: &ImportOptions) -> Impo
             .and_then(|k| k.cmdline.clone())
             .map(|cmdline| AsmKernel { cmdline }),
         files: config.files.clone(),
+        linuxkit: layout.clone(),
     };
     let assembly = format!(
-        "{header}# Sections, order, LinuxKit names, kernel binary/tar/ucode, trust and volumes: {}.\n{}",
-        crate::layout::LAYOUT_FILE,
+        "{header}# [linuxkit]: the file's sections, order, names, kernel files, trust and volumes.\n{}",
         toml::to_string(&asm).expect("assemblies serialize")
-    );
-    let layout_text = format!(
-        "{header}# What the assembly format cannot hold yet (proposed as its [linuxkit] table).\n{}",
-        toml::to_string(&layout).expect("layouts serialize")
     );
     Import {
         name,
         assembly,
         components: generated,
         layout,
-        layout_text,
         mappings,
         warnings,
         config: config.clone(),
@@ -342,6 +347,7 @@ struct AsmOut {
     kernel: Option<AsmKernel>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     files: Vec<File>,
+    linuxkit: Layout,
 }
 
 #[derive(Serialize)]
@@ -598,7 +604,9 @@ fn generate(
             .unwrap_or_default()
         )),
         override_: false,
-        container: e.container.clone(),
+        // The entry's settings live in the assembly, beside every other entry's: with
+        // `inherit_container = false` they are exactly what renders.
+        container: Container::default(),
         ports: Vec::new(),
         config: BTreeMap::new(),
         releases: vec![Release {

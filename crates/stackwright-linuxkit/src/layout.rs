@@ -1,126 +1,121 @@
-//! The layout: what a `linuxkit.yml` says that the assembly format cannot hold yet, and
-//! the reading back of an import into a [`Config`].
+//! The layout: what a `linuxkit.yml` says beyond *which* components — the assembly's
+//! `[linuxkit]` table — and the reading back of an import into a [`Config`].
 //!
-//! An assembly says *which* components; a LinuxKit file also says in which section and in
+//! An assembly says which components; a LinuxKit file also says in which section and in
 //! which order each image runs, under which name, with which kernel files, trust and
-//! volumes. Until the assembly format has a place for these (proposed: a `[linuxkit]`
-//! table with exactly these keys), the import writes them beside the assembly as
-//! `linuxkit-layout.toml`. [`reconstruct`] is the reference for what a renderer must do
-//! with an imported assembly to give back the original file.
+//! volumes. The import writes these as the `[linuxkit]` table of `assembly.toml`
+//! ([`Layout`] is its serialized form; `stackwright_types::assembly::LinuxkitLayout` the
+//! parsed one). [`reconstruct`] is the reference for what the renderer does with an
+//! imported assembly to give back the original file.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use stackwright_types::assembly::AssemblyFile;
 use stackwright_types::linuxkit::{Config, Image, Kernel, Trust, Volume};
-use stackwright_types::manifest::Manifest;
+use stackwright_types::manifest::{Manifest, Stage};
 
-/// The file name of the layout, beside `assembly.toml`.
-pub const LAYOUT_FILE: &str = "linuxkit-layout.toml";
-
-/// Sections, order, names and the LinuxKit-only fields of an imported file.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The `[linuxkit]` table an import writes.
+///
+/// Every section is written, empty or not: a section the table gives holds exactly its
+/// components, so a component the solver adds for a requirement the file does not meet
+/// stays out of `linuxkit.yml` (the import warns about it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Layout {
-    /// The LinuxKit files this came from, in merge order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<String>,
-    /// When false, a registry component listed here renders with exactly the assembly's
-    /// `container` settings, without the manifest's `[container]` defaults: the LinuxKit
+    /// False for an import: registry components render with exactly the assembly's
+    /// `container` settings, without the manifest's `[container]` defaults — the LinuxKit
     /// file said everything (the rest came from the image's own label at build time).
-    #[serde(default = "yes")]
     pub inherit_container: bool,
     /// Component ids of the `init` section, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init: Vec<String>,
     /// Component ids of the `onboot` section, in order (they run one after another).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub onboot: Vec<String>,
     /// Component ids of the `onshutdown` section, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub onshutdown: Vec<String>,
     /// Component ids of the `services` section, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
-    /// The kernel section, when the file has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<LayoutKernel>,
+    /// `false` when the file has no kernel section (so none is rendered, whatever kernel
+    /// the solver adds); the fields beyond the image and command line when it has some, or
+    /// has no image (the table then keeps a section no kernel component would produce).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<LayoutKernelEntry>,
     /// Component id → LinuxKit `name`, where they differ.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub names: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trust: Option<Trust>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
 }
 
-fn yes() -> bool {
-    true
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            inherit_container: true,
+            init: Vec::new(),
+            onboot: Vec::new(),
+            onshutdown: Vec::new(),
+            services: Vec::new(),
+            kernel: None,
+            names: BTreeMap::new(),
+            trust: None,
+            volumes: Vec::new(),
+        }
+    }
 }
 
-/// The kernel section: which component, and the fields the assembly's `[kernel]` lacks.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `kernel = false`, or `[linuxkit.kernel]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum LayoutKernelEntry {
+    /// Always `false`: no kernel section.
+    Render(bool),
+    Fields(LayoutKernel),
+}
+
+/// `[linuxkit.kernel]`: the kernel fields the assembly's `[kernel]` lacks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LayoutKernel {
-    /// The kernel component; absent when the file's kernel section has no image.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub component: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub binary: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tar: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ucode: Option<String>,
 }
 
-impl Layout {
-    /// Reads a layout file.
-    pub fn parse(text: &str) -> Result<Layout, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
-    }
-
-    /// Every component id the layout places, in LinuxKit's section order.
-    pub fn components(&self) -> impl Iterator<Item = &str> {
-        self.kernel
-            .iter()
-            .filter_map(|k| k.component.as_deref())
-            .chain(self.init.iter().map(String::as_str))
-            .chain(self.onboot.iter().map(String::as_str))
-            .chain(self.onshutdown.iter().map(String::as_str))
-            .chain(self.services.iter().map(String::as_str))
-    }
-}
-
-/// An import as read back from disk: the assembly, the components it generated, the layout.
+/// An import as read back from disk: the assembly (with its `[linuxkit]` table) and the
+/// components it generated.
 #[derive(Clone, Debug)]
 pub struct ReadBack {
     pub assembly: AssemblyFile,
     pub generated: BTreeMap<String, Manifest>,
-    pub layout: Layout,
 }
 
 /// The LinuxKit configuration an imported assembly stands for: each placed component with
 /// its image (the assembly's `image`, else the newest release in its range) and settings
-/// (see [`Layout::inherit_container`]), under its LinuxKit name; the kernel's command line
-/// and the files from the assembly; the rest from the layout. This is what a renderer must
-/// produce, section by section, for the import to be lossless.
+/// (the assembly's alone when `inherit_container = false`, else laid over the manifest's),
+/// under its LinuxKit name; the kernel image from the kernel-stage component, its command
+/// line and the files from the assembly; the rest from the `[linuxkit]` table. This is what
+/// the renderer produces, section by section, for the import to be lossless.
 pub fn reconstruct(read: &ReadBack, registry: &[Manifest]) -> Result<Config, String> {
     let asm = &read.assembly;
-    let layout = &read.layout;
+    let layout = asm
+        .linuxkit
+        .as_ref()
+        .ok_or("the assembly has no [linuxkit] table")?;
+    let manifest = |id: &str| -> Result<&Manifest, String> {
+        read.generated
+            .get(id)
+            .or_else(|| registry.iter().find(|m| m.id == id))
+            .ok_or_else(|| format!("component `{id}` is neither generated nor in the registry"))
+    };
     let resolve = |id: &str| -> Result<(String, stackwright_types::container::Container), String> {
         let entry = asm
             .components
             .get(id)
-            .ok_or_else(|| format!("the layout places `{id}`, which the assembly does not list"))?;
-        let (manifest, generated) = match read.generated.get(id) {
-            Some(m) => (m, true),
-            None => (
-                registry.iter().find(|m| m.id == id).ok_or_else(|| {
-                    format!("component `{id}` is neither generated nor in the registry")
-                })?,
-                false,
-            ),
-        };
+            .ok_or_else(|| format!("[linuxkit] places `{id}`, which the assembly does not list"))?;
+        let manifest = manifest(id)?;
         let image = match &entry.image {
             Some(i) => i.value.clone(),
             None => manifest
@@ -135,50 +130,77 @@ pub fn reconstruct(read: &ReadBack, registry: &[Manifest]) -> Result<Config, Str
                     )
                 })?,
         };
-        let container = if generated || layout.inherit_container {
+        let container = if layout.inherits_container() {
             manifest.container.overlay(&entry.container)
         } else {
             entry.container.clone()
         };
         Ok((image, container))
     };
-    let images = |ids: &[String]| -> Result<Vec<Image>, String> {
-        ids.iter()
+    let ids = |section: &str| -> Vec<&str> {
+        layout
+            .section(section)
+            .unwrap_or_default()
+            .iter()
+            .map(|i| i.value.as_str())
+            .collect()
+    };
+    let images = |section: &str| -> Result<Vec<Image>, String> {
+        ids(section)
+            .into_iter()
             .map(|id| {
                 let (image, container) = resolve(id)?;
                 Ok(Image {
-                    name: layout.names.get(id).cloned().unwrap_or_else(|| id.clone()),
+                    name: layout.name_of(id).to_string(),
                     image,
                     container,
                 })
             })
             .collect()
     };
-    let kernel = match &layout.kernel {
-        None => None,
-        Some(k) => Some(Kernel {
-            image: match &k.component {
-                Some(id) => Some(resolve(id)?.0),
-                None => None,
-            },
-            cmdline: asm.cmdline.as_ref().map(|c| c.value.clone()),
-            binary: k.binary.clone(),
-            tar: k.tar.clone(),
-            ucode: k.ucode.clone(),
+    let mut kernel_image = None;
+    for id in asm.components.keys() {
+        if manifest(id)?.stage == Stage::Kernel {
+            kernel_image = Some(resolve(id)?.0);
+            break;
+        }
+    }
+    let cmdline = asm.cmdline.as_ref().map(|c| c.value.clone());
+    let value = |s: &Option<stackwright_types::assembly::Located<String>>| {
+        s.as_ref().map(|s| s.value.clone())
+    };
+    let kernel = match (&layout.kernel, kernel_image) {
+        (Some(k), _) if k.omit => None,
+        (None, None) => None,
+        (None, image) => Some(Kernel {
+            image,
+            cmdline,
+            ..Default::default()
+        }),
+        (Some(k), image) => Some(Kernel {
+            image,
+            cmdline,
+            binary: value(&k.binary),
+            tar: value(&k.tar),
+            ucode: value(&k.ucode),
         }),
     };
     Ok(Config {
         kernel,
-        init: layout
-            .init
-            .iter()
+        init: ids("init")
+            .into_iter()
             .map(|id| resolve(id).map(|r| r.0))
             .collect::<Result<_, _>>()?,
-        onboot: images(&layout.onboot)?,
-        onshutdown: images(&layout.onshutdown)?,
-        services: images(&layout.services)?,
-        trust: layout.trust.clone(),
+        onboot: images("onboot")?,
+        onshutdown: images("onshutdown")?,
+        services: images("services")?,
+        trust: layout.trust.as_ref().map(|t| t.value.clone()),
         files: asm.files.iter().map(|f| f.value.clone()).collect(),
-        volumes: layout.volumes.clone(),
+        volumes: layout
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.value.clone())
+            .collect(),
     })
 }

@@ -7,11 +7,11 @@
 //!   unknown key).
 //! - [`merge`] appends several files as `linuxkit build a.yml b.yml` does.
 //! - [`import`] does both and maps the result onto a registry: an [`Import`] holding
-//!   `assembly.toml`, generated `components/<id>.toml` and `linuxkit-layout.toml`
-//!   (sections, order, names and the fields the assembly format lacks); [`Import::write_to`]
-//!   writes them atomically.
+//!   `assembly.toml` (with a `[linuxkit]` table: sections, order, names and LinuxKit's own
+//!   fields) and generated `components/<id>.toml`; [`Import::write_to`] writes them
+//!   atomically.
 //! - [`read_back`] / [`layout::reconstruct`] turn a written import back into the
-//!   [`Config`] it stands for: the reference for the renderer's round trip.
+//!   [`Config`] it stands for: the reference the renderer's round trip is held to.
 //!
 //! The registry comes in as plain manifests, so this crate does not depend on the registry
 //! crate. Nothing here prints.
@@ -24,24 +24,27 @@
 //!   images) is a registry component's release image repository maps to that component:
 //!   `version = "=<release>"` when a release has this very reference, else `"*"`;
 //!   `image = "<the reference exactly as written>"`; `container = { <the entry's
-//!   per-image settings> }`. Kernels match kernel components only, and nothing else does.
+//!   per-image settings> }`, which render alone (`inherit_container = false`). Kernels match kernel components only, and nothing else does.
 //!   Among several candidates: an exact release, then the same stage, then the same
 //!   `major.minor` as the tag, then the smallest id. An entry in its component's own stage
 //!   is matched first, so a component used in two sections keeps its id where it belongs.
 //! - Every other image — and every further use of a registry component, since an
 //!   assembly lists an id once — becomes a generated component `components/<id>.toml`:
-//!   the image as written, its settings as `[container]`, stage from its section,
+//!   the image as written, stage from its section,
 //!   `verified = false`, facts copied from the registry component when it is a reuse.
 //!   Generated ids come from the LinuxKit name (kebab-cased), else `<name>-<section>`,
 //!   else numbered; they never collide with a registry id or a capability name. A generated
 //!   kernel provides `kernel` at its tag's version when the registry declares that
 //!   capability. Generated init/onboot entries `require` the entry before them (onshutdown:
-//!   the one after), so dependency order is file order.
+//!   the one after), so dependency order is file order. Their per-image settings go to
+//!   the assembly's `container`, as for registry components (the manifest has none).
 //! - `kernel.cmdline` goes to `[kernel] cmdline`, `files` to `[[files]]` in order.
-//! - Everything else — which section and order each component is in, LinuxKit names that
-//!   differ from ids, `kernel.binary`/`tar`/`ucode`, `trust`, `volumes`, and the rule that
-//!   imported registry components render with exactly the file's settings — goes to the
-//!   [`Layout`] (`linuxkit-layout.toml`), proposed as a `[linuxkit]` table of the assembly.
+//! - Everything else — which section and order each component is in (every section
+//!   written, so nothing the solver adds is rendered), LinuxKit names that differ from
+//!   ids, `kernel.binary`/`tar`/`ucode` (`kernel = false` when the file has no kernel
+//!   section), `trust`, `volumes`, and `inherit_container =
+//!   false` (components render with exactly the file's settings) — goes to the
+//!   assembly's `[linuxkit]` table ([`Layout`]).
 
 pub mod import;
 pub mod layout;
@@ -53,26 +56,25 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use stackwright_types::diagnostic::{Code, Diagnostic};
+use stackwright_types::diagnostic::Diagnostic;
 use stackwright_types::linuxkit::Config;
 use stackwright_types::manifest::Manifest;
 use stackwright_types::{SourceText, TypesError};
 
 pub use import::{map, Import, ImportOptions, Mapping};
-pub use layout::{reconstruct, Layout, LayoutKernel, ReadBack, LAYOUT_FILE};
+pub use layout::{reconstruct, Layout, LayoutKernel, LayoutKernelEntry, ReadBack};
 pub use merge::{merge, Merged};
 pub use parse::{parse, Origins, Parsed, SCHEMA};
 
 /// Whether LinuxKit's YAML reader takes this unquoted scalar for an integer (`0644`,
-/// `1_000`, `0x1F`). serde_yaml writes some of these unquoted (`1_000`), so a writer of
-/// `linuxkit.yml` must quote such strings itself.
+/// `1_000`, `0x1F`); see [`stackwright_types::linuxkit::reads_as_integer`].
 pub fn linuxkit_reads_as_integer(plain: &str) -> bool {
-    parse::go_integer(plain).is_some()
+    stackwright_types::linuxkit::reads_as_integer(plain)
 }
 
 /// Warning: a registry component the file maps to requires something the file does not
-/// have. Proposed for `stackwright_types::diagnostic::CODES` (06xx, LinuxKit import).
-pub const LINUXKIT_UNMET: Code = Code("SW0603");
+/// have.
+pub use stackwright_types::diagnostic::LINUXKIT_UNMET;
 
 /// Errors of the LinuxKit import.
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +145,6 @@ impl Import {
     pub fn files(&self) -> BTreeMap<PathBuf, &str> {
         let mut out = BTreeMap::new();
         out.insert(PathBuf::from("assembly.toml"), self.assembly.as_str());
-        out.insert(PathBuf::from(LAYOUT_FILE), self.layout_text.as_str());
         for (id, text) in &self.components {
             out.insert(
                 Path::new("components").join(format!("{id}.toml")),
@@ -214,7 +215,7 @@ impl Import {
     }
 }
 
-/// Reads a written import (`assembly.toml`, `components/*.toml`, the layout) from `dir`.
+/// Reads a written import (`assembly.toml`, `components/*.toml`) from `dir`.
 pub fn read_back(dir: &Path) -> Result<ReadBack, LinuxkitError> {
     let mut texts = BTreeMap::new();
     let read = |p: PathBuf| {
@@ -227,7 +228,6 @@ pub fn read_back(dir: &Path) -> Result<ReadBack, LinuxkitError> {
         PathBuf::from("assembly.toml"),
         read(dir.join("assembly.toml"))?,
     );
-    texts.insert(PathBuf::from(LAYOUT_FILE), read(dir.join(LAYOUT_FILE))?);
     let comp_dir = dir.join("components");
     if comp_dir.is_dir() {
         let entries = std::fs::read_dir(&comp_dir).map_err(|source| LinuxkitError::Io {
@@ -276,10 +276,9 @@ fn read_back_texts(
         asm_text.as_str(),
     ))
     .map_err(types)?;
-    let layout_text = texts
-        .get(Path::new(LAYOUT_FILE))
-        .ok_or_else(|| bad(format!("no {LAYOUT_FILE}")))?;
-    let layout = Layout::parse(layout_text).map_err(|e| bad(format!("{LAYOUT_FILE}: {e}")))?;
+    if assembly.linuxkit.is_none() {
+        return Err(bad("assembly.toml has no [linuxkit] table".into()));
+    }
     let mut generated = BTreeMap::new();
     for (rel, text) in texts {
         if !rel.starts_with("components") {
@@ -299,7 +298,6 @@ fn read_back_texts(
     Ok(ReadBack {
         assembly,
         generated,
-        layout,
     })
 }
 

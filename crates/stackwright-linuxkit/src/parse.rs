@@ -126,6 +126,11 @@ pub fn parse(src: &SourceText) -> Result<Parsed, Vec<Diagnostic>> {
                 origins: Origins::default(),
             })
         }
+        Err(e) if e.limit => {
+            return Err(vec![Diagnostic::error(diagnostic::INPUT_LIMIT, e.message)
+                .at(yaml::location_at(src, e.pos, 1))
+                .hint(e.hint.unwrap_or("shrink the file"))])
+        }
         Err(e) => {
             return Err(vec![Diagnostic::error(
                 diagnostic::LINUXKIT_SYNTAX,
@@ -395,41 +400,7 @@ fn octal_as_linuxkit_reads_it(node: &Node, json: &mut Value) {
     }
 }
 
-/// An integer in Go's `strconv.ParseInt(s, 0, 64)` syntax, as yaml.v3 resolves plain
-/// scalars: optional sign, `0x`/`0o`/`0b` or a leading `0` (octal), `_` between digits.
-pub fn go_integer(text: &str) -> Option<i64> {
-    let (neg, body) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
-    };
-    // from_str_radix would take a sign here too: `0-1` is a string to yaml.v3.
-    if digits.is_empty()
-        || !digits
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-    {
-        return None;
-    }
-    let clean: String = digits.chars().filter(|c| *c != '_').collect();
-    let n = i64::from_str_radix(&clean, radix).ok()?;
-    Some(if neg { -n } else { n })
-}
+pub use stackwright_types::linuxkit::go_integer;
 
 /// "a string", "a list of strings", "a string or an integer", for hints.
 fn expected_type(s: &Value) -> String {

@@ -16,6 +16,12 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// not be able to exhaust the stack. Nothing in LinuxKit's format nests past ~8 levels.
 pub const MAX_DEPTH: usize = 64;
 
+/// Most nodes a document may expand to, aliases counted at their full size each time they
+/// are used. An alias is a copy of its anchor's tree, so without this a few lines of
+/// nested aliases (a "billion laughs") would expand to gigabytes. Real LinuxKit files
+/// have a few hundred nodes; a 4 MiB file without aliases stays under a million.
+pub const MAX_NODES: usize = 1_000_000;
+
 /// Where a node starts: 1-based line and column (in characters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pos {
@@ -146,6 +152,8 @@ pub struct YamlError {
     pub message: String,
     /// What to do about it, when the parser knows better than a generic hint.
     pub hint: Option<&'static str>,
+    /// The text was refused for a size limit (nesting, alias expansion), not its syntax.
+    pub limit: bool,
 }
 
 /// Parses the first document of `text`. An empty text (or one holding only comments) is
@@ -153,14 +161,18 @@ pub struct YamlError {
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| YamlError {
-        pos: pos(e.marker()),
-        message: e.info().to_string(),
-        hint: None,
-    })?;
+    let loaded = parser.load(&mut builder, false);
+    // The builder's own error (a limit, a key written twice) came earlier in the text
+    // than any syntax error the parser ran into afterwards.
     if let Some(err) = builder.error {
         return Err(err);
     }
+    loaded.map_err(|e| YamlError {
+        pos: pos(e.marker()),
+        message: e.info().to_string(),
+        hint: None,
+        limit: false,
+    })?;
     Ok(builder.root)
 }
 
@@ -172,24 +184,30 @@ fn pos(m: &Marker) -> Pos {
     }
 }
 
+/// An open collection: its items so far, where it starts, its anchor id, and the node
+/// count when it opened (so its own size is known when it closes).
 enum Frame {
-    Seq(Vec<Node>, Pos, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, Pos, usize),
+    Seq(Vec<Node>, Pos, usize, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, Pos, usize, usize),
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    anchors: BTreeMap<usize, Node>,
+    /// Anchored nodes with their size in nodes.
+    anchors: BTreeMap<usize, (Node, usize)>,
     error: Option<YamlError>,
     done: bool,
+    /// Nodes built so far, alias copies included.
+    nodes: usize,
 }
 
 impl Builder {
-    fn push_node(&mut self, node: Node, anchor: usize) {
+    /// Adds a finished node of `size` nodes (itself and everything below it).
+    fn push_node(&mut self, node: Node, anchor: usize, size: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
@@ -198,8 +216,8 @@ impl Builder {
                     self.done = true;
                 }
             }
-            Some(Frame::Seq(items, _, _)) => items.push(node),
-            Some(Frame::Map(entries, pending, _, _)) => match pending.take() {
+            Some(Frame::Seq(items, ..)) => items.push(node),
+            Some(Frame::Map(entries, pending, ..)) => match pending.take() {
                 None => *pending = Some(node),
                 Some(key) => {
                     // A key written twice is refused by LinuxKit's YAML reader (yaml.v3):
@@ -214,6 +232,7 @@ impl Builder {
                                 hint: Some(
                                     "keep one of them: LinuxKit refuses a key written twice",
                                 ),
+                                limit: false,
                             });
                         }
                     }
@@ -229,8 +248,34 @@ impl Builder {
                 pos: p,
                 message,
                 hint: None,
+                limit: false,
             });
         }
+    }
+
+    fn over_limit(&mut self, p: Pos, message: String, hint: &'static str) {
+        if self.error.is_none() {
+            self.error = Some(YamlError {
+                pos: p,
+                message,
+                hint: Some(hint),
+                limit: true,
+            });
+        }
+    }
+
+    /// Counts `n` more nodes; false (and an error) past [`MAX_NODES`].
+    fn count(&mut self, p: Pos, n: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            self.over_limit(
+                p,
+                format!("the document expands to more than {MAX_NODES} values (aliases count once per use)"),
+                "an alias bomb, or a file far larger than any LinuxKit configuration: remove the nested aliases",
+            );
+            return false;
+        }
+        true
     }
 }
 
@@ -242,39 +287,62 @@ impl MarkedEventReceiver for Builder {
         let p = pos(&mark);
         match ev {
             Event::Scalar(value, style, anchor, _tag) => {
+                if !self.count(p, 1) {
+                    return;
+                }
                 self.push_node(
                     Node {
                         kind: Kind::Scalar(value, style),
                         pos: p,
                     },
                     anchor,
+                    1,
                 );
             }
             Event::SequenceStart(anchor, _) => {
                 if self.stack.len() >= MAX_DEPTH {
-                    return self.fail(p, format!("values nested deeper than {MAX_DEPTH} levels"));
+                    return self.over_limit(
+                        p,
+                        format!("values nested deeper than {MAX_DEPTH} levels"),
+                        "flatten the value; nothing in LinuxKit's format nests this deep",
+                    );
                 }
-                self.stack.push(Frame::Seq(Vec::new(), p, anchor));
+                if !self.count(p, 1) {
+                    return;
+                }
+                self.stack
+                    .push(Frame::Seq(Vec::new(), p, anchor, self.nodes));
             }
             Event::MappingStart(anchor, _) => {
                 if self.stack.len() >= MAX_DEPTH {
-                    return self.fail(p, format!("values nested deeper than {MAX_DEPTH} levels"));
+                    return self.over_limit(
+                        p,
+                        format!("values nested deeper than {MAX_DEPTH} levels"),
+                        "flatten the value; nothing in LinuxKit's format nests this deep",
+                    );
                 }
-                self.stack.push(Frame::Map(Vec::new(), None, p, anchor));
+                if !self.count(p, 1) {
+                    return;
+                }
+                self.stack
+                    .push(Frame::Map(Vec::new(), None, p, anchor, self.nodes));
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq(items, start, anchor)) = self.stack.pop() {
+                if let Some(Frame::Seq(items, start, anchor, opened)) = self.stack.pop() {
+                    let size = self.nodes - opened + 1;
                     self.push_node(
                         Node {
                             kind: Kind::Seq(items),
                             pos: start,
                         },
                         anchor,
+                        size,
                     );
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map(entries, _, start, anchor)) = self.stack.pop() {
+                if let Some(Frame::Map(entries, _, start, anchor, opened)) = self.stack.pop() {
+                    let size = self.nodes - opened + 1;
                     // yaml-rust2 marks a block mapping where its first `:` is; the first
                     // key is where a reader looks.
                     let start = match entries.first() {
@@ -289,14 +357,20 @@ impl MarkedEventReceiver for Builder {
                             pos: start,
                         },
                         anchor,
+                        size,
                     );
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                // The alias's own position, so problems inside point at where it is used.
-                Some(mut node) => {
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
+                // Counted before copying: the copy is what a bomb makes expensive.
+                Some(size) => {
+                    if !self.count(p, size) {
+                        return;
+                    }
+                    let mut node = self.anchors[&id].0.clone();
+                    // The alias's own position, so problems inside point at where it is used.
                     node.pos = p;
-                    self.push_node(node, 0);
+                    self.push_node(node, 0, size);
                 }
                 None => self.fail(p, "alias to an unknown anchor".into()),
             },
@@ -362,6 +436,29 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let t = "[".repeat(200);
-        assert!(parse(&t).is_err());
+        let e = parse(&t).unwrap_err();
+        assert!(e.limit, "{}", e.message);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_quickly() {
+        // Twelve levels of ten aliases each: 10^12 strings if expanded.
+        let mut t = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            t.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let started = std::time::Instant::now();
+        let e = parse(&t).unwrap_err();
+        assert!(e.limit, "{}", e.message);
+        assert!(e.message.contains("aliases"), "{}", e.message);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn modest_aliases_still_work() {
+        let t = "base: &b {a: 1, b: [1, 2]}\nx: *b\ny: *b\n";
+        let root = parse(t).unwrap().unwrap();
+        assert_eq!(root.get("y").unwrap().get("b").unwrap().items().len(), 2);
     }
 }

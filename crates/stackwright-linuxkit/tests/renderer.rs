@@ -1,11 +1,8 @@
 //! The round trip through the real pipeline: a LinuxKit file, imported onto the built-in
 //! registry, assembled (`stackwright::Assembler`) and rendered (`linuxkit_config`,
-//! `linuxkit_yaml`), must give back the file, section by section.
-//!
-//! Ignored until the assembly format and the renderer honour the import's layout (see
-//! `stackwright_linuxkit::layout::reconstruct` for exactly what they must do); run with
-//! `cargo test -p stackwright-linuxkit --test renderer -- --ignored` to see which
-//! sections still differ.
+//! `linuxkit_yaml`), must give back the file, section by section — the assembly's
+//! `[linuxkit]` table carries what `[components]` cannot (see
+//! `stackwright_linuxkit::layout::reconstruct`).
 
 use std::path::{Path, PathBuf};
 
@@ -58,7 +55,6 @@ fn sections(c: &Config) -> Vec<(&'static str, String)> {
 }
 
 #[test]
-#[ignore = "TODO(lead): the assembly format and renderer must honour the import layout (linuxkit-layout.toml)"]
 fn imported_assemblies_render_the_original_file() {
     let assembler = stackwright::Assembler::new();
     let registry = assembler
@@ -108,4 +104,84 @@ fn imported_assemblies_render_the_original_file() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Assembles `text` (an assembly.toml) with the built-in registry.
+fn assemble(text: &str) -> Result<stackwright::Assembled, stackwright::Error> {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("assembly.toml");
+    std::fs::write(&path, text).unwrap();
+    stackwright::Assembler::new().assemble_file(&path)
+}
+
+#[test]
+fn a_hand_written_linuxkit_table_overrides_only_what_it_gives() {
+    let base = "[assembly]\nname = \"layout\"\narch = \"amd64\"\n[components]\ngetty = \"*\"\nsshd = \"*\"\n";
+    let plain = assemble(base).unwrap();
+    let default = stackwright::render::linuxkit_config(&plain.platform());
+    let services: Vec<&str> = default.services.iter().map(|i| i.name.as_str()).collect();
+    assert!(
+        services.contains(&"getty") && services.contains(&"sshd"),
+        "{services:?}"
+    );
+
+    let laid_out = assemble(&format!(
+        "{base}[linuxkit]\nservices = [\"sshd\"]\nnames = {{ sshd = \"ssh\" }}\nkernel = false\ntrust = {{ org = [\"linuxkit\"] }}\n[[linuxkit.volumes]]\nname = \"v\"\n"
+    ))
+    .unwrap();
+    let c = stackwright::render::linuxkit_config(&laid_out.platform());
+    // The section given: exactly its ids, under their LinuxKit names; getty is left out
+    // of linuxkit.yml but stays in the plan.
+    let names: Vec<&str> = c.services.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["ssh"]);
+    assert!(laid_out.resolution.components.contains_key("getty"));
+    // Sections not given keep the default; the kernel section is dropped.
+    assert_eq!(c.init, default.init);
+    assert_eq!(c.onboot, default.onboot);
+    assert!(default.kernel.is_some() && c.kernel.is_none());
+    assert_eq!(c.trust.unwrap().org.unwrap(), ["linuxkit"]);
+    assert_eq!(c.volumes[0].name, "v");
+    // Manifests' [container] defaults still apply (inherit_container defaults to true).
+    let sshd = default.services.iter().find(|i| i.name == "sshd").unwrap();
+    assert_eq!(c.services[0].container, sshd.container);
+    stackwright::render::linuxkit_yaml(&laid_out.platform()).unwrap();
+}
+
+#[test]
+fn linuxkit_ids_that_are_not_chosen_are_refused_by_name() {
+    let a = assemble(
+        "[assembly]\nname = \"layout\"\narch = \"amd64\"\n[components]\ngetty = \"*\"\n[linuxkit]\nonboot = [\"getty\", \"not-here\"]\nnames = { gety = \"x\" }\n",
+    )
+    .unwrap();
+    let problems = stackwright::render::check_linuxkit_layout(&a.platform());
+    let got: Vec<(u32, &str)> = problems
+        .iter()
+        .map(|d| (d.location.as_ref().unwrap().line, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                7,
+                "[linuxkit] onboot lists `not-here`, which is not a component of the platform"
+            ),
+            (
+                8,
+                "[linuxkit] names gives a name to `gety`, which is not a component of the platform"
+            ),
+        ]
+    );
+    assert_eq!(
+        problems[0].code,
+        stackwright_types::diagnostic::LINUXKIT_LAYOUT
+    );
+    let err = stackwright::render::linuxkit_yaml(&a.platform()).unwrap_err();
+    assert!(err.to_string().contains("`not-here`"), "{err}");
+    assert!(a.outputs().is_err());
+    // The config itself skips the unknown id and keeps the listed component in place.
+    let c = stackwright::render::linuxkit_config(&a.platform());
+    assert_eq!(
+        c.onboot.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+        ["getty"]
+    );
 }

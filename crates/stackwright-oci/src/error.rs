@@ -80,6 +80,19 @@ pub enum OciError {
         message: String,
     },
 
+    /// Not the kind of artifact asked for (an image, an index, another artifactType).
+    #[error("{image} ({digest}) is `{found}`, not `{expected}`")]
+    WrongArtifactType {
+        image: String,
+        digest: String,
+        expected: String,
+        found: String,
+    },
+
+    /// An artifact that cannot be published as it is (a bad file title, a file too big…).
+    #[error("{reference}: cannot publish this artifact: {reason}")]
+    InvalidArtifact { reference: String, reason: String },
+
     #[error("Docker config {path}: {message}")]
     DockerConfig { path: PathBuf, message: String },
 

@@ -9,6 +9,9 @@
 //!   verified (sha256 and size) while they stream, into an image layout that is
 //!   renamed into place only when complete.
 //! - [`Credentials`]: Docker's `config.json` `auths`; credential helpers are not run.
+//! - [`Registry::push_artifact`] / [`Registry::pull_artifact`] ([`artifact`]): files
+//!   published as one OCI 1.1 artifact (empty config, one titled layer per file),
+//!   e.g. a Stackwright assembly with its lock and outputs.
 //!
 //! No terminal output: progress goes to a [`Progress`] implementation.
 //! With the `testing` feature, [`testing`] starts a real local registry
@@ -32,6 +35,7 @@
 //! # let _ = report; Ok(()) }
 //! ```
 
+pub mod artifact;
 mod auth;
 mod cache;
 mod error;
@@ -47,6 +51,7 @@ pub mod bench;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use artifact::{Artifact, ArtifactFile, PulledArtifact, PushedArtifact};
 pub use auth::{default_config_path, Credential, Credentials};
 pub use cache::{sha256_digest, Cache};
 pub use error::OciError;

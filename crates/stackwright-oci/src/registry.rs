@@ -193,12 +193,12 @@ impl<'a> Conn<'a> {
         }
     }
 
-    fn auth(&self, image: &ImageRef) -> RegistryAuth {
+    pub(crate) fn auth(&self, image: &ImageRef) -> RegistryAuth {
         self.reg.opts.credentials.registry_auth(image.registry())
     }
 
     /// Runs `op` again after transient failures, pausing longer each time.
-    async fn retry<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, OciError>
+    pub(crate) async fn retry<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, OciError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, OciError>>,
@@ -483,7 +483,12 @@ impl<'a> Conn<'a> {
     }
 
     /// Turns oci-client's errors into ours, naming the image, the registry and `what`.
-    fn classify(&self, e: OciDistributionError, image: &ImageRef, what: &str) -> OciError {
+    pub(crate) fn classify(
+        &self,
+        e: OciDistributionError,
+        image: &ImageRef,
+        what: &str,
+    ) -> OciError {
         let img = image.original().to_string();
         let registry = image.registry().to_string();
         let unauthorized = || OciError::Unauthorized {
@@ -538,10 +543,21 @@ impl<'a> Conn<'a> {
                     message: format!("HTTP {code} {}", message.trim()),
                 },
             },
-            OciDistributionError::RequestError(r) => OciError::Network {
-                image: img,
-                registry,
-                message: error_chain(&r),
+            // Some calls (e.g. `blob_exists`) hand back reqwest's status errors as they are.
+            OciDistributionError::RequestError(r) => match r.status().map(|s| s.as_u16()) {
+                Some(401 | 403) => unauthorized(),
+                Some(404) => not_found(format!("{what} unknown")),
+                Some(code) => OciError::Registry {
+                    image: img,
+                    registry,
+                    status: Some(code),
+                    message: error_chain(&r),
+                },
+                None => OciError::Network {
+                    image: img,
+                    registry,
+                    message: error_chain(&r),
+                },
             },
             OciDistributionError::IoError(e) => OciError::Network {
                 image: img,

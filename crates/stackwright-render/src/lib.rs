@@ -14,9 +14,9 @@ mod plan;
 pub use describe::describe_component;
 
 pub use graph::{graph_dot, graph_mermaid};
-pub use linuxkit::{check_linuxkit_schema, linuxkit_config, linuxkit_yaml};
+pub use linuxkit::{check_linuxkit_layout, check_linuxkit_schema, linuxkit_config, linuxkit_yaml};
 pub use lock::lockfile;
-pub use plan::{plan_json, summary_table};
+pub use plan::{plan_json, summary_table, text_table};
 
 use std::collections::BTreeMap;
 
@@ -32,6 +32,12 @@ pub enum RenderError {
     Schema(String),
     #[error("cannot serialize {what}: {message}")]
     Serialize { what: &'static str, message: String },
+    /// The assembly's `[linuxkit]` table lists components the platform does not have.
+    #[error("the [linuxkit] table does not fit the platform: {}", .0.iter().map(|d| match &d.location {
+        Some(l) => format!("{} ({}:{})", d.message, l.file, l.line),
+        None => d.message.clone(),
+    }).collect::<Vec<_>>().join("; "))]
+    Layout(Vec<stackwright_types::Diagnostic>),
 }
 
 /// Everything the outputs are rendered from.

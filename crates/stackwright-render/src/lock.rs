@@ -1,6 +1,6 @@
 //! `stackwright.lock`.
 
-use stackwright_types::lock::{LockedComponent, Lockfile, LOCK_VERSION};
+use stackwright_types::lock::{LockedComponent, LockedParent, Lockfile, LOCK_VERSION};
 
 use crate::Platform;
 
@@ -33,6 +33,15 @@ pub fn lockfile(p: &Platform<'_>) -> Lockfile {
         version: LOCK_VERSION,
         assembly: p.loaded.name.clone(),
         arch: p.loaded.arch.to_string(),
+        parents: p
+            .loaded
+            .parents
+            .iter()
+            .map(|r| LockedParent {
+                uri: r.uri.clone(),
+                digest: r.digest.clone(),
+            })
+            .collect(),
         components,
     }
 }

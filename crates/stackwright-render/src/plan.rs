@@ -79,7 +79,7 @@ pub fn order_levels(p: &Platform<'_>) -> Vec<Vec<String>> {
 
 /// A short table of what was chosen and why, for the terminal.
 pub fn summary_table(p: &Platform<'_>) -> String {
-    let rows: Vec<[String; 4]> = p
+    let mut rows: Vec<Vec<String>> = p
         .resolution
         .components
         .iter()
@@ -89,7 +89,7 @@ pub fn summary_table(p: &Platform<'_>) -> String {
                 .manifest(id)
                 .map(|m| m.stage.as_str())
                 .unwrap_or("-");
-            [
+            vec![
                 id.clone(),
                 c.version.to_string(),
                 stage.to_string(),
@@ -97,36 +97,42 @@ pub fn summary_table(p: &Platform<'_>) -> String {
             ]
         })
         .collect();
-    let header = ["component", "version", "stage", "why"];
-    let mut w = header.map(str::len);
-    for r in &rows {
-        for i in 0..3 {
-            w[i] = w[i].max(r[i].chars().count());
+    for (id, v) in &p.resolution.external {
+        rows.push(vec![
+            id.clone(),
+            v.to_string(),
+            "external".into(),
+            "present outside the platform, not installed".into(),
+        ]);
+    }
+    text_table(&["component", "version", "stage", "why"], &rows)
+}
+
+/// A plain-text table: columns padded to their widest cell, the last column unpadded.
+pub fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let n = header.len();
+    let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate().take(n.saturating_sub(1)) {
+            w[i] = w[i].max(cell.chars().count());
         }
     }
-    let line = |r: [&str; 4]| {
-        format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = w[0],
-            w1 = w[1],
-            w2 = w[2]
-        )
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, c) in cells.enumerate() {
+            if i + 1 < n {
+                s.push_str(&format!("{c:<width$}  ", width = w[i]));
+            } else {
+                s.push_str(c);
+            }
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
     };
-    let mut out = line(header);
-    for r in &rows {
-        out.push_str(&line([&r[0], &r[1], &r[2], &r[3]]));
-    }
-    for (id, v) in &p.resolution.external {
-        out.push_str(&line([
-            id,
-            &v.to_string(),
-            "external",
-            "present outside the platform, not installed",
-        ]));
+    let mut out = line(&mut header.iter().copied());
+    for r in rows {
+        out.push_str(&line(&mut r.iter().map(String::as_str)));
     }
     out
 }

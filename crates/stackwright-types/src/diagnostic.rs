@@ -70,9 +70,11 @@ codes! {
     COMPONENT_CHECK = "SW0511": "a problem reported by a component's own validation";
     UNVERIFIED = "SW0512": "a component whose facts are not all verified upstream";
     SCHEMA = "SW0513": "rendered linuxkit.yml does not pass LinuxKit's schema";
+    LINUXKIT_LAYOUT = "SW0514": "a `[linuxkit]` entry naming a component that is not part of the platform";
     // 06xx: LinuxKit import
     LINUXKIT_SYNTAX = "SW0601": "the LinuxKit YAML cannot be parsed";
     LINUXKIT_DUPLICATE = "SW0602": "two LinuxKit images with one name";
+    LINUXKIT_UNMET = "SW0603": "an imported image whose registry component requires something the LinuxKit file lacks";
 }
 
 /// How bad a problem is. Errors stop an assembly; warnings are printed and recorded.

@@ -150,9 +150,68 @@ pub struct Volume {
     pub platforms: Option<Vec<String>>,
 }
 
+/// An integer in Go's `strconv.ParseInt(s, 0, 64)` syntax, as yaml.v3 resolves plain
+/// scalars: optional sign, `0x`/`0o`/`0b` or a leading `0` (octal), `_` between digits.
+pub fn go_integer(text: &str) -> Option<i64> {
+    let (neg, body) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    // from_str_radix would take a sign here too: `0-1` is a string to yaml.v3.
+    if digits.is_empty()
+        || !digits
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let clean: String = digits.chars().filter(|c| *c != '_').collect();
+    let n = i64::from_str_radix(&clean, radix).ok()?;
+    Some(if neg { -n } else { n })
+}
+
+/// Whether LinuxKit's YAML reader (yaml.v3) takes this unquoted scalar for an integer
+/// (`0644`, `1_000`, `0x1F`). serde_yaml writes some of these unquoted (`1_000`, `0b1`), so
+/// a writer of `linuxkit.yml` must quote such strings itself.
+pub fn reads_as_integer(plain: &str) -> bool {
+    go_integer(plain).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_integers() {
+        assert_eq!(go_integer("0644"), Some(420));
+        assert_eq!(go_integer("-0o17"), Some(-15));
+        assert_eq!(go_integer("0x1F"), Some(31));
+        assert_eq!(go_integer("1_000"), Some(1000));
+        assert_eq!(go_integer("0b101"), Some(5));
+        assert_eq!(go_integer("0089"), None);
+        assert_eq!(go_integer("00-final"), None);
+        assert_eq!(go_integer("web"), None);
+        assert_eq!(go_integer("_1"), None);
+        assert_eq!(go_integer("0-1"), None);
+        assert_eq!(go_integer("-"), None);
+        assert!(reads_as_integer("1_0") && !reads_as_integer("1.0"));
+    }
 
     #[test]
     fn files_rules() {

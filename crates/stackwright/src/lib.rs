@@ -4,7 +4,8 @@
 //! pipeline: load the registry (built-ins, the assembly's `component_paths`, your
 //! directories and your Rust [`Component`]s), read the assembly through its `extends`,
 //! resolve it, validate it, and render the outputs ([`Assembler`], [`Assembled`]).
-//! Writing them is atomic ([`output::Staging`]).
+//! Writing them is atomic ([`output::Staging`]). With the `oci` feature, `share` publishes
+//! assemblies to OCI registries, pulls them back, and reads `extends = ["oci://…"]` parents.
 //!
 //! ```no_run
 //! let assembled = stackwright::Assembler::new()
@@ -17,6 +18,8 @@
 
 pub mod extras;
 pub mod output;
+#[cfg(feature = "oci")]
+pub mod share;
 
 pub use stackwright_assembly as assembly;
 pub use stackwright_linuxkit as linuxkit;
@@ -108,6 +111,9 @@ impl From<stackwright_assembly::AssemblyError> for Error {
                 source,
             },
             stackwright_assembly::AssemblyError::Invalid(d) => Error::Invalid(d),
+            e @ stackwright_assembly::AssemblyError::Parent { .. } => {
+                Error::Registry(e.to_string())
+            }
         }
     }
 }
@@ -186,9 +192,20 @@ impl Assembler {
         Ok(b.build()?)
     }
 
+    /// Reads the assembly at `path` through its `extends`. With the `oci` feature,
+    /// published parents (`oci://host/repo:tag`) are fetched from their registries
+    /// (Docker credentials, plain HTTP for loopback registries), pinned to this
+    /// assembler's lock; see [`share::load`] for other registry options.
+    pub fn load(&self, path: &Path) -> Result<Loaded, Error> {
+        #[cfg(feature = "oci")]
+        return share::load(path, &share::ShareOptions::default(), self.lock.as_ref());
+        #[cfg(not(feature = "oci"))]
+        Ok(stackwright_assembly::load(path)?)
+    }
+
     /// Reads, resolves and validates the assembly at `path`.
     pub fn assemble_file(&self, path: &Path) -> Result<Assembled, Error> {
-        let loaded = stackwright_assembly::load(path)?;
+        let loaded = self.load(path)?;
         self.assemble_loaded(loaded)
     }
 
@@ -241,7 +258,6 @@ impl Assembler {
         if validated.has_errors() {
             return Err(Error::Invalid(validated.diagnostics));
         }
-        // Digests only for images still in use.
         Ok(Assembled {
             registry,
             loaded,
@@ -282,7 +298,6 @@ impl Assembled {
     /// Every image the platform runs (kernel, init, onboot, services, onshutdown), as
     /// written in the manifests or the assembly, sorted and unique.
     pub fn images(&self) -> Vec<String> {
-        let p = self.platform();
         let mut v: Vec<String> = self
             .resolution
             .components
@@ -294,7 +309,6 @@ impl Assembled {
                     .map(str::to_string)
             })
             .collect();
-        let _ = p;
         v.sort();
         v.dedup();
         v
@@ -354,9 +368,26 @@ pub fn read_lock(dir: &Path) -> Result<Option<Lockfile>, Error> {
 }
 
 /// `stackwright import linuxkit`: reads LinuxKit YAML files (merged in order, as
-/// `linuxkit build a.yml b.yml` merges them) and writes `assembly.toml` and
-/// `components/*.toml` into `out`. Returns how many files were written.
-pub fn import_linuxkit(registry: &Registry, files: &[PathBuf], out: &Path) -> Result<usize, Error> {
+/// `linuxkit build a.yml b.yml` merges them) and writes `assembly.toml` (with its
+/// `[linuxkit]` table) and `components/*.toml` into `out`. Returns how many files were
+/// written, and the import's warnings (e.g. SW0603: a registry component the file maps to
+/// requires something the file lacks).
+pub fn import_linuxkit(
+    registry: &Registry,
+    files: &[PathBuf],
+    out: &Path,
+) -> Result<(usize, Vec<Diagnostic>), Error> {
+    let linuxkit_error = |e: stackwright_linuxkit::LinuxkitError| match e {
+        stackwright_linuxkit::LinuxkitError::Io { path, source } => Error::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        },
+        other if other.diagnostics().is_empty() => Error::Invalid(vec![Diagnostic::error(
+            diagnostic::INVALID_VALUE,
+            other.to_string(),
+        )]),
+        other => Error::Invalid(other.diagnostics().to_vec()),
+    };
     let mut sources = Vec::new();
     for f in files {
         let bytes = std::fs::read(f).map_err(|source| Error::Io {
@@ -385,18 +416,16 @@ pub fn import_linuxkit(registry: &Registry, files: &[PathBuf], out: &Path) -> Re
         &manifests,
         &stackwright_linuxkit::ImportOptions::default(),
     )
-    .map_err(|e| Error::Invalid(e.diagnostics().to_vec()))?;
+    .map_err(linuxkit_error)?;
     let n = import.files().len();
     let staging = output::Staging::begin(out).map_err(|source| Error::Io {
         context: format!("staging {}", out.display()),
         source,
     })?;
-    import
-        .write_to(staging.path())
-        .map_err(|e| Error::Invalid(e.diagnostics().to_vec()))?;
+    import.write_to(staging.path()).map_err(linuxkit_error)?;
     staging.commit().map_err(|source| Error::Io {
         context: format!("writing {}", out.display()),
         source,
     })?;
-    Ok(n)
+    Ok((n, import.warnings))
 }

@@ -1,0 +1,209 @@
+//! `stackwright push` and `stackwright pull`: assemblies shared through OCI registries,
+//! and the registry options used to read published (`oci://`) parents.
+
+use std::path::{Path, PathBuf};
+
+use stackwright::assembly::Loaded;
+use stackwright::share::{self, ShareOptions};
+use stackwright::types::diagnostic::{self, Diagnostic};
+use stackwright::{Assembler, Error};
+
+use crate::commands::{resolve_assembly_path, AssembleArgs};
+use crate::{MessageFormat, Outcome};
+
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    /// The assembly file (or, in this repository, a name under assemblies/).
+    pub assembly: PathBuf,
+    /// Where to publish: HOST[:PORT]/REPOSITORY:TAG (an `oci://` prefix is accepted).
+    pub reference: String,
+    /// Publish the lock, linuxkit.yml and plan.json already written in this output
+    /// directory. Without it the assembly is assembled in memory, keeping the choices of
+    /// out/<name>/stackwright.lock when there is one.
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PullArgs {
+    /// What to fetch: HOST[:PORT]/REPOSITORY:TAG or …@sha256:… (`oci://` accepted).
+    pub reference: String,
+    /// Where to write the published files (replaced as a whole, atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The registry options `--pull` also takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
+    /// Blob cache directory (default ~/.cache/stackwright).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// A registry to reach over plain HTTP (HOST:PORT, repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+}
+
+impl RegistryArgs {
+    fn options(&self) -> Result<ShareOptions, Error> {
+        Ok(ShareOptions {
+            insecure: self.insecure_registries.clone(),
+            cache: self.cache.clone(),
+            created: source_date_epoch()?,
+            ..ShareOptions::default()
+        })
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org), if set.
+fn source_date_epoch() -> Result<Option<u64>, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| {
+            Error::Invalid(vec![Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"),
+            )
+            .hint(
+                "unset it, or set it to seconds since 1970-01-01, e.g. $(git log -1 --format=%ct)",
+            )])
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// Registry progress while pushing and pulling, as plain lines on stderr.
+struct ShareProgress;
+
+impl stackwright::oci::Progress for ShareProgress {
+    fn blob_finished(&self, digest: &str, size: u64, cached: bool) {
+        eprintln!(
+            "{} {digest} ({size} bytes)",
+            if cached { "present" } else { "done" }
+        );
+    }
+    fn retrying(&self, what: &str, attempt: u32, error: &stackwright::oci::OciError) {
+        eprintln!("retrying {what} (attempt {attempt}): {error}");
+    }
+}
+
+pub(crate) fn push(
+    assembler: &Assembler,
+    args: &PushArgs,
+    fmt: MessageFormat,
+) -> Result<Outcome, Error> {
+    let opts = args.registry.options()?;
+    let path = resolve_assembly_path(&args.assembly);
+    let progress = ShareProgress;
+    let (pushed, name, warnings) = match &args.from {
+        Some(dir) => {
+            let lock = stackwright::read_lock(dir)?;
+            let loaded = share::load(&path, &opts, lock.as_ref())?;
+            let pushed = share::push_dir(&loaded, dir, &args.reference, &opts, &progress)?;
+            (pushed, loaded.name, Vec::new())
+        }
+        None => {
+            let loaded = load_locked(&path, None, false, &opts)?;
+            let lock = stackwright::read_lock(&Path::new("out").join(&loaded.name))?
+                .filter(|l| l.assembly == loaded.name);
+            let assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
+            let pushed = share::push_assembled(&assembled, &args.reference, &opts, &progress)?;
+            (
+                pushed,
+                assembled.loaded.name.clone(),
+                assembled.warnings().to_vec(),
+            )
+        }
+    };
+    if fmt == MessageFormat::Human {
+        eprintln!(
+            "pushed assembly `{name}` to {} ({} blobs uploaded, {} already there)",
+            pushed.pinned, pushed.blobs_uploaded, pushed.blobs_present
+        );
+        println!("{}", pushed.digest);
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"reason": "pushed", "assembly": name, "reference": pushed.reference,
+                "digest": pushed.digest, "pinned": pushed.pinned, "size": pushed.size})
+        );
+    }
+    Ok(Outcome {
+        code: 0,
+        diagnostics: warnings,
+    })
+}
+
+pub(crate) fn pull(args: &PullArgs, fmt: MessageFormat) -> Result<Outcome, Error> {
+    let opts = args.registry.options()?;
+    let pulled = share::pull(&args.reference, &args.out, &opts, &ShareProgress)?;
+    if fmt == MessageFormat::Human {
+        eprintln!(
+            "pulled {}{} into {}: {}",
+            pulled.pinned,
+            pulled
+                .name
+                .as_ref()
+                .map(|n| format!(" (assembly `{n}`)"))
+                .unwrap_or_default(),
+            pulled.dir.display(),
+            pulled.files.join(", ")
+        );
+        println!("{}", pulled.digest);
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"reason": "pulled", "reference": args.reference, "digest": pulled.digest,
+                "pinned": pulled.pinned, "out": pulled.dir.display().to_string(), "files": pulled.files})
+        );
+    }
+    Ok(Outcome::ok())
+}
+
+/// Reads an assembly for `assemble`: published parents are pinned to the lock of the
+/// output directory (`--out`, else `out/<name>` — known only once the assembly is
+/// read, so then it is read again if that lock pins its parents elsewhere).
+pub(crate) fn load_for_assemble(args: &AssembleArgs) -> Result<Loaded, Error> {
+    let opts = RegistryArgs {
+        cache: args.cache.clone(),
+        insecure_registries: args.insecure_registries.clone(),
+    }
+    .options()?;
+    let path = resolve_assembly_path(&args.assembly);
+    load_locked(&path, args.out.as_deref(), args.update, &opts)
+}
+
+fn load_locked(
+    path: &Path,
+    out: Option<&Path>,
+    update: bool,
+    opts: &ShareOptions,
+) -> Result<Loaded, Error> {
+    if update {
+        return share::load(path, opts, None);
+    }
+    if let Some(out) = out {
+        let lock = stackwright::read_lock(out)?;
+        return share::load(path, opts, lock.as_ref());
+    }
+    let loaded = share::load(path, opts, None)?;
+    if loaded.parents.is_empty() {
+        return Ok(loaded);
+    }
+    let lock = stackwright::read_lock(&Path::new("out").join(&loaded.name))?;
+    match lock {
+        Some(lock)
+            if lock.assembly == loaded.name
+                && loaded
+                    .parents
+                    .iter()
+                    .any(|p| lock.parent_digest(&p.uri).is_some_and(|d| d != p.digest)) =>
+        {
+            share::load(path, opts, Some(&lock))
+        }
+        _ => Ok(loaded),
+    }
+}

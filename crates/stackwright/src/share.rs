@@ -1,0 +1,523 @@
+//! Sharing assemblies through OCI registries (feature `oci`).
+//!
+//! An assembly is published as one OCI artifact ([`stackwright_oci::artifact`]): its
+//! local source files (every file read through `extends`, titled by their paths relative
+//! to the directory that holds them all), `stackwright.lock`, `linuxkit.yml` and
+//! `plan.json`. The manifest carries the assembly's name, arch, entry file and version,
+//! and a creation time only when one is given (`SOURCE_DATE_EPOCH`), so publishing the
+//! same assembly twice gives the same digest.
+//!
+//! - [`push_assembled`], [`push_dir`], [`push`]: publish; the digest comes back.
+//! - [`pull`]: the same bytes back into a directory, verified, written atomically.
+//! - [`OciParents`]: the [`ParentSource`] that lets `extends = ["oci://host/repo:tag"]`
+//!   read a published assembly; [`load`] uses it, pinned to the lockfile's digests.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use stackwright_assembly::{FetchedParent, Loaded, ParentSource, OCI_SCHEME};
+use stackwright_oci::artifact::{self as art, Artifact};
+use stackwright_oci::{
+    Cache, Credentials, NoProgress, OciError, Progress, PulledArtifact, PushedArtifact, Registry,
+    RegistryOptions,
+};
+use stackwright_types::diagnostic::{self, Diagnostic};
+use stackwright_types::lock::Lockfile;
+
+use crate::output::Staging;
+use crate::{Assembled, Error};
+
+/// The outputs published with an assembly, with their media types.
+pub const PUBLISHED_OUTPUTS: [(&str, &str); 3] = [
+    ("stackwright.lock", art::LOCK_MEDIA_TYPE),
+    ("linuxkit.yml", art::LINUXKIT_MEDIA_TYPE),
+    ("plan.json", art::PLAN_MEDIA_TYPE),
+];
+
+/// How to reach registries, for pushing, pulling and published parents.
+#[derive(Clone, Debug)]
+pub struct ShareOptions {
+    /// `None`: Docker's `config.json` at its default location.
+    pub credentials: Option<Credentials>,
+    /// Registries (`HOST:PORT`) spoken to over plain HTTP.
+    pub insecure: Vec<String>,
+    /// Plain HTTP for `localhost` and `127.0.0.0/8` too (default: yes, as Docker does).
+    pub insecure_loopback: bool,
+    /// The blob cache (default: [`Cache::default_dir`]).
+    pub cache: Option<PathBuf>,
+    /// Seconds since the epoch for `org.opencontainers.image.created`; `None` leaves the
+    /// annotation out (reproducible digests). The CLI takes it from `SOURCE_DATE_EPOCH`.
+    pub created: Option<u64>,
+}
+
+impl Default for ShareOptions {
+    fn default() -> Self {
+        ShareOptions {
+            credentials: None,
+            insecure: Vec::new(),
+            insecure_loopback: true,
+            cache: None,
+            created: None,
+        }
+    }
+}
+
+impl ShareOptions {
+    fn registry(&self) -> Result<Registry, Error> {
+        let credentials = match &self.credentials {
+            Some(c) => c.clone(),
+            None => Credentials::from_default_location().map_err(registry_error)?,
+        };
+        Ok(Registry::new(RegistryOptions {
+            credentials,
+            insecure: self.insecure.clone(),
+            insecure_loopback: self.insecure_loopback,
+            ..RegistryOptions::default()
+        }))
+    }
+
+    fn cache(&self) -> Result<Cache, Error> {
+        self.cache
+            .clone()
+            .or_else(Cache::default_dir)
+            .map(Cache::new)
+            .ok_or_else(|| {
+                Error::Invalid(vec![Diagnostic::error(
+                    diagnostic::INVALID_VALUE,
+                    "no cache directory: neither XDG_CACHE_HOME nor HOME is set",
+                )
+                .hint("pass --cache DIR")])
+            })
+    }
+}
+
+fn registry_error(e: OciError) -> Error {
+    match e {
+        OciError::WrongArtifactType {
+            image,
+            digest,
+            found,
+            ..
+        } => Error::Invalid(vec![Diagnostic::error(
+            diagnostic::INVALID_VALUE,
+            format!("{image} ({digest}) is not a published Stackwright assembly: it is `{found}`"),
+        )
+        .hint(format!(
+            "publish assemblies with `stackwright push`; their artifactType is {}",
+            art::ASSEMBLY_ARTIFACT_TYPE
+        ))]),
+        OciError::InvalidReference { .. } | OciError::InvalidArtifact { .. } => Error::Invalid(
+            vec![Diagnostic::error(diagnostic::INVALID_VALUE, e.to_string())],
+        ),
+        e => Error::Registry(e.to_string()),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            context: "starting the async runtime".into(),
+            source,
+        })
+}
+
+/// A registry reference without the optional `oci://` scheme.
+pub fn registry_reference(s: &str) -> &str {
+    s.strip_prefix(OCI_SCHEME).unwrap_or(s)
+}
+
+/// `path` made absolute (against the current directory) with `.` and `..` resolved
+/// lexically — as the loader joined them.
+fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The local sources as (title, text), titled relative to the deepest directory that
+/// holds them all — so every relative `extends` between them still resolves — in the
+/// order read (parents first, the assembly itself last), each file once.
+pub fn source_titles(loaded: &Loaded) -> Result<Vec<(String, String)>, Error> {
+    let files: Vec<(PathBuf, &String)> = loaded
+        .local_sources()
+        .map(|(name, text)| (absolute(Path::new(name)), text))
+        .collect();
+    let Some((first, _)) = files.first() else {
+        return Err(Error::Invalid(vec![Diagnostic::error(
+            diagnostic::INVALID_VALUE,
+            format!("assembly `{}` has no source files to publish", loaded.name),
+        )
+        .hint("publish an assembly read from a file")]));
+    };
+    let mut root = first.parent().map(Path::to_path_buf).unwrap_or_default();
+    for (p, _) in &files {
+        while !p.starts_with(&root) {
+            if !root.pop() {
+                break;
+            }
+        }
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (p, text) in files {
+        let rel = p.strip_prefix(&root).unwrap_or(&p);
+        let title = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        // A file named by two parents is read twice; it is published once. The assembly
+        // itself is read last and never twice (that would be a loop), so it stays last.
+        if !out.iter().any(|(t, _)| *t == title) {
+            out.push((title, text.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The artifact for an assembly and its outputs (`stackwright.lock`, `linuxkit.yml`,
+/// `plan.json` are taken from `outputs`; other outputs are not published).
+pub fn artifact(
+    loaded: &Loaded,
+    outputs: &BTreeMap<String, Vec<u8>>,
+    created: Option<u64>,
+) -> Result<Artifact, Error> {
+    let mut a = Artifact::new(art::ASSEMBLY_ARTIFACT_TYPE);
+    let sources = source_titles(loaded)?;
+    let entry = sources.last().map(|(t, _)| t.clone()).unwrap_or_default();
+    for (title, text) in sources {
+        a.add(title, art::SOURCE_MEDIA_TYPE, text.into_bytes());
+    }
+    for (name, media_type) in PUBLISHED_OUTPUTS {
+        let bytes = outputs.get(name).ok_or_else(|| {
+            Error::Invalid(vec![Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("there is no {name} to publish"),
+            )])
+        })?;
+        a.add(name, media_type, bytes.clone());
+    }
+    a.annotations
+        .insert(art::ASSEMBLY_NAME.into(), loaded.name.clone());
+    a.annotations
+        .insert(art::ASSEMBLY_ARCH.into(), loaded.arch.to_string());
+    a.annotations.insert(art::ASSEMBLY_ENTRY.into(), entry);
+    if let Some(v) = &loaded.assembly.version {
+        a.annotations
+            .insert(art::VERSION.into(), v.value.to_string());
+    }
+    if let Some(t) = created {
+        a.annotations.insert(art::CREATED.into(), rfc3339(t));
+    }
+    // Checked now, so a bad title is an invalid assembly, not a registry failure.
+    a.manifest().map_err(|reason| {
+        Error::Invalid(vec![Diagnostic::error(
+            diagnostic::INVALID_VALUE,
+            format!("assembly `{}` cannot be published: {reason}", loaded.name),
+        )])
+    })?;
+    Ok(a)
+}
+
+/// Publishes an assembled platform: its sources and freshly rendered outputs.
+pub fn push_assembled(
+    assembled: &Assembled,
+    reference: &str,
+    opts: &ShareOptions,
+    progress: &dyn Progress,
+) -> Result<PushedArtifact, Error> {
+    let outputs = assembled.outputs()?;
+    let a = artifact(&assembled.loaded, &outputs, opts.created)?;
+    push(&a, reference, opts, progress)
+}
+
+/// Publishes an assembly's sources with the outputs already written in `dir` (by
+/// `stackwright assemble`): its lock must be this assembly's.
+pub fn push_dir(
+    loaded: &Loaded,
+    dir: &Path,
+    reference: &str,
+    opts: &ShareOptions,
+    progress: &dyn Progress,
+) -> Result<PushedArtifact, Error> {
+    let mut outputs = BTreeMap::new();
+    for (name, _) in PUBLISHED_OUTPUTS {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        })?;
+        outputs.insert(name.to_string(), bytes);
+    }
+    match crate::read_lock(dir)? {
+        Some(lock) if lock.assembly != loaded.name => {
+            return Err(Error::Invalid(vec![Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!(
+                    "{} is the output of assembly `{}`, not `{}`",
+                    dir.display(),
+                    lock.assembly,
+                    loaded.name
+                ),
+            )
+            .hint("pass the assembly that was assembled into that directory")]))
+        }
+        _ => {}
+    }
+    let a = artifact(loaded, &outputs, opts.created)?;
+    push(&a, reference, opts, progress)
+}
+
+/// Publishes an artifact under `reference` (`host/repo:tag`, `oci://` optional).
+pub fn push(
+    artifact: &Artifact,
+    reference: &str,
+    opts: &ShareOptions,
+    progress: &dyn Progress,
+) -> Result<PushedArtifact, Error> {
+    let registry = opts.registry()?;
+    runtime()?
+        .block_on(registry.push_artifact(registry_reference(reference), artifact, progress))
+        .map_err(registry_error)
+}
+
+/// Fetches a published assembly (by `digest` when given), verified, into memory.
+/// Anything but a Stackwright assembly artifact is refused.
+pub fn fetch(
+    reference: &str,
+    digest: Option<&str>,
+    opts: &ShareOptions,
+    progress: &dyn Progress,
+) -> Result<PulledArtifact, Error> {
+    let registry = opts.registry()?;
+    let cache = opts.cache()?;
+    let reference = registry_reference(reference);
+    let pulled = runtime()?
+        .block_on(registry.pull_artifact(
+            reference,
+            art::ASSEMBLY_ARTIFACT_TYPE,
+            digest,
+            &cache,
+            progress,
+        ))
+        .map_err(registry_error)?;
+    Ok(pulled)
+}
+
+/// What [`pull`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pulled {
+    pub digest: String,
+    /// `name:tag@sha256:…`.
+    pub pinned: String,
+    /// The assembly's name, from the manifest.
+    pub name: Option<String>,
+    pub dir: PathBuf,
+    /// The titles written, in layer order.
+    pub files: Vec<String>,
+}
+
+/// Pulls a published assembly into `out` (replacing it only once every file is
+/// fetched and verified; on any error `out` is left as it was).
+pub fn pull(
+    reference: &str,
+    out: &Path,
+    opts: &ShareOptions,
+    progress: &dyn Progress,
+) -> Result<Pulled, Error> {
+    let pulled = fetch(reference, None, opts, progress)?;
+    let io = |context: String| move |source| Error::Io { context, source };
+    let staging = Staging::begin(out).map_err(io(format!(
+        "creating a staging directory for {}",
+        out.display()
+    )))?;
+    for f in &pulled.artifact.files {
+        // The oci crate refused unsafe titles already; this stays true if it changes.
+        art::check_title(&f.title).map_err(|r| Error::Registry(format!("{reference}: {r}")))?;
+        staging
+            .write(&f.title, &f.bytes)
+            .map_err(io(format!("writing {}", f.title)))?;
+    }
+    let dir = staging.commit().map_err(io(format!(
+        "moving the pulled files into {}",
+        out.display()
+    )))?;
+    Ok(Pulled {
+        digest: pulled.digest.clone(),
+        pinned: pulled.pinned.clone(),
+        name: pulled.artifact.annotations.get(art::ASSEMBLY_NAME).cloned(),
+        dir,
+        files: pulled
+            .artifact
+            .files
+            .iter()
+            .map(|f| f.title.clone())
+            .collect(),
+    })
+}
+
+/// The [`ParentSource`] over OCI registries: `oci://host/repo:tag` is fetched as a
+/// published assembly — by the digest the lockfile recorded for it when there is one
+/// (a cached artifact then needs no network), else by its tag.
+pub struct OciParents {
+    opts: ShareOptions,
+    known: BTreeMap<String, String>,
+    state: OnceCell<(tokio::runtime::Runtime, Registry, Cache)>,
+}
+
+impl std::fmt::Debug for OciParents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OciParents")
+            .field("opts", &self.opts)
+            .field("known", &self.known)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OciParents {
+    /// Parents pinned to `lock`'s `[[parent]]` digests (none: resolved by tag).
+    pub fn new(opts: ShareOptions, lock: Option<&Lockfile>) -> OciParents {
+        OciParents {
+            opts,
+            known: lock
+                .map(|l| {
+                    l.parents
+                        .iter()
+                        .map(|p| (p.uri.clone(), p.digest.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            state: OnceCell::new(),
+        }
+    }
+
+    // Made on first use: an assembly without published parents costs nothing.
+    fn state(&self) -> Result<&(tokio::runtime::Runtime, Registry, Cache), String> {
+        if self.state.get().is_none() {
+            let made =
+                (|| Ok::<_, Error>((runtime()?, self.opts.registry()?, self.opts.cache()?)))()
+                    .map_err(|e| e.to_string())?;
+            let _ = self.state.set(made);
+        }
+        Ok(self.state.get().expect("just set"))
+    }
+}
+
+impl ParentSource for OciParents {
+    fn fetch(&self, uri: &str) -> Result<FetchedParent, String> {
+        let (rt, registry, cache) = self.state()?;
+        let reference = registry_reference(uri);
+        let digest = self.known.get(uri).map(String::as_str);
+        let pulled = rt
+            .block_on(registry.pull_artifact(
+                reference,
+                art::ASSEMBLY_ARTIFACT_TYPE,
+                digest,
+                cache,
+                &NoProgress,
+            ))
+            .map_err(|e| e.to_string())?;
+        let a = &pulled.artifact;
+        let files = a
+            .files_of_type(art::SOURCE_MEDIA_TYPE)
+            .map(|f| {
+                String::from_utf8(f.bytes.clone())
+                    .map(|t| (f.title.clone(), t))
+                    .map_err(|_| format!("{}: `{}` is not UTF-8 text", pulled.pinned, f.title))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let entry = a
+            .annotations
+            .get(art::ASSEMBLY_ENTRY)
+            .cloned()
+            .or_else(|| files.last().map(|(t, _)| t.clone()))
+            .ok_or_else(|| format!("{} has no assembly source files", pulled.pinned))?;
+        Ok(FetchedParent {
+            digest: pulled.digest,
+            entry,
+            files,
+        })
+    }
+}
+
+/// Reads the assembly at `path`, published parents through [`OciParents`] pinned to
+/// `lock`'s digests.
+pub fn load(path: &Path, opts: &ShareOptions, lock: Option<&Lockfile>) -> Result<Loaded, Error> {
+    let parents = OciParents::new(opts.clone(), lock);
+    Ok(stackwright_assembly::load_with(path, &parents)?)
+}
+
+/// `1970-01-01T00:00:00Z` for seconds since the epoch (UTC; proleptic Gregorian).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn titles_keep_relative_extends_working() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("base")).unwrap();
+        std::fs::create_dir_all(d.path().join("edge")).unwrap();
+        std::fs::write(d.path().join("base/common.toml"), "[assembly]\n").unwrap();
+        std::fs::write(
+            d.path().join("base/b.toml"),
+            "[assembly]\nextends = [\"common.toml\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("edge/e.toml"),
+            "[assembly]\nextends = [\"../base/b.toml\", \"../base/common.toml\"]\n",
+        )
+        .unwrap();
+        let loaded = stackwright_assembly::load(&d.path().join("edge/e.toml")).unwrap();
+        let titles: Vec<String> = source_titles(&loaded)
+            .unwrap()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(titles, ["base/common.toml", "base/b.toml", "edge/e.toml"]);
+    }
+}

@@ -1,0 +1,124 @@
+//! The rest of `cargo xtask bench`, after the solver scenarios: every example assembly
+//! resolved on the real registry, pulling from a local registry against `skopeo copy`, and
+//! unpacking against `umoci unpack` — each printed as a line with its ratio.
+//!
+//! Pull and unpack need Debian's docker-registry, skopeo and umoci (`cargo xtask test`
+//! installs them); when absent those lines say so instead of a number.
+
+use std::path::Path;
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    // Scenario filters given: the user wants only solver scenarios.
+    if args.iter().any(|a| !a.starts_with('-')) {
+        return Ok(());
+    }
+    registry_lines()?;
+    pull_line();
+    unpack_line();
+    Ok(())
+}
+
+/// `bench registry-<assembly> stackwright=<ms>`: resolution alone (the solver on the real,
+/// already loaded registry), as the issue asks; loading and validation are not timed.
+fn registry_lines() -> anyhow::Result<()> {
+    let mut paths: Vec<_> = std::fs::read_dir("assemblies")?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    let assembler = stackwright::Assembler::new();
+    for p in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    {
+        let loaded =
+            stackwright::assembly::load(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        let registry = assembler
+            .registry(Some(&loaded))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let request = stackwright::solver::Request::from_assembly(&loaded.assembly);
+        let provider = stackwright::solver::ManifestProvider::new(
+            registry.manifests(),
+            registry.capabilities(),
+        );
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        let line = crate::bench::registry_line(&name, || {
+            let r = stackwright::solver::resolve(&provider, &request);
+            assert!(r.is_ok(), "{name} no longer resolves");
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn have(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+/// 12 images × 3 layers of 2 MiB (one layer shared by all) from a local registry.
+fn pull_line() {
+    if !(have("docker-registry") && have("skopeo")) {
+        println!(
+            "bench pull skipped: needs docker-registry and skopeo (cargo xtask test installs them)"
+        );
+        return;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            println!("bench pull failed: {e}");
+            return;
+        }
+    };
+    match rt.block_on(stackwright_oci::bench::bench_local(12, 3, 2048)) {
+        Ok(b) => {
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+            match b.skopeo_sequential {
+                Some(sk) => println!(
+                    "bench pull-12-images stackwright={:.0} stackwright-cached={:.0} skopeo-sequential={:.0} ratio skopeo/stackwright={:.2}x cached-bytes-downloaded={}",
+                    ms(b.stackwright_cold),
+                    ms(b.stackwright_warm),
+                    ms(sk),
+                    sk.as_secs_f64() / b.stackwright_cold.as_secs_f64(),
+                    b.warm_bytes_downloaded
+                ),
+                None => println!("bench pull-12-images {b}"),
+            }
+        }
+        Err(e) => println!("bench pull failed: {e}"),
+    }
+}
+
+/// Unpacking a synthetic 3-layer image (≈12,000 entries) into a root filesystem.
+fn unpack_line() {
+    if !have("umoci") {
+        println!("bench unpack skipped: needs umoci (cargo xtask test installs it)");
+        return;
+    }
+    let work = match tempfile::tempdir() {
+        Ok(w) => w,
+        Err(e) => {
+            println!("bench unpack failed: {e}");
+            return;
+        }
+    };
+    match stackwright_build::bench::run(
+        Path::new(work.path()),
+        stackwright_build::bench::BenchShape::default(),
+        3,
+    ) {
+        Ok(r) => println!(
+            "bench unpack-{}-entries stackwright={:.0} umoci={:.0} ratio umoci/stackwright={:.2}x",
+            r.entries,
+            r.stackwright.as_secs_f64() * 1000.0,
+            r.umoci.as_secs_f64() * 1000.0,
+            r.speedup
+        ),
+        Err(e) => println!("bench unpack failed: {e}"),
+    }
+}
