@@ -90,7 +90,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     status(
         Command::new(&cargo)
             .current_dir(FUZZ_DIR)
-            .args(["build", "--release", "--bins"])
+            .args(["build", "--release", "--features", "runner", "--bins"])
             .env("CARGO_TARGET_DIR", &target_dir),
     )?;
     let bin = |name: &str| target_dir.join("release").join(name);

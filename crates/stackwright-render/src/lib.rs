@@ -68,13 +68,14 @@ impl Platform<'_> {
         })
     }
 
-    /// The one-line reason a component is there (its first, most direct reason).
+    /// The one-line reason a component is there (its first, most direct reason), without
+    /// file locations so outputs do not depend on where the assembly lives.
     pub fn reason(&self, id: &str) -> String {
         self.resolution
             .components
             .get(id)
             .and_then(|c| c.why.first())
-            .map(|w| w.describe())
+            .map(|w| w.summary())
             .unwrap_or_else(|| "chosen".into())
     }
 }

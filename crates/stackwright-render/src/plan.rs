@@ -22,7 +22,7 @@ pub fn plan_json(p: &Platform<'_>) -> String {
                 "stage": m.map(|m| m.stage.as_str()),
                 "image": image,
                 "reason": p.reason(id),
-                "reasons": c.why.iter().map(|w| w.describe()).collect::<Vec<_>>(),
+                "reasons": c.why.iter().map(|w| w.summary()).collect::<Vec<_>>(),
                 "privileged": m.map(|m| m.privileged),
                 "verified": m.map(|m| m.verified),
             })
@@ -89,12 +89,9 @@ pub fn summary_table(p: &Platform<'_>) -> String {
                 .manifest(id)
                 .map(|m| m.stage.as_str())
                 .unwrap_or("-");
-            vec![
-                id.clone(),
-                c.version.to_string(),
-                stage.to_string(),
-                p.reason(id),
-            ]
+            // The terminal table keeps the assembly line: it is read where the file is.
+            let why = c.why.first().map(|w| w.describe()).unwrap_or_default();
+            vec![id.clone(), c.version.to_string(), stage.to_string(), why]
         })
         .collect();
     for (id, v) in &p.resolution.external {

@@ -122,8 +122,19 @@ pub enum Why {
 }
 
 impl Why {
-    /// One line a person can read, e.g. `required by kubelet 1.36.4 (cri *, default provider)`.
+    /// One line a person can read, e.g. `required by kubelet 1.36.4 (cri *, default provider)`,
+    /// with the assembly line when the reason has one.
     pub fn describe(&self) -> String {
+        self.describe_with(true)
+    }
+
+    /// The same line without file locations: for outputs that must not depend on where the
+    /// assembly file lives (the lockfile, plan.json, published artifacts).
+    pub fn summary(&self) -> String {
+        self.describe_with(false)
+    }
+
+    fn describe_with(&self, locations: bool) -> String {
         let pick = |p: &Pick, via: &str, ok: bool| -> String {
             if !ok {
                 return String::new();
@@ -135,8 +146,8 @@ impl Why {
             }
         };
         let at = |l: &Option<Location>| match l {
-            Some(l) => format!(" at {l}"),
-            None => String::new(),
+            Some(l) if locations => format!(" at {l}"),
+            _ => String::new(),
         };
         match self {
             Why::Asked { range, location } => format!("asked for ({range}){}", at(location)),
