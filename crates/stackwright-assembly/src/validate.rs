@@ -242,9 +242,7 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
     // `[prefer]` naming something that does not provide the capability is a mistake the
     // solver would silently ignore.
     for (cap, id) in &a.prefer {
-        if registry.capability(cap).is_some()
-            && !registry.providers(cap).iter().any(|p| *p == id.value)
-        {
+        if registry.capability(cap).is_some() && !registry.providers(cap).contains(&id.value) {
             let mut d = Diagnostic::error(
                 diagnostic::UNKNOWN_COMPONENT,
                 format!(
@@ -265,6 +263,11 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
             };
             diags.push(d);
         }
+    }
+
+    // `[linuxkit]` may only place components the platform has.
+    if let Some(layout) = &a.linuxkit {
+        diags.extend(layout.check(|id| resolution.components.contains_key(id)));
     }
 
     diagnostic::sort(&mut diags);

@@ -92,6 +92,16 @@ fn assemble(
     args: &AssembleArgs,
     fmt: MessageFormat,
 ) -> Result<Outcome, Error> {
+    // --format needs the images too, so it counts as network use.
+    if args.offline && (args.pin || args.pull || !args.format.is_empty()) {
+        return Err(Error::Invalid(vec![Diagnostic::error(
+            diagnostic::INVALID_VALUE,
+            "--offline cannot be combined with --pin, --pull or --format",
+        )
+        .hint(
+            "drop --offline, or drop those flags to assemble without the network",
+        )]));
+    }
     let loaded = crate::share::load_for_assemble(args)?;
     let out_dir = args
         .out
@@ -103,16 +113,6 @@ fn assemble(
         stackwright::read_lock(&out_dir)?
     };
     let mut assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
-    if (args.pin || args.pull || !args.format.is_empty()) && args.offline && (args.pin || args.pull)
-    {
-        return Err(Error::Invalid(vec![Diagnostic::error(
-            diagnostic::INVALID_VALUE,
-            "--offline cannot be combined with --pin or --pull",
-        )
-        .hint(
-            "drop --offline, or drop --pin/--pull to assemble without the network",
-        )]));
-    }
     let extra = stackwright::extras::Extras {
         pin: args.pin,
         pull: args.pull,

@@ -234,6 +234,20 @@ impl RegistryBuilder {
             capabilities,
             mut diags,
         } = self;
+        if entries.len() > stackwright_types::MAX_COMPONENTS {
+            diags.push(
+                Diagnostic::error(
+                    diagnostic::INPUT_LIMIT,
+                    format!(
+                        "the registry holds {} components, over the limit of {}",
+                        entries.len(),
+                        stackwright_types::MAX_COMPONENTS
+                    ),
+                )
+                .hint("load only the component directories this assembly needs"),
+            );
+            return Err(RegistryError::Invalid(diags));
+        }
         let mut providers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (id, (c, _)) in &entries {
             let m = c.manifest();

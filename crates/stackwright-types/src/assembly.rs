@@ -477,6 +477,25 @@ impl AssemblyFile {
             })?;
         let mut diags = Vec::new();
         let loc = |s: std::ops::Range<usize>| src.locate(s);
+        let counted = raw.components.len()
+            + raw.external.len()
+            + raw.capabilities.len()
+            + raw.prefer.len()
+            + raw.files.len();
+        if counted > crate::MAX_COMPONENTS {
+            return Err(TypesError::Invalid {
+                file: src.name.clone(),
+                diagnostics: vec![Diagnostic::error(
+                    diagnostic::INPUT_LIMIT,
+                    format!(
+                        "the assembly lists {counted} components, capabilities and files, over the limit of {}",
+                        crate::MAX_COMPONENTS
+                    ),
+                )
+                .at(src.whole())
+                .hint("no platform needs this many parts; split it or generate fewer entries")],
+            });
+        }
         let mut out = AssemblyFile {
             source: src.name.clone(),
             ..Default::default()
@@ -1077,6 +1096,34 @@ format = "filesystem"
             "{got:?}"
         );
         assert!(lk.check(|_| true).is_empty());
+    }
+
+    #[test]
+    fn too_many_components_is_a_limit() {
+        let mut text = String::from("[components]\n");
+        for i in 0..=crate::MAX_COMPONENTS {
+            text.push_str(&format!("c-{i} = \"*\"\n"));
+        }
+        let e = AssemblyFile::parse(&SourceText::new("a.toml", text)).unwrap_err();
+        assert_eq!(e.diagnostics()[0].code, diagnostic::INPUT_LIMIT);
+    }
+
+    #[test]
+    fn versions_too_large_for_semver_are_errors() {
+        let e = AssemblyFile::parse(&SourceText::new(
+            "a.toml",
+            "[assembly]\nversion = \"99999999999999999999.0.0\"\n[external]\nk = \"99999999999999999999.0.0\"\n[components]\nx = \"^99999999999999999999\"\n",
+        ))
+        .unwrap_err();
+        let codes: Vec<_> = e.diagnostics().iter().map(|d| d.code).collect();
+        assert_eq!(
+            codes,
+            [
+                diagnostic::INVALID_VERSION,
+                diagnostic::INVALID_RANGE,
+                diagnostic::INVALID_VERSION
+            ]
+        );
     }
 
     #[test]

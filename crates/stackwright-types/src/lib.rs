@@ -56,3 +56,11 @@ pub const MAX_INPUT_BYTES: usize = 4 * 1024 * 1024;
 /// Deepest nesting of arrays/tables accepted in a TOML input. The `toml` parser recurses,
 /// so deeper input is refused up front rather than risking the stack.
 pub const MAX_NESTING: usize = 64;
+
+/// Most components one registry, or one assembly's `[components]`, may hold. The real
+/// registry has about a hundred; past this the solver's work is not worth starting.
+pub const MAX_COMPONENTS: usize = 10_000;
+
+/// Most dependency edges (requires, constrains, conflicts and recommends together) one
+/// release may list.
+pub const MAX_REQUIREMENTS: usize = 1_000;

@@ -700,6 +700,22 @@ fn release_from_raw(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Release> {
     let location = src.locate(r.version.span());
+    let edges = r.requires.len() + r.constrains.len() + r.conflicts.len() + r.recommends.len();
+    if edges > crate::MAX_REQUIREMENTS {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INPUT_LIMIT,
+                format!(
+                    "release {} lists {edges} requirements, over the limit of {}",
+                    r.version.get_ref(),
+                    crate::MAX_REQUIREMENTS
+                ),
+            )
+            .at(location.clone())
+            .hint("depend on a capability instead of listing every component"),
+        );
+        return None;
+    }
     let version = match parse_version(r.version.get_ref()) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -843,6 +859,30 @@ pub fn image_has_tag_or_digest(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_many_requirements_in_one_release_is_a_limit() {
+        let mut text = String::from(
+            "id = \"big\"\ncategory = \"runtime\"\nsummary = \"x\"\nstage = \"service\"\narch = [\"amd64\"]\n[[release]]\nversion = \"1.0.0\"\n[release.requires]\n",
+        );
+        for i in 0..=crate::MAX_REQUIREMENTS {
+            text.push_str(&format!("dep-{i} = \"*\"\n"));
+        }
+        let err = Manifest::parse(&SourceText::new("big.toml", text), Some("big")).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(d.code, diagnostic::INPUT_LIMIT);
+        assert_eq!(d.location.as_ref().unwrap().line, 7, "{}", d.render());
+        assert!(d.message.contains("1001 requirements"), "{}", d.message);
+    }
+
+    #[test]
+    fn versions_too_large_for_semver_are_errors_not_panics() {
+        let text = "id = \"big\"\ncategory = \"runtime\"\nsummary = \"x\"\nstage = \"service\"\narch = [\"amd64\"]\n[[release]]\nversion = \"99999999999999999999.0.0\"\n[release.requires]\nx = \">=99999999999999999999\"\n";
+        let err = Manifest::parse(&SourceText::new("big.toml", text), Some("big")).unwrap_err();
+        let codes: Vec<_> = err.diagnostics().iter().map(|d| d.code).collect();
+        assert!(codes.contains(&diagnostic::INVALID_VERSION), "{codes:?}");
+        assert!(codes.contains(&diagnostic::INVALID_RANGE), "{codes:?}");
+    }
 
     const OK: &str = r#"
 id = "containerd"

@@ -32,7 +32,7 @@ impl SourceText {
             line: 1,
             column: 1,
             length: 0,
-            snippet: self.text.lines().next().map(|l| truncate_line(l)),
+            snippet: self.text.lines().next().map(truncate_line),
         }
     }
 }

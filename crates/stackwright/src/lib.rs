@@ -352,8 +352,23 @@ impl Assembled {
 /// (never silently replaced: the user may want to see why).
 pub fn read_lock(dir: &Path) -> Result<Option<Lockfile>, Error> {
     let path = dir.join("stackwright.lock");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            // A damaged lock is a broken input (exit 1, SW0108), not an I/O failure.
+            let text = String::from_utf8(bytes).map_err(|e| {
+                Error::Invalid(vec![Diagnostic::error(
+                    diagnostic::NOT_UTF8,
+                    format!(
+                        "{} is not UTF-8 text (invalid byte at offset {})",
+                        path.display(),
+                        e.utf8_error().valid_up_to()
+                    ),
+                )
+                .at(stackwright_types::Location::file_only(
+                    path.display().to_string(),
+                ))
+                .hint("delete the lockfile or rerun with --update")])
+            })?;
             let src = stackwright_types::SourceText::new(path.display().to_string(), text);
             Lockfile::parse(&src)
                 .map(Some)
