@@ -214,18 +214,25 @@ struct Reader<'a> {
     source: &'a dyn ParentSource,
     fetched: BTreeMap<String, FetchedParent>,
     parents: Vec<RemoteParent>,
-    /// What is being read, outermost first: canonical paths, or `oci://…#title`.
-    stack: Vec<String>,
+    /// What is being read, outermost first: (identity, as shown). The identity is the
+    /// canonical path or `oci://…#title`; messages show the path as the user wrote it, so
+    /// they do not depend on where the checkout lives.
+    stack: Vec<(String, String)>,
     sources: Vec<(String, String)>,
     dirs: Vec<(PathBuf, Location)>,
 }
 
 impl Reader<'_> {
     /// Refuses loops and over-deep chains before `key` is read.
-    fn enter(&self, key: &str, named_at: Option<&Location>) -> Result<(), AssemblyError> {
-        if let Some(pos) = self.stack.iter().position(|p| p == key) {
-            let mut chain: Vec<String> = self.stack[pos..].to_vec();
-            chain.push(key.to_string());
+    fn enter(
+        &self,
+        key: &str,
+        shown: &str,
+        named_at: Option<&Location>,
+    ) -> Result<(), AssemblyError> {
+        if let Some(pos) = self.stack.iter().position(|(k, _)| k == key) {
+            let mut chain: Vec<String> = self.stack[pos..].iter().map(|(_, s)| s.clone()).collect();
+            chain.push(shown.to_string());
             return Err(AssemblyError::Invalid(vec![Diagnostic::error(
                 diagnostic::EXTENDS_CYCLE,
                 format!("`extends` loops: {}", chain.join(" → ")),
@@ -267,10 +274,23 @@ impl Reader<'_> {
             }
         };
         let key = display(&canonical);
-        self.enter(&key, named_at)?;
-        let bytes = std::fs::read(path).map_err(|source| AssemblyError::Io {
-            path: display(path),
-            source,
+        self.enter(&key, &display(path), named_at)?;
+        let bytes = std::fs::read(path).map_err(|source| match named_at {
+            // A parent that exists but cannot be read as a file (a directory, a
+            // device) is a mistake in the child, not an I/O failure of the run.
+            Some(at) => AssemblyError::Invalid(vec![Diagnostic::error(
+                diagnostic::MISSING_PARENT,
+                format!(
+                    "the parent assembly {} cannot be read: {source}",
+                    display(path)
+                ),
+            )
+            .at(at.clone())
+            .hint("`extends` names assembly files, relative to the file that names them")]),
+            None => AssemblyError::Io {
+                path: display(path),
+                source,
+            },
         })?;
         let name = display(path);
         let text = String::from_utf8(bytes).map_err(|e| {
@@ -288,7 +308,7 @@ impl Reader<'_> {
         let file =
             AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        self.stack.push(key);
+        self.stack.push((key, display(path)));
         let merged = self.read_parents(&file, &Base::Dir(dir.clone()));
         self.stack.pop();
         let merged = merged?;
@@ -340,7 +360,7 @@ impl Reader<'_> {
             )]));
         };
         let text = text.clone();
-        self.enter(&key, named_at)?;
+        self.enter(&key, &key, named_at)?;
         let src = SourceText::new(key.clone(), text.clone());
         let file =
             AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
@@ -355,7 +375,7 @@ impl Reader<'_> {
             .hint("publish an assembly that uses only registered components, or extend a local copy")]));
         }
         let dir = title.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-        self.stack.push(key.clone());
+        self.stack.push((key.clone(), key.clone()));
         let merged = self.read_parents(
             &file,
             &Base::Published {

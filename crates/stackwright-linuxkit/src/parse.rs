@@ -744,22 +744,6 @@ pub(crate) fn duplicate_names<'a>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn go_integers() {
-        assert_eq!(go_integer("0644"), Some(420));
-        assert_eq!(go_integer("-0o17"), Some(-15));
-        assert_eq!(go_integer("0x1F"), Some(31));
-        assert_eq!(go_integer("1_000"), Some(1000));
-        assert_eq!(go_integer("0089"), None);
-        assert_eq!(go_integer("00-final"), None);
-        assert_eq!(go_integer("web"), None);
-        assert_eq!(go_integer("_1"), None);
-        assert_eq!(go_integer("0-1"), None);
-        assert_eq!(go_integer("0+1"), None);
-        assert_eq!(go_integer("-"), None);
-        assert_eq!(go_integer("0x"), None);
-    }
-
     fn err(text: &str) -> Vec<Diagnostic> {
         parse(&SourceText::new("t.yml", text)).unwrap_err()
     }

@@ -167,11 +167,23 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     if let Some(err) = builder.error {
         return Err(err);
     }
-    loaded.map_err(|e| YamlError {
-        pos: pos(e.marker()),
-        message: e.info().to_string(),
-        hint: None,
-        limit: false,
+    loaded.map_err(|e| {
+        // yaml-rust2's own depth guard on flow collections (`[[[[…`).
+        let limit = e.info().contains("recursion limit");
+        YamlError {
+            pos: pos(e.marker()),
+            message: if limit {
+                format!(
+                    "values nested deeper than the YAML reader allows ({})",
+                    e.info()
+                )
+            } else {
+                e.info().to_string()
+            },
+            hint: limit
+                .then_some("flatten the value; nothing in LinuxKit's format nests this deep"),
+            limit,
+        }
     })?;
     Ok(builder.root)
 }

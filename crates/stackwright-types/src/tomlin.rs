@@ -149,7 +149,21 @@ pub(crate) fn from_toml_error(
         };
         return d;
     }
-    let code = if msg.starts_with("invalid")
+    if msg == "recursion limit" || msg.starts_with("recursion limit") {
+        // The parser's own depth guard: dotted keys and table headers nest without
+        // brackets, so the precheck cannot see them.
+        return Diagnostic::error(
+            diagnostic::INPUT_LIMIT,
+            "keys or tables nested too deeply (dotted keys or table headers with too many parts)",
+        )
+        .at(loc)
+        .hint("flatten the key; nothing in Stackwright's formats nests this deep");
+    }
+    // While checking syntax, every problem is a syntax error, whatever its wording
+    // ("invalid basic string" is an unclosed string, not a wrong value).
+    let code = if fallback == diagnostic::TOML_SYNTAX {
+        diagnostic::TOML_SYNTAX
+    } else if msg.starts_with("invalid")
         || msg.starts_with("unknown variant")
         || msg.starts_with("missing field")
         || msg.starts_with("duplicate")
@@ -184,6 +198,45 @@ mod tests {
         let src = SourceText::new("deep.toml", text);
         let errs = precheck(&src).unwrap_err();
         assert_eq!(errs[0].code, diagnostic::INPUT_LIMIT);
+    }
+
+    #[test]
+    fn deep_dotted_keys_and_headers_are_limits_not_crashes() {
+        #[derive(serde::Deserialize)]
+        struct Any {}
+        for text in [
+            format!("a{} = 1\n", ".a".repeat(20_000)),
+            format!("[{}a]\nx = 1\n", "a.".repeat(20_000)),
+        ] {
+            let src = SourceText::new("deep.toml", text);
+            let errs = parse::<Any>(&src).err().expect("refused");
+            assert_eq!(
+                errs[0].code,
+                diagnostic::INPUT_LIMIT,
+                "{}",
+                errs[0].render()
+            );
+        }
+    }
+
+    #[test]
+    fn broken_strings_are_syntax_errors() {
+        #[derive(serde::Deserialize)]
+        struct Any {}
+        for text in [
+            "a = \"never closed\n",
+            "a = \"bell \u{7}\"\n",
+            "a = \"\"\"\nopen\n",
+        ] {
+            let src = SourceText::new("s.toml", text);
+            let errs = parse::<Any>(&src).err().expect("refused");
+            assert_eq!(
+                errs[0].code,
+                diagnostic::TOML_SYNTAX,
+                "{}",
+                errs[0].render()
+            );
+        }
     }
 
     #[test]

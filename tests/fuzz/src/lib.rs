@@ -272,9 +272,14 @@ fn layer_blob(data: &[u8]) {
     }
     // Every key is inside the root: no `..`, no leading `/`.
     for (k, _) in tree.iter() {
-        assert!(!k.starts_with(b"/"), "absolute key {:?}", String::from_utf8_lossy(k));
         assert!(
-            !k.split(|b| *b == b'/').any(|c| c == b".." || c == b"." || c.is_empty())
+            !k.starts_with(b"/"),
+            "absolute key {:?}",
+            String::from_utf8_lossy(k)
+        );
+        assert!(
+            !k.split(|b| *b == b'/')
+                .any(|c| c == b".." || c == b"." || c.is_empty())
                 || k.is_empty(),
             "unsafe key {:?}",
             String::from_utf8_lossy(k)
@@ -292,7 +297,11 @@ pub fn generated_seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     let mut add = |path: &str, kind: tar::EntryType, body: &[u8], link: Option<&str>| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
-        h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+        h.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
         h.set_size(body.len() as u64);
         if let Some(l) = link {
             h.set_link_name(l).unwrap();

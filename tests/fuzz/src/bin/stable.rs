@@ -20,18 +20,92 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const DICT: &[&[u8]] = &[
-    b"[", b"]", b"{", b"}", b"[[", b"]]", b"\"", b"'''", b"\"\"\"", b"=", b".", b",", b"\n",
-    b"#", b"\\u0000", b"\\", b"-", b"*", b"^", b"~", b">=", b"<", b"0", b"1.2.3",
-    b"99999999999999999999.0.0", b"-1", b"1e999", b"nan", b"inf", b"true", b"[[release]]\n",
-    b"[release]\n", b"version = ", b"requires", b"provides", b"extends", b"[components]\n",
-    b"[assembly]\n", b"[[files]]\n", b"path = ", b"contents = ", b"source = ", b"../",
-    b"/", b"[external]\n", b"[prefer]\n", b"[policy]\n", b"privileged", b"kernel",
-    b"cmdline", b"config", b"container", b"image = ", b"docker.io/linuxkit/getty:v1",
-    b"@sha256:", b"a.b.c = 1\n", b"\xff", b"\xc3\x28", b"\r\n", b"\t", b": ", b"- ",
-    b"&a ", b"*a", b"<<: *a\n", b"!!binary ", b"---\n", b"...\n", b"? ", b"|\n  ", b">-\n",
-    b"services:\n", b"onboot:\n", b"init:\n", b"kernel:\n  image: ", b"files:\n",
-    b"  - name: x\n    image: y\n", b"mode: \"0644\"\n", b"capabilities:\n", b"ustar\x00",
-    b"ustar  \x00", b".wh.", b".wh..wh..opq", b"\x1f\x8b", b"00000000000", b"0000644\x00",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"[[",
+    b"]]",
+    b"\"",
+    b"'''",
+    b"\"\"\"",
+    b"=",
+    b".",
+    b",",
+    b"\n",
+    b"#",
+    b"\\u0000",
+    b"\\",
+    b"-",
+    b"*",
+    b"^",
+    b"~",
+    b">=",
+    b"<",
+    b"0",
+    b"1.2.3",
+    b"99999999999999999999.0.0",
+    b"-1",
+    b"1e999",
+    b"nan",
+    b"inf",
+    b"true",
+    b"[[release]]\n",
+    b"[release]\n",
+    b"version = ",
+    b"requires",
+    b"provides",
+    b"extends",
+    b"[components]\n",
+    b"[assembly]\n",
+    b"[[files]]\n",
+    b"path = ",
+    b"contents = ",
+    b"source = ",
+    b"../",
+    b"/",
+    b"[external]\n",
+    b"[prefer]\n",
+    b"[policy]\n",
+    b"privileged",
+    b"kernel",
+    b"cmdline",
+    b"config",
+    b"container",
+    b"image = ",
+    b"docker.io/linuxkit/getty:v1",
+    b"@sha256:",
+    b"a.b.c = 1\n",
+    b"\xff",
+    b"\xc3\x28",
+    b"\r\n",
+    b"\t",
+    b": ",
+    b"- ",
+    b"&a ",
+    b"*a",
+    b"<<: *a\n",
+    b"!!binary ",
+    b"---\n",
+    b"...\n",
+    b"? ",
+    b"|\n  ",
+    b">-\n",
+    b"services:\n",
+    b"onboot:\n",
+    b"init:\n",
+    b"kernel:\n  image: ",
+    b"files:\n",
+    b"  - name: x\n    image: y\n",
+    b"mode: \"0644\"\n",
+    b"capabilities:\n",
+    b"ustar\x00",
+    b"ustar  \x00",
+    b".wh.",
+    b".wh..wh..opq",
+    b"\x1f\x8b",
+    b"00000000000",
+    b"0000644\x00",
 ];
 
 fn main() {
@@ -133,7 +207,8 @@ fn main() {
         }));
     }
     let current_file = artifacts.join(".current");
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ t0.elapsed().as_nanos() as u64 ^ std::process::id() as u64);
+    let mut rng =
+        Rng(0x9e37_79b9_7f4a_7c15 ^ t0.elapsed().as_nanos() as u64 ^ std::process::id() as u64);
     let mut execs = 0u64;
     let mut crash_sites = BTreeSet::new();
     let mut crashes = 0usize;
@@ -186,7 +261,9 @@ fn main() {
 }
 
 fn read_corpus(dir: &Path, out: &mut Vec<Vec<u8>>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
     paths.sort();
     for p in paths {
@@ -200,8 +277,9 @@ fn read_corpus(dir: &Path, out: &mut Vec<Vec<u8>>) {
 
 fn hash(b: &[u8]) -> u64 {
     // FNV-1a: stable file names for the same input.
-    b.iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ *x as u64).wrapping_mul(0x100_0000_01b3))
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
+        (h ^ *x as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 struct Rng(u64);
@@ -276,8 +354,14 @@ fn mutate(inputs: &[Vec<u8>], rng: &mut Rng, max_len: usize) -> Vec<u8> {
                 let lines: Vec<&[u8]> = other.split(|b| *b == b'\n').collect();
                 let line = lines[rng.below(lines.len())];
                 let i = rng.below(len);
-                let start = v[..i].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-                let end = v[i..].iter().position(|b| *b == b'\n').map_or(len, |p| i + p);
+                let start = v[..i]
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |p| p + 1);
+                let end = v[i..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(len, |p| i + p);
                 v.splice(start..end, line.iter().copied());
             }
             7 if len > 0 => {
