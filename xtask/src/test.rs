@@ -5,7 +5,7 @@
 //! static libc (to build the test program runc runs). When one is missing and we are root,
 //! they are installed with apt-get; otherwise the run stops and says what to install.
 //! Then every test runs: nextest when installed (parallel, per-test processes), else
-//! `cargo test`; doc tests separately, since nextest does not run them.
+//! `cargo test`; doc tests first and separately, since nextest does not run them.
 
 use std::process::Command;
 
@@ -77,6 +77,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
+    // Doc tests first, so the run closes on the main runner's summary.
+    status(Command::new(&cargo).args(["test", "--workspace", "--doc"]))?;
     if nextest {
         status(
             Command::new(&cargo)
@@ -90,6 +92,5 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 .args(args),
         )?;
     }
-    status(Command::new(&cargo).args(["test", "--workspace", "--doc"]))?;
     Ok(())
 }
