@@ -44,6 +44,30 @@ struct ExclFact<'a> {
     location: Option<&'a Location>,
 }
 
+/// Adds `owner_var` and `target` to the exclusion fact keyed by (owner, reason, target
+/// name), creating it on first use, so one rule over many versions reads as one fact.
+fn record_excl<'a>(
+    excls: &mut Vec<ExclFact<'a>>,
+    index: &mut BTreeMap<(u32, String, u32), usize>,
+    key: (u32, String, u32),
+    location: Option<&'a Location>,
+    owner_var: Var,
+    target: Var,
+) {
+    let i = *index.entry(key.clone()).or_insert_with(|| {
+        excls.push(ExclFact {
+            owner: key.0,
+            owners: BTreeSet::new(),
+            targets: BTreeSet::new(),
+            because: key.1,
+            location,
+        });
+        excls.len() - 1
+    });
+    excls[i].owners.insert(owner_var);
+    excls[i].targets.insert(target);
+}
+
 pub(crate) fn explain<P: Provider + ?Sized>(s: &mut Solver<'_, P>) -> Explanation {
     // 1. The original rules the refutation used.
     let mut core: BTreeSet<u32> = BTreeSet::new();
@@ -164,21 +188,8 @@ pub(crate) fn explain<P: Provider + ?Sized>(s: &mut Solver<'_, P>) -> Explanatio
                         e.range.to_text()
                     ),
                 };
-                let loc = e.location;
-                let i = *excl_key
-                    .entry((owner, because.clone(), s.vars[target as usize].name))
-                    .or_insert_with(|| {
-                        excls.push(ExclFact {
-                            owner,
-                            owners: BTreeSet::new(),
-                            targets: BTreeSet::new(),
-                            because,
-                            location: loc,
-                        });
-                        excls.len() - 1
-                    });
-                excls[i].owners.insert(o);
-                excls[i].targets.insert(target);
+                let key = (owner, because.clone(), s.vars[target as usize].name);
+                record_excl(&mut excls, &mut excl_key, key, e.location, o, target);
             }
             Origin::Kernel { var: o, kernel } => {
                 let need = s.kernel_meets(kernel, o).unwrap_or_default();
@@ -188,20 +199,8 @@ pub(crate) fn explain<P: Provider + ?Sized>(s: &mut Solver<'_, P>) -> Explanatio
                     let d = s.vars[o as usize].details as usize;
                     s.rels[d].location
                 };
-                let i = *excl_key
-                    .entry((owner, because.clone(), s.vars[kernel as usize].name))
-                    .or_insert_with(|| {
-                        excls.push(ExclFact {
-                            owner,
-                            owners: BTreeSet::new(),
-                            targets: BTreeSet::new(),
-                            because,
-                            location: loc,
-                        });
-                        excls.len() - 1
-                    });
-                excls[i].owners.insert(o);
-                excls[i].targets.insert(kernel);
+                let key = (owner, because.clone(), s.vars[kernel as usize].name);
+                record_excl(&mut excls, &mut excl_key, key, loc, o, kernel);
             }
             Origin::Learned(_) => {}
         }
