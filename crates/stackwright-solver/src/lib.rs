@@ -26,6 +26,9 @@ mod resolution;
 mod search;
 mod verify;
 
+#[cfg(test)]
+mod testing;
+
 pub use manifest_provider::ManifestProvider;
 pub use provider::{CapabilityInfo, Component, Edge, Provider, Range, ReleaseDetails, ReleaseHead};
 pub use refusal::{Explanation, Fact, Refusal, Section, UnknownName};

@@ -1,225 +1,34 @@
-//! Turning a refused search into an explanation a person can follow.
+//! Rendering the facts of a refusal (see `proof`) into lines a person can follow, and
+//! into the [`Fact`] list of the [`Explanation`].
 //!
-//! The search keeps, for every learned clause, the clauses it was derived from. From the
-//! final conflict we walk that proof back to the *original* rules it used (an
-//! unsatisfiable core): what the request asks, `requires` edges, conflicts, kernel needs,
-//! `one` capabilities. Those are grouped per component and edge, version lists are
-//! collapsed into ranges, chains of single requirements are collapsed to their ends, and
-//! the whole is written as a short derivation ending in "so … cannot be assembled
-//! together".
+//! Version lists are collapsed into ranges, chains of single requirements are collapsed to
+//! their ends, and the whole is written as a short derivation, depth first from what the
+//! request asks, ending in "so … cannot be assembled together".
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use stackwright_types::manifest::DepKind;
 use stackwright_types::Location;
 
 use crate::provider::{Provider, Range};
 use crate::refusal::{Explanation, Fact};
-use crate::search::{var, Ante, AskKind, Forbid, Origin, Reason, Solver, Var, NONE, PKG_GROUP};
+use crate::search::{AskKind, Forbid, Solver, Var, NONE, PKG_GROUP};
+
+use super::proof::{Proof, ReqFact};
 
 /// Derivation lines shown before "and N more causes".
 const MAX_LINES: usize = 12;
 /// Links of a chain shown before eliding the middle.
 const MAX_LINKS: usize = 4;
 
-/// A requirement (or an ask) taking part in the refusal, grouped over owner releases.
-struct ReqFact<'a> {
-    /// Owner component, or `NONE` for the request itself.
-    owner: u32,
-    ask: Option<u32>,
-    name: u32,
-    /// Every range the grouped edges give (usually one).
-    ranges: Vec<Range<'a>>,
-    range_text: String,
-    location: Option<&'a Location>,
-    owners: BTreeSet<Var>,
-    cands: BTreeSet<Var>,
-}
-
-struct ExclFact<'a> {
-    owner: u32,
-    owners: BTreeSet<Var>,
-    targets: BTreeSet<Var>,
-    because: String,
-    location: Option<&'a Location>,
-}
-
-/// Adds `owner_var` and `target` to the exclusion fact keyed by (owner, reason, target
-/// name), creating it on first use, so one rule over many versions reads as one fact.
-fn record_excl<'a>(
-    excls: &mut Vec<ExclFact<'a>>,
-    index: &mut BTreeMap<(u32, String, u32), usize>,
-    key: (u32, String, u32),
-    location: Option<&'a Location>,
-    owner_var: Var,
-    target: Var,
-) {
-    let i = *index.entry(key.clone()).or_insert_with(|| {
-        excls.push(ExclFact {
-            owner: key.0,
-            owners: BTreeSet::new(),
-            targets: BTreeSet::new(),
-            because: key.1,
-            location,
-        });
-        excls.len() - 1
-    });
-    excls[i].owners.insert(owner_var);
-    excls[i].targets.insert(target);
-}
-
-pub(crate) fn explain<P: Provider + ?Sized>(s: &mut Solver<'_, P>) -> Explanation {
-    // 1. The original rules the refutation used.
-    let mut core: BTreeSet<u32> = BTreeSet::new();
-    let mut amo: BTreeSet<(u32, Var, Var)> = BTreeSet::new();
-    let mut seen_c: BTreeSet<u32> = BTreeSet::new();
-    let mut seen_v: BTreeSet<Var> = BTreeSet::new();
-    let mut stack: Vec<Ante> = s.final_proof.clone();
-    while let Some(a) = stack.pop() {
-        match a {
-            Ante::Clause(c) => {
-                if !seen_c.insert(c) {
-                    continue;
-                }
-                match s.clauses[c as usize].origin {
-                    Origin::Learned(p) => stack.extend(s.proofs[p as usize].iter().copied()),
-                    _ => {
-                        core.insert(c);
-                    }
-                }
-            }
-            Ante::Amo { a, b, group } => {
-                amo.insert((group, a.min(b), a.max(b)));
-            }
-            Ante::Zero(v) => {
-                if !seen_v.insert(v) {
-                    continue;
-                }
-                match s.reason[v as usize] {
-                    Reason::Clause(c) => {
-                        stack.push(Ante::Clause(c));
-                        for &l in s.clause_lits(c) {
-                            if var(l) != v {
-                                stack.push(Ante::Zero(var(l)));
-                            }
-                        }
-                    }
-                    Reason::Amo { other, group } => {
-                        amo.insert((group, v.min(other), v.max(other)));
-                        stack.push(Ante::Zero(other));
-                    }
-                    Reason::None => {}
-                }
-            }
-        }
-    }
-
-    // 2. Group them into facts.
-    let mut reqs: Vec<ReqFact> = Vec::new();
-    let mut req_key: BTreeMap<(u32, u32), usize> = BTreeMap::new();
-    let mut excls: Vec<ExclFact> = Vec::new();
-    let mut excl_key: BTreeMap<(u32, String, u32), usize> = BTreeMap::new();
-    for &c in &core {
-        let origin = s.clauses[c as usize].origin;
-        let cands: Vec<Var> = {
-            let cl = &s.clauses[c as usize];
-            s.lits[(cl.start + cl.cand as u32) as usize..(cl.start + cl.len) as usize]
-                .iter()
-                .map(|l| var(*l))
-                .collect()
-        };
-        match origin {
-            Origin::Ask(i) => {
-                let a = &s.asks[i as usize];
-                let name = s.index[a.name];
-                reqs.push(ReqFact {
-                    owner: NONE,
-                    ask: Some(i),
-                    name,
-                    ranges: vec![a.range.clone()],
-                    range_text: a.range.to_text(),
-                    location: a.location,
-                    owners: BTreeSet::new(),
-                    cands: cands.into_iter().collect(),
-                });
-            }
-            Origin::Requires { var: o, edge } => {
-                let d = s.vars[o as usize].details as usize;
-                let e = &s.rels[d].edges[edge as usize];
-                let owner = s.vars[o as usize].name;
-                let key = (owner, e.name);
-                let i = *req_key.entry(key).or_insert_with(|| {
-                    reqs.push(ReqFact {
-                        owner,
-                        ask: None,
-                        name: e.name,
-                        ranges: Vec::new(),
-                        range_text: String::new(),
-                        location: e.location,
-                        owners: BTreeSet::new(),
-                        cands: BTreeSet::new(),
-                    });
-                    reqs.len() - 1
-                });
-                let text = e.range.to_text();
-                if !reqs[i].ranges.iter().any(|r| r.to_text() == text) {
-                    reqs[i].ranges.push(e.range.clone());
-                }
-                reqs[i].owners.insert(o);
-                reqs[i].cands.extend(cands);
-            }
-            Origin::Excludes {
-                var: o,
-                edge,
-                target,
-            } => {
-                let d = s.vars[o as usize].details as usize;
-                let e = &s.rels[d].edges[edge as usize];
-                let owner = s.vars[o as usize].name;
-                let because = match e.kind {
-                    DepKind::Constrains => format!(
-                        "constrains {} to {}",
-                        s.names[e.name as usize].text,
-                        e.range.to_text()
-                    ),
-                    _ => format!(
-                        "conflicts with {} {}",
-                        s.names[e.name as usize].text,
-                        e.range.to_text()
-                    ),
-                };
-                let key = (owner, because.clone(), s.vars[target as usize].name);
-                record_excl(&mut excls, &mut excl_key, key, e.location, o, target);
-            }
-            Origin::Kernel { var: o, kernel } => {
-                let need = s.kernel_meets(kernel, o).unwrap_or_default();
-                let owner = s.vars[o as usize].name;
-                let because = format!("needs {need}");
-                let loc = {
-                    let d = s.vars[o as usize].details as usize;
-                    s.rels[d].location
-                };
-                let key = (owner, because.clone(), s.vars[kernel as usize].name);
-                record_excl(&mut excls, &mut excl_key, key, loc, o, kernel);
-            }
-            Origin::Learned(_) => {}
-        }
-    }
-    for r in &mut reqs {
-        if r.ask.is_none() {
-            let mut texts: Vec<String> = r.ranges.iter().map(|x| x.to_text()).collect();
-            texts.sort();
-            r.range_text = texts.join(" or ");
-        }
-    }
-    // Asks whose forbidding (an `[external]` pin) removed candidates take part too.
-    let ext_asks: BTreeMap<u32, u32> = s
-        .asks
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| matches!(a.kind, AskKind::External))
-        .map(|(i, a)| (s.index[a.name], i as u32))
-        .collect();
+/// Writes the derivation of `proof`.
+pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'_>) -> Explanation {
+    let Proof {
+        reqs,
+        excls,
+        amo,
+        removed: removed_per,
+        used_ext,
+    } = proof;
 
     // 3. Labels: a set of releases equal to what an ask or edge selected is written with
     // that range (`kubelet ~1.36`) rather than as a list.
@@ -245,29 +54,6 @@ pub(crate) fn explain<P: Provider + ?Sized>(s: &mut Solver<'_, P>) -> Explanatio
     };
     let mut asked_terms: Vec<String> = Vec::new();
     let mut first_loc: Option<Location> = None;
-    let mut used_ext: BTreeSet<u32> = BTreeSet::new();
-    // Removed candidates per fact, for the external pins they reveal.
-    let mut removed_per: Vec<Vec<(Var, Forbid)>> = Vec::new();
-    for r in &reqs {
-        let mut rm: Vec<(Var, Forbid)> = Vec::new();
-        for range in &r.ranges {
-            for x in removed(s, r.name, range) {
-                if !rm.contains(&x) {
-                    rm.push(x);
-                }
-            }
-        }
-        removed_per.push(rm);
-    }
-    for rm in &removed_per {
-        for (v, f) in rm {
-            if *f == Forbid::External {
-                if let Some(&ai) = ext_asks.get(&s.vars[*v as usize].name) {
-                    used_ext.insert(ai);
-                }
-            }
-        }
-    }
     let mut ask_order: Vec<usize> = (0..reqs.len()).filter(|i| reqs[*i].ask.is_some()).collect();
     ask_order.sort_by_key(|i| reqs[*i].ask);
     for &i in &ask_order {
@@ -637,32 +423,6 @@ fn at(l: Option<&Location>) -> String {
     }
 }
 
-/// Every release that would meet `name range` but is ruled out up front, with why.
-fn removed<'a, P: Provider + ?Sized>(
-    s: &mut Solver<'a, P>,
-    n: u32,
-    range: &Range<'a>,
-) -> Vec<(Var, Forbid)> {
-    s.load(n);
-    let mut all: Vec<Var> = s.vars_of(n).collect();
-    for q in s.providers(n) {
-        s.load(q);
-        all.extend(s.vars_of(q));
-    }
-    let mut out = Vec::new();
-    for v in all {
-        let f = s.vars[v as usize].forbid;
-        if f == Forbid::No {
-            continue;
-        }
-        let r = range.clone();
-        if s.release_matches(v, n, &r) {
-            out.push((v, f));
-        }
-    }
-    out
-}
-
 fn forbid_text<P: Provider + ?Sized>(s: &Solver<'_, P>, f: Forbid) -> String {
     match f {
         Forbid::No => String::new(),
@@ -870,4 +630,83 @@ fn runs<P: Provider + ?Sized>(s: &Solver<'_, P>, n: u32, set: &BTreeSet<Var>) ->
         parts.push(format!("… ({} releases in {n} runs)", set.len()));
     }
     parts.join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use crate::explain::proof::{ExclFact, Proof, ReqFact};
+    use crate::provider::Range;
+    use crate::refusal::Fact;
+    use crate::request::Request;
+    use crate::search::{Solver, NONE};
+    use crate::testing::{req, Tiny};
+
+    /// Renders hand-made facts: nothing here runs the search.
+    #[test]
+    fn facts_are_written_as_a_derivation_from_the_ask() {
+        let p = Tiny::default()
+            .comp("a", &["1.0.0"], &[])
+            .comp("b", &["1.0.0", "2.0.0"], &[]);
+        let r = Request::new().component("a", req("*"));
+        let any = semver::VersionReq::STAR;
+        let mut s = Solver::new(&p, &r, &[]);
+        let (a, b) = (s.intern("a"), s.intern("b"));
+        s.load(a);
+        s.load(b);
+        let a1 = s.vars_of(a).start;
+        let ask = ReqFact {
+            owner: NONE,
+            ask: Some(0),
+            name: a,
+            ranges: vec![Range::Req(&any)],
+            range_text: "*".into(),
+            location: None,
+            owners: BTreeSet::new(),
+            cands: [a1].into_iter().collect(),
+        };
+        let conflict = ExclFact {
+            owner: a,
+            owners: [a1].into_iter().collect(),
+            targets: s.vars_of(b).collect(),
+            because: "conflicts with b *".into(),
+            location: None,
+        };
+        let needs = ReqFact {
+            owner: a,
+            ask: None,
+            name: b,
+            ranges: vec![Range::Req(&any)],
+            range_text: "*".into(),
+            location: None,
+            owners: [a1].into_iter().collect(),
+            cands: s.vars_of(b).collect(),
+        };
+        let proof = Proof {
+            reqs: vec![ask, needs],
+            excls: vec![conflict],
+            amo: BTreeSet::new(),
+            removed: vec![Vec::new(), Vec::new()],
+            used_ext: BTreeSet::new(),
+        };
+        let e = super::render(&mut s, proof);
+        assert_eq!(
+            e.lines,
+            [
+                "the request asks for a *",
+                "a 1.0.0 needs b *",
+                "a 1.0.0 conflicts with b *",
+                "so a * cannot be assembled"
+            ]
+        );
+        assert_eq!(e.summary, "a * cannot be assembled");
+        assert!(matches!(&e.facts[0], Fact::Asked { name, .. } if name == "a"));
+        assert_eq!(
+            e.facts.len(),
+            3,
+            "ask, requirement, exclusion: {:?}",
+            e.facts
+        );
+    }
 }

@@ -1,0 +1,317 @@
+//! The search: a CDCL solver over one boolean per release.
+//!
+//! Clauses (all "original" ones are owned by a release and added the first time that
+//! release is set true, so the provider is only asked about what the search reaches):
+//! - `requires N R` of release X: `¬X ∨ c1 ∨ … ∨ cn`, the candidates being every allowed
+//!   release of N in R and every allowed release providing N at a version in R, in
+//!   preference order (`[prefer]`, the default provider, N itself, others by name; the
+//!   locked version, then newest first);
+//! - `conflicts` / `constrains` / kernel needs: binary `¬X ∨ ¬T`;
+//! - what the request asks: `c1 ∨ … ∨ cn` at level 0.
+//!
+//! "At most one release of a component" and "at most one provider of a `one`
+//! capability" are native groups: setting a member true sets the others false.
+//! Releases ruled out up front (excluded, wrong arch, privileged against the policy,
+//! other versions of an `[external]` entry) are simply never candidates.
+//!
+//! Decisions go to the first requirement (in the order they became active) that no
+//! chosen release meets yet, and pick its first candidate still open: this is what makes
+//! the preferences of SPEC §4 hold greedily. Conflicts are analysed to the first unique
+//! implication point; the learned clause keeps the list of clauses it was derived from, so
+//! a refusal can be traced back to the original rules (see `explain`).
+
+use std::collections::BTreeSet;
+
+use semver::Version;
+
+use crate::intern::FxMap;
+use crate::provider::{Provider, Range, ReleaseDetails};
+use crate::refusal::Refusal;
+use crate::request::Request;
+use crate::resolution::{Resolution, Stats};
+
+mod asks;
+mod candidates;
+mod clauses;
+mod decisions;
+mod extract;
+mod learn;
+mod literal;
+mod propagate;
+mod universe;
+
+pub(crate) use asks::{AskData, AskKind};
+pub(crate) use clauses::{Clause, Group, Origin, PKG_GROUP};
+pub(crate) use decisions::Reason;
+pub(crate) use learn::{Ante, Conflict};
+pub(crate) use literal::{is_neg, neg, pos, var, vkey, Lit, Var, NONE};
+pub(crate) use universe::{Forbid, NameData, RelData, VarData};
+
+/// Initial capacities: enough for a real registry's resolution without regrowing.
+const NAMES: usize = 128;
+const VARS: usize = 512;
+
+/// Backjumps longer than this many levels backtrack chronologically instead.
+const CHRONO_THRESHOLD: u32 = 0;
+
+pub(crate) struct Solver<'a, P: Provider + ?Sized> {
+    pub p: &'a P,
+    pub req: &'a Request,
+    pub asks: Vec<AskData<'a>>,
+    pub index: FxMap<&'a str, u32>,
+    pub names: Vec<NameData<'a>>,
+    pub vars: Vec<VarData>,
+    pub versions: Vec<Version>,
+    /// Per release: `major.minor.patch` packed in 63 bits when the version is plain
+    /// (no pre-release or build part, each number below 2^21), else `u64::MAX`.
+    pub vkey: Vec<u64>,
+    pub rels: Vec<RelData<'a>>,
+    pub value: Vec<i8>,
+    pub level: Vec<u32>,
+    pub reason: Vec<Reason>,
+    /// The `one`-capability groups a release belongs to (few releases are in any).
+    pub var_groups: FxMap<Var, Vec<u32>>,
+    pub groups: Vec<Group>,
+    pub lits: Vec<Lit>,
+    pub clauses: Vec<Clause>,
+    /// Per literal: the first clause watching it (a list linked through `Clause::next`).
+    pub watch_head: Vec<u32>,
+    pub proofs: Vec<Vec<Ante>>,
+    pub trail: Vec<Lit>,
+    pub trail_lim: Vec<u32>,
+    pub qhead: usize,
+    pub active: Vec<u32>,
+    pub active_lim: Vec<u32>,
+    pub scan: usize,
+    pub seen: Vec<bool>,
+    pub final_proof: Vec<Ante>,
+    pub stats: Stats,
+    buf: ReleaseDetails<'a>,
+    kernel_name: u32,
+    pending: Vec<(u32, Option<Result<Lit, ()>>)>,
+    scratch: Vec<Lit>,
+    activity: Vec<f64>,
+    hot: Vec<bool>,
+    hot_active: Vec<u32>,
+    bump_inc: f64,
+}
+
+impl<'a, P: Provider + ?Sized> Solver<'a, P> {
+    pub fn new(p: &'a P, req: &'a Request, soft: &[AskData<'a>]) -> Self {
+        let mut asks = Vec::new();
+        for (name, a) in &req.components {
+            asks.push(AskData {
+                kind: AskKind::Component,
+                name,
+                range: Range::Req(&a.range),
+                location: a.location.as_ref(),
+            });
+        }
+        for (name, a) in &req.capabilities {
+            asks.push(AskData {
+                kind: AskKind::Capability,
+                name,
+                range: Range::Req(&a.range),
+                location: a.location.as_ref(),
+            });
+        }
+        for (name, v) in &req.external {
+            asks.push(AskData {
+                kind: AskKind::External,
+                name,
+                range: Range::Between {
+                    min: Some(v.value.clone()),
+                    below: None,
+                },
+                location: v.location.as_ref(),
+            });
+        }
+        asks.extend(soft.iter().cloned());
+        let mut s = Solver {
+            p,
+            req,
+            asks,
+            index: FxMap::with_capacity_and_hasher(NAMES, Default::default()),
+            names: Vec::with_capacity(NAMES),
+            vars: Vec::with_capacity(VARS),
+            versions: Vec::with_capacity(VARS),
+            vkey: Vec::with_capacity(VARS),
+            rels: Vec::with_capacity(NAMES),
+            value: Vec::with_capacity(VARS),
+            level: Vec::with_capacity(VARS),
+            reason: Vec::with_capacity(VARS),
+            var_groups: FxMap::default(),
+            groups: Vec::new(),
+            lits: Vec::with_capacity(4 * VARS),
+            clauses: Vec::with_capacity(NAMES),
+            watch_head: Vec::with_capacity(2 * VARS),
+            proofs: Vec::new(),
+            trail: Vec::with_capacity(VARS),
+            trail_lim: Vec::new(),
+            qhead: 0,
+            active: Vec::with_capacity(NAMES),
+            active_lim: Vec::new(),
+            scan: 0,
+            seen: Vec::with_capacity(VARS),
+            final_proof: Vec::new(),
+            stats: Stats::default(),
+            buf: ReleaseDetails::default(),
+            kernel_name: 0,
+            pending: Vec::new(),
+            scratch: Vec::new(),
+            activity: Vec::with_capacity(NAMES),
+            hot: Vec::with_capacity(NAMES),
+            hot_active: Vec::new(),
+            bump_inc: 1.0,
+        };
+        s.kernel_name = s.intern(crate::KERNEL_CAPABILITY);
+        s
+    }
+}
+
+impl<'a, P: Provider + ?Sized> Solver<'a, P> {
+    /// Runs the search. `true`: a solution is assigned. `false`: refused; `final_proof`
+    /// holds the antecedents of the level-0 conflict.
+    pub(crate) fn solve(&mut self) -> bool {
+        self.stats.searches += 1;
+        // What the request asks, at level 0.
+        let mut pending = Vec::new();
+        for i in 0..self.asks.len() {
+            let name = self.intern(self.asks[i].name);
+            let range = self.asks[i].range.clone();
+            let cands = match self.asks[i].kind {
+                AskKind::External => {
+                    self.load(name);
+                    self.vars_of(name)
+                        .filter(|v| self.vars[*v as usize].external)
+                        .collect()
+                }
+                _ => self.matching(name, &range, false, true),
+            };
+            let lits: Vec<Lit> = cands.iter().map(|&c| pos(c)).collect();
+            let r = self.add_clause(&lits, Origin::Ask(i as u32), 0);
+            self.clauses[r.0 as usize].target = name;
+            self.active.push(r.0);
+            pending.push(r);
+        }
+        for (cid, st) in pending {
+            let conflict = match st {
+                None => None,
+                Some(Err(())) => Some(Conflict::Clause(cid)),
+                Some(Ok(l)) => match self.lit_value(l) {
+                    0 => {
+                        self.assign(l, Reason::Clause(cid));
+                        None
+                    }
+                    1 => None,
+                    _ => Some(Conflict::Clause(cid)),
+                },
+            };
+            if let Some(c) = conflict {
+                self.final_conflict(c);
+                return false;
+            }
+        }
+        loop {
+            if let Some(c) = self.propagate() {
+                self.stats.conflicts += 1;
+                let maxl = self.conflict_max_level(c);
+                if maxl == 0 {
+                    self.final_conflict(c);
+                    return false;
+                }
+                if maxl < self.decision_level() {
+                    self.backjump(maxl);
+                }
+                let (learnt, bt, ante) = self.analyze(c);
+                self.stats.learned_lits += learnt.len() as u64;
+                // Chronological backtracking (Nadel & Ryvchin, 2018): a long jump would
+                // throw away (and redo) every decision in between, most of them unrelated;
+                // undo only the conflict's level and assert the learned literal out of order.
+                let cur = self.decision_level();
+                let target = if cur - bt > CHRONO_THRESHOLD {
+                    cur - 1
+                } else {
+                    bt
+                };
+                self.stats.backjumped_levels += (cur - target) as u64;
+                self.backjump(target);
+                let proof = self.proofs.len() as u32;
+                self.proofs.push(ante);
+                self.stats.learned += 1;
+                let assert_lit = learnt[0];
+                let cid = self.clauses.len() as u32;
+                let start = self.lits.len() as u32;
+                self.lits.extend_from_slice(&learnt);
+                let w = [start, if learnt.len() > 1 { start + 1 } else { start }];
+                self.clauses.push(Clause {
+                    start,
+                    len: learnt.len() as u32,
+                    w,
+                    origin: Origin::Learned(proof),
+                    cand: 0,
+                    hint: 0,
+                    target: NONE,
+                    next: [NONE, NONE],
+                });
+                self.watch(cid, 0);
+                if learnt.len() > 1 {
+                    self.watch(cid, 1);
+                }
+                self.assign(assert_lit, Reason::Clause(cid));
+                continue;
+            }
+            match self.decide() {
+                None => return true,
+                Some(l) => {
+                    self.stats.decisions += 1;
+                    self.trail_lim.push(self.trail.len() as u32);
+                    self.active_lim.push(self.active.len() as u32);
+                    self.assign(l, Reason::None);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Resolution, Refusal> {
+    let mut soft: Vec<AskData<'_>> = Vec::new();
+    let mut s = Solver::new(p, req, &soft);
+    s.check_names()?;
+    if !s.solve() {
+        return Err(Refusal::Unsatisfiable(crate::explain::explain(&mut s)));
+    }
+    let mut stats = s.stats;
+    if req.recommends {
+        let mut tried = BTreeSet::new();
+        while let Some(rec) = s.next_recommendation(&tried) {
+            if let AskKind::Recommended { by, .. } = &rec.kind {
+                tried.insert((by.to_string(), rec.name.to_string()));
+            }
+            soft.push(rec);
+            let mut s2 = Solver::new(p, req, &soft);
+            let ok = s2.solve();
+            add_stats(&mut stats, &s2.stats);
+            if ok {
+                s = s2;
+            } else {
+                soft.pop();
+            }
+        }
+    }
+    s.stats = stats;
+    s.extract()
+}
+
+fn add_stats(a: &mut Stats, b: &Stats) {
+    a.decisions += b.decisions;
+    a.propagations += b.propagations;
+    a.conflicts += b.conflicts;
+    a.learned += b.learned;
+    a.components_loaded += b.components_loaded;
+    a.releases_loaded += b.releases_loaded;
+    a.searches += b.searches;
+    a.undone += b.undone;
+    a.learned_lits += b.learned_lits;
+    a.backjumped_levels += b.backjumped_levels;
+}

@@ -1,0 +1,362 @@
+//! What the search knows about names, components and releases: interned names, one
+//! variable per release (newest first), release details asked of the provider once.
+
+use semver::Version;
+use stackwright_types::manifest::{DepKind, KernelOption, Stage};
+use stackwright_types::Location;
+
+use crate::provider::{CapabilityInfo, Provider, Range};
+
+use super::{vkey, Reason, Solver, Var, NONE};
+
+/// Why a release can never be chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Forbid {
+    No,
+    Excluded,
+    Arch,
+    Privileged,
+    External,
+}
+
+pub(crate) struct NameData<'a> {
+    pub text: &'a str,
+    pub loaded: bool,
+    pub exists: bool,
+    pub first: u32,
+    pub n: u32,
+    pub stage: Option<Stage>,
+    pub privileged: bool,
+    pub cap_loaded: bool,
+    pub cap: Option<CapabilityInfo<'a>>,
+    pub providers: Option<Vec<u32>>,
+    pub group: u32,
+}
+
+pub(crate) struct VarData {
+    pub name: u32,
+    /// Position in the provider's release list; `NONE` for an `[external]` version the
+    /// registry does not list.
+    pub rel: u32,
+    pub forbid: Forbid,
+    pub details: u32,
+    pub activated: bool,
+    pub external: bool,
+}
+
+pub(crate) struct EdgeData<'a> {
+    pub kind: DepKind,
+    pub name: u32,
+    pub range: Range<'a>,
+    pub location: Option<&'a Location>,
+}
+
+pub(crate) struct RelData<'a> {
+    pub edges: Vec<EdgeData<'a>>,
+    pub provides: Vec<(u32, &'a Version)>,
+    pub kernel_min: Option<&'a Version>,
+    pub kernel_needs: &'a [KernelOption],
+    pub kernel_config: &'a [KernelOption],
+    pub location: Option<&'a Location>,
+    /// The requirement clauses of this release: `req_first .. req_first + req_count`
+    /// (requires edges sort first, so their clauses are added one after another).
+    pub req_first: u32,
+    pub req_count: u32,
+}
+
+impl<'a, P: Provider + ?Sized> Solver<'a, P> {
+    // ---------------------------------------------------------------------------------
+    // Names, components, releases.
+
+    pub(crate) fn intern(&mut self, s: &'a str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(NameData {
+            text: s,
+            loaded: false,
+            exists: false,
+            first: 0,
+            n: 0,
+            stage: None,
+            privileged: false,
+            cap_loaded: false,
+            cap: None,
+            providers: None,
+            group: NONE,
+        });
+        self.index.insert(s, i);
+        self.activity.push(0.0);
+        self.hot.push(false);
+        i
+    }
+
+    /// Asks the provider for a component's releases (once) and creates their variables.
+    pub(crate) fn load(&mut self, n: u32) {
+        if self.names[n as usize].loaded {
+            return;
+        }
+        self.names[n as usize].loaded = true;
+        let text = self.names[n as usize].text;
+        let Some(comp) = self.p.component(text) else {
+            return;
+        };
+        self.stats.components_loaded += 1;
+        let req = self.req;
+        let excluded = req.exclude.contains_key(text);
+        let priv_bad = comp.privileged && !req.privileged.value.allows(text);
+        let external = req.external.get(text).map(|e| &e.value);
+        let arch = req.arch.as_ref().map(|a| a.value);
+        let (stage, privileged) = (comp.stage, comp.privileged);
+        let mut heads: Vec<(Version, u32, Forbid)> = comp
+            .releases
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let mut f = Forbid::No;
+                if let (Some(a), Some(list)) = (arch, h.arch) {
+                    if !list.contains(&a) {
+                        f = Forbid::Arch;
+                    }
+                }
+                if priv_bad {
+                    f = Forbid::Privileged;
+                }
+                if excluded {
+                    f = Forbid::Excluded;
+                }
+                if let Some(ev) = external {
+                    f = if &h.version == ev {
+                        Forbid::No
+                    } else {
+                        Forbid::External
+                    };
+                }
+                (h.version, i as u32, f)
+            })
+            .collect();
+        if let Some(ev) = external {
+            if !heads.iter().any(|h| &h.0 == ev) {
+                heads.push((ev.clone(), NONE, Forbid::No));
+            }
+        }
+        // Newest first; equal versions (a careless provider) by release index. Providers
+        // usually list releases in order already, one way or the other.
+        if !heads.windows(2).all(|w| w[0].0 > w[1].0) {
+            if heads.windows(2).all(|w| w[0].0 < w[1].0) {
+                heads.reverse();
+            } else {
+                heads.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            }
+        }
+        let first = self.vars.len() as u32;
+        for (v, rel, forbid) in heads {
+            let is_ext = external.is_some_and(|e| *e == v);
+            self.vars.push(VarData {
+                name: n,
+                rel,
+                forbid,
+                details: NONE,
+                activated: false,
+                external: is_ext,
+            });
+            self.vkey.push(vkey(&v));
+            self.versions.push(v);
+            self.value.push(0);
+            self.level.push(0);
+            self.reason.push(Reason::None);
+            self.seen.push(false);
+            self.watch_head.push(NONE);
+            self.watch_head.push(NONE);
+        }
+        let nd = &mut self.names[n as usize];
+        nd.exists = true;
+        nd.first = first;
+        nd.n = self.vars.len() as u32 - first;
+        nd.stage = stage;
+        nd.privileged = privileged;
+    }
+
+    pub(crate) fn cap(&mut self, n: u32) -> Option<&CapabilityInfo<'a>> {
+        let nd = &mut self.names[n as usize];
+        if !nd.cap_loaded {
+            nd.cap_loaded = true;
+            nd.cap = self.p.capability(nd.text);
+        }
+        self.names[n as usize].cap.as_ref()
+    }
+
+    pub(crate) fn ensure_providers(&mut self, n: u32) {
+        if self.names[n as usize].providers.is_none() {
+            self.providers(n);
+        }
+    }
+
+    /// The other components providing name `n`, sorted by id.
+    pub(crate) fn providers(&mut self, n: u32) -> Vec<u32> {
+        if let Some(p) = &self.names[n as usize].providers {
+            return p.clone();
+        }
+        let text = self.names[n as usize].text;
+        let mut list: Vec<&'a str> = self.p.providers(text);
+        list.sort_unstable();
+        list.dedup();
+        let ids: Vec<u32> = list
+            .into_iter()
+            .filter(|t| *t != text)
+            .map(|t| self.intern(t))
+            .collect();
+        self.names[n as usize].providers = Some(ids.clone());
+        ids
+    }
+
+    pub(crate) fn vars_of(&self, n: u32) -> std::ops::Range<u32> {
+        let nd = &self.names[n as usize];
+        nd.first..nd.first + nd.n
+    }
+
+    /// The details of a release (asked of the provider once).
+    pub(crate) fn details(&mut self, v: Var) -> u32 {
+        let d = self.vars[v as usize].details;
+        if d != NONE {
+            return d;
+        }
+        let vd = &self.vars[v as usize];
+        let idx = self.rels.len() as u32;
+        if vd.rel == NONE {
+            self.rels.push(RelData {
+                edges: Vec::new(),
+                provides: Vec::new(),
+                kernel_min: None,
+                kernel_needs: &[],
+                kernel_config: &[],
+                location: None,
+                req_first: 0,
+                req_count: 0,
+            });
+            self.vars[v as usize].details = idx;
+            return idx;
+        }
+        self.stats.releases_loaded += 1;
+        let text = self.names[vd.name as usize].text;
+        let rel = vd.rel as usize;
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        self.p.release(text, rel, &mut buf);
+        let mut edges: Vec<EdgeData<'a>> = Vec::with_capacity(buf.edges.len());
+        for e in buf.edges.drain(..) {
+            let name = self.intern(e.name);
+            edges.push(EdgeData {
+                kind: e.kind,
+                name,
+                range: e.range,
+                location: e.location,
+            });
+        }
+        // Edge order must not depend on how the provider listed them.
+        let names = &self.names;
+        let key = |e: &EdgeData<'a>| (e.kind, names[e.name as usize].text);
+        if !edges.windows(2).all(|w| key(&w[0]) <= key(&w[1])) {
+            edges.sort_by(|a, b| key(a).cmp(&key(b)));
+        }
+        let mut provides = Vec::with_capacity(buf.provides.len());
+        for (c, ver) in buf.provides.drain(..) {
+            provides.push((self.intern(c), ver));
+        }
+        provides.sort_by_key(|p| p.0);
+        self.rels.push(RelData {
+            edges,
+            provides,
+            kernel_min: buf.kernel_min,
+            kernel_needs: buf.kernel_needs,
+            kernel_config: buf.kernel_config,
+            location: buf.location,
+            req_first: 0,
+            req_count: 0,
+        });
+        self.buf = buf;
+        self.vars[v as usize].details = idx;
+        idx
+    }
+
+    /// Whether release `v` is `n` at a version in `range`, directly or by providing it.
+    pub(crate) fn release_matches(&mut self, v: Var, n: u32, range: &Range<'a>) -> bool {
+        if self.vars[v as usize].name == n {
+            return range.contains(&self.versions[v as usize]);
+        }
+        let d = self.details(v);
+        self.rels[d as usize]
+            .provides
+            .iter()
+            .any(|(c, pv)| *c == n && range.contains(pv))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::request::Request;
+    use crate::search::{Forbid, Solver};
+    use crate::testing::Tiny;
+
+    #[test]
+    fn releases_are_newest_first_whatever_the_provider_order() {
+        let p = Tiny::default().comp("a", &["1.2.0", "2.0.0", "1.10.0", "0.9.0"], &[]);
+        let req = Request::new();
+        let mut s = Solver::new(&p, &req, &[]);
+        let n = s.intern("a");
+        s.load(n);
+        let got: Vec<String> = s
+            .vars_of(n)
+            .map(|x| s.versions[x as usize].to_string())
+            .collect();
+        assert_eq!(got, ["2.0.0", "1.10.0", "1.2.0", "0.9.0"]);
+        assert!(s.names[n as usize].exists);
+        assert_eq!(
+            s.stats.releases_loaded, 0,
+            "no release is read before it is needed"
+        );
+    }
+
+    #[test]
+    fn excluded_components_are_never_candidates_and_unknown_names_do_not_exist() {
+        let p = Tiny::default().comp("a", &["1.0.0"], &[]);
+        let mut req = Request::new();
+        req.exclude.insert("a".into(), None);
+        let mut s = Solver::new(&p, &req, &[]);
+        let a = s.intern("a");
+        let z = s.intern("zzz");
+        s.load(a);
+        s.load(z);
+        let x = s.vars_of(a).start;
+        assert_eq!(s.vars[x as usize].forbid, Forbid::Excluded);
+        assert!(!s.names[z as usize].exists && s.vars_of(z).is_empty());
+    }
+
+    #[test]
+    fn release_details_are_asked_once_with_edges_in_a_fixed_order() {
+        let p = Tiny::default()
+            .comp(
+                "a",
+                &["1.0.0"],
+                &["requires z *", "conflicts b *", "requires c *"],
+            )
+            .comp("b", &["1.0.0"], &[])
+            .comp("c", &["1.0.0"], &[])
+            .comp("z", &["1.0.0"], &[]);
+        let req = Request::new();
+        let mut s = Solver::new(&p, &req, &[]);
+        let a = s.intern("a");
+        s.load(a);
+        let x = s.vars_of(a).start;
+        let d = s.details(x);
+        assert_eq!(s.details(x), d);
+        assert_eq!(s.stats.releases_loaded, 1);
+        let edges: Vec<&str> = s.rels[d as usize]
+            .edges
+            .iter()
+            .map(|e| s.names[e.name as usize].text)
+            .collect();
+        assert_eq!(edges, ["c", "z", "b"], "requires first, then by name");
+    }
+}
