@@ -31,7 +31,7 @@ mod testing;
 
 pub use manifest_provider::ManifestProvider;
 pub use provider::{CapabilityInfo, Component, Edge, Provider, Range, ReleaseDetails, ReleaseHead};
-pub use refusal::{Explanation, Fact, Refusal, Section, UnknownName};
+pub use refusal::{Explanation, Fact, PolicyRefusal, Refusal, Section, UnknownName};
 pub use request::{Ask, Placed, Request};
 pub use resolution::{Chosen, Pick, Resolution, StartOrder, Stats, Why};
 pub use verify::{verify, Violation};

@@ -14,6 +14,11 @@ pub enum Refusal {
     /// No set of releases meets every rule.
     #[error("no set of components meets every rule: {}", .0.summary)]
     Unsatisfiable(Explanation),
+    /// Every component a solution needs that runs privileged while `policy.privileged`
+    /// does not allow it (all of them, found in one run: the request is met once they
+    /// are allowed).
+    #[error("{} component(s) run privileged and policy.privileged does not allow them, first `{}`", .0.len(), .0.first().map(|p| p.component.as_str()).unwrap_or(""))]
+    Privileged(Vec<PolicyRefusal>),
     /// Onboot or service components that depend on each other in a loop.
     #[error("dependency cycle among {stage} components: {}", .path.join(" → "))]
     Cycle {
@@ -21,6 +26,20 @@ pub enum Refusal {
         /// The loop, first name repeated at the end: `a → b → a`.
         path: Vec<String>,
     },
+}
+
+/// A privileged component the policy refuses, and why the request needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyRefusal {
+    pub component: String,
+    /// The release a solution would use.
+    pub version: String,
+    /// Why the request needs it (each as `Why::describe` writes it).
+    pub needed: Vec<String>,
+    /// Where the component is defined.
+    pub location: Option<Location>,
+    /// Where `policy.privileged` is written (`None`: the default policy).
+    pub policy: Option<Location>,
 }
 
 /// Which part of the request a name was written in.
@@ -83,10 +102,12 @@ pub struct Explanation {
 /// One rule taking part in a refusal. Version lists are already collapsed into ranges.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fact {
-    /// The request asks for `name` (a component or capability) at `range`.
+    /// The request asks for `name` (a component or capability) at `range`; `removed`
+    /// lists the releases that would meet it but are ruled out up front, with why.
     Asked {
         name: String,
         range: String,
+        removed: Vec<(String, String)>,
         location: Option<Location>,
     },
     /// `[external]` pins `name` to `version`.
@@ -125,7 +146,8 @@ pub enum Fact {
 }
 
 impl Refusal {
-    /// The refusal as diagnostics with stable codes (SW0301, SW0306, SW0401, SW0402).
+    /// The refusal as diagnostics with stable codes (SW0301, SW0306, SW0401, SW0402,
+    /// SW0507).
     pub fn to_diagnostics(&self) -> Vec<Diagnostic> {
         match self {
             Refusal::Unknown(names) => names.iter().map(unknown_diagnostic).collect(),
@@ -135,8 +157,9 @@ impl Refusal {
                 for l in &e.lines {
                     d = d.note(l.clone());
                 }
-                vec![d.hint("widen one of the ranges above, or drop one of the components involved")]
+                vec![d.hint(unsatisfiable_hint(e))]
             }
+            Refusal::Privileged(list) => list.iter().map(policy_diagnostic).collect(),
             Refusal::Cycle { stage, path } => vec![Diagnostic::error(
                 diagnostic::DEPENDENCY_CYCLE,
                 format!("{stage} components depend on each other in a cycle: {}", path.join(" → ")),
@@ -180,4 +203,70 @@ fn unknown_diagnostic(u: &UnknownName) -> Diagnostic {
         ));
     }
     d
+}
+
+/// The help that fits what a refusal's facts show, most specific first: a release ruled out
+/// up front (architecture, `[exclude]`, an `[external]` pin, the policy), a kernel need, a
+/// `one` capability, a conflict; otherwise version ranges.
+fn unsatisfiable_hint(e: &Explanation) -> String {
+    let removed = |what: &str| {
+        e.facts.iter().any(|f| match f {
+            Fact::Requires { removed, .. } | Fact::Asked { removed, .. } => {
+                removed.iter().any(|(_, why)| why.starts_with(what))
+            }
+            _ => false,
+        })
+    };
+    let excludes = |what: &str| {
+        e.facts
+            .iter()
+            .any(|f| matches!(f, Fact::Excludes { because, .. } if because.starts_with(what)))
+    };
+    if removed("not built for") {
+        "no release above is built for this architecture: set `arch` to one they support, or [prefer] or ask for a provider built for it".into()
+    } else if removed("excluded") {
+        "a component ruled out by [exclude] is the only way to meet a requirement above: remove it from [exclude], or ask for another provider".into()
+    } else if removed("pinned") {
+        "an [external] component is fixed at its pinned version: change the pin in [external] to a version the requirement above accepts".into()
+    } else if removed("privileged") {
+        "add the component to policy.privileged, or ask for a provider that runs unprivileged"
+            .into()
+    } else if excludes("needs") {
+        "choose a kernel that meets the need above (a newer one, or one built with the option), or drop the component that needs it".into()
+    } else if e.facts.iter().any(|f| {
+        matches!(
+            f,
+            Fact::AtMostOne {
+                capability: true,
+                ..
+            }
+        )
+    }) {
+        "only one provider of that capability may be chosen: drop one of them from the request, or [exclude] it".into()
+    } else if excludes("conflicts") {
+        "the components above cannot run together: drop one of them, or [exclude] it and [prefer] another provider".into()
+    } else {
+        "widen one of the ranges above, or drop one of the components involved".into()
+    }
+}
+
+fn policy_diagnostic(p: &PolicyRefusal) -> Diagnostic {
+    let mut d = Diagnostic::error(
+        diagnostic::PRIVILEGED,
+        format!(
+            "`{}` {} runs privileged, which policy.privileged does not allow",
+            p.component, p.version
+        ),
+    )
+    .at_opt(p.policy.clone());
+    for n in &p.needed {
+        d = d.note(format!("{} is needed: {n}", p.component));
+    }
+    if let Some(l) = &p.location {
+        d = d.note(format!("{} is defined at {l}", p.component));
+    }
+    d.hint(format!(
+        "add \"{}\" to policy.privileged, or [exclude] it and ask for a provider that runs unprivileged",
+        p.component
+    ))
 }

@@ -285,9 +285,27 @@ fn privileged_and_arch_rule_out_releases() {
     )
     .unwrap_err();
     let text = e.render();
-    assert!(text.contains("runc runs privileged"), "{text}");
+    assert!(
+        matches!(&e, Refusal::Privileged(list) if list.len() == 1 && list[0].component == "runc"),
+        "the policy, not the architecture, is what refuses: {text}"
+    );
+    assert!(
+        text.contains("error[SW0507]: `runc` 1.2.0 runs privileged"),
+        "{text}"
+    );
+    // With the policy met, what is left is the architecture, and the help says so.
+    let e = run(
+        &r,
+        &asm("[assembly]\narch = \"amd64\"\n[components]\napp = \"*\"\n[exclude]\ncomponents = [\"runc\"]\n"),
+    )
+    .unwrap_err();
+    let text = e.render();
     assert!(
         text.contains("crun 1.20.0 is not built for amd64"),
+        "{text}"
+    );
+    assert!(
+        text.contains("help: no release above is built for this architecture"),
         "{text}"
     );
 }

@@ -410,6 +410,19 @@ proptest! {
                     }
                 }
             }
+            Err(Refusal::Privileged(list)) => {
+                prop_assert!(solutions.is_empty(), "policy refusal but {:?} works", solutions[0]);
+                // Allowing exactly the components named (on top of what the policy
+                // allowed) makes the request satisfiable: none is missing.
+                let mut allowed: Vec<String> = list.iter().map(|p| p.component.clone()).collect();
+                if let PrivilegedPolicy::Only(ids) = &w.req.privileged.value {
+                    allowed.extend(ids.iter().cloned());
+                }
+                let mut req = w.req.clone();
+                req.privileged = Placed::new(PrivilegedPolicy::Only(allowed));
+                let relaxed = World { manifests: w.manifests.clone(), caps: w.caps.clone(), req };
+                prop_assert!(!oracle(&relaxed).is_empty(), "allowing {:?} still leaves no solution", list);
+            }
             Err(Refusal::Cycle { .. }) => {}
             Err(other) => prop_assert!(false, "unexpected refusal {other:?}"),
         }

@@ -105,6 +105,7 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
             _ => Fact::Asked {
                 name: a.name.to_string(),
                 range: r.range_text.clone(),
+                removed: removed_texts(s, &removed_per[i]),
                 location: a.location.cloned(),
             },
         });
@@ -295,15 +296,7 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
                     name: s.names[r.name as usize].text.to_string(),
                     range: r.range_text.clone(),
                     candidates,
-                    removed: rm
-                        .iter()
-                        .map(|(v, f)| {
-                            (
-                                s.names[s.vars[*v as usize].name as usize].text.to_string(),
-                                forbid_text(s, *f),
-                            )
-                        })
-                        .collect(),
+                    removed: removed_texts(s, &rm),
                     location: r.location.cloned(),
                 });
             }
@@ -421,6 +414,21 @@ fn at(l: Option<&Location>) -> String {
         Some(l) if l.line > 0 => format!(" ({l})"),
         _ => String::new(),
     }
+}
+
+/// Ruled-out releases as (component, why) pairs, for [`Fact`]s.
+fn removed_texts<P: Provider + ?Sized>(
+    s: &Solver<'_, P>,
+    rm: &[(Var, Forbid)],
+) -> Vec<(String, String)> {
+    rm.iter()
+        .map(|(v, f)| {
+            (
+                s.names[s.vars[*v as usize].name as usize].text.to_string(),
+                forbid_text(s, *f),
+            )
+        })
+        .collect()
 }
 
 fn forbid_text<P: Provider + ?Sized>(s: &Solver<'_, P>, f: Forbid) -> String {

@@ -30,6 +30,10 @@ pub(crate) struct Clause {
     /// Offset of the first candidate (1 for requirement clauses, whose first literal is
     /// the owner's negation).
     pub cand: u8,
+    /// How many candidates, from `cand` on, are releases of the user's `[prefer]`red
+    /// provider of `target` (0 when there is no preference): the decision rule treats the
+    /// clause as open while one of those is still possible (SPEC §4: prefer first).
+    pub pref: u16,
     pub hint: u32,
     /// For requirement and ask clauses: the name asked for (drives the decision order).
     pub target: u32,
@@ -95,6 +99,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             origin,
             cand,
             hint: cand as u32,
+            pref: 0,
             target: NONE,
             next: [NONE, NONE],
         });
@@ -157,7 +162,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                             },
                             1,
                         );
-                        self.clauses[r.0 as usize].target = name;
+                        self.set_target(r.0, name);
                         let rd = &mut self.rels[d];
                         if rd.req_count == 0 {
                             rd.req_first = r.0;
@@ -223,6 +228,23 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         self.pending = pending;
         conflict
+    }
+
+    /// Records the name a requirement or ask clause is about and, when the request has a
+    /// `[prefer]` for it, how many of its leading candidates are the preferred provider's.
+    pub(crate) fn set_target(&mut self, cid: u32, name: u32) {
+        self.clauses[cid as usize].target = name;
+        let Some(pref) = self.req.prefer.get(self.names[name as usize].text) else {
+            return;
+        };
+        let c = &self.clauses[cid as usize];
+        let n = self.lits[(c.start + c.cand as u32) as usize..(c.start + c.len) as usize]
+            .iter()
+            .take_while(|l| {
+                self.names[self.vars[var(**l) as usize].name as usize].text == pref.value
+            })
+            .count();
+        self.clauses[cid as usize].pref = n.min(u16::MAX as usize) as u16;
     }
 
     /// `None` when kernel release `k` meets every kernel need of release `v`; otherwise

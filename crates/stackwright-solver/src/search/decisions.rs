@@ -91,10 +91,26 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         self.active_lim.truncate(lvl as usize);
         self.scan = 0;
     }
+
     /// Whether active clause `cid` is met; if not, its first open candidate.
     pub(crate) fn open_candidate(&mut self, cid: u32) -> Result<(), Option<Lit>> {
         let c = &self.clauses[cid as usize];
         let (start, cand, end) = (c.start, c.start + c.cand as u32, c.start + c.len);
+        if c.pref > 0 {
+            // The preferred provider first, even when another candidate already meets the
+            // clause: met only once a preferred release is true or none is left.
+            let mut open = NONE;
+            for p in cand..cand + c.pref as u32 {
+                match self.lit_value(self.lits[p as usize]) {
+                    1 => return Ok(()),
+                    0 if open == NONE => open = p,
+                    _ => {}
+                }
+            }
+            if open != NONE {
+                return Err(Some(self.lits[open as usize]));
+            }
+        }
         let hint = c.start + c.hint;
         if hint < end && self.lit_value(self.lits[hint as usize]) == 1 {
             return Ok(());

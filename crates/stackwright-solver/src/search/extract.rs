@@ -10,7 +10,7 @@ use crate::provider::Provider;
 use crate::refusal::Refusal;
 use crate::resolution::{Chosen, Pick, Resolution, Why};
 
-use super::{var, AskData, AskKind, Origin, Solver, Var, NONE};
+use super::{pos, var, AskData, AskKind, Origin, Solver, Var, NONE};
 
 impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     // ---------------------------------------------------------------------------------
@@ -27,6 +27,13 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             .iter()
             .filter(|l| self.lit_value(**l) == 1)
             .map(|l| var(*l))
+    }
+
+    /// Whether `v` is one of the `[prefer]`red candidates of clause `cid`.
+    fn is_preferred_cand(&self, cid: u32, v: Var) -> bool {
+        let c = &self.clauses[cid as usize];
+        let from = (c.start + c.cand as u32) as usize;
+        self.lits[from..from + c.pref as usize].contains(&pos(v))
     }
 
     /// Drops components nothing needs any more (a requirement met twice over, or a release
@@ -76,7 +83,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     continue;
                 }
                 let sup = supports.get(&v).map(|s| s.as_slice()).unwrap_or(&[]);
-                if sup.iter().any(|&i| !dead[i] && count[i] <= 1) {
+                let needed = |i: usize| count[i] <= 1 || self.is_preferred_cand(self.active[i], v);
+                if sup.iter().any(|&i| !dead[i] && needed(i)) {
                     continue;
                 }
                 kept[v as usize] = false;
@@ -126,10 +134,15 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     continue;
                 }
             }
-            let cands: Vec<Var> = self.true_cands(cid).filter(|v| kept[*v as usize]).collect();
+            let mut cands: Vec<Var> = self.true_cands(cid).filter(|v| kept[*v as usize]).collect();
             if cands.is_empty() {
                 continue;
             }
+            // A requirement several chosen releases meet is written against the one it
+            // picks (its first, in preference order), not against all: the others are
+            // there for reasons of their own (pruning keeps nothing without one).
+            let staged: Vec<Var> = cands.clone();
+            cands.truncate(1);
             // The parts shared by every candidate of this clause.
             let (template, via) = match origin {
                 Origin::Ask(i) => {
@@ -165,7 +178,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     let owner = self.vars[o as usize].name;
                     let by = self.names[owner as usize].text;
                     if self.names[owner as usize].stage.is_some() {
-                        for &c in &cands {
+                        for &c in &staged {
                             let cn = self.vars[c as usize].name as usize;
                             if self.names[cn].stage.is_some() {
                                 deps.entry(by.to_string())

@@ -37,6 +37,7 @@ mod decisions;
 mod extract;
 mod learn;
 mod literal;
+mod policy;
 mod propagate;
 mod universe;
 
@@ -190,7 +191,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             };
             let lits: Vec<Lit> = cands.iter().map(|&c| pos(c)).collect();
             let r = self.add_clause(&lits, Origin::Ask(i as u32), 0);
-            self.clauses[r.0 as usize].target = name;
+            self.set_target(r.0, name);
             self.active.push(r.0);
             pending.push(r);
         }
@@ -251,6 +252,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     origin: Origin::Learned(proof),
                     cand: 0,
                     hint: 0,
+                    pref: 0,
                     target: NONE,
                     next: [NONE, NONE],
                 });
@@ -279,6 +281,9 @@ pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Reso
     let mut s = Solver::new(p, req, &soft);
     s.check_names()?;
     if !s.solve() {
+        if let Some(refusal) = policy::privileged_refusal(p, req, &s) {
+            return Err(refusal);
+        }
         return Err(Refusal::Unsatisfiable(crate::explain::explain(&mut s)));
     }
     let mut stats = s.stats;
