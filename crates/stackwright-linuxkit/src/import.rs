@@ -609,6 +609,7 @@ fn generate(
         container: Container::default(),
         ports: Vec::new(),
         config: BTreeMap::new(),
+        package: Default::default(),
         releases: vec![Release {
             version,
             location: nowhere.clone(),
@@ -621,6 +622,7 @@ fn generate(
             recommends: Vec::new(),
             kernel: Default::default(),
             kernel_config: Vec::new(),
+            files: Vec::new(),
         }],
         location: nowhere,
     }

@@ -2,6 +2,7 @@
 
 use stackwright_registry::Registry;
 use stackwright_types::manifest::Manifest;
+use stackwright_types::package::FileLayout;
 
 /// A readable description of a component (plain text, deterministic).
 pub fn describe_component(m: &Manifest, registry: &Registry) -> String {
@@ -35,9 +36,11 @@ pub fn describe_component(m: &Manifest, registry: &Registry) -> String {
         s.push_str(&format!("\nrelease {}\n", r.version));
         s.push_str(&format!(
             "  image: {}\n",
-            r.image
-                .as_deref()
-                .unwrap_or("(none: no upstream OCI image)")
+            match (&r.image, r.files.is_empty()) {
+                (Some(i), _) => i.as_str(),
+                (None, false) => "(packaged by Stackwright from the release files below)",
+                (None, true) => "(none: no upstream OCI image)",
+            }
         ));
         if let Some(a) = &r.arch {
             s.push_str(&format!(
@@ -96,6 +99,59 @@ pub fn describe_component(m: &Manifest, registry: &Registry) -> String {
                 r.kernel_config.len()
             ));
         }
+        if !r.files.is_empty() {
+            s.push_str("  release files (packaged by Stackwright):\n");
+            for f in &r.files {
+                s.push_str(&format!("    {} {}: {}\n", f.arch, f.format, f.url));
+                match &f.sha256 {
+                    Some(h) => s.push_str(&format!("      sha256 {h}\n")),
+                    None => {
+                        s.push_str("      sha256 (none: unverified, assembling it is refused)\n")
+                    }
+                }
+                if let Some(src) = &f.checksum_source {
+                    s.push_str(&format!("      checksum from {src}\n"));
+                }
+                match &f.layout {
+                    FileLayout::Binary { path, mode } => {
+                        s.push_str(&format!("      -> /{path} ({mode})\n"))
+                    }
+                    FileLayout::Extract(rules) => {
+                        for e in rules {
+                            let mode = e.mode.map(|m| format!(" ({m})")).unwrap_or_default();
+                            s.push_str(&format!("      {} -> /{}{mode}\n", e.from, e.to));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !m.package.is_empty() {
+        let p = &m.package;
+        s.push_str("\npackaged image:\n");
+        if let Some(e) = &p.entrypoint {
+            s.push_str(&format!("  entrypoint: {}\n", e.join(" ")));
+        }
+        if let Some(c) = &p.cmd {
+            s.push_str(&format!("  cmd: {}\n", c.join(" ")));
+        }
+        for e in &p.env {
+            s.push_str(&format!("  env: {e}\n"));
+        }
+        if let Some(w) = &p.workdir {
+            s.push_str(&format!("  workdir: {w}\n"));
+        }
+        for l in &p.symlinks {
+            s.push_str(&format!("  symlink /{} -> {}\n", l.path, l.target));
+        }
+        for f in &p.files {
+            s.push_str(&format!(
+                "  file /{} ({}, {} bytes)\n",
+                f.path,
+                f.mode,
+                f.contents.len()
+            ));
+        }
     }
     if !m.ports.is_empty() {
         s.push_str("\nports:\n");
@@ -131,4 +187,48 @@ pub fn describe_component(m: &Manifest, registry: &Registry) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stackwright_registry::{Origin, RegistryBuilder};
+    use stackwright_types::SourceText;
+
+    #[test]
+    fn show_lists_every_release_file_with_its_sha256() {
+        let text = r#"id = "pkgthing"
+category = "runtime"
+summary = "A packaged test component"
+stage = "service"
+arch = ["amd64", "arm64"]
+
+[package]
+entrypoint = ["/usr/bin/pkgthing"]
+
+[[release]]
+version = "1.0.0"
+
+[[release.files]]
+arch = "amd64"
+url = "https://example.invalid/pkgthing-1.0.0-linux-amd64.tar.gz"
+sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+checksum_source = "https://example.invalid/pkgthing-1.0.0.sha256sum"
+format = "tar.gz"
+extract = [{ from = "bin/", to = "usr/bin/" }]
+
+[[release.files]]
+arch = "arm64"
+url = "https://example.invalid/pkgthing-1.0.0-linux-arm64"
+sha256 = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+checksum_source = "https://example.invalid/pkgthing-1.0.0.sha256sum"
+format = "binary"
+path = "usr/bin/pkgthing"
+"#;
+        let mut b = RegistryBuilder::with_builtin();
+        b.add_source(SourceText::new("pkgthing.toml", text), Origin::Rust);
+        let r = b.build().unwrap();
+        let m = r.manifest("pkgthing").unwrap();
+        insta::assert_snapshot!(describe_component(m, &r));
+    }
 }

@@ -117,6 +117,7 @@ fn world(seed: u64) -> World {
                 recommends: vec![],
                 kernel: KernelNeeds::default(),
                 kernel_config: vec![],
+                files: vec![],
             };
             if is_kernel {
                 rel.provides.insert("kernel".into(), version.clone());
@@ -209,6 +210,7 @@ fn world(seed: u64) -> World {
             container: Container::default(),
             ports: vec![],
             config: BTreeMap::new(),
+            package: Default::default(),
             releases,
             location: loc(),
         });

@@ -38,6 +38,7 @@ codes! {
     INPUT_LIMIT = "SW0107": "an input over a size, nesting or count limit";
     NOT_UTF8 = "SW0108": "a file that is not UTF-8 text";
     IO_ERROR = "SW0109": "a file or directory that could not be read";
+    DUPLICATE_IMAGE_PATH = "SW0110": "two release files, symlinks or package files on one path in one packaged image";
     // 02xx: the registry
     DUPLICATE_COMPONENT = "SW0201": "two components with one id (and no `override = true`)";
     UNKNOWN_NAME = "SW0202": "a requirement naming no known component or capability";

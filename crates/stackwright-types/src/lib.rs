@@ -15,6 +15,7 @@ pub mod diagnostic;
 pub mod linuxkit;
 pub mod lock;
 pub mod manifest;
+pub mod package;
 pub mod source;
 pub mod suggest;
 mod tomlin;

@@ -15,6 +15,7 @@ use toml::Spanned;
 
 use crate::container::Container;
 use crate::diagnostic::{self, Diagnostic};
+use crate::package::{self, Package, RawPackage, RawReleaseFile, ReleaseFile};
 use crate::source::{Location, SourceText};
 use crate::version::{parse_req, parse_version};
 use crate::TypesError;
@@ -143,6 +144,8 @@ pub struct RawManifest {
     pub ports: Vec<Port>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, ConfigOption>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<Spanned<RawPackage>>,
     #[serde(rename = "release")]
     pub releases: Vec<RawRelease>,
 }
@@ -179,6 +182,9 @@ pub struct RawRelease {
     pub kernel: Option<Spanned<RawKernelNeeds>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kernel_config: Vec<Spanned<String>>,
+    /// Upstream files the release is made of (`[[release.files]]`), per architecture.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<RawReleaseFile>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -359,6 +365,8 @@ pub struct Release {
     pub kernel: KernelNeeds,
     /// For kernel components: the options the kernel is built with.
     pub kernel_config: Vec<KernelOption>,
+    /// Upstream files Stackwright packages into an image when there is no `image`.
+    pub files: Vec<ReleaseFile>,
 }
 
 impl Release {
@@ -411,6 +419,8 @@ pub struct Manifest {
     pub container: Container,
     pub ports: Vec<Port>,
     pub config: BTreeMap<String, ConfigOption>,
+    /// How packaged images are laid out (`[package]`); empty when absent.
+    pub package: Package,
     pub releases: Vec<Release>,
     /// Where the manifest was read from (its `id` line).
     pub location: Location,
@@ -493,10 +503,20 @@ impl Manifest {
                 );
             }
         }
+        let (package, package_loc) = package::package_from_raw(src, raw.package, &mut diags);
         let mut releases = Vec::new();
         let mut seen = BTreeMap::new();
         for r in raw.releases {
-            if let Some(rel) = release_from_raw(src, r, &mut diags) {
+            let archs = r.arch.clone().unwrap_or_else(|| raw.arch.clone());
+            if let Some(rel) = release_from_raw(src, r, &archs, &raw.unverified, &mut diags) {
+                package::check_paths(
+                    src,
+                    &rel.version.to_string(),
+                    &rel.files,
+                    &package,
+                    package_loc.as_ref(),
+                    &mut diags,
+                );
                 if let Some(prev) = seen.insert(rel.version.clone(), rel.location.clone()) {
                     diags.push(
                         Diagnostic::error(
@@ -531,6 +551,7 @@ impl Manifest {
             container: raw.container,
             ports: raw.ports,
             config: raw.config,
+            package,
             releases,
             location: id_loc,
         })
@@ -566,6 +587,7 @@ impl Manifest {
             container: &self.container,
             port: &self.ports,
             config: &self.config,
+            package: (!self.package.is_empty()).then(|| package::PackageOut::from(&self.package)),
             release: self.releases.iter().map(ReleaseOut::from).collect(),
         };
         out.push_str(&toml::to_string(&top).expect("manifests serialize"));
@@ -607,6 +629,8 @@ struct TopLevel<'a> {
     port: &'a [Port],
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     config: &'a BTreeMap<String, ConfigOption>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package: Option<package::PackageOut<'a>>,
     release: Vec<ReleaseOut<'a>>,
 }
 
@@ -631,6 +655,8 @@ struct ReleaseOut<'a> {
     kernel: Option<RawKernelNeeds>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     kernel_config: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    files: Vec<package::FileOut<'a>>,
 }
 
 impl<'a> From<&'a Release> for ReleaseOut<'a> {
@@ -671,6 +697,7 @@ impl<'a> From<&'a Release> for ReleaseOut<'a> {
             recommends: deps(&r.recommends),
             kernel,
             kernel_config: r.kernel_config.iter().map(|o| o.to_string()).collect(),
+            files: r.files.iter().map(package::FileOut::from).collect(),
         }
     }
 }
@@ -697,6 +724,8 @@ pub fn is_kebab(s: &str) -> bool {
 fn release_from_raw(
     src: &SourceText,
     r: RawRelease,
+    archs: &[Arch],
+    unverified: &[String],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Release> {
     let location = src.locate(r.version.span());
@@ -805,6 +834,24 @@ fn release_from_raw(
         }
     }
     kernel_config.sort();
+    let files =
+        package::files_from_raw(src, r.files, archs, r.version.get_ref(), unverified, diags);
+    if let (Some(img), Some(f)) = (&r.image, files.first()) {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!(
+                    "release {} has both an `image` and release files",
+                    r.version.get_ref()
+                ),
+            )
+            .at(f.location.clone())
+            .hint(format!(
+                "keep one: the upstream image `{}` or the files Stackwright packages",
+                img.get_ref()
+            )),
+        );
+    }
     Some(Release {
         version: version?,
         location,
@@ -817,6 +864,7 @@ fn release_from_raw(
         recommends,
         kernel,
         kernel_config,
+        files,
     })
 }
 
@@ -949,6 +997,127 @@ kernel = { min = "4.15", config = ["CONFIG_OVERLAY_FS"] }
         let err = Manifest::parse(&SourceText::new("c.toml", text), Some("other")).unwrap_err();
         let codes: Vec<_> = err.diagnostics().iter().map(|d| d.code.0).collect();
         assert_eq!(codes, vec!["SW0106", "SW0104", "SW0105"]);
+    }
+
+    const PACKAGED: &str = r#"id = "containerd"
+category = "runtime"
+summary = "Container lifecycle daemon"
+stage = "service"
+arch = ["amd64", "arm64"]
+
+[package]
+entrypoint = ["/usr/bin/containerd"]
+env = ["PATH=/usr/bin:/bin"]
+symlinks = [{ path = "usr/bin/ctr-link", target = "ctr" }]
+files = [{ path = "etc/containerd/config.toml", contents = "version = 3\n" }]
+
+[[release]]
+version = "2.3.4"
+
+[[release.files]]
+arch = "amd64"
+url = "https://github.com/containerd/containerd/releases/download/v2.3.4/containerd-2.3.4-linux-amd64.tar.gz"
+sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
+checksum_source = "https://github.com/containerd/containerd/releases/download/v2.3.4/containerd-2.3.4-linux-amd64.tar.gz.sha256sum"
+format = "tar.gz"
+extract = [
+  { from = "bin/", to = "usr/bin/" },
+  { from = "./bin/ctr", to = "usr/bin/ctr2", mode = "0755" },
+]
+
+[[release.files]]
+arch = "arm64"
+url = "https://example.com/runc.arm64"
+sha256 = "2222222222222222222222222222222222222222222222222222222222222222"
+checksum_source = "https://example.com/runc.sha256sum"
+format = "binary"
+path = "usr/bin/runc"
+"#;
+
+    fn packaged(text: &str) -> Result<Manifest, Vec<Diagnostic>> {
+        Manifest::parse(&SourceText::new("c.toml", text), None).map_err(|e| e.into_diagnostics())
+    }
+
+    #[test]
+    fn release_files_parse_and_round_trip() {
+        let m = packaged(PACKAGED).unwrap();
+        let f = &m.releases[0].files;
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].arch, Arch::Amd64);
+        assert_eq!(f[0].location.line, 18);
+        match &f[0].layout {
+            package::FileLayout::Extract(rules) => {
+                assert_eq!(rules[1].from, "bin/ctr");
+                assert_eq!(rules[1].mode, Some(package::Mode(0o755)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            f[1].layout,
+            package::FileLayout::Binary {
+                path: "usr/bin/runc".into(),
+                mode: package::Mode(0o755)
+            }
+        );
+        assert_eq!(m.package.files[0].mode, package::Mode(0o644));
+        let again = packaged(&m.to_toml()).unwrap();
+        assert_eq!(again.to_toml(), m.to_toml());
+        assert_eq!(again.releases[0].files.len(), 2);
+        assert_eq!(again.package, m.package);
+    }
+
+    fn codes_lines(text: &str) -> Vec<(&'static str, u32)> {
+        let mut d = packaged(text).unwrap_err();
+        diagnostic::sort(&mut d);
+        d.iter()
+            .map(|d| (d.code.0, d.location.as_ref().map_or(0, |l| l.line)))
+            .collect()
+    }
+
+    #[test]
+    fn release_file_problems_are_at_their_line() {
+        // Uppercase hex.
+        let t = PACKAGED.replacen("sha256 = \"1111", "sha256 = \"AAAA", 1);
+        assert_eq!(codes_lines(&t), vec![("SW0103", 19)]);
+        // An arch the component does not list.
+        let t = PACKAGED.replace("arch = \"arm64\"", "arch = \"s390x\"");
+        assert_eq!(codes_lines(&t), vec![("SW0103", 28)]);
+        // Unknown format.
+        let t = PACKAGED.replace("format = \"binary\"", "format = \"zip\"");
+        assert_eq!(codes_lines(&t)[0].0, "SW0103");
+        // Missing url.
+        let t = PACKAGED.replace("url = \"https://example.com/runc.arm64\"\n", "");
+        let d = packaged(&t).unwrap_err();
+        assert!(
+            d[0].message.contains("missing field `url`"),
+            "{}",
+            d[0].render()
+        );
+        // Two files on one path.
+        let t = PACKAGED.replace("to = \"usr/bin/ctr2\"", "to = \"usr/bin/ctr-link\"");
+        assert_eq!(codes_lines(&t), vec![("SW0110", 18)]);
+        // No sha256 and not listed as unverified; then listed.
+        let t = PACKAGED.replace(
+            "sha256 = \"2222222222222222222222222222222222222222222222222222222222222222\"\nchecksum_source = \"https://example.com/runc.sha256sum\"\n",
+            "",
+        );
+        assert_eq!(codes_lines(&t), vec![("SW0103", 29)]);
+        let t = t.replace(
+            "stage = \"service\"",
+            "stage = \"service\"\nverified = false\nunverified = [\"release 2.3.4 arm64: no upstream checksum\"]",
+        );
+        let m = packaged(&t).unwrap();
+        assert!(m.releases[0].files[1].sha256.is_none());
+        // A binary without path; an archive with path.
+        let t = PACKAGED.replace("path = \"usr/bin/runc\"\n", "");
+        assert_eq!(codes_lines(&t), vec![("SW0103", 32)]);
+        let t = PACKAGED.replace(
+            "from = \"bin/\", to = \"usr/bin/\"",
+            "from = \"bin/\", to = \"usr/bin\"",
+        );
+        assert_eq!(codes_lines(&t), vec![("SW0103", 23)]);
+        let t = PACKAGED.replace("to = \"usr/bin/ctr2\"", "to = \"../etc/x\"");
+        assert_eq!(codes_lines(&t), vec![("SW0103", 24)]);
     }
 
     #[test]
