@@ -152,6 +152,8 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
                 .hint("add a tag (name:tag) or a digest (name@sha256:…); a bare name floats"),
             ),
             Some(_) => {}
+            // A part built into another component's process has nothing to package.
+            None if m.built_into.is_some() => {}
             None => diags.push(
                 Diagnostic::warning(
                     diagnostic::NO_IMAGE,

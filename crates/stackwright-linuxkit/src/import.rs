@@ -604,12 +604,14 @@ fn generate(
             .unwrap_or_default()
         )),
         override_: false,
+        built_into: None,
         // The entry's settings live in the assembly, beside every other entry's: with
         // `inherit_container = false` they are exactly what renders.
         container: Container::default(),
         ports: Vec::new(),
         config: BTreeMap::new(),
         package: Default::default(),
+        config_kernel: BTreeMap::new(),
         releases: vec![Release {
             version,
             location: nowhere.clone(),

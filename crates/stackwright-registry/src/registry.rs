@@ -262,6 +262,18 @@ impl RegistryBuilder {
                     .hint("component ids and capabilities share one namespace: rename one"),
                 );
             }
+            if let Some(host) = &m.built_into {
+                if !entries.contains_key(host) {
+                    diags.push(
+                        Diagnostic::error(
+                            diagnostic::UNKNOWN_NAME,
+                            format!("`{id}` is built into `{host}`, which is not a component"),
+                        )
+                        .at(m.location.clone())
+                        .hint("name the component whose process runs this part"),
+                    );
+                }
+            }
             for r in &m.releases {
                 for cap in r.provides.keys() {
                     if !capabilities.contains_key(cap) {

@@ -207,10 +207,12 @@ fn world(seed: u64) -> World {
             sources: vec![],
             notes: None,
             override_: false,
+            built_into: None,
             container: Container::default(),
             ports: vec![],
             config: BTreeMap::new(),
             package: Default::default(),
+            config_kernel: BTreeMap::new(),
             releases,
             location: loc(),
         });

@@ -138,6 +138,8 @@ pub struct RawManifest {
     pub notes: Option<String>,
     #[serde(rename = "override", default, skip_serializing_if = "is_false")]
     pub override_: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built_into: Option<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Container::is_empty")]
     pub container: Container,
     #[serde(rename = "port", default, skip_serializing_if = "Vec::is_empty")]
@@ -187,7 +189,7 @@ pub struct RawRelease {
     pub files: Vec<RawReleaseFile>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKernelNeeds {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,9 +242,36 @@ pub struct ConfigOption {
     pub default: Option<toml::Value>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
+    /// Kernel needs that hold only when the option has a given value: value (as written in
+    /// TOML: a string, `true`/`false`, or an integer) → what that mode needs of the kernel.
+    /// They join every release's `kernel` needs when the effective config (the assembly's
+    /// value, else the default) has that value; see [`Manifest::configured`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernel: BTreeMap<String, RawKernelNeeds>,
 }
 
 impl ConfigOption {
+    /// The key of `value` in [`ConfigOption::kernel`]: strings as they are, booleans and
+    /// integers as TOML writes them; lists and other values have no key.
+    pub fn value_key(value: &toml::Value) -> Option<String> {
+        match value {
+            toml::Value::String(s) => Some(s.clone()),
+            toml::Value::Boolean(b) => Some(b.to_string()),
+            toml::Value::Integer(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The value a [`ConfigOption::kernel`] key stands for, typed like this option.
+    fn key_value(&self, key: &str) -> Option<toml::Value> {
+        match self.ty {
+            ConfigType::String => Some(toml::Value::String(key.to_string())),
+            ConfigType::Boolean => key.parse().ok().map(toml::Value::Boolean),
+            ConfigType::Integer => key.parse().ok().map(toml::Value::Integer),
+            ConfigType::StringList => None,
+        }
+    }
+
     /// Checks a value against this option; `Err` says what is wrong, with its code.
     pub fn check(&self, value: &toml::Value) -> Result<(), (crate::Code, String)> {
         use toml::Value as V;
@@ -416,11 +445,18 @@ pub struct Manifest {
     pub sources: Vec<String>,
     pub notes: Option<String>,
     pub override_: bool,
+    /// A part of another component's process (swarmkit and the overlay driver are built
+    /// into dockerd): it has no image of its own and is not packaged; it runs when that
+    /// component runs. The id of that component.
+    pub built_into: Option<String>,
     pub container: Container,
     pub ports: Vec<Port>,
     pub config: BTreeMap<String, ConfigOption>,
     /// How packaged images are laid out (`[package]`); empty when absent.
     pub package: Package,
+    /// Per config option and value: the kernel needs that value adds (checked form of
+    /// [`ConfigOption::kernel`]).
+    pub config_kernel: BTreeMap<String, BTreeMap<String, KernelNeeds>>,
     pub releases: Vec<Release>,
     /// Where the manifest was read from (its `id` line).
     pub location: Location,
@@ -483,6 +519,7 @@ impl Manifest {
                 .hint("add at least one [[release]] with a version"),
             );
         }
+        let mut config_kernel: BTreeMap<String, BTreeMap<String, KernelNeeds>> = BTreeMap::new();
         for (key, opt) in &raw.config {
             if let Some(default) = &opt.default {
                 if let Err((code, msg)) = opt.check(default) {
@@ -492,6 +529,50 @@ impl Manifest {
                             .hint("make the default satisfy the option's own type, enum and range"),
                     );
                 }
+            }
+            for (value, needs) in &opt.kernel {
+                let typed = opt.key_value(value);
+                let ok = typed.as_ref().is_some_and(|v| opt.check(v).is_ok());
+                if !ok {
+                    diags.push(
+                        Diagnostic::error(
+                            diagnostic::INVALID_VALUE,
+                            format!("config `{key}`: kernel needs are given for `{value}`, which is not a value of this option"),
+                        )
+                        .at(id_loc.clone())
+                        .hint("key `kernel` by a value the option accepts: an enum value, true/false, or an integer in range"),
+                    );
+                    continue;
+                }
+                let mut k = KernelNeeds {
+                    location: Some(id_loc.clone()),
+                    ..KernelNeeds::default()
+                };
+                if let Some(min) = &needs.min {
+                    match parse_version(min) {
+                        Ok(v) => k.min = Some(v),
+                        Err(e) => diags.push(
+                            Diagnostic::error(
+                                diagnostic::INVALID_VERSION,
+                                format!("config `{key}`.kernel.{value}.min: {e}"),
+                            )
+                            .at(id_loc.clone()),
+                        ),
+                    }
+                }
+                for o in &needs.config {
+                    match KernelOption::parse(o, false) {
+                        Ok(o) => k.config.push(o),
+                        Err(e) => diags.push(
+                            Diagnostic::error(diagnostic::INVALID_VALUE, format!("config `{key}`: {e}"))
+                                .at(id_loc.clone()),
+                        ),
+                    }
+                }
+                config_kernel
+                    .entry(key.clone())
+                    .or_insert_with(BTreeMap::new)
+                    .insert(value.clone(), k);
             }
             if opt.allowed.is_some() && opt.ty != ConfigType::String {
                 diags.push(
@@ -504,6 +585,34 @@ impl Manifest {
             }
         }
         let (package, package_loc) = package::package_from_raw(src, raw.package, &mut diags);
+        let built_into = raw.built_into.map(|b| {
+            let name = b.get_ref().clone();
+            if !is_kebab(&name) || name == id {
+                diags.push(
+                    Diagnostic::error(
+                        diagnostic::INVALID_VALUE,
+                        format!("`built_into = \"{name}\"` must name another component"),
+                    )
+                    .at(src.locate(b.span()))
+                    .hint("name the component whose process this part runs in, e.g. built_into = \"dockerd\""),
+                );
+            }
+            name
+        });
+        if built_into.is_some() {
+            for r in &raw.releases {
+                if let Some(img) = &r.image {
+                    diags.push(
+                        Diagnostic::error(
+                            diagnostic::INVALID_VALUE,
+                            format!("`{id}` is built into another component but release {} names an image", r.version.get_ref()),
+                        )
+                        .at(src.locate(img.span()))
+                        .hint("drop `image` (a built-in part runs in its host's process), or drop `built_into`"),
+                    );
+                }
+            }
+        }
         let mut releases = Vec::new();
         let mut seen = BTreeMap::new();
         for r in raw.releases {
@@ -548,13 +657,59 @@ impl Manifest {
             sources: raw.sources,
             notes: raw.notes,
             override_: raw.override_,
+            built_into,
             container: raw.container,
             ports: raw.ports,
             config: raw.config,
             package,
+            config_kernel,
             releases,
             location: id_loc,
         })
+    }
+
+    /// The kernel needs the effective `config` (option → value) adds to every release:
+    /// those of [`ConfigOption::kernel`] for the values set.
+    pub fn config_kernel_needs(&self, config: &BTreeMap<String, toml::Value>) -> Vec<&KernelNeeds> {
+        let mut out = Vec::new();
+        for (key, by_value) in &self.config_kernel {
+            if let Some(k) = config.get(key).and_then(ConfigOption::value_key) {
+                if let Some(needs) = by_value.get(&k) {
+                    out.push(needs);
+                }
+            }
+        }
+        out
+    }
+
+    /// This manifest as it runs with the effective `config`: every release's `kernel`
+    /// needs joined by those the config values add (the highest `min`; options unique,
+    /// sorted after the release's own). What the solver's kernel check sees.
+    pub fn configured(&self, config: &BTreeMap<String, toml::Value>) -> Manifest {
+        let extra = self.config_kernel_needs(config);
+        let mut m = self.clone();
+        if extra.is_empty() {
+            return m;
+        }
+        for r in &mut m.releases {
+            for needs in &extra {
+                if let Some(min) = &needs.min {
+                    if r.kernel.min.as_ref().is_none_or(|have| have < min) {
+                        r.kernel.min = Some(min.clone());
+                    }
+                }
+                for o in &needs.config {
+                    if !r.kernel.config.iter().any(|h| h.name == o.name && (h.builtin || !o.builtin)) {
+                        r.kernel.config.retain(|h| h.name != o.name);
+                        r.kernel.config.push(o.clone());
+                    }
+                }
+                if r.kernel.location.is_none() {
+                    r.kernel.location = needs.location.clone();
+                }
+            }
+        }
+        m
     }
 
     /// The newest release.
@@ -584,6 +739,7 @@ impl Manifest {
             sources: &self.sources,
             notes: &self.notes,
             override_: self.override_,
+            built_into: &self.built_into,
             container: &self.container,
             port: &self.ports,
             config: &self.config,
@@ -623,6 +779,8 @@ struct TopLevel<'a> {
     notes: &'a Option<String>,
     #[serde(rename = "override", skip_serializing_if = "is_false")]
     override_: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    built_into: &'a Option<String>,
     #[serde(skip_serializing_if = "Container::is_empty")]
     container: &'a Container,
     #[serde(skip_serializing_if = "<[Port]>::is_empty")]

@@ -227,7 +227,22 @@ impl Assembler {
                 }
             }
         }
-        let provider = ManifestProvider::new(registry.manifests(), registry.capabilities());
+        // Kernel needs that depend on config (Calico's WireGuard, falco's modern eBPF
+        // driver) reach the solver's kernel check only for the values in effect.
+        let empty = BTreeMap::new();
+        let configured: Vec<stackwright_types::manifest::Manifest> = registry
+            .manifests()
+            .map(|m| {
+                let given = loaded
+                    .assembly
+                    .components
+                    .get(&m.id)
+                    .map(|r| &r.config)
+                    .unwrap_or(&empty);
+                m.configured(&stackwright_registry::config::effective_config(m, given))
+            })
+            .collect();
+        let provider = ManifestProvider::new(&configured, registry.capabilities());
         let resolution = stackwright_solver::resolve(&provider, &request)
             .map_err(|r| Error::Invalid(r.to_diagnostics()))?;
         if let Some(lock) = &self.lock {
