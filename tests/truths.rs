@@ -62,10 +62,9 @@ fn every_truth_holds() {
                         failures.push(fail(format!("no {code} among:\n{}", render_all(&diags))));
                     }
                 }
-                ("has" | "lacks" | "quiet", Err(e)) => failures.push(fail(format!(
-                    "refused:\n{}",
-                    render_all(&e.diagnostics())
-                ))),
+                ("has" | "lacks" | "quiet", Err(e)) => {
+                    failures.push(fail(format!("refused:\n{}", render_all(&e.diagnostics()))))
+                }
                 ("has", Ok(a)) => match a.resolution.components.get(words[1]) {
                     None => failures.push(fail("not chosen".into())),
                     Some(c) => {
@@ -104,12 +103,17 @@ fn every_truth_holds() {
 /// page, a checksum list or a release-notes file, or is `verified = false`.
 #[test]
 fn verified_components_cite_sources() {
-    let registry = stackwright::RegistryBuilder::with_builtin().build().unwrap();
+    let registry = stackwright::RegistryBuilder::with_builtin()
+        .build()
+        .unwrap();
     let mut bad = Vec::new();
     for m in registry.manifests() {
         if !m.verified {
             if m.unverified.is_empty() {
-                bad.push(format!("{}: verified = false but `unverified` says nothing", m.id));
+                bad.push(format!(
+                    "{}: verified = false but `unverified` says nothing",
+                    m.id
+                ));
             }
             continue;
         }
@@ -121,7 +125,10 @@ fn verified_components_cite_sources() {
                 bad.push(format!("{}: source `{s}` is not an https:// address", m.id));
             }
         }
-        let seen_pinned_only = m.notes.as_deref().is_some_and(|n| n.contains("seen-pinned"))
+        let seen_pinned_only = m
+            .notes
+            .as_deref()
+            .is_some_and(|n| n.contains("seen-pinned"))
             && !m.sources.iter().any(|s| {
                 s.contains("/releases") || s.contains("checksums.yml") || s.contains("RELEASES.md")
             });

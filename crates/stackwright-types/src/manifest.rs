@@ -564,8 +564,11 @@ impl Manifest {
                     match KernelOption::parse(o, false) {
                         Ok(o) => k.config.push(o),
                         Err(e) => diags.push(
-                            Diagnostic::error(diagnostic::INVALID_VALUE, format!("config `{key}`: {e}"))
-                                .at(id_loc.clone()),
+                            Diagnostic::error(
+                                diagnostic::INVALID_VALUE,
+                                format!("config `{key}`: {e}"),
+                            )
+                            .at(id_loc.clone()),
                         ),
                     }
                 }
@@ -699,7 +702,12 @@ impl Manifest {
                     }
                 }
                 for o in &needs.config {
-                    if !r.kernel.config.iter().any(|h| h.name == o.name && (h.builtin || !o.builtin)) {
+                    if !r
+                        .kernel
+                        .config
+                        .iter()
+                        .any(|h| h.name == o.name && (h.builtin || !o.builtin))
+                    {
                         r.kernel.config.retain(|h| h.name != o.name);
                         r.kernel.config.push(o.clone());
                     }
