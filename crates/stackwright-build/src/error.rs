@@ -117,9 +117,6 @@ pub enum BuildError {
 
     #[error("invalid options: {0}")]
     Options(String),
-
-    #[error("benchmark: {0}")]
-    Bench(String),
 }
 
 impl BuildError {

@@ -32,7 +32,6 @@
 //! `config.json` follow LinuxKit and where they differ on purpose.
 
 mod archive;
-pub mod bench;
 mod error;
 mod layer;
 mod layout;

@@ -423,32 +423,6 @@ fn unsafe_is_root() -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn bench_helper_runs_against_umoci() {
-    let has_umoci = ["/usr/bin/umoci", "/usr/local/bin/umoci"]
-        .iter()
-        .any(|p| std::path::Path::new(p).exists());
-    if !has_umoci {
-        if std::env::var("STACKWRIGHT_SKIP_UMOCI_TESTS").is_ok_and(|v| v == "1") {
-            return;
-        }
-        panic!(
-            "`umoci` is required (apt-get install -y umoci), or set STACKWRIGHT_SKIP_UMOCI_TESTS=1"
-        );
-    }
-    let work = tempfile::tempdir().unwrap();
-    let shape = stackwright_build::bench::BenchShape {
-        layers: 2,
-        small_files: 300,
-        big_files: 2,
-        big_size: 64 << 10,
-    };
-    let r = stackwright_build::bench::run(work.path(), shape, 1).unwrap();
-    // Both tools produced the same tree size (stackwright's count is of its own output).
-    assert!(r.entries > 300, "{r:?}");
-    assert!(r.speedup > 0.0);
-}
-
 /// A PAX extended header ('x') carrying `records`, for the entry that follows.
 fn pax_entry(records: &[(&str, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use stackwright::oci::testing::{self, LocalRegistry};
+use stackwright_testkit::{self as testing, LocalRegistry};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stackwright");
 

@@ -14,9 +14,6 @@
 //!   e.g. a Stackwright assembly with its lock and outputs.
 //!
 //! No terminal output: progress goes to a [`Progress`] implementation.
-//! With the `testing` feature, [`testing`] starts a real local registry
-//! (Debian's `docker-registry`) and builds small images offline; [`bench`] times
-//! pulls against `skopeo copy`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), stackwright_oci::OciError> {
@@ -45,11 +42,6 @@ mod progress;
 mod pull;
 mod reference;
 mod registry;
-
-#[cfg(feature = "testing")]
-pub mod bench;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use artifact::{Artifact, ArtifactFile, PulledArtifact, PushedArtifact};
 pub use auth::{default_config_path, Credential, Credentials};

@@ -6,8 +6,8 @@
 use std::process::Command;
 
 use stackwright_oci::artifact::{self as art, Artifact};
-use stackwright_oci::testing::{self, LocalRegistry, TestImage, TestLayer};
 use stackwright_oci::{sha256_digest, Cache, Credential, NoProgress, OciError, Registry};
+use stackwright_testkit::{self as testing, LocalRegistry, TestImage, TestLayer};
 
 fn sample() -> Artifact {
     let mut a = Artifact::new(art::ASSEMBLY_ARTIFACT_TYPE);

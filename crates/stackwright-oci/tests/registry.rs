@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use stackwright_oci::testing::{self, CutProxy, LocalRegistry};
 use stackwright_oci::{Cache, Credentials, Layout, NoProgress, OciError, PullRequest, Registry};
+use stackwright_testkit::{self as testing, CutProxy, LocalRegistry};
 
 fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();

@@ -11,19 +11,7 @@ use stackwright_solver::{
 };
 use stackwright_types::manifest::DepKind;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use stackwright_testkit::SplitMix64 as Rng;
 
 fn ver(j: u32) -> Version {
     Version::new(1 + (j / 3) as u64, (j % 3) as u64, 0)
@@ -57,7 +45,7 @@ impl Universe {
             spans: vec![],
             edges: vec![],
         };
-        let mut r = Rng(42);
+        let mut r = Rng::new(42);
         for p in 0..n {
             u.add(format!("p{p}"), v);
         }
@@ -87,7 +75,7 @@ impl Universe {
             }
         }
         if let Some(tangled) = unsat {
-            let mut r2 = Rng(42 ^ 0xDEAD_BEEF);
+            let mut r2 = Rng::new(42 ^ 0xDEAD_BEEF);
             let a0 = u.names.len() as u32;
             for c in ["a", "b"] {
                 for k in 0..8 {

@@ -19,22 +19,7 @@ use stackwright_types::manifest::{
 use stackwright_types::Location;
 
 /// splitmix64, so a registry is a pure function of its seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-}
+type Rng = stackwright_testkit::SplitMix64;
 
 const PKGS: [&str; 5] = ["a", "b", "c", "d", "e"];
 const RANGES: [&str; 5] = ["*", "^1", "^2", ">=2.0.0", "<2.0.0"];
@@ -58,7 +43,7 @@ struct World {
 }
 
 fn world(seed: u64) -> World {
-    let mut r = Rng(seed);
+    let mut r = Rng::new(seed);
     let npk = 2 + r.below(4) as usize;
     let names: Vec<&str> = PKGS[..npk].to_vec();
     let mut caps = BTreeMap::new();

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use stackwright::oci::testing::{self, LocalRegistry};
 use stackwright::oci::NoProgress;
 use stackwright::share::{self, ShareOptions};
 use stackwright::Assembler;
+use stackwright_testkit::{self as testing, LocalRegistry};
 
 fn example(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

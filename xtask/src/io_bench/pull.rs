@@ -1,12 +1,12 @@
-//! Pull benchmark for `cargo xtask bench` (feature `testing`): stackwright's
+//! Pull benchmark for `cargo xtask bench`: stackwright's
 //! concurrent pull (cold cache, then warm) against `skopeo copy` run once per
 //! image, the way users script it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::testing::{self, LocalRegistry};
-use crate::{Cache, NoProgress, PullRequest, Registry, RegistryOptions};
+use stackwright_oci::{Cache, NoProgress, PullRequest, Registry, RegistryOptions};
+use stackwright_testkit::{self as testing, LocalRegistry};
 
 /// Timings for pulling one set of images.
 #[derive(Clone, Debug)]
@@ -77,7 +77,7 @@ pub async fn bench_pull(
             let _ = std::fs::remove_dir_all(&dest);
             let t = Instant::now();
             for r in refs {
-                let name = crate::ref_name(r).map_err(|e| e.to_string())?;
+                let name = stackwright_oci::ref_name(r).map_err(|e| e.to_string())?;
                 let tls = if opts
                     .insecure
                     .iter()

@@ -1,5 +1,5 @@
 //! A benchmark for `cargo xtask bench`: unpacking the same images into root
-//! filesystems with stackwright ([`crate::unpack_image`]) and with
+//! filesystems with stackwright (`stackwright_build::unpack_image`) and with
 //! `umoci unpack --image DIR:REF BUNDLE` (Debian's `umoci`), timings as a ratio.
 //!
 //! The images are synthetic and built here ([`write_synthetic_layout`]): several
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::BuildError;
-use crate::UnpackOptions;
+use stackwright_build::UnpackOptions;
+use stackwright_testkit::SplitMix64;
 
 /// The shape of the synthetic image.
 #[derive(Clone, Copy, Debug)]
@@ -52,11 +52,11 @@ pub struct BenchResult {
     pub runs: usize,
 }
 
-fn err(e: impl std::fmt::Display) -> BuildError {
-    BuildError::Bench(e.to_string())
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
 }
 
-fn put_blob(root: &Path, data: &[u8]) -> Result<(String, u64), BuildError> {
+fn put_blob(root: &Path, data: &[u8]) -> Result<(String, u64), String> {
     let hex = format!("{:x}", Sha256::digest(data));
     std::fs::write(root.join("blobs/sha256").join(&hex), data).map_err(err)?;
     Ok((format!("sha256:{hex}"), data.len() as u64))
@@ -68,27 +68,22 @@ pub fn write_synthetic_layout(
     root: &Path,
     reference: &str,
     shape: BenchShape,
-) -> Result<(), BuildError> {
+) -> Result<(), String> {
     std::fs::create_dir_all(root.join("blobs/sha256")).map_err(err)?;
     std::fs::write(
         root.join("oci-layout"),
         br#"{"imageLayoutVersion":"1.0.0"}"#,
     )
     .map_err(err)?;
-    let mut seed = 0x9e3779b97f4a7c15u64;
-    let mut rand = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = SplitMix64::new(0x5EED);
+    let mut rand = move || rng.next_u64();
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     for l in 0..shape.layers {
         let mut raw = Vec::new();
         {
             let mut b = tar::Builder::new(&mut raw);
-            let dir = |b: &mut tar::Builder<&mut Vec<u8>>, p: &str| -> Result<(), BuildError> {
+            let dir = |b: &mut tar::Builder<&mut Vec<u8>>, p: &str| -> Result<(), String> {
                 let mut h = ustar();
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_mode(0o755);
@@ -151,7 +146,7 @@ pub fn write_synthetic_layout(
         layers.push(put_blob(root, &gz)?);
     }
     let config = serde_json::json!({
-        "architecture": crate::host_arch(), "os": "linux",
+        "architecture": stackwright_build::host_arch(), "os": "linux",
         "config": {"Cmd": ["/bin/true"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     });
@@ -212,7 +207,7 @@ pub fn compare_with_umoci(
     reference: &str,
     work: &Path,
     runs: usize,
-) -> Result<BenchResult, BuildError> {
+) -> Result<BenchResult, String> {
     let runs = runs.max(1);
     std::fs::create_dir_all(work).map_err(err)?;
     let mut best_sw = Duration::MAX;
@@ -226,7 +221,7 @@ pub fn compare_with_umoci(
         let dest: PathBuf = work.join(format!("sw-{run}"));
         let _ = std::fs::remove_dir_all(&dest);
         let t = Instant::now();
-        crate::unpack_image(layout, reference, &dest, &opts)?;
+        stackwright_build::unpack_image(layout, reference, &dest, &opts).map_err(err)?;
         best_sw = best_sw.min(t.elapsed());
         entries = count_entries(&dest);
         let _ = std::fs::remove_dir_all(&dest);
@@ -260,9 +255,38 @@ pub fn compare_with_umoci(
 }
 
 /// Builds the synthetic layout in `work` and runs [`compare_with_umoci`] on it.
-pub fn run(work: &Path, shape: BenchShape, runs: usize) -> Result<BenchResult, BuildError> {
+pub fn run(work: &Path, shape: BenchShape, runs: usize) -> Result<BenchResult, String> {
     let layout = work.join("layout");
     let _ = std::fs::remove_dir_all(&layout);
     write_synthetic_layout(&layout, "bench", shape)?;
     compare_with_umoci(&layout, "bench", work, runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_against_umoci() {
+        if stackwright_testkit::find_program("umoci", "STACKWRIGHT_UMOCI").is_none() {
+            if std::env::var("STACKWRIGHT_SKIP_UMOCI_TESTS").is_ok_and(|v| v == "1") {
+                return;
+            }
+            panic!(
+                "`umoci` is required (apt-get install -y umoci), or set STACKWRIGHT_SKIP_UMOCI_TESTS=1"
+            );
+        }
+        let work = tempfile::tempdir().unwrap();
+        let shape = BenchShape {
+            layers: 2,
+            small_files: 300,
+            big_files: 2,
+            big_size: 64 << 10,
+        };
+        let r = run(work.path(), shape, 1).unwrap();
+        // Both tools produced the same tree size (stackwright's count is of its own output).
+        assert!(r.entries > 300, "{r:?}");
+        assert!(r.speedup > 0.0);
+        assert_eq!(r.runs, 1);
+    }
 }

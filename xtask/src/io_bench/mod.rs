@@ -7,6 +7,9 @@
 
 use std::path::Path;
 
+mod pull;
+mod unpack;
+
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     // Scenario filters given: the user wants only solver scenarios.
     if args.iter().any(|a| !a.starts_with('-')) {
@@ -75,7 +78,7 @@ fn pull_line() {
             return;
         }
     };
-    match rt.block_on(stackwright_oci::bench::bench_local(12, 3, 2048)) {
+    match rt.block_on(pull::bench_local(12, 3, 2048)) {
         Ok(b) => {
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
             match b.skopeo_sequential {
@@ -107,17 +110,18 @@ fn unpack_line() {
             return;
         }
     };
-    match stackwright_build::bench::run(
+    match unpack::run(
         Path::new(work.path()),
-        stackwright_build::bench::BenchShape::default(),
+        unpack::BenchShape::default(),
         3,
     ) {
         Ok(r) => println!(
-            "bench unpack-{}-entries stackwright={:.0} umoci={:.0} ratio umoci/stackwright={:.2}x",
+            "bench unpack-{}-entries stackwright={:.0} umoci={:.0} ratio umoci/stackwright={:.2}x best-of={}",
             r.entries,
             r.stackwright.as_secs_f64() * 1000.0,
             r.umoci.as_secs_f64() * 1000.0,
-            r.speedup
+            r.speedup,
+            r.runs
         ),
         Err(e) => println!("bench unpack failed: {e}"),
     }

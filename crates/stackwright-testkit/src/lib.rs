@@ -1,0 +1,21 @@
+//! Stackwright's test support (never published, only a dev-dependency, and a dependency
+//! of `xtask` for benchmarks): a real registry on 127.0.0.1 (Debian's `docker-registry`)
+//! with its storage in a temporary directory, small OCI images built offline, a TCP
+//! proxy that can make the registry "go away" after a number of bytes, lookup of the
+//! external programs tests need, and the one pseudo-random generator ([`SplitMix64`]).
+//!
+//! Registry tests must not pass silently on a machine without the registry:
+//! [`LocalRegistry::start_or_skip`] panics with an installation hint unless
+//! `STACKWRIGHT_SKIP_REGISTRY_TESTS=1` is set.
+
+mod image;
+mod programs;
+mod proxy;
+mod registry;
+mod rng;
+
+pub use image::{big_layer, image, index, layer, write_layout, TestImage, TestIndex, TestLayer};
+pub use programs::{find_program, skip_requested, skopeo_or_skip, umoci_or_skip, SKIP_ENV};
+pub use proxy::CutProxy;
+pub use registry::{LocalRegistry, LoggedRequest, TEST_PASSWORD, TEST_USER};
+pub use rng::SplitMix64;
