@@ -19,16 +19,7 @@ use std::path::{Path, PathBuf};
 use stackwright::types::diagnostic::render_all;
 
 fn cases() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("truths");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    v.sort();
-    assert!(!v.is_empty(), "no cases under truths/");
-    v
+    stackwright_tests::case_dirs("truths")
 }
 
 #[test]
