@@ -1,0 +1,112 @@
+//! Tidy checks, as tests (rust-analyzer's `tidy.rs` is the model): rules about the repository
+//! itself that reviews would otherwise have to remember.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Every file under `dir` with one of `exts`, skipping build output and VCS data.
+fn files(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" || name == "out" {
+            continue;
+        }
+        if p.is_dir() {
+            files(&p, exts, out);
+        } else if exts.iter().any(|x| name.ends_with(x)) {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn diagnostics_md_is_the_code_list() {
+    let path = root().join("docs/diagnostics.md");
+    let on_disk = std::fs::read_to_string(&path).expect("docs/diagnostics.md");
+    let wanted = stackwright::types::diagnostic::diagnostics_document();
+    assert!(
+        on_disk == wanted,
+        "docs/diagnostics.md is not the code list in stackwright-types/src/diagnostic.rs: run `cargo xtask docs` and commit the result"
+    );
+}
+
+/// The product contract's content lives in our own docs; nothing links outside the repository,
+/// and every relative Markdown link resolves to a file that exists.
+#[test]
+fn markdown_links_stay_inside_the_repository_and_resolve() {
+    let root = root();
+    let mut mds = Vec::new();
+    files(&root, &[".md"], &mut mds);
+    let mut problems = Vec::new();
+    for md in &mds {
+        let text = std::fs::read_to_string(md).unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(i) = rest.find("](") {
+                let after = &rest[i + 2..];
+                let Some(end) = after.find(')') else { break };
+                let target = &after[..end];
+                rest = &after[end..];
+                if target.contains("://")
+                    || target.starts_with('#')
+                    || target.starts_with("mailto:")
+                {
+                    continue;
+                }
+                let file = target.split('#').next().unwrap_or("");
+                if file.is_empty() {
+                    continue;
+                }
+                let resolved = md.parent().unwrap_or(&root).join(file);
+                let shown = md.strip_prefix(&root).unwrap_or(md).display().to_string();
+                match resolved.canonicalize() {
+                    Ok(p) if p.starts_with(root.canonicalize().unwrap_or(root.clone())) => {}
+                    Ok(_) => problems.push(format!(
+                        "{shown}:{}: `{target}` points outside the repository — write the content into docs/ instead",
+                        n + 1
+                    )),
+                    Err(_) => problems.push(format!(
+                        "{shown}:{}: `{target}` does not exist",
+                        n + 1
+                    )),
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The product contract is restated in docs/ (assembly-format.md, manifest-format.md); the
+/// user-facing documents never send readers to a file outside the repository.
+#[test]
+fn user_docs_do_not_point_at_the_contract_file() {
+    let root = root();
+    let mut docs = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    files(&root.join("docs"), &[".md"], &mut docs);
+    let mut problems = Vec::new();
+    for f in &docs {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("SPEC.md") || line.contains("SPEC §") {
+                let shown = f.strip_prefix(&root).unwrap_or(f).display();
+                problems.push(format!("{shown}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "refer to our own docs (docs/assembly-format.md …) instead of the contract file:\n{}",
+        problems.join("\n")
+    );
+}
