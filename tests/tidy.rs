@@ -110,3 +110,38 @@ fn user_docs_do_not_point_at_the_contract_file() {
         problems.join("\n")
     );
 }
+
+/// Every crate opts into the workspace lints (`[lints] workspace = true`), so `print_stdout`,
+/// `unsafe_code` and the rest are enforced everywhere, new crates included.
+#[test]
+fn every_crate_uses_the_workspace_lints() {
+    let root = root();
+    let mut manifests = vec![root.join("xtask/Cargo.toml"), root.join("tests/Cargo.toml")];
+    if let Ok(entries) = std::fs::read_dir(root.join("crates")) {
+        for e in entries.flatten() {
+            let m = e.path().join("Cargo.toml");
+            if m.is_file() {
+                manifests.push(m);
+            }
+        }
+    }
+    let missing: Vec<String> = manifests
+        .iter()
+        .filter(|m| {
+            let text = std::fs::read_to_string(m).unwrap_or_default();
+            let Ok(doc) = text.parse::<toml::Table>() else {
+                return true;
+            };
+            doc.get("lints")
+                .and_then(|l| l.get("workspace"))
+                .and_then(|w| w.as_bool())
+                != Some(true)
+        })
+        .map(|m| m.strip_prefix(&root).unwrap_or(m).display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "add `[lints]\\nworkspace = true` to: {}",
+        missing.join(", ")
+    );
+}

@@ -7,6 +7,7 @@
 //! - `fuzz [--seconds N]` — every fuzz target of `tests/fuzz` for a bounded time (see `fuzz.rs`).
 //! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`).
 //! - `docs` — regenerates `docs/diagnostics.md` from the code list.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the terminal is this crate's job
 
 mod bench;
 mod fuzz;

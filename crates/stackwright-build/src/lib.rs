@@ -38,6 +38,7 @@ mod layout;
 mod platform;
 pub mod spec;
 mod tree;
+#[allow(unsafe_code)] // the one unsafe module: its safety model is stated at its top
 mod unpack;
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@
 //!
 //! Needs root, `runc` (Debian: `apt-get install -y runc`) and `gcc` with static libc.
 //! Missing tools fail the test with a message, unless STACKWRIGHT_SKIP_RUNC_TESTS=1.
+#![allow(clippy::print_stderr)] // says on the test output why a test skipped
 
 mod common;
 

@@ -208,6 +208,7 @@ fn explain(assembler: &Assembler, p: &Path, fmt: MessageFormat) -> Result<Outcom
         .collect();
     let mut text = format!("{} ({})\n", a.loaded.name, a.loaded.arch);
     let mut seen = std::collections::BTreeSet::new();
+    #[allow(clippy::too_many_arguments)] // one recursive step of the tree; a struct would only rename them
     fn walk(
         a: &Assembled,
         kids: &BTreeMap<String, Vec<(String, String)>>,

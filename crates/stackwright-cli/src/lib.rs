@@ -4,6 +4,7 @@
 //! tables and diagnostics (human-readable on stderr, or JSON lines on stdout with
 //! `--message-format json`) and maps failures to exit codes: 0 success; 1 cannot be
 //! assembled or invalid; 2 usage; 3 I/O or registry failures.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the terminal is this crate's job
 
 mod commands;
 mod share;

@@ -1,4 +1,4 @@
-//! The `stackwright` binary: parses arguments and exits with SPEC §7's code.
+//! The `stackwright` binary: parses arguments and exits with the documented exit code.
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

@@ -2,6 +2,7 @@
 //! `tests/solver/` that resolves. Run:
 //! `cargo run --release -p stackwright-solver --example registry`.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)] // an example prints its results
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

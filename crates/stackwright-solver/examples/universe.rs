@@ -2,6 +2,7 @@
 //! official comparison with pubgrub and resolvo is `cargo xtask bench`; this is a quick
 //! self-check). Run: `cargo run --release -p stackwright-solver --example universe`.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)] // an example prints its results
 use std::collections::HashMap;
 use std::time::Instant;
 

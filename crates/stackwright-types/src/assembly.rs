@@ -201,7 +201,7 @@ impl<'de> Deserialize<'de> for RawPrivileged {
 #[derive(Debug)]
 enum RawEntry {
     Version(String),
-    Detailed(RawDetailed),
+    Detailed(Box<RawDetailed>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,7 +230,7 @@ impl<'de> Deserialize<'de> for RawEntry {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 RawDetailed::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(RawEntry::Detailed)
+                    .map(|d| RawEntry::Detailed(Box::new(d)))
             }
         }
         d.deserialize_any(V)

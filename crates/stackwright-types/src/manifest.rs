@@ -574,7 +574,7 @@ impl Manifest {
                 }
                 config_kernel
                     .entry(key.clone())
-                    .or_insert_with(BTreeMap::new)
+                    .or_default()
                     .insert(value.clone(), k);
             }
             if opt.allowed.is_some() && opt.ty != ConfigType::String {

@@ -560,13 +560,13 @@ pub(crate) fn files_from_raw(
             };
             FileLayout::Binary { path, mode }
         };
-        if f.mode.is_some() && format.is_archive() {
+        if let (Some(mode), true) = (&f.mode, format.is_archive()) {
             diags.push(
                 Diagnostic::error(
                     diagnostic::INVALID_VALUE,
                     "`mode` at file level applies to format = \"binary\"; give archives a mode per extract rule",
                 )
-                .at(src.locate(f.mode.as_ref().expect("checked").span()))
+                .at(src.locate(mode.span()))
                 .hint("e.g. extract = [{ from = \"bin/ctr\", to = \"usr/bin/ctr\", mode = \"0755\" }]"),
             );
         }

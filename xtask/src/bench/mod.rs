@@ -19,6 +19,7 @@
 //! bench registry-<assembly> stackwright=<ms>      (see [`registry_line`])
 //! ```
 
+#[allow(unsafe_code)] // a counting global allocator for the memory columns
 mod alloc;
 mod pubgrub_adapter;
 mod resolvo_adapter;
