@@ -97,9 +97,87 @@ impl Cache {
         std::fs::rename(&tmp.0, &path).map_err(|e| OciError::io(&path, e))
     }
 
+    /// Stores a blob made here (a built image's manifest or config): its digest is
+    /// computed, and it is renamed into place complete. Returns the digest.
+    pub fn put(&self, bytes: &[u8]) -> Result<String, OciError> {
+        let digest = sha256_digest(bytes);
+        self.write_small(&digest, bytes)?;
+        Ok(digest)
+    }
+
+    /// A new blob written by streaming (a built image's layer): a uniquely named
+    /// temporary file in the cache, hashed as it is written, renamed to its digest by
+    /// [`BlobWriter::commit`] and removed if dropped uncommitted.
+    pub fn writer(&self) -> Result<BlobWriter, OciError> {
+        let dir = self.root.join("blobs").join("sha256");
+        std::fs::create_dir_all(&dir).map_err(|e| OciError::io(&dir, e))?;
+        let (path, file) = tempfile_in(&dir)?;
+        Ok(BlobWriter {
+            cache: self.clone(),
+            path: Some(path),
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
     /// Removes a blob found to be corrupt.
     pub(crate) fn evict(&self, digest: &str) {
         let _ = std::fs::remove_file(self.blob_path(digest));
+    }
+}
+
+/// A blob being written into the cache; see [`Cache::writer`].
+pub struct BlobWriter {
+    cache: Cache,
+    path: Option<PathBuf>,
+    file: std::io::BufWriter<std::fs::File>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl BlobWriter {
+    /// Flushes, and renames the file to `blobs/sha256/<digest>` (when another writer
+    /// got there first with the same content, that copy stays). Returns the digest
+    /// and size.
+    pub fn commit(mut self) -> Result<(String, u64), OciError> {
+        let path = self.path.take().expect("committed once");
+        let done = (|| {
+            self.file.flush().map_err(|e| OciError::io(&path, e))?;
+            let digest = format!("sha256:{}", hex(&self.hasher.clone().finalize()));
+            let dest = self.cache.blob_path(&digest);
+            if self.cache.contains(&digest, self.size) {
+                let _ = std::fs::remove_file(&path);
+            } else {
+                std::fs::rename(&path, &dest).map_err(|e| OciError::io(&dest, e))?;
+            }
+            Ok((digest, self.size))
+        })();
+        if done.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        done
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
@@ -192,6 +270,34 @@ mod tests {
         std::fs::write(cache.blob_path(&d), b"jello").unwrap();
         assert!(cache.read_small(&d).is_none());
         assert!(!cache.blob_path(&d).exists());
+    }
+
+    #[test]
+    fn written_blobs_enter_by_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let mut w = cache.writer().unwrap();
+        w.write_all(b"layer bytes").unwrap();
+        let (d, n) = w.commit().unwrap();
+        assert_eq!(
+            (d.as_str(), n),
+            (sha256_digest(b"layer bytes").as_str(), 11)
+        );
+        assert_eq!(std::fs::read(cache.blob_path(&d)).unwrap(), b"layer bytes");
+        // The same content again keeps the first copy; an abandoned writer leaves nothing.
+        let mut w = cache.writer().unwrap();
+        w.write_all(b"layer bytes").unwrap();
+        assert_eq!(w.commit().unwrap().0, d);
+        let mut w = cache.writer().unwrap();
+        w.write_all(b"half").unwrap();
+        drop(w);
+        assert_eq!(cache.put(b"{}").unwrap(), sha256_digest(b"{}"));
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "only complete blobs: {names:?}");
+        assert!(names.iter().all(|n| !n.starts_with(".tmp")));
     }
 
     #[test]

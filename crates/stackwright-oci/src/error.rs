@@ -93,6 +93,15 @@ pub enum OciError {
     #[error("{reference}: cannot publish this artifact: {reason}")]
     InvalidArtifact { reference: String, reason: String },
 
+    /// A `stackwright.local/…` image (built by Stackwright, never pushed) whose blobs are
+    /// not in the cache: there is no registry to fetch it from.
+    #[error("{image} is built by Stackwright, not pulled, and {what} is not in the cache {cache}: build it first (assemble with --pull or --format), or push it with --push-packages")]
+    NotBuilt {
+        image: String,
+        what: String,
+        cache: PathBuf,
+    },
+
     #[error("Docker config {path}: {message}")]
     DockerConfig { path: PathBuf, message: String },
 

@@ -45,7 +45,7 @@ mod registry;
 
 pub use artifact::{Artifact, ArtifactFile, PulledArtifact, PushedArtifact};
 pub use auth::{default_config_path, Credential, Credentials};
-pub use cache::{sha256_digest, Cache};
+pub use cache::{sha256_digest, BlobWriter, Cache};
 pub use error::OciError;
 pub use layout::{Layout, LayoutImage};
 pub use progress::{NoProgress, Progress};

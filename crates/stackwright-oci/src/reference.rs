@@ -51,6 +51,12 @@ impl ImageRef {
         self.inner.registry()
     }
 
+    /// Whether this names an image Stackwright built and did not push
+    /// (`stackwright.local/…`): it exists in the blob cache only.
+    pub fn is_local(&self) -> bool {
+        self.inner.registry() == stackwright_types::package::LOCAL_REGISTRY
+    }
+
     /// The repository path, e.g. `library/alpine`.
     pub fn repository(&self) -> &str {
         self.inner.repository()

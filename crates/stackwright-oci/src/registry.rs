@@ -223,6 +223,13 @@ impl<'a> Conn<'a> {
 
     /// The digest a tag currently names (HEAD, falling back to GET).
     pub(crate) async fn resolve_tag(&self, image: &ImageRef) -> Result<String, OciError> {
+        if image.is_local() {
+            return Err(OciError::NotBuilt {
+                image: image.original().to_string(),
+                what: "its digest".into(),
+                cache: std::path::PathBuf::from("(any)"),
+            });
+        }
         let auth = self.auth(image);
         let digest = self
             .retry(&format!("resolve {image}"), || async {
@@ -256,6 +263,13 @@ impl<'a> Conn<'a> {
                 return Ok(bytes);
             }
             cache.evict(digest);
+        }
+        if image.is_local() {
+            return Err(OciError::NotBuilt {
+                image: image.original().to_string(),
+                what: format!("manifest {digest}"),
+                cache: cache.root().to_path_buf(),
+            });
         }
         let reference = image.by_digest(digest);
         let auth = self.auth(image);
@@ -306,6 +320,13 @@ impl<'a> Conn<'a> {
                 .or_insert((desc.size, false));
             self.progress.blob_finished(&desc.digest, desc.size, true);
             return Ok(false);
+        }
+        if image.is_local() {
+            return Err(OciError::NotBuilt {
+                image: image.original().to_string(),
+                what: format!("blob {}", desc.digest),
+                cache: cache.root().to_path_buf(),
+            });
         }
         let what = format!("blob {} of {image}", desc.digest);
         let mut restart = false;

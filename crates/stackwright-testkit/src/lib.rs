@@ -15,7 +15,10 @@ mod registry;
 mod rng;
 
 pub use image::{big_layer, image, index, layer, write_layout, TestImage, TestIndex, TestLayer};
-pub use programs::{find_program, skip_requested, skopeo_or_skip, umoci_or_skip, SKIP_ENV};
+pub use programs::{
+    find_program, runc_or_skip, skip_requested, skopeo_or_skip, static_program, umoci_or_skip,
+    SKIP_ENV, SKIP_RUNC_ENV,
+};
 pub use proxy::CutProxy;
 pub use registry::{LocalRegistry, LoggedRequest, TEST_PASSWORD, TEST_USER};
 pub use rng::SplitMix64;

@@ -44,3 +44,52 @@ fn program_or_skip(name: &str, var: &str, package: &str) -> Option<PathBuf> {
         ),
     }
 }
+
+/// Set to `1` to skip tests that run containers with `runc` (they need root).
+pub const SKIP_RUNC_ENV: &str = "STACKWRIGHT_SKIP_RUNC_TESTS";
+
+/// `runc` (root needed to run containers), or a panic saying what is missing, unless
+/// `STACKWRIGHT_SKIP_RUNC_TESTS=1` (then `None`).
+pub fn runc_or_skip() -> Option<PathBuf> {
+    let skip = std::env::var(SKIP_RUNC_ENV).is_ok_and(|v| v == "1");
+    let found = find_program("runc", "STACKWRIGHT_RUNC").or_else(|| {
+        ["/usr/sbin/runc", "/sbin/runc", "/usr/local/sbin/runc"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    });
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    match (found, root) {
+        (Some(p), true) => Some(p),
+        _ if skip => None,
+        (None, _) => panic!(
+            "`runc` is not installed: apt-get install -y runc (or set {SKIP_RUNC_ENV}=1 to skip)"
+        ),
+        (Some(_), false) => {
+            panic!("running containers with runc needs root (or set {SKIP_RUNC_ENV}=1 to skip)")
+        }
+    }
+}
+
+/// Compiles C `source` with `gcc -static -O2` into `dir/name` and returns its path: a
+/// program that runs in an otherwise empty root filesystem. Panics with the compiler's
+/// message (e.g. no static libc: `apt-get install -y libc6-dev`).
+pub fn static_program(dir: &std::path::Path, name: &str, source: &str) -> PathBuf {
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).expect("writing the test program's source");
+    let bin = dir.join(name);
+    let out = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("gcc runs (apt-get install -y gcc libc6-dev)");
+    assert!(
+        out.status.success(),
+        "gcc -static failed (is libc6-dev installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}

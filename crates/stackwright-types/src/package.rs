@@ -15,6 +15,25 @@ use crate::diagnostic::{self, Diagnostic};
 use crate::manifest::Arch;
 use crate::source::{Location, SourceText};
 
+/// The registry part of the references Stackwright gives the images it builds and has not
+/// pushed: `stackwright.local/<component-id>:<version>`. No registry answers to it; such
+/// images live in the blob cache (and, with `--pull`/`--format`, in the output's image
+/// layout) only. `--push-packages REGISTRY/PREFIX` publishes them under a real name.
+pub const LOCAL_REGISTRY: &str = "stackwright.local";
+
+/// The local reference of a component's packaged image: `stackwright.local/<id>:<version>`
+/// (a `+` in the version, not allowed in tags, becomes `_`, as Docker tags spell it).
+pub fn local_image_ref(id: &str, version: &str) -> String {
+    format!("{LOCAL_REGISTRY}/{id}:{}", version.replace('+', "_"))
+}
+
+/// Whether an image reference names an image built by Stackwright and not pushed.
+pub fn is_local_image_ref(reference: &str) -> bool {
+    reference
+        .strip_prefix(LOCAL_REGISTRY)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// What kind of file an upstream release file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FileFormat {

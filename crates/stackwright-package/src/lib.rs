@@ -1,0 +1,42 @@
+//! Stackwright's image builder: turns files (bytes or files on disk, with their modes),
+//! symlinks and an image config (entrypoint, cmd, env, workdir, labels) into one OCI
+//! image for one architecture, stored in the content-addressed blob cache of
+//! `stackwright-oci` — the same cache pulled images go through, so an image layout
+//! written by `Registry::pull_into` and a root filesystem built from it include built
+//! images exactly like pulled ones.
+//!
+//! ```
+//! # fn main() -> Result<(), stackwright_package::PackageError> {
+//! use stackwright_package::LocalImage;
+//! let dir = tempfile::tempdir().unwrap();
+//! let cache = stackwright_oci::Cache::new(dir.path());
+//! let built = LocalImage::builder("amd64")
+//!     .file("usr/bin/hello", 0o755, b"#!/bin/sh\necho hi\n".to_vec())
+//!     .symlink("bin", "usr/bin")
+//!     .entrypoint(["/usr/bin/hello"])
+//!     .env("PATH=/usr/bin:/bin")
+//!     .build(&cache)?;
+//! assert!(cache.contains(&built.manifest.digest, built.manifest.size));
+//! # Ok(()) }
+//! ```
+//!
+//! Guarantees — the image digest depends only on the inputs, on every machine:
+//! - one gzip'd tar layer, entries sorted by path (parents before children, implicit
+//!   parents `0755`), owner `0:0` without user or group names, every mtime
+//!   `SOURCE_DATE_EPOCH` (else 0, or [`ImageBuilder::mtime`]), ustar headers with GNU
+//!   long-name records where a path needs one;
+//! - a gzip header with no file name, mtime 0 and OS byte 255, compression level 6 of
+//!   the workspace's one deflate implementation (zlib-rs);
+//! - config and manifest JSON with a fixed key order and no whitespace; the config's
+//!   `created` is the same mtime;
+//! - blobs enter the cache only complete, by rename ([`stackwright_oci::Cache::writer`]).
+//!
+//! No network here; no clock (only `SOURCE_DATE_EPOCH`).
+
+mod error;
+mod extract;
+mod image;
+
+pub use error::PackageError;
+pub use extract::{add_release_file, ExtractLimits};
+pub use image::{source_date_epoch, BuiltImage, ImageBuilder, LocalImage, Source};
