@@ -21,8 +21,25 @@ fn exit_codes() {
     assert_eq!(run(&["check", "does/not/exist.toml"]), 3);
     assert_eq!(run(&["show", "kubelet"]), 0);
     assert_eq!(run(&["show", "kubelett"]), 1);
+    // A capability is shown too; a near miss of one still gets did-you-mean (exit 1).
+    assert_eq!(run(&["show", "cri"]), 0);
+    assert_eq!(run(&["show", "pod-netwrk"]), 1);
     assert_eq!(run(&["components", "--category", "runtime"]), 0);
-    assert_eq!(run(&["components", "--category", "nope"]), 1);
+    // Usage mistakes are exit 2 (SPEC §7), like a flag clap refuses, and are found before
+    // any assembly is read.
+    assert_eq!(run(&["components", "--category", "nope"]), 2);
+    assert_eq!(
+        run(&["assemble", "assemblies/k8s-worker.toml", "--offline", "--pin"]),
+        2
+    );
+    assert_eq!(
+        run(&["assemble", "assemblies/k8s-worker.toml", "--format", "iso9"]),
+        2
+    );
+    assert_eq!(
+        run(&["assemble", "does/not/exist.toml", "--format", "tar,nope"]),
+        2
+    );
 }
 
 #[test]

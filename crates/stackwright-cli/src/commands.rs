@@ -9,6 +9,7 @@ use stackwright::types::diagnostic::{self, Diagnostic};
 use stackwright::types::manifest::Category;
 use stackwright::{Assembled, Assembler, Error, Registry};
 
+use crate::stdout::{out, outln};
 use crate::{Cli, Command, ImportCommand, MessageFormat, Outcome};
 
 #[derive(clap::Args, Debug)]
@@ -56,7 +57,7 @@ pub(crate) fn dispatch(cli: Cli) -> Outcome {
             component,
         } => why(&assembler, &assembly, &component, fmt),
         Command::Components { category } => components(&assembler, category.as_deref(), fmt),
-        Command::Show { component } => show(&assembler, &component, fmt),
+        Command::Show { name } => show(&assembler, &name, fmt),
         Command::Import(ImportCommand::Linuxkit { files, out }) => {
             import_linuxkit(&assembler, &files, &out)
         }
@@ -94,7 +95,7 @@ fn assemble(
 ) -> Result<Outcome, Error> {
     // --format needs the images too, so it counts as network use.
     if args.offline && (args.pin || args.pull || !args.format.is_empty()) {
-        return Err(Error::Invalid(vec![Diagnostic::error(
+        return Err(Error::Usage(vec![Diagnostic::error(
             diagnostic::INVALID_VALUE,
             "--offline cannot be combined with --pin, --pull or --format",
         )
@@ -102,6 +103,7 @@ fn assemble(
             "drop --offline, or drop those flags to assemble without the network",
         )]));
     }
+    stackwright::extras::check_formats(&args.format)?;
     let loaded = crate::share::load_for_assemble(args)?;
     let out_dir = args
         .out
@@ -124,14 +126,14 @@ fn assemble(
     let progress = LineProgress;
     let written = stackwright::extras::write(&mut assembled, &out_dir, &extra, &progress)?;
     if fmt == MessageFormat::Human {
-        print!("{}", assembled.summary());
-        println!(
+        out!("{}", assembled.summary());
+        outln!(
             "\nwrote {} ({})",
             written.display(),
             stackwright::extras::listing(&written)
         );
     } else {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"reason": "assembled", "assembly": assembled.loaded.name, "out": written.display().to_string()})
         );
@@ -152,7 +154,7 @@ fn check(assembler: &Assembler, paths: &[PathBuf], fmt: MessageFormat) -> Result
         {
             Ok(a) => {
                 if fmt == MessageFormat::Human {
-                    println!(
+                    outln!(
                         "{}: ok ({} components)",
                         path.display(),
                         a.resolution.components.len()
@@ -162,7 +164,7 @@ fn check(assembler: &Assembler, paths: &[PathBuf], fmt: MessageFormat) -> Result
             }
             Err(e) => {
                 if fmt == MessageFormat::Human {
-                    println!("{}: failed", path.display());
+                    outln!("{}: failed", path.display());
                 }
                 out.code = out.code.max(e.exit_code());
                 out.diagnostics.extend(e.diagnostics());
@@ -256,9 +258,9 @@ fn explain(assembler: &Assembler, p: &Path, fmt: MessageFormat) -> Result<Outcom
         text.push_str(&format!("{id} {v} (external, not installed)\n"));
     }
     if fmt == MessageFormat::Human {
-        print!("{text}");
+        out!("{text}");
     } else {
-        println!("{}", stackwright::render::plan_json(&a.platform()));
+        outln!("{}", stackwright::render::plan_json(&a.platform()));
     }
     Ok(Outcome {
         code: 0,
@@ -311,10 +313,10 @@ fn why(
     }
     if fmt == MessageFormat::Human {
         for (i, l) in lines.iter().enumerate() {
-            println!("{}{l}", "  ".repeat(i));
+            outln!("{}{l}", "  ".repeat(i));
         }
     } else {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"component": component, "chain": lines})
         );
@@ -330,7 +332,7 @@ fn components(
     let r = assembler.registry(None)?;
     let cat = match category {
         Some(c) => Some(c.parse::<Category>().map_err(|e| {
-            Error::Invalid(vec![Diagnostic::error(
+            Error::Usage(vec![Diagnostic::error(
                 diagnostic::INVALID_VALUE,
                 format!("--category: {e}"),
             )])
@@ -353,28 +355,31 @@ fn components(
         .collect();
     if fmt == MessageFormat::Json {
         for r in &rows {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"id": r[0], "category": r[1], "version": r[2], "provides": r[3]})
             );
         }
         return Ok(Outcome::ok());
     }
-    print!(
+    out!(
         "{}",
         stackwright::render::text_table(&["id", "category", "newest", "provides"], &rows)
     );
     let cats: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[1].as_str()).collect();
-    println!("\n{} components in {} categories", rows.len(), cats.len());
+    outln!("\n{} components in {} categories", rows.len(), cats.len());
     Ok(Outcome::ok())
 }
 
 fn show(assembler: &Assembler, id: &str, fmt: MessageFormat) -> Result<Outcome, Error> {
     let r: Registry = assembler.registry(None)?;
+    if let Some(cap) = r.capability(id) {
+        return show_capability(cap, &r, fmt);
+    }
     let Some(m) = r.manifest(id) else {
         let mut d = Diagnostic::error(
             diagnostic::UNKNOWN_COMPONENT,
-            format!("unknown component `{id}`"),
+            format!("unknown component or capability `{id}`"),
         );
         d = match r.suggest(id) {
             Some(s) => d.hint(format!("did you mean `{s}`?")),
@@ -386,17 +391,47 @@ fn show(assembler: &Assembler, id: &str, fmt: MessageFormat) -> Result<Outcome, 
         });
     };
     if fmt == MessageFormat::Json {
-        println!("{}", serde_json::json!({"id": m.id, "toml": m.to_toml()}));
+        outln!("{}", serde_json::json!({"id": m.id, "toml": m.to_toml()}));
         return Ok(Outcome::ok());
     }
-    print!("{}", stackwright::render::describe_component(m, &r));
+    out!("{}", stackwright::render::describe_component(m, &r));
+    Ok(Outcome::ok())
+}
+
+fn show_capability(
+    cap: &stackwright::types::capability::Capability,
+    r: &Registry,
+    fmt: MessageFormat,
+) -> Result<Outcome, Error> {
+    if fmt == MessageFormat::Json {
+        let providers: Vec<serde_json::Value> = stackwright::render::capability_providers(cap, r)
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id,
+                    "category": p.category.to_string(),
+                    "releases": p.releases.iter().map(|(v, provided)| serde_json::json!({
+                        "version": v.to_string(), "provides": provided.to_string()
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        outln!(
+            "{}",
+            serde_json::json!({"capability": cap.name, "summary": cap.summary,
+                "cardinality": format!("{:?}", cap.cardinality).to_lowercase(),
+                "default": cap.default, "providers": providers})
+        );
+        return Ok(Outcome::ok());
+    }
+    out!("{}", stackwright::render::describe_capability(cap, r));
     Ok(Outcome::ok())
 }
 
 fn import_linuxkit(assembler: &Assembler, files: &[PathBuf], out: &Path) -> Result<Outcome, Error> {
     let r = assembler.registry(None)?;
     let (written, warnings) = stackwright::import_linuxkit(&r, files, out)?;
-    println!("wrote {} file(s) to {}", written, out.display());
+    outln!("wrote {} file(s) to {}", written, out.display());
     Ok(Outcome {
         code: 0,
         diagnostics: warnings,

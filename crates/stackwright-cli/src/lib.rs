@@ -8,11 +8,13 @@
 
 mod commands;
 mod share;
+mod stdout;
 
 use std::ffi::OsString;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use stackwright::types::Diagnostic;
+use stackwright::types::{diagnostic, Diagnostic};
+use stdout::outln;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,8 +60,9 @@ pub enum Command {
         #[arg(long)]
         category: Option<String>,
     },
-    /// One component with its releases, capabilities and needs.
-    Show { component: String },
+    /// One component (its releases, capabilities and needs), or one capability (its
+    /// cardinality, default and providers).
+    Show { name: String },
     /// Import from another format.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -110,9 +113,19 @@ where
             return code;
         }
     };
+    stdout::reset();
     let format = cli.message_format;
-    let outcome = commands::dispatch(cli);
+    let mut outcome = commands::dispatch(cli);
     print_diagnostics(format, &outcome.diagnostics);
+    match stdout::finish() {
+        stdout::State::Open | stdout::State::Closed => {}
+        stdout::State::Failed(e) => {
+            let d = Diagnostic::error(diagnostic::IO_ERROR, format!("writing to stdout: {e}"))
+                .hint("check where stdout goes (a full disk, a closed terminal)");
+            eprintln!("{}", d.render());
+            outcome.code = outcome.code.max(3);
+        }
+    }
     outcome.code
 }
 
@@ -130,7 +143,7 @@ pub(crate) fn print_diagnostics(format: MessageFormat, diags: &[Diagnostic]) {
         }
         MessageFormat::Json => {
             for d in diags {
-                println!("{}", d.to_json_line());
+                outln!("{}", d.to_json_line());
             }
         }
     }

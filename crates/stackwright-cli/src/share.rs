@@ -10,6 +10,7 @@ use stackwright::{Assembler, Error};
 
 use crate::commands::{resolve_assembly_path, AssembleArgs};
 use crate::{MessageFormat, Outcome};
+use crate::stdout::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct PushArgs {
@@ -123,9 +124,9 @@ pub(crate) fn push(
             "pushed assembly `{name}` to {} ({} blobs uploaded, {} already there)",
             pushed.pinned, pushed.blobs_uploaded, pushed.blobs_present
         );
-        println!("{}", pushed.digest);
+        outln!("{}", pushed.digest);
     } else {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"reason": "pushed", "assembly": name, "reference": pushed.reference,
                 "digest": pushed.digest, "pinned": pushed.pinned, "size": pushed.size})
@@ -152,9 +153,9 @@ pub(crate) fn pull(args: &PullArgs, fmt: MessageFormat) -> Result<Outcome, Error
             pulled.dir.display(),
             pulled.files.join(", ")
         );
-        println!("{}", pulled.digest);
+        outln!("{}", pulled.digest);
     } else {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"reason": "pulled", "reference": args.reference, "digest": pulled.digest,
                 "pinned": pulled.pinned, "out": pulled.dir.display().to_string(), "files": pulled.files})

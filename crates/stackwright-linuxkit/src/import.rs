@@ -618,6 +618,7 @@ fn generate(
             image: Some(e.image.clone()),
             arch: None,
             provides,
+            provides_at: BTreeMap::new(),
             requires,
             constrains: Vec::new(),
             conflicts: Vec::new(),

@@ -249,7 +249,7 @@ impl RegistryBuilder {
             return Err(RegistryError::Invalid(diags));
         }
         let mut providers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (id, (c, _)) in &entries {
+        for (id, (c, origin)) in &entries {
             let m = c.manifest();
             if let Some(cap) = capabilities.get(id) {
                 diags.push(
@@ -284,14 +284,19 @@ impl RegistryBuilder {
                                 r.version
                             ),
                         )
-                        .at(r.location.clone());
+                        .at(r
+                            .provides_at
+                            .get(cap)
+                            .cloned()
+                            .unwrap_or_else(|| r.location.clone()));
+                        let file = capabilities_file_for(origin, &m.location.file);
                         d = match did_you_mean(cap, capabilities.keys().map(String::as_str)) {
                             Some(s) => d.hint(format!(
-                                "did you mean `{s}`? otherwise declare it in capabilities.toml"
+                                "did you mean `{s}`? otherwise declare it in {file}"
                             )),
-                            None => d.hint(
-                                "declare it in components/capabilities.toml (summary, cardinality)",
-                            ),
+                            None => d.hint(format!(
+                                "declare it in {file} (a table with summary and cardinality)"
+                            )),
                         };
                         diags.push(d);
                     }
@@ -370,5 +375,22 @@ impl RegistryBuilder {
             providers,
             warnings,
         })
+    }
+}
+
+/// Where a component's new capability belongs: the built-in `components/capabilities.toml`
+/// for a built-in component, else a `capabilities.toml` beside the user's own components
+/// (loaded with them), never the built-in file.
+fn capabilities_file_for(origin: &Origin, manifest_file: &str) -> String {
+    match origin {
+        Origin::Builtin => "components/capabilities.toml".to_string(),
+        Origin::Directory(_) => {
+            let beside = Path::new(manifest_file).with_file_name("capabilities.toml");
+            format!("{} beside this component", beside.display())
+        }
+        Origin::Rust => {
+            "a capabilities.toml added with your components (RegistryBuilder::add_source)"
+                .to_string()
+        }
     }
 }

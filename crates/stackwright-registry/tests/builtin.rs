@@ -116,3 +116,38 @@ fn duplicates_need_override() {
     assert_eq!(r.warnings()[0].code.0, "SW0201");
     assert!(r.manifest("getty").unwrap().override_);
 }
+
+#[test]
+fn a_user_capability_is_declared_beside_the_users_components() {
+    let component = r#"id = "gpu-plugin"
+category = "runtime"
+summary = "x"
+stage = "service"
+arch = ["amd64"]
+
+[[release]]
+version = "1.0.0"
+provides = { gpu-device-plugin = "1.0.0" }
+"#;
+    let capabilities = r#"[gpu-device-plugin]
+summary = "Exposes GPUs to pods"
+cardinality = "many"
+"#;
+    let origin = stackwright_registry::Origin::Directory("mine".into());
+    // Without the declaration: the hint names the file beside the component.
+    let mut b = RegistryBuilder::with_builtin();
+    b.add_source(SourceText::new("mine/gpu-plugin.toml", component), origin.clone());
+    let diags = b.build().unwrap_err().diagnostics();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let hint = diags[0].hint.clone().unwrap_or_default();
+    assert!(hint.contains("mine/capabilities.toml"), "{hint}");
+    assert!(!hint.contains("components/capabilities.toml"), "{hint}");
+    let at = diags[0].location.as_ref().unwrap();
+    assert_eq!(at.line, 10, "span not on the provides entry: {at:?}");
+    // With it: the registry loads and knows the provider.
+    let mut b = RegistryBuilder::with_builtin();
+    b.add_source(SourceText::new("mine/gpu-plugin.toml", component), origin.clone());
+    b.add_source(SourceText::new("mine/capabilities.toml", capabilities), origin);
+    let r = b.build().unwrap();
+    assert_eq!(r.providers("gpu-device-plugin"), ["gpu-plugin".to_string()]);
+}

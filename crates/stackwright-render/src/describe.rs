@@ -1,6 +1,8 @@
-//! `stackwright show <component>`: one component with its releases, capabilities and needs.
+//! `stackwright show <name>`: one component with its releases, capabilities and needs, or
+//! one capability with its providers.
 
 use stackwright_registry::Registry;
+use stackwright_types::capability::{Capability, Cardinality};
 use stackwright_types::manifest::Manifest;
 use stackwright_types::package::FileLayout;
 
@@ -189,6 +191,82 @@ pub fn describe_component(m: &Manifest, registry: &Registry) -> String {
     s
 }
 
+/// A readable description of a capability: its summary, cardinality, default provider
+/// and every provider with the releases that provide it (plain text, deterministic).
+pub fn describe_capability(cap: &Capability, registry: &Registry) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("{} — {} (capability)\n", cap.name, cap.summary));
+    s.push_str(&format!(
+        "  cardinality: {}\n",
+        match cap.cardinality {
+            Cardinality::One => "one (at most one provider in a platform)",
+            Cardinality::Many => "many (any number of providers)",
+        }
+    ));
+    s.push_str(&format!(
+        "  default provider: {}\n",
+        cap.default.as_deref().unwrap_or("(none)")
+    ));
+    s.push_str(&format!("  declared in: {}\n", cap.location.file));
+    let rows: Vec<Vec<String>> = capability_providers(cap, registry)
+        .into_iter()
+        .map(|p| {
+            let mut id = p.id.to_string();
+            if cap.default.as_deref() == Some(p.id) {
+                id.push_str(" (default)");
+            }
+            vec![
+                id,
+                p.category.to_string(),
+                p.releases
+                    .iter()
+                    .map(|(v, provided)| format!("{v} ({} {provided})", cap.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        s.push_str("\nno component provides it\n");
+    } else {
+        s.push_str(&format!("\nproviders ({}):\n", rows.len()));
+        for line in crate::text_table(&["id", "category", "releases"], &rows).lines() {
+            s.push_str(&format!("  {line}\n"));
+        }
+    }
+    s
+}
+
+/// One provider of a capability: the releases that provide it, newest first, each with
+/// the version of the capability it provides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapabilityProvider<'a> {
+    pub id: &'a str,
+    pub category: stackwright_types::manifest::Category,
+    pub releases: Vec<(&'a semver::Version, &'a semver::Version)>,
+}
+
+/// Every provider of `cap` in the registry, by id.
+pub fn capability_providers<'a>(
+    cap: &Capability,
+    registry: &'a Registry,
+) -> Vec<CapabilityProvider<'a>> {
+    registry
+        .providers(&cap.name)
+        .iter()
+        .filter_map(|id| registry.manifest(id))
+        .map(|m| CapabilityProvider {
+            id: m.id.as_str(),
+            category: m.category,
+            releases: m
+                .releases
+                .iter()
+                .filter_map(|r| r.provides.get(&cap.name).map(|p| (&r.version, p)))
+                .collect(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +308,53 @@ path = "usr/bin/pkgthing"
         let r = b.build().unwrap();
         let m = r.manifest("pkgthing").unwrap();
         insta::assert_snapshot!(describe_component(m, &r));
+    }
+
+    #[test]
+    fn show_of_a_capability_lists_its_providers_with_their_versions() {
+        let caps = "[gpu-device-plugin]\nsummary = \"Exposes GPUs to pods\"\ncardinality = \"one\"\ndefault = \"gpu-a\"\n";
+        let provider = |id: &str, versions: &[&str]| {
+            let mut t = format!(
+                "id = \"{id}\"\ncategory = \"runtime\"\nsummary = \"x\"\nstage = \"service\"\narch = [\"amd64\"]\n"
+            );
+            for v in versions {
+                t.push_str(&format!(
+                    "\n[[release]]\nversion = \"{v}\"\nprovides = {{ gpu-device-plugin = \"1.{}.0\" }}\n",
+                    &v[..1]
+                ));
+            }
+            t.push_str("\n[[release]]\nversion = \"0.1.0\"\n");
+            SourceText::new(format!("mine/{id}.toml"), t)
+        };
+        let mut b = RegistryBuilder::with_builtin();
+        let origin = Origin::Directory("mine".into());
+        b.add_source(SourceText::new("mine/capabilities.toml", caps), origin.clone());
+        b.add_source(provider("gpu-a", &["2.0.0", "1.4.0"]), origin.clone());
+        b.add_source(provider("gpu-b", &["3.1.0"]), origin);
+        let r = b.build().unwrap();
+        let cap = r.capability("gpu-device-plugin").unwrap();
+        let providers = capability_providers(cap, &r);
+        assert_eq!(providers.len(), 2);
+        // The release that does not provide it (0.1.0) is not listed.
+        assert_eq!(providers[0].releases.len(), 2);
+        insta::assert_snapshot!(describe_capability(cap, &r));
+    }
+
+    #[test]
+    fn show_of_a_builtin_capability() {
+        // Not a snapshot: the built-in providers change with every release added.
+        let r = Registry::builtin().unwrap();
+        let text = describe_capability(r.capability("cri").unwrap(), &r);
+        assert!(text.starts_with("cri — "), "{text}");
+        assert!(text.contains("  cardinality: many"), "{text}");
+        for p in r.providers("cri") {
+            let m = r.manifest(p).unwrap();
+            let v = &m.newest().version;
+            assert!(
+                text.lines().any(|l| l.trim_start().starts_with(p.as_str())
+                    && l.contains(&format!("{v} (cri "))),
+                "{p} {v} missing:\n{text}"
+            );
+        }
     }
 }

@@ -96,6 +96,7 @@ fn world(seed: u64) -> World {
                     None
                 },
                 provides: BTreeMap::new(),
+                provides_at: BTreeMap::new(),
                 requires: vec![],
                 constrains: vec![],
                 conflicts: vec![],

@@ -387,6 +387,8 @@ pub struct Release {
     pub arch: Option<Vec<Arch>>,
     /// Capability → provided version. The component's own id is not listed here.
     pub provides: BTreeMap<String, Version>,
+    /// Where each `provides` entry is written (its version), for diagnostics about it.
+    pub provides_at: BTreeMap<String, Location>,
     pub requires: Vec<Dep>,
     pub constrains: Vec<Dep>,
     pub conflicts: Vec<Dep>,
@@ -932,10 +934,12 @@ fn release_from_raw(
         }
     }
     let mut provides = BTreeMap::new();
+    let mut provides_at = BTreeMap::new();
     for (cap, v) in &r.provides {
         match parse_version(v.get_ref()) {
             Ok(ver) => {
                 provides.insert(cap.clone(), ver);
+                provides_at.insert(cap.clone(), src.locate(v.span()));
             }
             Err(e) => diags.push(
                 Diagnostic::error(
@@ -1024,6 +1028,7 @@ fn release_from_raw(
         image: r.image.map(|i| i.into_inner()),
         arch: r.arch,
         provides,
+        provides_at,
         requires,
         constrains,
         conflicts,

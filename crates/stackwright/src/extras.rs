@@ -24,6 +24,23 @@ pub struct Extras {
 #[cfg(feature = "oci")]
 pub use stackwright_oci::Progress;
 
+/// The extra output formats `write` knows (`--format`).
+pub const FORMATS: &[&str] = &["tar", "kernel+initrd"];
+
+/// Refuses an unknown format as a usage error (exit code 2), before any work is done.
+pub fn check_formats(formats: &[String]) -> Result<(), Error> {
+    for f in formats {
+        if !FORMATS.contains(&f.as_str()) {
+            return Err(Error::Usage(vec![stackwright_types::Diagnostic::error(
+                stackwright_types::diagnostic::INVALID_VALUE,
+                format!("unknown --format `{f}`"),
+            )
+            .hint("use tar, kernel+initrd, or both: --format tar,kernel+initrd")]));
+        }
+    }
+    Ok(())
+}
+
 /// Writes the platform's outputs into `out` atomically. Returns the directory written.
 pub fn write(
     assembled: &mut Assembled,
@@ -31,15 +48,7 @@ pub fn write(
     extras: &Extras,
     #[cfg(feature = "oci")] progress: &dyn stackwright_oci::Progress,
 ) -> Result<PathBuf, Error> {
-    for f in &extras.formats {
-        if f != "tar" && f != "kernel+initrd" {
-            return Err(Error::Invalid(vec![stackwright_types::Diagnostic::error(
-                stackwright_types::diagnostic::INVALID_VALUE,
-                format!("unknown --format `{f}`"),
-            )
-            .hint("use tar, kernel+initrd, or both: --format tar,kernel+initrd")]));
-        }
-    }
+    check_formats(&extras.formats)?;
     let io = |context: String| move |source| Error::Io { context, source };
     let staging = Staging::begin(out).map_err(io(format!(
         "creating a staging directory for {}",

@@ -50,6 +50,10 @@ pub enum Error {
     /// The assembly (or the registry) is invalid or cannot be assembled: exit code 1.
     #[error("{} error(s)", .0.iter().filter(|d| d.is_error()).count())]
     Invalid(Vec<Diagnostic>),
+    /// The request itself does not fit (conflicting options, an unknown output format or
+    /// category): exit code 2, as for a command line clap refuses.
+    #[error("{} usage error(s)", .0.len())]
+    Usage(Vec<Diagnostic>),
     /// A file or directory could not be read or written: exit code 3.
     #[error("{context}: {source}")]
     Io {
@@ -69,7 +73,7 @@ impl Error {
     /// The diagnostics to show for this error.
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
         match self {
-            Error::Invalid(d) => d.clone(),
+            Error::Invalid(d) | Error::Usage(d) => d.clone(),
             Error::Io { context, source } => vec![Diagnostic::error(
                 diagnostic::IO_ERROR,
                 format!("{context}: {source}"),
@@ -86,6 +90,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid(_) | Error::Render(_) => 1,
+            Error::Usage(_) => 2,
             Error::Io { .. } | Error::Registry(_) => 3,
         }
     }
