@@ -29,7 +29,12 @@ fn exit_codes() {
     // any assembly is read.
     assert_eq!(run(&["components", "--category", "nope"]), 2);
     assert_eq!(
-        run(&["assemble", "assemblies/k8s-worker.toml", "--offline", "--pin"]),
+        run(&[
+            "assemble",
+            "assemblies/k8s-worker.toml",
+            "--offline",
+            "--pin"
+        ]),
         2
     );
     assert_eq!(

@@ -9,8 +9,8 @@ use stackwright::types::diagnostic::{self, Diagnostic};
 use stackwright::{Assembler, Error};
 
 use crate::commands::{resolve_assembly_path, AssembleArgs};
-use crate::{MessageFormat, Outcome};
 use crate::stdout::outln;
+use crate::{MessageFormat, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub struct PushArgs {

@@ -136,18 +136,27 @@ cardinality = "many"
     let origin = stackwright_registry::Origin::Directory("mine".into());
     // Without the declaration: the hint names the file beside the component.
     let mut b = RegistryBuilder::with_builtin();
-    b.add_source(SourceText::new("mine/gpu-plugin.toml", component), origin.clone());
+    b.add_source(
+        SourceText::new("mine/gpu-plugin.toml", component),
+        origin.clone(),
+    );
     let diags = b.build().unwrap_err().diagnostics();
     assert_eq!(diags.len(), 1, "{diags:?}");
     let hint = diags[0].hint.clone().unwrap_or_default();
     assert!(hint.contains("mine/capabilities.toml"), "{hint}");
     assert!(!hint.contains("components/capabilities.toml"), "{hint}");
     let at = diags[0].location.as_ref().unwrap();
-    assert_eq!(at.line, 10, "span not on the provides entry: {at:?}");
+    assert_eq!(at.line, 9, "span not on the provides entry: {at:?}");
     // With it: the registry loads and knows the provider.
     let mut b = RegistryBuilder::with_builtin();
-    b.add_source(SourceText::new("mine/gpu-plugin.toml", component), origin.clone());
-    b.add_source(SourceText::new("mine/capabilities.toml", capabilities), origin);
+    b.add_source(
+        SourceText::new("mine/gpu-plugin.toml", component),
+        origin.clone(),
+    );
+    b.add_source(
+        SourceText::new("mine/capabilities.toml", capabilities),
+        origin,
+    );
     let r = b.build().unwrap();
     assert_eq!(r.providers("gpu-device-plugin"), ["gpu-plugin".to_string()]);
 }

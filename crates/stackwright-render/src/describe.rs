@@ -328,7 +328,10 @@ path = "usr/bin/pkgthing"
         };
         let mut b = RegistryBuilder::with_builtin();
         let origin = Origin::Directory("mine".into());
-        b.add_source(SourceText::new("mine/capabilities.toml", caps), origin.clone());
+        b.add_source(
+            SourceText::new("mine/capabilities.toml", caps),
+            origin.clone(),
+        );
         b.add_source(provider("gpu-a", &["2.0.0", "1.4.0"]), origin.clone());
         b.add_source(provider("gpu-b", &["3.1.0"]), origin);
         let r = b.build().unwrap();
@@ -351,8 +354,9 @@ path = "usr/bin/pkgthing"
             let m = r.manifest(p).unwrap();
             let v = &m.newest().version;
             assert!(
-                text.lines().any(|l| l.trim_start().starts_with(p.as_str())
-                    && l.contains(&format!("{v} (cri "))),
+                text.lines()
+                    .any(|l| l.trim_start().starts_with(p.as_str())
+                        && l.contains(&format!("{v} (cri "))),
                 "{p} {v} missing:\n{text}"
             );
         }

@@ -11,7 +11,9 @@ mod linuxkit;
 mod lock;
 mod plan;
 
-pub use describe::{capability_providers, describe_capability, describe_component, CapabilityProvider};
+pub use describe::{
+    capability_providers, describe_capability, describe_component, CapabilityProvider,
+};
 
 pub use graph::{graph_dot, graph_mermaid};
 pub use linuxkit::{check_linuxkit_layout, check_linuxkit_schema, linuxkit_config, linuxkit_yaml};
