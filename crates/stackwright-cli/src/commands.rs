@@ -63,6 +63,7 @@ pub(crate) fn dispatch(cli: Cli) -> Outcome {
         }
         Command::Push(args) => crate::share::push(&assembler, &args, fmt),
         Command::Pull(args) => crate::share::pull(&args, fmt),
+        Command::Diff(args) => crate::ops::diff(&args),
     };
     match result {
         Ok(o) => o,

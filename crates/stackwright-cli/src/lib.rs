@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the terminal is this crate's job
 
 mod commands;
+mod ops;
 mod share;
 mod stdout;
 
@@ -70,6 +71,8 @@ pub enum Command {
     Push(share::PushArgs),
     /// Fetch a published assembly into a directory, verified.
     Pull(share::PullArgs),
+    /// What changed between two platforms (locks or output directories).
+    Diff(ops::DiffArgs),
 }
 
 #[derive(Subcommand, Debug)]

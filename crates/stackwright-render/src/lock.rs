@@ -6,6 +6,7 @@ use crate::Platform;
 
 /// The lockfile: every chosen component with version, image, digest and reason.
 pub fn lockfile(p: &Platform<'_>) -> Lockfile {
+    let no_config = std::collections::BTreeMap::new();
     let components = p
         .resolution
         .components
@@ -20,12 +21,27 @@ pub fn lockfile(p: &Platform<'_>) -> Lockfile {
                 })
                 .map(str::to_string);
             let digest = image.as_ref().and_then(|i| p.digests.get(i).cloned());
+            let config = p
+                .registry
+                .manifest(id)
+                .map(|m| {
+                    let given = p
+                        .loaded
+                        .assembly
+                        .components
+                        .get(id)
+                        .map(|r| &r.config)
+                        .unwrap_or(&no_config);
+                    stackwright_registry::config::effective_config(m, given)
+                })
+                .unwrap_or_default();
             LockedComponent {
                 id: id.clone(),
                 version: c.version.to_string(),
                 image,
                 digest,
                 reason: p.reason(id),
+                config,
             }
         })
         .collect();

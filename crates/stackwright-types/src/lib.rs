@@ -3,7 +3,7 @@
 //! Everything here is plain data plus parsing from text: component manifests
 //! ([`manifest`]), declared capabilities ([`capability`]), LinuxKit's per-image fields
 //! ([`container`]), assembly files ([`assembly`]), LinuxKit's YAML model ([`linuxkit`]),
-//! lockfiles ([`lock`]) and the diagnostics every layer reports ([`diagnostic`]).
+//! lockfiles ([`lock`]) and what differs between two ([`lockdiff`]), and the diagnostics every layer reports ([`diagnostic`]).
 //!
 //! Invariant: this crate performs no I/O. Callers hand it text and a display name for the
 //! file the text came from; every error it reports carries that name, a line and a column.
@@ -14,6 +14,7 @@ pub mod container;
 pub mod diagnostic;
 pub mod linuxkit;
 pub mod lock;
+pub mod lockdiff;
 pub mod manifest;
 pub mod package;
 pub mod source;

@@ -1,11 +1,13 @@
 //! The lockfile (`stackwright.lock`): what was chosen, so a rerun chooses the same.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Lockfile format version written by this crate.
 pub const LOCK_VERSION: u32 = 1;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lockfile {
     pub version: u32,
@@ -30,7 +32,7 @@ pub struct LockedParent {
     pub digest: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedComponent {
     pub id: String,
@@ -41,6 +43,10 @@ pub struct LockedComponent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     pub reason: String,
+    /// The component's effective configuration (the assembly's values over the manifest's
+    /// defaults), so `stackwright diff` can tell a configuration change. Absent when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, toml::Value>,
 }
 
 impl Lockfile {
@@ -105,6 +111,7 @@ mod tests {
                 image: None,
                 digest: None,
                 reason: "asked for".into(),
+                config: BTreeMap::new(),
             }],
         }
     }

@@ -16,6 +16,7 @@
 //! }
 //! ```
 
+pub mod diff;
 pub mod extras;
 pub mod output;
 #[cfg(feature = "oci")]
@@ -371,7 +372,12 @@ impl Assembled {
 /// Reads the lockfile in `dir` if there is one. A broken lock is an error naming it
 /// (never silently replaced: the user may want to see why).
 pub fn read_lock(dir: &Path) -> Result<Option<Lockfile>, Error> {
-    let path = dir.join("stackwright.lock");
+    read_lock_file(&dir.join("stackwright.lock"))
+}
+
+/// Reads the lockfile at `path` if it exists (see [`read_lock`]).
+pub fn read_lock_file(path: &Path) -> Result<Option<Lockfile>, Error> {
+    let path = path.to_path_buf();
     match std::fs::read(&path) {
         Ok(bytes) => {
             // A damaged lock is a broken input (exit 1, SW0108), not an I/O failure.
