@@ -116,6 +116,25 @@ fn assemble(
         stackwright::read_lock(&out_dir)?
     };
     let mut assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
+    if assembled.loaded.assembly.is_base() {
+        // A base is checked like any assembly, and nothing is written.
+        if fmt == MessageFormat::Human {
+            print!("{}", assembled.summary());
+            println!(
+                "\n{} is a base (`base = true`): checked, not rendered; assemble an assembly that extends it",
+                assembled.loaded.name
+            );
+        } else {
+            println!(
+                "{}",
+                serde_json::json!({"reason": "checked-base", "assembly": assembled.loaded.name})
+            );
+        }
+        return Ok(Outcome {
+            code: 0,
+            diagnostics: assembled.warnings().to_vec(),
+        });
+    }
     let extra = stackwright::extras::Extras {
         pin: args.pin,
         pull: args.pull,
@@ -203,9 +222,12 @@ fn explain(assembler: &Assembler, p: &Path, fmt: MessageFormat) -> Result<Outcom
         .components
         .iter()
         .filter(|(_, c)| {
-            c.why
-                .iter()
-                .any(|w| matches!(w, Why::Asked { .. } | Why::AskedCapability { .. }))
+            c.why.iter().any(|w| {
+                matches!(
+                    w,
+                    Why::Asked { .. } | Why::AskedCapability { .. } | Why::Bootable { .. }
+                )
+            })
         })
         .map(|(id, _)| id)
         .collect();

@@ -77,6 +77,10 @@ pub struct Request {
     pub locked: BTreeMap<String, Version>,
     /// Whether `recommends` edges are followed (default true).
     pub recommends: bool,
+    /// Capabilities the platform needs to boot (`kernel`, `init`) that nothing named: asked
+    /// for like `[capabilities]` entries, each provider's reason saying why
+    /// ([`Why::Bootable`](crate::Why::Bootable)). Filled by the facade, not by assemblies.
+    pub bootable: std::collections::BTreeSet<String>,
 }
 
 impl Default for Request {
@@ -91,6 +95,7 @@ impl Default for Request {
             arch: None,
             locked: BTreeMap::new(),
             recommends: true,
+            bootable: Default::default(),
         }
     }
 }

@@ -111,6 +111,9 @@ pub enum Why {
         pick: Pick,
         location: Option<Location>,
     },
+    /// The platform must boot and the assembly named nothing providing `capability`
+    /// (`kernel`, `init`): the solver added a provider.
+    Bootable { capability: String, pick: Pick },
     /// A chosen release `recommends` it, and adding it keeps every rule.
     Recommended {
         by: String,
@@ -179,6 +182,13 @@ impl Why {
                 range,
                 ..
             } => format!("recommended by {by} {by_version} ({via} {range})"),
+            Why::Bootable {
+                capability,
+                pick: p,
+            } => format!(
+                "added to boot: the assembly names no {capability}{}",
+                pick(p, capability, true)
+            ),
         }
     }
 }

@@ -132,6 +132,14 @@ pub fn verify<P: Provider + ?Sized>(p: &P, req: &Request, res: &Resolution) -> V
             );
         }
     }
+    for cap in &req.bootable {
+        if meets(&present, cap, &Range::Req(&semver::VersionReq::STAR), "").is_empty() {
+            v(
+                2,
+                format!("nothing provides {cap}, which the platform needs to boot"),
+            );
+        }
+    }
     let kernel: Vec<(&str, &Present<'_>)> = present
         .iter()
         .filter(|(_, pr)| {

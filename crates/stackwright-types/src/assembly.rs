@@ -145,6 +145,9 @@ struct RawMeta {
     extends: Vec<Spanned<String>>,
     #[serde(default)]
     component_paths: Vec<Spanned<String>>,
+    /// `base = true`: meant only to be extended (checked, never rendered).
+    #[serde(default)]
+    base: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,6 +297,9 @@ pub struct AssemblyFile {
     pub arch: Option<Located<Arch>>,
     pub extends: Vec<Located<String>>,
     pub component_paths: Vec<Located<String>>,
+    /// `[assembly] base = true`: the file is meant only to be extended. It is resolved and
+    /// checked, but not rendered, and need not be bootable. Never inherited by a child.
+    pub base: Option<Located<bool>>,
     pub components: BTreeMap<String, ComponentRequest>,
     pub capabilities: BTreeMap<String, Located<VersionReq>>,
     pub prefer: BTreeMap<String, Located<String>>,
@@ -468,6 +474,20 @@ impl LinuxkitLayout {
 }
 
 impl AssemblyFile {
+    /// Whether this file says it is only a base to extend (`[assembly] base = true`).
+    pub fn is_base(&self) -> bool {
+        self.base.as_ref().is_some_and(|b| b.value)
+    }
+
+    /// Whether the file asks for nothing at all (no components, capabilities, externals or
+    /// files): an empty file, or one with only `[assembly]`.
+    pub fn is_empty(&self) -> bool {
+        self.components.is_empty()
+            && self.capabilities.is_empty()
+            && self.external.is_empty()
+            && self.files.is_empty()
+    }
+
     /// Parses one assembly file; every problem found is reported at its line.
     pub fn parse(src: &SourceText) -> Result<AssemblyFile, TypesError> {
         let raw: RawAssembly =
@@ -525,6 +545,10 @@ impl AssemblyFile {
                 }
             }
             out.description = meta.description;
+            if let Some(b) = meta.base {
+                let l = loc(b.span());
+                out.base = Some(Located::new(b.into_inner(), l));
+            }
             if let Some(a) = meta.arch {
                 match a.get_ref().parse::<Arch>() {
                     Ok(arch) => out.arch = Some(Located::new(arch, loc(a.span()))),
@@ -681,6 +705,8 @@ impl AssemblyFile {
         self.version = child.version.or(self.version);
         self.description = child.description.or(self.description);
         self.arch = child.arch.or(self.arch);
+        // Being a base is a property of one file, not of what extends it.
+        self.base = child.base;
         self.extends = child.extends;
         self.component_paths.extend(child.component_paths);
         for (id, c) in child.components {

@@ -53,6 +53,7 @@ codes! {
     DUPLICATE_FILE_PATH = "SW0305": "two `[[files]]` entries for one path";
     UNKNOWN_CAPABILITY = "SW0306": "an assembly names a capability nobody declares";
     BAD_ARCH = "SW0307": "an unknown architecture";
+    EMPTY_ASSEMBLY = "SW0308": "an assembly that asks for nothing (no components, capabilities, externals or files)";
     // 04xx: resolution
     UNSATISFIABLE = "SW0401": "no set of components meets every rule";
     DEPENDENCY_CYCLE = "SW0402": "onboot or service components that depend on each other in a cycle";

@@ -148,6 +148,9 @@ pub struct RawManifest {
     pub config: BTreeMap<String, ConfigOption>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<Spanned<RawPackage>>,
+    /// `[service]`: readiness check, restart policy and backoff under stackwright-init.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Spanned<crate::boot::Service>>,
     #[serde(rename = "release")]
     pub releases: Vec<RawRelease>,
 }
@@ -456,6 +459,9 @@ pub struct Manifest {
     pub config: BTreeMap<String, ConfigOption>,
     /// How packaged images are laid out (`[package]`); empty when absent.
     pub package: Package,
+    /// `[service]`: how stackwright-init knows the service is ready and restarts it;
+    /// `None` when absent (ready once started, never restarted).
+    pub service: Option<crate::boot::Service>,
     /// Per config option and value: the kernel needs that value adds (checked form of
     /// [`ConfigOption::kernel`]).
     pub config_kernel: BTreeMap<String, BTreeMap<String, KernelNeeds>>,
@@ -590,6 +596,31 @@ impl Manifest {
             }
         }
         let (package, package_loc) = package::package_from_raw(src, raw.package, &mut diags);
+        let service = raw.service.map(|sv| {
+            let at = src.locate(sv.span());
+            let sv = sv.into_inner();
+            if raw.stage != Stage::Service {
+                diags.push(
+                    Diagnostic::error(
+                        diagnostic::INVALID_VALUE,
+                        format!(
+                            "`[service]` applies to services, but `{id}` has stage = \"{}\"",
+                            raw.stage.as_str()
+                        ),
+                    )
+                    .at(at.clone())
+                    .hint("drop [service], or set stage = \"service\""),
+                );
+            }
+            for p in sv.problems() {
+                diags.push(
+                    Diagnostic::error(diagnostic::INVALID_VALUE, format!("[service]: {p}"))
+                        .at(at.clone())
+                        .hint("see docs/manifest-format.md, section [service]"),
+                );
+            }
+            sv
+        });
         let built_into = raw.built_into.map(|b| {
             let name = b.get_ref().clone();
             if !is_kebab(&name) || name == id {
@@ -667,6 +698,7 @@ impl Manifest {
             ports: raw.ports,
             config: raw.config,
             package,
+            service,
             config_kernel,
             releases,
             location: id_loc,
@@ -754,6 +786,7 @@ impl Manifest {
             port: &self.ports,
             config: &self.config,
             package: (!self.package.is_empty()).then(|| package::PackageOut::from(&self.package)),
+            service: &self.service,
             release: self.releases.iter().map(ReleaseOut::from).collect(),
         };
         out.push_str(&toml::to_string(&top).expect("manifests serialize"));
@@ -799,6 +832,8 @@ struct TopLevel<'a> {
     config: &'a BTreeMap<String, ConfigOption>,
     #[serde(skip_serializing_if = "Option::is_none")]
     package: Option<package::PackageOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: &'a Option<crate::boot::Service>,
     release: Vec<ReleaseOut<'a>>,
 }
 

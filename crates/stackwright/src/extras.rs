@@ -48,6 +48,17 @@ pub fn write(
     extras: &Extras,
     #[cfg(feature = "oci")] progress: &dyn stackwright_oci::Progress,
 ) -> Result<PathBuf, Error> {
+    if let Some(b) = assembled.loaded.assembly.base.as_ref().filter(|b| b.value) {
+        return Err(Error::Invalid(vec![stackwright_types::Diagnostic::error(
+            stackwright_types::diagnostic::INVALID_VALUE,
+            format!(
+                "assembly `{}` is a base (`base = true`): it is checked, never rendered",
+                assembled.loaded.name
+            ),
+        )
+        .at(b.location.clone())
+        .hint("assemble an assembly that extends it, or remove `base = true`")]));
+    }
     check_formats(&extras.formats)?;
     let io = |context: String| move |source| Error::Io { context, source };
     let staging = Staging::begin(out).map_err(io(format!(

@@ -216,7 +216,15 @@ impl Assembler {
     }
 
     /// Resolves and validates an assembly already read.
+    ///
+    /// A platform must boot: where the assembly (or what it brings in) has no provider of
+    /// [`BOOT_CAPABILITIES`], the solver adds the capability's default provider and its
+    /// reason says so ([`solver::Why::Bootable`]); an assembly asking for nothing at all is
+    /// an error. A base (`[assembly] base = true`) is resolved and checked as written.
     pub fn assemble_loaded(&self, loaded: Loaded) -> Result<Assembled, Error> {
+        if loaded.assembly.is_empty() {
+            return Err(Error::Invalid(vec![empty_assembly(&loaded)]));
+        }
         let registry = self.registry(Some(&loaded))?;
         let mut request = Request::from_assembly(&loaded.assembly);
         let mut digests = BTreeMap::new();
@@ -249,8 +257,19 @@ impl Assembler {
             })
             .collect();
         let provider = ManifestProvider::new(&configured, registry.capabilities());
-        let resolution = stackwright_solver::resolve(&provider, &request)
+        let mut resolution = stackwright_solver::resolve(&provider, &request)
             .map_err(|r| Error::Invalid(r.to_diagnostics()))?;
+        if !loaded.assembly.is_base() {
+            request.bootable = BOOT_CAPABILITIES
+                .iter()
+                .filter(|cap| !provides(&registry, &resolution, cap))
+                .map(|c| c.to_string())
+                .collect();
+            if !request.bootable.is_empty() {
+                resolution = stackwright_solver::resolve(&provider, &request)
+                    .map_err(|r| Error::Invalid(r.to_diagnostics()))?;
+            }
+        }
         if let Some(lock) = &self.lock {
             for c in &lock.components {
                 let now = resolution
@@ -287,6 +306,35 @@ impl Assembler {
             digests,
         })
     }
+}
+
+/// The capabilities every rendered platform has a provider of: what boots and what runs
+/// as PID 1.
+pub const BOOT_CAPABILITIES: &[&str] = &["kernel", "init"];
+
+/// Whether a chosen release provides `capability`.
+fn provides(registry: &Registry, resolution: &Resolution, capability: &str) -> bool {
+    resolution.components.iter().any(|(id, c)| {
+        registry
+            .manifest(id)
+            .and_then(|m| m.release(&c.version))
+            .is_some_and(|r| r.provides.contains_key(capability))
+    })
+}
+
+/// The error for an assembly that asks for nothing (an empty file, only `[assembly]`).
+fn empty_assembly(loaded: &Loaded) -> Diagnostic {
+    Diagnostic::error(
+        diagnostic::EMPTY_ASSEMBLY,
+        format!(
+            "assembly `{}` asks for nothing: a platform needs at least a kernel, an init and what they run",
+            loaded.name
+        ),
+    )
+    .at(stackwright_types::Location::file_only(
+        loaded.assembly.source.clone(),
+    ))
+    .hint("name components under [components] (e.g. `dockerd = \"*\"`: the default kernel and init are added), or extend a platform: [assembly] extends = [\"linuxkit-base.toml\"]")
 }
 
 /// A resolved, validated platform, ready to render.

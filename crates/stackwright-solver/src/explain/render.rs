@@ -75,6 +75,10 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
                 ),
             ),
             AskKind::Capability => ("asks", format!("{who} asks for capability {what}")),
+            AskKind::Bootable => (
+                "asks",
+                format!("a bootable platform needs capability {what}"),
+            ),
             _ => ("asks", format!("{who} asks for {what}")),
         };
         let _ = verb;

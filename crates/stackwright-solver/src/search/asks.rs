@@ -13,8 +13,13 @@ use super::Solver;
 pub(crate) enum AskKind<'a> {
     Component,
     Capability,
+    /// A capability the platform needs to boot and nothing named (`Request::bootable`).
+    Bootable,
     External,
-    Recommended { by: &'a str, by_version: Version },
+    Recommended {
+        by: &'a str,
+        by_version: Version,
+    },
 }
 
 /// One thing the request (or an accepted recommendation) asks for.
@@ -40,6 +45,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             req.capabilities
                 .iter()
                 .map(|(n, a)| (n.as_str(), Section::Capabilities, a.location.as_ref())),
+        );
+        items.extend(
+            req.bootable
+                .iter()
+                .map(|n| (n.as_str(), Section::Capabilities, None)),
         );
         for (n, v) in &req.prefer {
             items.push((n.as_str(), Section::PreferKey, v.location.as_ref()));

@@ -150,7 +150,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     let range = a.range.to_text();
                     let location = a.location.cloned();
                     let via = match &a.kind {
-                        AskKind::Capability => Some(self.index[a.name]),
+                        AskKind::Capability | AskKind::Bootable => Some(self.index[a.name]),
                         _ => None,
                     };
                     let w = match &a.kind {
@@ -160,6 +160,10 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                             range,
                             pick: Pick::Other,
                             location,
+                        },
+                        AskKind::Bootable => Why::Bootable {
+                            capability: a.name.to_string(),
+                            pick: Pick::Other,
                         },
                         AskKind::Recommended { by, by_version } => Why::Recommended {
                             by: by.to_string(),
@@ -216,7 +220,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     let cname = self.names[self.vars[c as usize].name as usize].text;
                     let p = self.pick(via, cname);
                     match &mut w {
-                        Why::Required { pick, .. } | Why::AskedCapability { pick, .. } => *pick = p,
+                        Why::Required { pick, .. }
+                        | Why::AskedCapability { pick, .. }
+                        | Why::Bootable { pick, .. } => *pick = p,
                         _ => {}
                     }
                 }

@@ -97,6 +97,8 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     bump_inc: f64,
 }
 
+static STAR: semver::VersionReq = semver::VersionReq::STAR;
+
 impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     pub fn new(p: &'a P, req: &'a Request, soft: &[AskData<'a>]) -> Self {
         let mut asks = Vec::new();
@@ -114,6 +116,14 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 name,
                 range: Range::Req(&a.range),
                 location: a.location.as_ref(),
+            });
+        }
+        for name in &req.bootable {
+            asks.push(AskData {
+                kind: AskKind::Bootable,
+                name,
+                range: Range::Req(&STAR),
+                location: None,
             });
         }
         for (name, v) in &req.external {

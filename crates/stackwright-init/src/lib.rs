@@ -1,0 +1,626 @@
+//! `stackwright-init`: Stackwright's own init.
+//!
+//! As PID 1 it mounts what a container host needs ([`sys::MOUNTS`]), sets the host name,
+//! brings up the loopback interface, then applies the plan in `/etc/stackwright/boot.json`
+//! ([`BootPlan`], rendered by Stackwright from the solver's start order):
+//!
+//! 1. onboot containers one by one, each to its end, with the platform's OCI runtime
+//!    (`runc run --bundle /containers/onboot/NNN-name name`);
+//! 2. services level by level: a level starts when every service of the level before is
+//!    ready (its `[service] ready` check passed, or it started when it has none); services
+//!    that exit are restarted per their policy, with doubling backoff;
+//! 3. on poweroff, reboot or halt (busybox's SIGUSR2, SIGTERM, SIGUSR1; SIGINT for
+//!    Ctrl-Alt-Del), services are stopped and the onshutdown containers run in order.
+//!
+//! Each container's output goes to the console prefixed with its name (`[name] …`) and to
+//! `/var/log/<name>.log`. What happens is also reported as JSON lines ([`Event`]) on the
+//! status channel (`/dev/ttyS1`), which `stackwright run` reads: a failed onboot container,
+//! a service that crashed for good, a service not ready in time are [`Event::Failed`] and
+//! never hang the boot.
+//!
+//! Outside PID 1 ([`Options::pid1`] false) nothing is mounted and nothing is powered off:
+//! the same code runs unprivileged under a root directory ([`Options::root`]) with a fake
+//! runtime, which is how it is tested.
+
+pub mod sys;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use stackwright_types::boot::{BootPlan, Event, Ready, Restart, Service, Stage, Unit};
+use sys::{Action, Reaper, Status};
+
+/// Errors that stop the init before it runs anything.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a boot plan: {reason}")]
+    Plan { path: String, reason: String },
+}
+
+/// How the init runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The plan (default `/etc/stackwright/boot.json`, under `root`).
+    pub plan: PathBuf,
+    /// The root every path of the plan is under (`/` as PID 1).
+    pub root: PathBuf,
+    /// Where status events go (`/dev/ttyS1` as PID 1); `None`: nowhere.
+    pub status: Option<PathBuf>,
+    /// Mount, set the host name, raise `lo`, and power off at the end.
+    pub pid1: bool,
+    /// Shut down once no service is running or waiting to restart (host runs, tests).
+    pub exit_when_idle: bool,
+}
+
+impl Options {
+    /// The defaults for PID 1.
+    pub fn pid1() -> Options {
+        Options {
+            plan: PathBuf::from("/").join(stackwright_types::boot::BOOT_PLAN_PATH),
+            root: PathBuf::from("/"),
+            status: Some(PathBuf::from("/dev/ttyS1")),
+            pid1: true,
+            exit_when_idle: false,
+        }
+    }
+}
+
+/// Reads and checks the plan.
+pub fn read_plan(path: &Path) -> Result<BootPlan, InitError> {
+    let text = std::fs::read_to_string(path).map_err(|source| InitError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let plan: BootPlan = serde_json::from_str(&text).map_err(|e| InitError::Plan {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    if plan.version != stackwright_types::boot::BOOT_PLAN_VERSION {
+        return Err(InitError::Plan {
+            path: path.display().to_string(),
+            reason: format!(
+                "format version {} (this init reads {})",
+                plan.version,
+                stackwright_types::boot::BOOT_PLAN_VERSION
+            ),
+        });
+    }
+    Ok(plan)
+}
+
+/// The console, the logs and the status channel.
+struct Report {
+    console: Mutex<()>,
+    status: Mutex<Option<std::fs::File>>,
+    failures: AtomicUsize,
+    log_dir: PathBuf,
+}
+
+impl Report {
+    fn say(&self, line: &str) {
+        let _g = self.console.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "stackwright-init: {line}");
+        let _ = out.flush();
+    }
+
+    fn event(&self, e: &Event) {
+        if matches!(e, Event::Failed { .. }) {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = s.as_mut() {
+            let mut line = serde_json::to_string(e).unwrap_or_default();
+            line.push('\n');
+            let _ = f.write_all(line.as_bytes());
+            let _ = f.flush();
+        }
+    }
+
+    fn failed(&self, stage: Stage, name: &str, reason: String) {
+        self.say(&format!("FAILED {stage} {name}: {reason}"));
+        self.event(&Event::Failed {
+            stage,
+            name: name.to_string(),
+            reason,
+        });
+    }
+
+    /// Copies one output stream of a container, line by line, to the console (prefixed)
+    /// and its log file.
+    fn pump(
+        self: &Arc<Self>,
+        name: &str,
+        stream: impl Read + Send + 'static,
+        done: std::sync::mpsc::Sender<()>,
+    ) {
+        let me = self.clone();
+        let name = name.to_string();
+        std::thread::spawn(move || {
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(me.log_dir.join(format!("{name}.log")))
+                .ok();
+            let mut r = BufReader::new(stream);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                if buf.last() != Some(&b'\n') {
+                    buf.push(b'\n');
+                }
+                if let Some(l) = log.as_mut() {
+                    let _ = l.write_all(&buf);
+                }
+                let _g = me.console.lock().unwrap_or_else(|e| e.into_inner());
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "[{name}] ");
+                let _ = out.write_all(&buf);
+                let _ = out.flush();
+            }
+            let _ = done.send(());
+        });
+    }
+}
+
+/// A container started and being waited for.
+struct Running {
+    pid: u32,
+    done: std::sync::mpsc::Receiver<Status>,
+    pumps: std::sync::mpsc::Receiver<()>,
+    streams: usize,
+}
+
+impl Running {
+    /// Waits for the end, and for its last output lines (briefly: a process the container
+    /// left behind may hold its output open).
+    fn wait(self) -> Status {
+        let st = self.done.recv().unwrap_or(Status::Signal(0));
+        let until = Instant::now() + Duration::from_secs(1);
+        for _ in 0..self.streams {
+            let left = until.saturating_duration_since(Instant::now());
+            if self.pumps.recv_timeout(left).is_err() {
+                break;
+            }
+        }
+        st
+    }
+}
+
+/// Shared by the main thread and the service supervisors.
+struct Ctx {
+    root: PathBuf,
+    runtime: PathBuf,
+    runtime_args: Vec<String>,
+    reaper: Arc<Reaper>,
+    report: Arc<Report>,
+    stopping: AtomicBool,
+}
+
+impl Ctx {
+    fn under_root(&self, p: &str) -> PathBuf {
+        self.root.join(p.trim_start_matches('/'))
+    }
+
+    /// `runtime run [--no-pivot] --bundle <bundle> <name>`.
+    fn start(&self, unit: &Unit) -> std::io::Result<Running> {
+        if !self.runtime.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the OCI runtime {} is missing", self.runtime.display()),
+            ));
+        }
+        let mut cmd = Command::new(&self.runtime);
+        cmd.arg("run")
+            .args(&self.runtime_args)
+            .arg("--bundle")
+            .arg(self.under_root(&unit.bundle))
+            .arg(&unit.name)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (mut child, done) = spawn(&self.reaper, &mut cmd)?;
+        let (tx, pumps) = std::sync::mpsc::channel();
+        let mut streams = 0;
+        if let Some(o) = child.stdout.take() {
+            self.report.pump(&unit.name, o, tx.clone());
+            streams += 1;
+        }
+        if let Some(e) = child.stderr.take() {
+            self.report.pump(&unit.name, e, tx);
+            streams += 1;
+        }
+        Ok(Running {
+            pid: child.id(),
+            done,
+            pumps,
+            streams,
+        })
+    }
+
+    /// Runs a container to its end (onboot, onshutdown); reports a failure.
+    fn run_to_end(&self, stage: Stage, unit: &Unit) {
+        self.report.say(&format!("{stage} {}: starting", unit.name));
+        let running = match self.start(unit) {
+            Ok(r) => r,
+            Err(e) => return self.report.failed(stage, &unit.name, e.to_string()),
+        };
+        self.report.event(&Event::Started {
+            stage,
+            name: unit.name.clone(),
+        });
+        let st = running.wait();
+        self.report
+            .say(&format!("{stage} {}: exited with {st}", unit.name));
+        self.report.event(&exited(stage, &unit.name, st));
+        if !st.success() {
+            self.report
+                .failed(stage, &unit.name, format!("exited with {st}"));
+        }
+    }
+}
+
+fn spawn(
+    reaper: &Reaper,
+    cmd: &mut Command,
+) -> std::io::Result<(std::process::Child, std::sync::mpsc::Receiver<Status>)> {
+    // std may wait for a child whose exec failed; if the reaper got it first, that is a
+    // panic inside std, caught here as an error.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reaper.spawn(cmd)))
+        .unwrap_or_else(|_| Err(std::io::Error::other("the process could not be started")))
+}
+
+fn exited(stage: Stage, name: &str, st: Status) -> Event {
+    let (code, signal) = match st {
+        Status::Code(c) => (Some(c), None),
+        Status::Signal(s) => (None, Some(s)),
+    };
+    Event::Exited {
+        stage,
+        name: name.to_string(),
+        code,
+        signal,
+    }
+}
+
+/// What a supervisor and the main thread know of one service.
+#[derive(Default)]
+struct ServiceState {
+    started: AtomicBool,
+    /// The supervisor ended (the service will not run again).
+    done: AtomicBool,
+    pid: Mutex<Option<u32>>,
+}
+
+fn supervise(ctx: Arc<Ctx>, unit: Unit, state: Arc<ServiceState>) {
+    let sv = &unit.service;
+    let mut restarts = 0u32;
+    loop {
+        ctx.report.say(&format!("service {}: starting", unit.name));
+        let running = match ctx.start(&unit) {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.report.failed(Stage::Service, &unit.name, e.to_string());
+                break;
+            }
+        };
+        *state.pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(running.pid);
+        state.started.store(true, Ordering::SeqCst);
+        ctx.report.event(&Event::Started {
+            stage: Stage::Service,
+            name: unit.name.clone(),
+        });
+        let st = running.wait();
+        *state.pid.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        ctx.report
+            .say(&format!("service {}: exited with {st}", unit.name));
+        ctx.report.event(&exited(Stage::Service, &unit.name, st));
+        if ctx.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let again = match sv.restart {
+            Restart::Never => false,
+            Restart::OnFailure => !st.success(),
+            Restart::Always => true,
+        };
+        if !again {
+            if !st.success() {
+                ctx.report.failed(
+                    Stage::Service,
+                    &unit.name,
+                    format!("crashed ({st}); restart = never"),
+                );
+            }
+            break;
+        }
+        if sv.restart == Restart::OnFailure && restarts >= sv.max_restarts {
+            ctx.report.failed(
+                Stage::Service,
+                &unit.name,
+                format!(
+                    "crashed ({st}) after {restarts} restart(s); max_restarts = {}",
+                    sv.max_restarts
+                ),
+            );
+            break;
+        }
+        restarts += 1;
+        let delay = sv.backoff(restarts);
+        ctx.report.say(&format!(
+            "service {}: restarting in {delay} ms (restart {restarts})",
+            unit.name
+        ));
+        ctx.report.event(&Event::Restarting {
+            name: unit.name.clone(),
+            attempt: restarts,
+            delay_ms: delay,
+        });
+        let until = Instant::now() + Duration::from_millis(delay);
+        while Instant::now() < until && !ctx.stopping.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if ctx.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    state.done.store(true, Ordering::SeqCst);
+}
+
+/// One readiness probe.
+fn is_ready(ctx: &Ctx, ready: &Ready) -> bool {
+    match ready {
+        Ready::File { file } => ctx.under_root(file).exists(),
+        Ready::Unix { unix } => {
+            std::os::unix::net::UnixStream::connect(ctx.under_root(unix)).is_ok()
+        }
+        Ready::Tcp { tcp } => std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], *tcp)),
+            Duration::from_millis(200),
+        )
+        .is_ok(),
+        Ready::Command { command } => {
+            let Some((prog, args)) = command.split_first() else {
+                return false;
+            };
+            let mut cmd = Command::new(prog);
+            cmd.args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            match spawn(&ctx.reaper, &mut cmd) {
+                Ok((_child, done)) => done.recv().is_ok_and(|s| s.success()),
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+/// Waits until every service of a level is ready, not ready in time, or gone.
+fn await_level(ctx: &Ctx, level: &[(Unit, Arc<ServiceState>)]) {
+    let start = Instant::now();
+    let mut pending: Vec<usize> = (0..level.len()).collect();
+    while !pending.is_empty() {
+        pending.retain(|&i| {
+            let (unit, state) = &level[i];
+            let elapsed = start.elapsed();
+            let ready = match &unit.service.ready {
+                None => state.started.load(Ordering::SeqCst),
+                Some(r) => state.started.load(Ordering::SeqCst) && is_ready(ctx, r),
+            };
+            if ready {
+                match &unit.service.ready {
+                    Some(r) => ctx
+                        .report
+                        .say(&format!("service {}: ready ({r})", unit.name)),
+                    None => ctx.report.say(&format!("service {}: ready", unit.name)),
+                }
+                ctx.report.event(&Event::Ready {
+                    name: unit.name.clone(),
+                });
+                return false;
+            }
+            if state.done.load(Ordering::SeqCst) && !state.started.load(Ordering::SeqCst) {
+                return false; // could not start: already reported
+            }
+            if state.done.load(Ordering::SeqCst) && unit.service.ready.is_some() {
+                ctx.report.failed(
+                    Stage::Service,
+                    &unit.name,
+                    "ended before it was ready".into(),
+                );
+                return false;
+            }
+            if elapsed >= Duration::from_secs(u64::from(unit.service.ready_timeout)) {
+                let what = unit
+                    .service
+                    .ready
+                    .as_ref()
+                    .map_or("started".to_string(), |r| r.to_string());
+                ctx.report.failed(
+                    Stage::Service,
+                    &unit.name,
+                    format!("not ready after {} s ({what})", unit.service.ready_timeout),
+                );
+                return false;
+            }
+            true
+        });
+        if ctx.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Runs the whole plan; returns the shutdown asked for and the number of failures.
+pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
+    if opts.pid1 {
+        for m in sys::MOUNTS {
+            if let Err(e) = sys::mount(m) {
+                eprintln!("stackwright-init: mounting {} on {}: {e}", m.2, m.1);
+            }
+            if m.1 == "/dev" {
+                sys::ensure_console();
+                let _ = std::os::unix::fs::symlink("pts/ptmx", "/dev/ptmx");
+            }
+        }
+        sys::disable_cad();
+    } else {
+        // Orphans of the containers come back to us, as they would to PID 1.
+        sys::become_subreaper();
+    }
+    sys::catch_signals();
+    let plan = read_plan(&opts.plan)?;
+    let log_dir = opts.root.join("var/log");
+    let _ = std::fs::create_dir_all(&log_dir);
+    let status = opts.status.as_ref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| eprintln!("stackwright-init: status channel {}: {e}", p.display()))
+            .ok()
+    });
+    let report = Arc::new(Report {
+        console: Mutex::new(()),
+        status: Mutex::new(status),
+        failures: AtomicUsize::new(0),
+        log_dir,
+    });
+    if opts.pid1 {
+        if let Some(h) = &plan.hostname {
+            if let Err(e) = sys::set_hostname(h) {
+                report.say(&format!("setting the host name {h}: {e}"));
+            }
+        }
+        if let Err(e) = sys::loopback_up() {
+            report.say(&format!("bringing up lo: {e}"));
+        }
+    }
+    let reaper = Arc::new(Reaper::default());
+    {
+        let r = reaper.clone();
+        std::thread::spawn(move || r.run());
+    }
+    let mut runtime_args = Vec::new();
+    if opts.pid1 && sys::root_is_initramfs(Path::new("/proc/mounts")) {
+        // runc cannot pivot_root out of the initramfs.
+        runtime_args.push("--no-pivot".to_string());
+    }
+    let ctx = Arc::new(Ctx {
+        runtime: opts.root.join(plan.runtime.trim_start_matches('/')),
+        root: opts.root.clone(),
+        runtime_args,
+        reaper,
+        report: report.clone(),
+        stopping: AtomicBool::new(false),
+    });
+    let units = plan.onboot.len()
+        + plan.services.iter().map(Vec::len).sum::<usize>()
+        + plan.onshutdown.len();
+    report.say(&format!(
+        "{} onboot, {} service level(s), {} onshutdown",
+        plan.onboot.len(),
+        plan.services.len(),
+        plan.onshutdown.len()
+    ));
+    report.event(&Event::Boot { units });
+
+    let mut action = None;
+    for unit in &plan.onboot {
+        if let Some(a) = sys::take_signal() {
+            action = Some(a);
+            break;
+        }
+        ctx.run_to_end(Stage::Onboot, unit);
+    }
+    let mut services: Vec<(Arc<ServiceState>, JoinHandle<()>)> = Vec::new();
+    if action.is_none() {
+        for (i, level) in plan.services.iter().enumerate() {
+            report.say(&format!(
+                "services level {i}: {}",
+                level
+                    .iter()
+                    .map(|u| u.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            let mut started = Vec::new();
+            for unit in level {
+                let state = Arc::new(ServiceState::default());
+                let (c, u, s) = (ctx.clone(), unit.clone(), state.clone());
+                let h = std::thread::spawn(move || supervise(c, u, s));
+                services.push((state.clone(), h));
+                started.push((unit.clone(), state));
+            }
+            await_level(&ctx, &started);
+            if let Some(a) = sys::take_signal() {
+                action = Some(a);
+                break;
+            }
+        }
+        if action.is_none() {
+            report.event(&Event::ServicesStarted);
+            report.say("all services started");
+        }
+    }
+    let action = loop {
+        if let Some(a) = action.or_else(sys::take_signal) {
+            break a;
+        }
+        if opts.exit_when_idle && services.iter().all(|(s, _)| s.done.load(Ordering::SeqCst)) {
+            break Action::Poweroff;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    report.say(&format!("{}: stopping services", action.as_str()));
+    ctx.stopping.store(true, Ordering::SeqCst);
+    for (s, _) in &services {
+        if let Some(pid) = *s.pid.lock().unwrap_or_else(|e| e.into_inner()) {
+            sys::kill(pid, libc::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && services.iter().any(|(s, _)| !s.done.load(Ordering::SeqCst))
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (s, _) in &services {
+        if let Some(pid) = *s.pid.lock().unwrap_or_else(|e| e.into_inner()) {
+            sys::kill(pid, libc::SIGKILL);
+        }
+    }
+    for (s, h) in services {
+        if s.done.load(Ordering::SeqCst) {
+            let _ = h.join();
+        }
+    }
+    for unit in &plan.onshutdown {
+        ctx.run_to_end(Stage::Onshutdown, unit);
+    }
+    let failures = report.failures.load(Ordering::SeqCst);
+    report.event(&Event::Shutdown {
+        action: action.as_str().to_string(),
+        failures,
+    });
+    report.say(&format!("{}, {failures} failure(s)", action.as_str()));
+    Ok((action, failures))
+}

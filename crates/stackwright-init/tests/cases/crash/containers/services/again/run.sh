@@ -1,0 +1,2 @@
+echo try
+exit 1

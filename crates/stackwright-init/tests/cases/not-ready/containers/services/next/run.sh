@@ -1,0 +1,1 @@
+echo next started anyway

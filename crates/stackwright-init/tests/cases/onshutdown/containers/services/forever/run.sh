@@ -1,0 +1,2 @@
+echo running
+exec sleep 60

@@ -1,0 +1,1 @@
+test -f "$ROOT/run/db.ready" && echo app saw db ready
