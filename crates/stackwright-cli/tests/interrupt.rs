@@ -201,10 +201,23 @@ fn an_interrupted_pull_leaves_the_previous_output_and_the_cache_intact() {
         ),
     )
     .unwrap();
+    // A platform boots: its kernel and init come from the same local image (nothing
+    // here is booted; naming them keeps the solver from adding docker.io defaults).
+    for (id, category, cap) in [("tinykernel", "kernel", "kernel"), ("tinyinit", "init-system", "init")] {
+        std::fs::write(
+            components.join(format!("{id}.toml")),
+            format!(
+                "id = \"{id}\"\ncategory = \"{category}\"\nsummary = \"test {cap}\"\nstage = \"{}\"\narch = [\"amd64\"]\n[[release]]\nversion = \"1.0.0\"\nimage = \"{}/big:1\"\nprovides = {{ {cap} = \"1.0.0\" }}\n",
+                if cap == "kernel" { "kernel" } else { "init" },
+                proxy.host()
+            ),
+        )
+        .unwrap();
+    }
     let assembly = d.join("big.toml");
     std::fs::write(
         &assembly,
-        "[assembly]\nname = \"big\"\narch = \"amd64\"\ncomponent_paths = [\"components\"]\n[components]\nbigsvc = \"*\"\n",
+        "[assembly]\nname = \"big\"\narch = \"amd64\"\ncomponent_paths = [\"components\"]\n[components]\nbigsvc = \"*\"\ntinykernel = \"*\"\ntinyinit = \"*\"\n",
     )
     .unwrap();
     let out = d.join("out");

@@ -611,6 +611,7 @@ fn generate(
         ports: Vec::new(),
         config: BTreeMap::new(),
         package: Default::default(),
+        service: None,
         config_kernel: BTreeMap::new(),
         releases: vec![Release {
             version,

@@ -102,6 +102,9 @@ pub enum Why {
         pick: Pick,
         location: Option<Location>,
     },
+    /// The platform must boot and the assembly named nothing providing `capability`
+    /// (`kernel`, `init`): the solver added a provider.
+    Bootable { capability: String, pick: Pick },
     /// A chosen release `requires` it, by id (`via == id`) or through capability `via`.
     Required {
         by: String,
@@ -111,9 +114,6 @@ pub enum Why {
         pick: Pick,
         location: Option<Location>,
     },
-    /// The platform must boot and the assembly named nothing providing `capability`
-    /// (`kernel`, `init`): the solver added a provider.
-    Bootable { capability: String, pick: Pick },
     /// A chosen release `recommends` it, and adding it keeps every rule.
     Recommended {
         by: String,

@@ -198,6 +198,7 @@ fn world(seed: u64) -> World {
             ports: vec![],
             config: BTreeMap::new(),
             package: Default::default(),
+            service: None,
             config_kernel: BTreeMap::new(),
             releases,
             location: loc(),

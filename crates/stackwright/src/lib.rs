@@ -222,10 +222,10 @@ impl Assembler {
     /// reason says so ([`solver::Why::Bootable`]); an assembly asking for nothing at all is
     /// an error. A base (`[assembly] base = true`) is resolved and checked as written.
     pub fn assemble_loaded(&self, loaded: Loaded) -> Result<Assembled, Error> {
+        let registry = self.registry(Some(&loaded))?;
         if loaded.assembly.is_empty() {
             return Err(Error::Invalid(vec![empty_assembly(&loaded)]));
         }
-        let registry = self.registry(Some(&loaded))?;
         let mut request = Request::from_assembly(&loaded.assembly);
         let mut digests = BTreeMap::new();
         let mut notes = Vec::new();
