@@ -46,7 +46,10 @@ fn defaults_are_added_with_their_reason() {
     // The reason is in the plan and the lock, so a reader of the output sees it too.
     let out = a.outputs().unwrap();
     let plan = String::from_utf8(out["plan.json"].clone()).unwrap();
-    assert!(plan.contains("added to boot: the assembly names no kernel"), "{plan}");
+    assert!(
+        plan.contains("added to boot: the assembly names no kernel"),
+        "{plan}"
+    );
     insta::assert_snapshot!("bootable-dockerd-only", a.resolution.render());
 }
 

@@ -203,7 +203,10 @@ fn an_interrupted_pull_leaves_the_previous_output_and_the_cache_intact() {
     .unwrap();
     // A platform boots: its kernel and init come from the same local image (nothing
     // here is booted; naming them keeps the solver from adding docker.io defaults).
-    for (id, category, cap) in [("tinykernel", "kernel", "kernel"), ("tinyinit", "init-system", "init")] {
+    for (id, category, cap) in [
+        ("tinykernel", "kernel", "kernel"),
+        ("tinyinit", "init-system", "init"),
+    ] {
         std::fs::write(
             components.join(format!("{id}.toml")),
             format!(

@@ -4,6 +4,8 @@
 //! `stackwright-init --root DIR [--plan FILE] [--status FILE] [--exit-when-idle]`; it then
 //! mounts nothing, sets nothing and powers nothing off, and exits 0 when nothing failed.
 
+#![allow(clippy::print_stderr)] // PID 1's own messages go to the console
+
 use std::path::PathBuf;
 
 use stackwright_init::{run, sys, Options};

@@ -1,5 +1,10 @@
 //! The few system calls PID 1 needs: mounts, host name, loopback, reaping, signals,
 //! poweroff. Everything here is a thin, checked wrapper over `libc`.
+//!
+//! Safety model: every `unsafe` block is one system call (or a zeroed plain C struct for
+//! one), with pointers to locals or `CString`s that outlive the call; no memory is shared
+//! with the kernel beyond the call, and results are checked. The signal handler only
+//! stores into an atomic.
 
 use std::collections::HashMap;
 use std::ffi::CString;

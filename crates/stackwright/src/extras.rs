@@ -57,7 +57,9 @@ pub fn write(
             ),
         )
         .at(b.location.clone())
-        .hint("assemble an assembly that extends it, or remove `base = true`")]));
+        .hint(
+            "assemble an assembly that extends it, or remove `base = true`",
+        )]));
     }
     check_formats(&extras.formats)?;
     let io = |context: String| move |source| Error::Io { context, source };
