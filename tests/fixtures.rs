@@ -65,3 +65,29 @@ fn broken_assemblies() {
         insta::assert_snapshot!(format!("assembly-{name}"), render_all(&diags));
     }
 }
+
+/// Every folder under `assemblies-warn/` is an assembly that LinuxKit would build and that
+/// we assemble, but with warnings (an untagged image, …): it must assemble, warn, and its
+/// warnings are snapshots.
+#[test]
+fn assemblies_with_warnings() {
+    in_tests_dir();
+    for case in cases("assemblies-warn") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let path = Path::new("assemblies-warn")
+            .join(&name)
+            .join("assembly.toml");
+        let a = match stackwright::Assembler::new().assemble_file(&path) {
+            Ok(a) => a,
+            Err(e) => panic!(
+                "assemblies-warn/{name} does not assemble:\n{}",
+                render_all(&e.diagnostics())
+            ),
+        };
+        a.outputs()
+            .unwrap_or_else(|e| panic!("assemblies-warn/{name}: outputs: {e}"));
+        let warnings = a.warnings();
+        assert!(!warnings.is_empty(), "{name}: no warning");
+        insta::assert_snapshot!(format!("warn-{name}"), render_all(warnings));
+    }
+}

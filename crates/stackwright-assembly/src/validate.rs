@@ -143,13 +143,16 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
 
         // Images.
         match effective_image(req, release) {
+            // LinuxKit takes an image without a tag and pulls `:latest` (`Pull` in
+            // src/cmd/linuxkit/cache/pull.go at 3bf33c3a), so this is a warning: the
+            // platform floats until `--pin` records the digest.
             Some(img) if !image_has_tag_or_digest(img) => diags.push(
-                Diagnostic::error(
+                Diagnostic::warning(
                     diagnostic::IMAGE_UNPINNED,
-                    format!("image `{img}` of `{id}` has neither a tag nor a digest"),
+                    format!("image `{img}` of `{id}` has neither a tag nor a digest: it is pulled as `{img}:latest`"),
                 )
                 .at(req.and_then(|r| r.image.as_ref().map(|i| i.location.clone())).unwrap_or(release.location.clone()))
-                .hint("add a tag (name:tag) or a digest (name@sha256:…); a bare name floats"),
+                .hint("`--pin` resolves it to a digest (kept in the lock); or add a tag (name:tag)"),
             ),
             Some(_) => {}
             // A part built into another component's process has nothing to package.

@@ -289,7 +289,8 @@ pub fn map(merged: &Merged, registry: &[Manifest], opts: &ImportOptions) -> Impo
         }
     }
 
-    let warnings = unmet_requirements(&entries);
+    let mut warnings = untagged_images(&entries);
+    warnings.extend(unmet_requirements(&entries));
     let name = opts.name.clone().unwrap_or_else(|| {
         let stem = sources
             .first()
@@ -630,6 +631,29 @@ fn generate(
         }],
         location: nowhere,
     }
+}
+
+/// Images with neither tag nor digest: LinuxKit pulls them as `:latest` (`Pull` in
+/// src/cmd/linuxkit/cache/pull.go at 3bf33c3a expands the name with
+/// `util.ReferenceWithTag()`), so they are imported as written, with a warning: the image
+/// floats until `--pin` resolves it to a digest.
+fn untagged_images(entries: &[Entry]) -> Vec<Diagnostic> {
+    entries
+        .iter()
+        .filter(|e| !stackwright_types::manifest::image_has_tag_or_digest(&e.image))
+        .map(|e| {
+            let mut d = Diagnostic::warning(
+                stackwright_types::diagnostic::IMAGE_UNPINNED,
+                format!(
+                    "image `{}` has no tag: LinuxKit pulls `{}:latest`",
+                    e.image, e.image
+                ),
+            )
+            .hint("`stackwright assemble --pin` resolves it to a digest; or write a tag");
+            d.location = e.location.clone();
+            d
+        })
+        .collect()
 }
 
 /// Registry components the file uses whose `requires` name a component the file does not

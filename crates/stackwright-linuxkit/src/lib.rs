@@ -1,7 +1,7 @@
 //! LinuxKit import: `stackwright import linuxkit a.yml [b.yml …] --out DIR`.
 //!
 //! - [`parse`] reads one `linuxkit.yml` into [`Config`] with LinuxKit's own rules —
-//!   its JSON schema (unknown keys anywhere, wrong types), unique names per section,
+//!   its JSON schema (unknown keys anywhere, wrong types), unique service and volume names,
 //!   valid files entries and image references — every problem a [`Diagnostic`] at its
 //!   file, line and column (codes SW0601 syntax/type, SW0602 duplicate name, SW0102
 //!   unknown key).

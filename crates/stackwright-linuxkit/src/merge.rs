@@ -1,7 +1,8 @@
 //! Several files merged as `linuxkit build a.yml b.yml` merges them (LinuxKit's
 //! `AppendConfig`): each kernel field a later file sets replaces the earlier one; `init`,
 //! `onboot`, `onshutdown`, `services`, `files` and `volumes` append in file order; `trust`
-//! lists append. Names must still be unique per section once appended.
+//! lists append. Service names must still be unique once appended (LinuxKit's
+//! `uniqueServices`), and so must volume names (see `merge`).
 
 use stackwright_types::diagnostic::Diagnostic;
 use stackwright_types::linuxkit::{Config, Kernel, Trust};
@@ -41,17 +42,16 @@ pub fn merge(files: Vec<Parsed>) -> Result<Merged, Vec<Diagnostic>> {
                 .zip(locs.to_vec())
                 .collect::<Vec<_>>()
         };
-        for (section, images) in [
-            ("onboot", &c.onboot),
-            ("onshutdown", &c.onshutdown),
-            ("services", &c.services),
-        ] {
-            let pairs = names(images, out.origins.section(section));
-            diags.extend(duplicate_names(
-                section,
-                pairs.iter().map(|(n, l)| (n.as_str(), l.clone())),
-            ));
-        }
+        // `AppendConfig` (src/cmd/linuxkit/moby/config.go at 3bf33c3a) checks only
+        // `uniqueServices` on the appended configuration.
+        let pairs = names(&c.services, out.origins.section("services"));
+        diags.extend(duplicate_names(
+            "services",
+            pairs.iter().map(|(n, l)| (n.as_str(), l.clone())),
+        ));
+        // Volumes: `AppendConfig` does not check them across files (the later file's
+        // volume wins its name), but the merged configuration, rendered as one
+        // `linuxkit.yml`, would be refused by `uniqueVolumes`; so we refuse it here.
         let vols: Vec<_> = c
             .volumes
             .iter()

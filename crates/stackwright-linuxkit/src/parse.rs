@@ -182,6 +182,8 @@ pub fn parse(src: &SourceText) -> Result<Parsed, Vec<Diagnostic>> {
         }
     };
     diags.extend(lossless_diagnostics(src, &tree, &json, &config));
+    let mut config = config;
+    strip_leading_slash(&mut config);
     let origins = origins(src, &tree, &config);
     diags.extend(rule_diagnostics(src, &tree, &config));
     if !diags.is_empty() {
@@ -192,6 +194,19 @@ pub fn parse(src: &SourceText) -> Result<Parsed, Vec<Diagnostic>> {
         config,
         origins,
     })
+}
+
+/// LinuxKit strips one leading `/` from a `files` path before writing it into the image
+/// ("tar archives should not have absolute paths": `filesystem()` in
+/// src/cmd/linuxkit/moby/build/build.go at 3bf33c3a, `if f.Path[0] == '/' { f.Path =
+/// f.Path[1:] }`), so `/etc/x` and `etc/x` are one file. The configuration keeps the
+/// stripped form, which is what LinuxKit builds and what we render.
+fn strip_leading_slash(config: &mut Config) {
+    for f in &mut config.files {
+        if let Some(rest) = f.path.strip_prefix('/') {
+            f.path = rest.to_string();
+        }
+    }
 }
 
 fn finish(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
@@ -616,16 +631,26 @@ fn rule_diagnostics(src: &SourceText, tree: &Node, config: &Config) -> Vec<Diagn
         ("onshutdown", &config.onshutdown),
         ("services", &config.services),
     ];
+    // Names must be unique among services only (they run side by side as containers of
+    // that name): `uniqueServices` in src/cmd/linuxkit/moby/config.go at 3bf33c3a, called
+    // by `NewConfig` and `AppendConfig`. onboot/onshutdown entries run one after another
+    // from numbered directories (`000-mount`, `001-mount`), so LinuxKit takes a name
+    // twice there (examples/dm-crypt-loop.yml has two `mount` entries).
+    out.extend(duplicate_names(
+        "services",
+        config.services.iter().enumerate().map(|(i, im)| {
+            (
+                im.name.as_str(),
+                loc_of(&[key("services"), Step::Index(i), key("name")]),
+            )
+        }),
+    ));
     for (section, images) in sections {
-        out.extend(duplicate_names(
-            section,
-            images.iter().enumerate().map(|(i, im)| {
-                (
-                    im.name.as_str(),
-                    loc_of(&[key(section), Step::Index(i), key("name")]),
-                )
-            }),
-        ));
+        // Image references: LinuxKit refuses what `reference.Parse(util.ReferenceExpand(…))`
+        // refuses (`extractReferences` in src/cmd/linuxkit/moby/config.go at 3bf33c3a);
+        // a reference without a tag is accepted and pulled as `:latest` (`Pull` in
+        // src/cmd/linuxkit/cache/pull.go, `util.ReferenceExpand(name,
+        // util.ReferenceWithTag())`); the import warns about it (SW0509).
         for (i, im) in images.iter().enumerate() {
             if let Err(e) = stackwright_types::manifest::check_image_ref(&im.image) {
                 out.push(bad_image(
@@ -635,6 +660,8 @@ fn rule_diagnostics(src: &SourceText, tree: &Node, config: &Config) -> Vec<Diagn
             }
         }
     }
+    // Volume names: unique and matching `^[a-z0-9_-]*$` (`uniqueVolumes` and `nameRE` in
+    // src/cmd/linuxkit/moby/config.go at 3bf33c3a).
     out.extend(duplicate_names(
         "volumes",
         config.volumes.iter().enumerate().map(|(i, v)| {
@@ -713,8 +740,8 @@ fn bad_image(e: String, at: Location) -> Diagnostic {
         .hint("write an OCI reference such as linuxkit/getty:<tag> or name@sha256:<digest>")
 }
 
-/// Two entries of one section with one name: LinuxKit refuses it (services run side by
-/// side as containers named so; onboot/onshutdown names become directory names).
+/// Two entries of one section with one name, for the sections where LinuxKit refuses it
+/// (services, volumes).
 pub(crate) fn duplicate_names<'a>(
     section: &str,
     names: impl Iterator<Item = (&'a str, Location)>,
@@ -807,12 +834,39 @@ mod tests {
 
     #[test]
     fn bad_files_entries_and_paths_twice() {
-        let d = err("files:\n  - path: /etc/x\n    contents: x\n  - path: etc/y\n    contents: a\n    source: b\n  - path: etc/y\n    directory: true\n");
+        let d = err("files:\n  - path: ../etc/x\n    contents: x\n  - path: etc/y\n    contents: a\n    source: b\n  - path: etc/y\n    directory: true\n");
         let got: Vec<(u32, &str)> = d
             .iter()
             .map(|d| (d.location.as_ref().unwrap().line, d.code.0))
             .collect();
         assert_eq!(got, vec![(2, "SW0304"), (4, "SW0304"), (7, "SW0305")]);
+    }
+
+    #[test]
+    fn a_leading_slash_is_stripped_from_files_paths_as_linuxkit_does() {
+        let p = parse(&SourceText::new(
+            "t.yml",
+            "files:\n  - path: /etc/x\n    contents: x\n  - path: etc/y\n    contents: y\n",
+        ))
+        .unwrap();
+        let paths: Vec<&str> = p.config.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["etc/x", "etc/y"]);
+        // Stripped, `/etc/x` and `etc/x` are one path: two entries for it, as before.
+        let d =
+            err("files:\n  - path: /etc/x\n    contents: x\n  - path: etc/x\n    contents: y\n");
+        assert_eq!(d[0].code, diagnostic::DUPLICATE_FILE_PATH);
+    }
+
+    #[test]
+    fn names_are_unique_among_services_only() {
+        let ok = "onboot:\n  - name: mount\n    image: linuxkit/mount:1\n  - name: mount\n    image: linuxkit/mount:1\nonshutdown:\n  - name: x\n    image: a:1\n  - name: x\n    image: a:1\nservices:\n  - name: mount\n    image: linuxkit/mount:1\n";
+        let p = parse(&SourceText::new("t.yml", ok)).unwrap();
+        assert_eq!(p.config.onboot.len(), 2);
+        let d = err("services:\n  - name: a\n    image: a:1\n  - name: a\n    image: a:1\n");
+        assert_eq!(
+            (d.len(), d[0].code, d[0].location.as_ref().unwrap().line),
+            (1, diagnostic::LINUXKIT_DUPLICATE, 4)
+        );
     }
 
     #[test]
