@@ -64,6 +64,7 @@ pub(crate) fn dispatch(cli: Cli) -> Outcome {
         Command::Push(args) => crate::share::push(&assembler, &args, fmt),
         Command::Pull(args) => crate::share::pull(&args, fmt),
         Command::Diff(args) => crate::ops::diff(&args),
+        Command::Upgrade(args) => crate::ops::upgrade(&assembler, &args),
     };
     match result {
         Ok(o) => o,

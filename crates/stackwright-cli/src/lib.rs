@@ -73,6 +73,8 @@ pub enum Command {
     Pull(share::PullArgs),
     /// What changed between two platforms (locks or output directories).
     Diff(ops::DiffArgs),
+    /// A plan from the locked platform to target versions, in steps the rules accept.
+    Upgrade(ops::UpgradeArgs),
 }
 
 #[derive(Subcommand, Debug)]

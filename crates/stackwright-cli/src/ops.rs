@@ -43,3 +43,44 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Outcome, Error> {
     }
     Ok(out)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct UpgradeArgs {
+    /// The assembly file (or, in this repository, a name under assemblies/).
+    pub assembly: PathBuf,
+    /// A target, ID=VERSION: an exact release, or a minor (1.36) meaning its newest
+    /// release (repeatable).
+    #[arg(long = "to", value_name = "ID=VERSION", required = true)]
+    pub to: Vec<stackwright::upgrade::Target>,
+    /// The platform now (default: out/<name>/stackwright.lock); a lock or an output directory.
+    #[arg(long)]
+    pub lock: Option<PathBuf>,
+    /// `text` (default) or `json`.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Write each step's platform as DIR/step-N/stackwright.lock.
+    #[arg(long, value_name = "DIR")]
+    pub write_steps: Option<PathBuf>,
+}
+
+pub(crate) fn upgrade(
+    assembler: &stackwright::Assembler,
+    args: &UpgradeArgs,
+) -> Result<Outcome, Error> {
+    let path = crate::commands::resolve_assembly_path(&args.assembly);
+    let loaded = assembler.load(&path)?;
+    let lock_at = args
+        .lock
+        .clone()
+        .unwrap_or_else(|| std::path::Path::new("out").join(&loaded.name));
+    let current = stackwright::diff::read_side(&lock_at)?;
+    let plan = stackwright::upgrade::plan(assembler, loaded, &current, &args.to)?;
+    if let Some(dir) = &args.write_steps {
+        stackwright::upgrade::write_steps(&plan, dir)?;
+    }
+    match args.output {
+        Output::Text => out!("{}", stackwright::render::upgrade_text(&plan)),
+        Output::Json => out!("{}", stackwright::render::upgrade_json(&plan)),
+    }
+    Ok(Outcome::ok())
+}

@@ -1,7 +1,8 @@
 //! Stackwright's outputs, rendered from a resolved and validated platform ([`Platform`]):
 //! `stackwright.lock`, `linuxkit.yml` (checked against LinuxKit's schema), `plan.json`,
 //! `graph.dot`, `graph.mmd`, the summary table printed after assembling, and the
-//! differences between two locks (`stackwright diff`).
+//! differences between two locks (`stackwright diff`), and upgrade plans
+//! (`stackwright upgrade`).
 //!
 //! Invariants: pure functions of their inputs — no I/O, no clock, no environment — and
 //! deterministic to the byte (maps are ordered, lists sorted or in start order).
@@ -12,11 +13,13 @@ mod graph;
 mod linuxkit;
 mod lock;
 mod plan;
+mod upgrade;
 
 pub use describe::{
     capability_providers, describe_capability, describe_component, CapabilityProvider,
 };
 pub use diff::{diff_json, diff_text};
+pub use upgrade::{upgrade_json, upgrade_text};
 
 pub use graph::{graph_dot, graph_mermaid};
 pub use linuxkit::{check_linuxkit_layout, check_linuxkit_schema, linuxkit_config, linuxkit_yaml};

@@ -194,6 +194,7 @@ fn world(seed: u64) -> World {
             notes: None,
             override_: false,
             built_into: None,
+            upgrade_after: Vec::new(),
             container: Container::default(),
             ports: vec![],
             config: BTreeMap::new(),

@@ -21,6 +21,7 @@ pub mod package;
 pub mod source;
 pub mod suggest;
 mod tomlin;
+pub mod upgrade;
 pub mod version;
 
 pub use diagnostic::{Code, Diagnostic, Severity};

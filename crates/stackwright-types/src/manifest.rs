@@ -140,6 +140,8 @@ pub struct RawManifest {
     pub override_: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub built_into: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgrade_after: Vec<String>,
     #[serde(default, skip_serializing_if = "Container::is_empty")]
     pub container: Container,
     #[serde(rename = "port", default, skip_serializing_if = "Vec::is_empty")]
@@ -454,6 +456,10 @@ pub struct Manifest {
     /// into dockerd): it has no image of its own and is not packaged; it runs when that
     /// component runs. The id of that component.
     pub built_into: Option<String>,
+    /// `stackwright upgrade` moves this component only after these (when they move in the
+    /// same step of minors): an upgrade order a peer's procedure fixes beyond the skew
+    /// rules (kubeadm: control plane before kubelets).
+    pub upgrade_after: Vec<String>,
     pub container: Container,
     pub ports: Vec<Port>,
     pub config: BTreeMap<String, ConfigOption>,
@@ -694,6 +700,7 @@ impl Manifest {
             notes: raw.notes,
             override_: raw.override_,
             built_into,
+            upgrade_after: raw.upgrade_after,
             container: raw.container,
             ports: raw.ports,
             config: raw.config,
@@ -782,6 +789,7 @@ impl Manifest {
             notes: &self.notes,
             override_: self.override_,
             built_into: &self.built_into,
+            upgrade_after: &self.upgrade_after,
             container: &self.container,
             port: &self.ports,
             config: &self.config,
@@ -824,6 +832,8 @@ struct TopLevel<'a> {
     override_: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     built_into: &'a Option<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    upgrade_after: &'a [String],
     #[serde(skip_serializing_if = "Container::is_empty")]
     container: &'a Container,
     #[serde(skip_serializing_if = "<[Port]>::is_empty")]

@@ -21,6 +21,7 @@ pub mod extras;
 pub mod output;
 #[cfg(feature = "oci")]
 pub mod share;
+pub mod upgrade;
 
 pub use stackwright_assembly as assembly;
 pub use stackwright_linuxkit as linuxkit;
@@ -226,6 +227,18 @@ impl Assembler {
         if loaded.assembly.is_empty() {
             return Err(Error::Invalid(vec![empty_assembly(&loaded)]));
         }
+        self.assemble_request(registry, loaded, |_| {})
+    }
+
+    /// [`Assembler::assemble_loaded`] over a registry already built, with the solver's
+    /// request adjusted by `adjust` after the assembly and the lock have filled it (used by
+    /// [`upgrade`] to pin each step's versions).
+    pub fn assemble_request(
+        &self,
+        registry: Registry,
+        loaded: Loaded,
+        adjust: impl FnOnce(&mut Request),
+    ) -> Result<Assembled, Error> {
         let mut request = Request::from_assembly(&loaded.assembly);
         let mut digests = BTreeMap::new();
         let mut notes = Vec::new();
@@ -241,6 +254,7 @@ impl Assembler {
                 }
             }
         }
+        adjust(&mut request);
         // Kernel needs that depend on config (Calico's WireGuard, falco's modern eBPF
         // driver) reach the solver's kernel check only for the values in effect.
         let empty = BTreeMap::new();
