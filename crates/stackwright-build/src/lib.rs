@@ -126,6 +126,18 @@ impl BuildOptions {
 }
 
 /// `SOURCE_DATE_EPOCH` as the reproducible-builds convention defines it, or 0.
+/// The static `stackwright-init` binary (x86_64) embedded at build time (see `build.rs`),
+/// or why this build has none.
+pub fn init_binary() -> Result<&'static [u8], &'static str> {
+    static BIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stackwright-init"));
+    static NOTE: &str = include_str!(concat!(env!("OUT_DIR"), "/stackwright-init.note"));
+    if BIN.is_empty() {
+        Err(NOTE)
+    } else {
+        Ok(BIN)
+    }
+}
+
 pub fn source_date_epoch() -> u64 {
     std::env::var("SOURCE_DATE_EPOCH")
         .ok()

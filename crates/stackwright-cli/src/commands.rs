@@ -65,6 +65,7 @@ pub(crate) fn dispatch(cli: Cli) -> Outcome {
         Command::Pull(args) => crate::share::pull(&args, fmt),
         Command::Diff(args) => crate::ops::diff(&args),
         Command::Upgrade(args) => crate::ops::upgrade(&assembler, &args),
+        Command::Run(cmd) => crate::run::run(&assembler, &cmd, fmt),
     };
     match result {
         Ok(o) => o,
@@ -463,7 +464,7 @@ fn import_linuxkit(assembler: &Assembler, files: &[PathBuf], out: &Path) -> Resu
 }
 
 /// Registry progress as plain lines on stderr (one per image resolved and blob fetched).
-struct LineProgress;
+pub(crate) struct LineProgress;
 
 impl stackwright::oci::Progress for LineProgress {
     fn resolved(&self, image: &str, digest: &str) {

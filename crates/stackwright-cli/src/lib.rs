@@ -8,6 +8,7 @@
 
 mod commands;
 mod ops;
+mod run;
 mod share;
 mod stdout;
 
@@ -75,6 +76,9 @@ pub enum Command {
     Diff(ops::DiffArgs),
     /// A plan from the locked platform to target versions, in steps the rules accept.
     Upgrade(ops::UpgradeArgs),
+    /// Boot a platform (`run qemu out/NAME`) and report how it went.
+    #[command(subcommand)]
+    Run(run::RunCommand),
 }
 
 #[derive(Subcommand, Debug)]

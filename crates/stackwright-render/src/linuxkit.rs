@@ -92,7 +92,7 @@ pub fn linuxkit_config(p: &Platform<'_>) -> Config {
             }
         }
     };
-    Config {
+    let mut config = Config {
         kernel,
         init: section("init", init_order(p))
             .iter()
@@ -110,7 +110,99 @@ pub fn linuxkit_config(p: &Platform<'_>) -> Config {
             .and_then(|l| l.volumes.as_ref())
             .map(|v| v.iter().map(|v| v.value.clone()).collect())
             .unwrap_or_default(),
+    };
+    if let Some(plan) = boot_plan(p, &config) {
+        config.files.push(stackwright_types::linuxkit::File {
+            path: stackwright_types::boot::BOOT_PLAN_PATH.to_string(),
+            contents: Some(plan_json(&plan)),
+            mode: Some("0644".into()),
+            ..Default::default()
+        });
     }
+    config
+}
+
+/// The init that reads a boot plan.
+pub const STACKWRIGHT_INIT: &str = "stackwright-init";
+
+/// `/etc/stackwright/boot.json` for a platform whose init is `stackwright-init`: the
+/// sections of `config` as `stackwright-build` lays them out (`containers/onboot/NNN-name`,
+/// `containers/services/name`), services grouped by the plan's dependency levels, each
+/// with its manifest's `[service]`. `None` under any other init.
+pub fn boot_plan(p: &Platform<'_>, config: &Config) -> Option<stackwright_types::boot::BootPlan> {
+    use stackwright_types::boot::{BootPlan, Unit, BOOT_PLAN_VERSION};
+    if !p.resolution.components.contains_key(STACKWRIGHT_INIT) {
+        return None;
+    }
+    let lk = p.loaded.assembly.linuxkit.as_ref();
+    let name_of = |id: &str| lk.map_or(id, |l| l.name_of(id)).to_string();
+    let service_of = |id: &str| {
+        p.registry
+            .manifest(id)
+            .and_then(|m| m.service.clone())
+            .unwrap_or_default()
+    };
+    let numbered = |section: &str, images: &[Image]| -> Vec<Unit> {
+        images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| Unit {
+                name: img.name.clone(),
+                bundle: format!("/containers/{section}/{i:03}-{}", img.name),
+                service: Default::default(),
+            })
+            .collect()
+    };
+    // Services: the plan's levels, keeping only what the services section holds; what
+    // the section holds beyond the levels (a [linuxkit] table) comes last, as one level.
+    let in_section: BTreeSet<&str> = config.services.iter().map(|i| i.name.as_str()).collect();
+    let mut placed: BTreeSet<String> = BTreeSet::new();
+    let mut services: Vec<Vec<Unit>> = Vec::new();
+    for level in &p.resolution.start.services {
+        let units: Vec<Unit> = level
+            .iter()
+            .filter(|id| in_section.contains(name_of(id).as_str()))
+            .map(|id| {
+                placed.insert(name_of(id));
+                Unit {
+                    name: name_of(id),
+                    bundle: format!("/containers/services/{}", name_of(id)),
+                    service: service_of(id),
+                }
+            })
+            .collect();
+        if !units.is_empty() {
+            services.push(units);
+        }
+    }
+    let rest: Vec<Unit> = config
+        .services
+        .iter()
+        .filter(|i| !placed.contains(&i.name))
+        .map(|i| Unit {
+            name: i.name.clone(),
+            bundle: format!("/containers/services/{}", i.name),
+            service: Default::default(),
+        })
+        .collect();
+    if !rest.is_empty() {
+        services.push(rest);
+    }
+    Some(BootPlan {
+        version: BOOT_PLAN_VERSION,
+        hostname: Some(p.loaded.name.clone()),
+        runtime: "/usr/bin/runc".into(),
+        onboot: numbered("onboot", &config.onboot),
+        services,
+        onshutdown: numbered("onshutdown", &config.onshutdown),
+    })
+}
+
+/// The plan as written into the image: pretty JSON, fixed key order, a final newline.
+pub fn plan_json(plan: &stackwright_types::boot::BootPlan) -> String {
+    let mut s = serde_json::to_string_pretty(plan).expect("a boot plan serializes");
+    s.push('\n');
+    s
 }
 
 /// Problems of the assembly's `[linuxkit]` table that only the resolution shows: ids it

@@ -101,7 +101,7 @@ fn registry_work(
     extras: &Extras,
     progress: &dyn stackwright_oci::Progress,
 ) -> Result<(), Error> {
-    use stackwright_oci::{Cache, Credentials, PullRequest, Registry, RegistryOptions};
+    use stackwright_oci::{Credentials, PullRequest, Registry, RegistryOptions};
     let reg_err = |e: stackwright_oci::OciError| Error::Registry(e.to_string());
     let credentials = Credentials::from_default_location().map_err(reg_err)?;
     let registry = Registry::new(RegistryOptions {
@@ -118,6 +118,7 @@ fn registry_work(
             source,
         })?;
     let images = assembled.images();
+    build_local_images(assembled, &images, extras)?;
     if extras.pin || !extras.formats.is_empty() || extras.pull {
         let known = if extras.update {
             Default::default()
@@ -135,18 +136,7 @@ fn registry_work(
         }
     }
     if extras.pull || !extras.formats.is_empty() {
-        let cache_dir = extras
-            .cache
-            .clone()
-            .or_else(Cache::default_dir)
-            .ok_or_else(|| {
-                Error::Invalid(vec![stackwright_types::Diagnostic::error(
-                    stackwright_types::diagnostic::INVALID_VALUE,
-                    "no cache directory: neither XDG_CACHE_HOME nor HOME is set",
-                )
-                .hint("pass --cache DIR")])
-            })?;
-        let cache = Cache::new(cache_dir);
+        let cache = cache(extras)?;
         let requests: Vec<PullRequest> = images
             .iter()
             .map(|i| match assembled.digests.get(i) {
@@ -168,6 +158,89 @@ fn registry_work(
         }
     }
     Ok(())
+}
+
+/// The cache every pull and build goes through.
+#[cfg(feature = "oci")]
+fn cache(extras: &Extras) -> Result<stackwright_oci::Cache, Error> {
+    let dir = extras
+        .cache
+        .clone()
+        .or_else(stackwright_oci::Cache::default_dir)
+        .ok_or_else(|| {
+            Error::Invalid(vec![stackwright_types::Diagnostic::error(
+                stackwright_types::diagnostic::INVALID_VALUE,
+                "no cache directory: neither XDG_CACHE_HOME nor HOME is set",
+            )
+            .hint("pass --cache DIR")])
+        })?;
+    Ok(stackwright_oci::Cache::new(dir))
+}
+
+/// Images Stackwright makes itself from what this binary carries (no release files, no
+/// network): `stackwright.local/stackwright-init:<version>`, the static init embedded by
+/// `stackwright-build`. Built into the cache, their digests recorded, so pinning and
+/// pulling find them there.
+#[cfg(feature = "oci")]
+fn build_local_images(
+    assembled: &mut Assembled,
+    images: &[String],
+    extras: &Extras,
+) -> Result<(), Error> {
+    let prefix = format!(
+        "{}/stackwright-init:",
+        stackwright_types::package::LOCAL_REGISTRY
+    );
+    let wanted: Vec<&String> = images.iter().filter(|i| i.starts_with(&prefix)).collect();
+    if wanted.is_empty() || !(extras.pin || extras.pull || !extras.formats.is_empty()) {
+        return Ok(());
+    }
+    let cache = cache(extras)?;
+    for image in wanted {
+        let built = init_image(assembled.loaded.arch.as_str(), &cache)?;
+        assembled
+            .digests
+            .insert(image.clone(), built.manifest.digest.clone());
+    }
+    Ok(())
+}
+
+/// The `stackwright-init` component's image: the static init at `/sbin/stackwright-init`,
+/// `/init` (what the kernel runs from an initramfs) and `/sbin/init` pointing at it.
+#[cfg(feature = "oci")]
+pub fn init_image(
+    arch: &str,
+    cache: &stackwright_oci::Cache,
+) -> Result<stackwright_package::BuiltImage, Error> {
+    let invalid = |m: String, hint: &str| {
+        Error::Invalid(vec![stackwright_types::Diagnostic::error(
+            stackwright_types::diagnostic::INVALID_VALUE,
+            m,
+        )
+        .hint(hint.to_string())])
+    };
+    if arch != "amd64" {
+        return Err(invalid(
+            format!("stackwright-init is built for amd64 only, not {arch}"),
+            "use linuxkit-init on other architectures",
+        ));
+    }
+    let bin = stackwright_build::init_binary().map_err(|why| {
+        invalid(
+            format!("this stackwright binary carries no stackwright-init: {why}"),
+            "rebuild stackwright on x86_64 with a static libc (libc6-dev), or set STACKWRIGHT_INIT_PREBUILT=<static binary> when building it",
+        )
+    })?;
+    stackwright_package::LocalImage::builder(arch)
+        .file("sbin/stackwright-init", 0o755, bin.to_vec())
+        .symlink("init", "sbin/stackwright-init")
+        .symlink("sbin/init", "stackwright-init")
+        .dir("etc/stackwright", 0o755)
+        .dir("var/log", 0o755)
+        .entrypoint(["/sbin/stackwright-init"])
+        .label("org.opencontainers.image.title", "stackwright-init")
+        .build(cache)
+        .map_err(|e| invalid(e.to_string(), "report this: building a local image failed"))
 }
 
 #[cfg(feature = "oci")]

@@ -1,0 +1,191 @@
+//! `stackwright run qemu <output-dir | assembly.toml>`: boot a platform and report how it
+//! went (exit 0 clean poweroff, 1 failures the init reported, 124 timeout, 3 qemu missing
+//! or not starting).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use stackwright::types::diagnostic::{self, Diagnostic};
+use stackwright::{Assembler, Error};
+use stackwright_qemu::{Kvm, Options, QemuError, Verdict};
+
+use crate::{MessageFormat, Outcome};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum RunCommand {
+    /// Boot under qemu-system-x86_64: what `assemble --format kernel+initrd` wrote, or an
+    /// assembly file (assembled first, with --pull --format kernel+initrd).
+    Qemu(QemuArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct QemuArgs {
+    /// An output directory (with <name>-kernel, <name>-initrd.img, <name>-cmdline) or an
+    /// assembly file.
+    pub target: PathBuf,
+    /// Guest memory (qemu's -m: 1024, 2G).
+    #[arg(long, default_value = "1024")]
+    pub mem: String,
+    #[arg(long, default_value_t = 1)]
+    pub cpus: u32,
+    /// Stop the guest after SECS seconds (exit 124).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// auto: KVM only if it actually works here; on: KVM or fail; off: TCG.
+    #[arg(long, default_value = "auto")]
+    pub kvm: String,
+    /// Forward a host TCP port to the guest (HOST:GUEST, repeatable).
+    #[arg(long, value_name = "HOST:GUEST")]
+    pub publish: Vec<String>,
+    /// A persistent data disk of this size (e.g. 1G), kept beside the platform.
+    #[arg(long, value_name = "SIZE")]
+    pub disk: Option<String>,
+    /// Output directory when TARGET is an assembly (default out/<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A registry to reach over plain HTTP when assembling (HOST:PORT, repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// Blob cache directory when assembling (default ~/.cache/stackwright).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+}
+
+fn usage(m: String, hint: &str) -> Error {
+    Error::Usage(vec![
+        Diagnostic::error(diagnostic::INVALID_VALUE, m).hint(hint.to_string())
+    ])
+}
+
+pub(crate) fn run(
+    assembler: &Assembler,
+    cmd: &RunCommand,
+    fmt: MessageFormat,
+) -> Result<Outcome, Error> {
+    let RunCommand::Qemu(args) = cmd;
+    let kvm: Kvm = args
+        .kvm
+        .parse()
+        .map_err(|e: String| usage(e, "--kvm auto|on|off"))?;
+    let publish = args
+        .publish
+        .iter()
+        .map(|p| stackwright_qemu::parse_publish(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| usage(e, "--publish HOST:GUEST, e.g. --publish 8080:80"))?;
+    if let Some(d) = &args.disk {
+        stackwright_qemu::parse_size(d).map_err(|e| usage(e, "--disk SIZE, e.g. --disk 1G"))?;
+    }
+    let dir = if args.target.is_dir() {
+        args.target.clone()
+    } else {
+        assemble_first(assembler, args, &args.target)?
+    };
+    let boot = stackwright_qemu::find_boot(&dir).map_err(qemu_error)?;
+    let opts = Options {
+        mem: args.mem.clone(),
+        cpus: args.cpus,
+        timeout: args.timeout.map(Duration::from_secs),
+        kvm,
+        publish,
+        disk: args.disk.clone(),
+        qemu: None,
+    };
+    let sink: Box<dyn std::io::Write + Send> = if fmt == MessageFormat::Human {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(std::io::sink())
+    };
+    let report = stackwright_qemu::run(&boot, &opts, sink).map_err(qemu_error)?;
+    let code = report.exit_code();
+    let failures = match &report.verdict {
+        Verdict::Failed(f) => f.clone(),
+        _ => Vec::new(),
+    };
+    let summary = match &report.verdict {
+        Verdict::Clean => {
+            "powered off cleanly; every onboot container succeeded, no service failed".to_string()
+        }
+        Verdict::Failed(f) => format!("{} failure(s)", f.len()),
+        Verdict::TimedOut => format!(
+            "timed out after {} s; the guest was stopped",
+            args.timeout.unwrap_or_default()
+        ),
+    };
+    if fmt == MessageFormat::Human {
+        eprintln!(
+            "\nstackwright run: {summary} ({:.1} s, {})",
+            report.elapsed.as_secs_f64(),
+            if report.kvm { "KVM" } else { "TCG" }
+        );
+        for f in &failures {
+            eprintln!("  failed: {f}");
+        }
+    } else {
+        crate::stdout::outln!(
+            "{}",
+            serde_json::json!({
+                "reason": "run",
+                "exit": code,
+                "failures": failures,
+                "seconds": report.elapsed.as_secs_f64(),
+                "kvm": report.kvm,
+            })
+        );
+    }
+    Ok(Outcome {
+        code,
+        diagnostics: Vec::new(),
+    })
+}
+
+fn qemu_error(e: QemuError) -> Error {
+    match e {
+        QemuError::Missing { program } => Error::Io {
+            context: format!(
+                "{program} is not installed (install it: {})",
+                stackwright_qemu::INSTALL_HINT
+            ),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        },
+        QemuError::Io { what, source } => Error::Io {
+            context: what,
+            source,
+        },
+        QemuError::NoKvm => Error::Io {
+            context: "--kvm on: KVM does not work here (use --kvm auto or off)".into(),
+            source: std::io::Error::from(std::io::ErrorKind::Unsupported),
+        },
+        e @ QemuError::NotBootable { .. } => Error::Invalid(vec![Diagnostic::error(
+            diagnostic::INVALID_VALUE,
+            e.to_string(),
+        )
+        .hint("build one: stackwright assemble ASSEMBLY --pull --format kernel+initrd")]),
+        QemuError::Usage(m) => usage(m, "see stackwright run qemu --help"),
+    }
+}
+
+fn assemble_first(assembler: &Assembler, args: &QemuArgs, path: &Path) -> Result<PathBuf, Error> {
+    let path = crate::commands::resolve_assembly_path(path);
+    let loaded = assembler.load(&path)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(&loaded.name));
+    let lock = stackwright::read_lock(&out)?;
+    let mut assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
+    let extras = stackwright::extras::Extras {
+        pull: true,
+        formats: vec!["kernel+initrd".into()],
+        cache: args.cache.clone(),
+        insecure: args.insecure_registries.clone(),
+        ..Default::default()
+    };
+    let written = stackwright::extras::write(
+        &mut assembled,
+        &out,
+        &extras,
+        &crate::commands::LineProgress,
+    )?;
+    Ok(written)
+}

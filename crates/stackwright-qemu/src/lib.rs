@@ -1,0 +1,509 @@
+//! `stackwright run qemu`: boots what `stackwright assemble --format kernel+initrd` wrote
+//! (`<name>-kernel`, `<name>-initrd.img`, `<name>-cmdline`) under `qemu-system-x86_64`.
+//!
+//! - the first serial port (`ttyS0`, the console) is streamed to the caller's sink;
+//! - the second (`ttyS1`) is the status channel: `stackwright-init` writes one JSON
+//!   [`Event`] a line there, and [`run`] reads it when the guest has stopped;
+//! - `-no-reboot`: a guest poweroff (or reboot) ends qemu;
+//! - `--kvm auto` uses KVM only if creating a VM actually works ([`kvm_works`]).
+//!
+//! The verdict ([`Verdict`]): clean (powered off, nothing failed), failed (the init
+//! reported failures, or never reported at all), or timed out. The CLI maps them to exit
+//! codes 0, 1 and 124; qemu missing or not starting is [`QemuError`] (exit 3).
+
+#[allow(unsafe_code)] // the one unsafe module: its safety model is stated at its top
+mod kvm;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use stackwright_types::boot::Event;
+
+/// The program this crate runs.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// How to get it on Debian and Ubuntu.
+pub const INSTALL_HINT: &str = "apt-get install -y qemu-system-x86";
+
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    #[error("{program} is not installed")]
+    Missing { program: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{dir} holds no bootable platform: {reason}")]
+    NotBootable { dir: String, reason: String },
+    #[error("--kvm on, but KVM does not work here (creating a VM on /dev/kvm failed)")]
+    NoKvm,
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// `--kvm`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kvm {
+    /// KVM when it works, else TCG.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl std::str::FromStr for Kvm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Kvm, String> {
+        match s {
+            "auto" => Ok(Kvm::Auto),
+            "on" => Ok(Kvm::On),
+            "off" => Ok(Kvm::Off),
+            other => Err(format!("--kvm {other}: use auto, on or off")),
+        }
+    }
+}
+
+/// Whether KVM works on this machine (tried, not guessed from `/dev/kvm`).
+pub fn kvm_works() -> bool {
+    kvm::works()
+}
+
+/// How to run the guest.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Memory, as qemu's `-m` takes it (`1024`, `2G`).
+    pub mem: String,
+    pub cpus: u32,
+    /// Stop the guest after this long.
+    pub timeout: Option<Duration>,
+    pub kvm: Kvm,
+    /// `HOST:GUEST` TCP port forwards (user networking, a virtio NIC).
+    pub publish: Vec<(u16, u16)>,
+    /// A persistent raw data disk of this size (`1G`), kept in the output directory.
+    pub disk: Option<String>,
+    /// The qemu program (default [`QEMU`] on `PATH`).
+    pub qemu: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mem: "1024".into(),
+            cpus: 1,
+            timeout: None,
+            kvm: Kvm::Auto,
+            publish: Vec::new(),
+            disk: None,
+            qemu: None,
+        }
+    }
+}
+
+/// The files of a kernel+initrd output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Boot {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub cmdline: String,
+    /// Where run files (status, data disk) go.
+    pub dir: PathBuf,
+}
+
+/// Finds `<name>-kernel`, `<name>-initrd.img` and `<name>-cmdline` in `dir`.
+pub fn find_boot(dir: &Path) -> Result<Boot, QemuError> {
+    let not = |reason: String| QemuError::NotBootable {
+        dir: dir.display().to_string(),
+        reason,
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| not(e.to_string()))?;
+    let mut kernels: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("-kernel"))
+        })
+        .collect();
+    kernels.sort();
+    let kernel = match kernels.as_slice() {
+        [k] => k.clone(),
+        [] => return Err(not(
+            "no <name>-kernel file; write one with `stackwright assemble … --format kernel+initrd`"
+                .into(),
+        )),
+        _ => return Err(not("more than one <name>-kernel file".into())),
+    };
+    let stem = kernel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix("-kernel"))
+        .unwrap_or_default()
+        .to_string();
+    let initrd = dir.join(format!("{stem}-initrd.img"));
+    if !initrd.is_file() {
+        return Err(not(format!("{} is missing", initrd.display())));
+    }
+    let cmdline = std::fs::read_to_string(dir.join(format!("{stem}-cmdline")))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    Ok(Boot {
+        kernel,
+        initrd,
+        cmdline,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// How the run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The guest stopped, the init reported, and nothing failed.
+    Clean,
+    /// What failed, one line each (`onboot hello: exited with exit status 3`).
+    Failed(Vec<String>),
+    TimedOut,
+}
+
+/// What [`run`] found.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub verdict: Verdict,
+    /// Every status event, in order.
+    pub events: Vec<Event>,
+    /// Whether KVM was used.
+    pub kvm: bool,
+    /// From starting qemu to its end.
+    pub elapsed: Duration,
+    /// Seconds since boot the kernel printed when it started the init (`Run /init`),
+    /// when it did.
+    pub kernel_boot: Option<f64>,
+}
+
+impl Report {
+    /// 0 clean, 1 failed, 124 timed out.
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict {
+            Verdict::Clean => 0,
+            Verdict::Failed(_) => 1,
+            Verdict::TimedOut => 124,
+        }
+    }
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The qemu command line for `boot` (without starting it). `status` is the file the second
+/// serial port writes to.
+pub fn command(
+    qemu: &Path,
+    boot: &Boot,
+    opts: &Options,
+    kvm: bool,
+    status: &Path,
+    disk: Option<&Path>,
+) -> Command {
+    let mut cmdline = boot.cmdline.clone();
+    for (word, add) in [("console=ttyS0", "console=ttyS0"), ("panic=", "panic=-1")] {
+        if !cmdline.contains(word) {
+            cmdline.push(' ');
+            cmdline.push_str(add);
+        }
+    }
+    let mut c = Command::new(qemu);
+    c.args(["-nodefaults", "-no-user-config", "-display", "none"])
+        .args([
+            "-machine",
+            if kvm {
+                "q35,accel=kvm"
+            } else {
+                "q35,accel=tcg"
+            },
+        ])
+        .args(["-m", &opts.mem])
+        .args(["-smp", &opts.cpus.to_string()]);
+    if kvm {
+        c.args(["-cpu", "host"]);
+    }
+    c.arg("-kernel")
+        .arg(&boot.kernel)
+        .arg("-initrd")
+        .arg(&boot.initrd)
+        .args(["-append", cmdline.trim()])
+        .arg("-no-reboot")
+        .args(["-chardev", "stdio,id=console,signal=off"])
+        .args(["-serial", "chardev:console"])
+        .arg("-chardev")
+        .arg(format!("file,id=status,path={}", status.display()))
+        .args(["-serial", "chardev:status"]);
+    if !opts.publish.is_empty() {
+        let fwd: String = opts
+            .publish
+            .iter()
+            .map(|(h, g)| format!(",hostfwd=tcp::{h}-:{g}"))
+            .collect();
+        c.args(["-netdev", &format!("user,id=net0{fwd}")])
+            .args(["-device", "virtio-net-pci,netdev=net0"]);
+    }
+    if let Some(d) = disk {
+        c.arg("-drive")
+            .arg(format!("file={},format=raw,if=virtio", d.display()));
+    }
+    c
+}
+
+/// Parses a size like `512M`, `1G`, `1048576` into bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        Some((i, 'T' | 't')) => (&s[..i], 1 << 40),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{s}` is not a size (e.g. 512M, 2G)"))
+}
+
+/// Parses `HOST:GUEST`.
+pub fn parse_publish(s: &str) -> Result<(u16, u16), String> {
+    let (h, g) = s
+        .split_once(':')
+        .ok_or_else(|| format!("--publish {s}: use HOST:GUEST, e.g. 8080:80"))?;
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("--publish {s}: `{p}` is not a port"))
+    };
+    Ok((port(h)?, port(g)?))
+}
+
+/// Boots `boot`, streaming the console into `console`, until the guest stops or the
+/// timeout passes.
+pub fn run(
+    boot: &Boot,
+    opts: &Options,
+    mut console: Box<dyn Write + Send>,
+) -> Result<Report, QemuError> {
+    let qemu = match &opts.qemu {
+        Some(q) => q.clone(),
+        None => find_program(QEMU).ok_or_else(|| QemuError::Missing {
+            program: QEMU.into(),
+        })?,
+    };
+    let kvm = match opts.kvm {
+        Kvm::Off => false,
+        Kvm::Auto => kvm_works(),
+        Kvm::On if kvm_works() => true,
+        Kvm::On => return Err(QemuError::NoKvm),
+    };
+    let io = |what: String| move |source| QemuError::Io { what, source };
+    let status = boot.dir.join("run-status.jsonl");
+    std::fs::write(&status, b"").map_err(io(format!("writing {}", status.display())))?;
+    let disk = match &opts.disk {
+        None => None,
+        Some(size) => {
+            let bytes = parse_size(size).map_err(QemuError::Usage)?;
+            let path = boot.dir.join("data-disk.img");
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(io(format!("creating {}", path.display())))?;
+            if f.metadata().map(|m| m.len()).unwrap_or(0) < bytes {
+                f.set_len(bytes)
+                    .map_err(io(format!("sizing {}", path.display())))?;
+            }
+            Some(path)
+        }
+    };
+    let mut cmd = command(&qemu, boot, opts, kvm, &status, disk.as_deref());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(io(format!("starting {}", qemu.display())))?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let pump = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = console.write_all(&buf[..n]);
+                    let _ = console.flush();
+                    seen.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+        seen
+    });
+    let errs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut timed_out = false;
+    let exit = loop {
+        if let Some(st) = child
+            .try_wait()
+            .map_err(io(format!("waiting for {}", qemu.display())))?
+        {
+            break st;
+        }
+        if opts.timeout.is_some_and(|t| started.elapsed() >= t) {
+            timed_out = true;
+            let _ = child.kill();
+            break child
+                .wait()
+                .map_err(io(format!("waiting for {}", qemu.display())))?;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let seen = pump.join().unwrap_or_default();
+    let stderr = errs.join().unwrap_or_default();
+    let console_text = String::from_utf8_lossy(&seen);
+    let events: Vec<Event> = std::fs::read_to_string(&status)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str(l.trim_matches(|c: char| c == '\r' || c.is_whitespace())).ok()
+        })
+        .collect();
+    let kernel_boot = kernel_boot_time(&console_text);
+    if timed_out {
+        return Ok(Report {
+            verdict: Verdict::TimedOut,
+            events,
+            kvm,
+            elapsed,
+            kernel_boot,
+        });
+    }
+    if !exit.success() && events.is_empty() {
+        return Err(QemuError::Io {
+            what: format!("{} exited with {exit}", qemu.display()),
+            source: std::io::Error::other(stderr.trim().to_string()),
+        });
+    }
+    let mut failures: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                stage,
+                name,
+                reason,
+            } => Some(format!("{stage} {name}: {reason}")),
+            _ => None,
+        })
+        .collect();
+    if let Some(l) = console_text.lines().find(|l| l.contains("Kernel panic")) {
+        failures.push(format!("the kernel panicked: {}", l.trim()));
+    } else if !events.iter().any(|e| matches!(e, Event::Boot { .. })) {
+        failures.push(
+            "the init never reported on the status port (is the platform's init stackwright-init?)"
+                .into(),
+        );
+    }
+    Ok(Report {
+        verdict: if failures.is_empty() {
+            Verdict::Clean
+        } else {
+            Verdict::Failed(failures)
+        },
+        events,
+        kvm,
+        elapsed,
+        kernel_boot,
+    })
+}
+
+/// The kernel's timestamp of `Run /init as init process` (its own boot time, the floor of
+/// any platform's), from a console with printk times.
+pub fn kernel_boot_time(console: &str) -> Option<f64> {
+    console
+        .lines()
+        .find(|l| l.contains("Run /init") || l.contains("Run /sbin/init"))
+        .and_then(|l| {
+            let open = l.find('[')?;
+            let close = l[open..].find(']')? + open;
+            l[open + 1..close].trim().parse::<f64>().ok()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_ports_parse() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert!(parse_size("lots").is_err() && parse_size("0").is_err());
+        assert_eq!(parse_publish("8080:80"), Ok((8080, 80)));
+        assert!(parse_publish("8080").is_err() && parse_publish("x:1").is_err());
+    }
+
+    #[test]
+    fn the_kernel_boot_time_is_read_from_printk() {
+        let c = "[    0.000000] Linux version 6.1\n[    1.234567] Run /init as init process\n";
+        assert_eq!(kernel_boot_time(c), Some(1.234567));
+        assert_eq!(kernel_boot_time("no times"), None);
+    }
+
+    #[test]
+    fn the_command_line_has_both_serial_ports_and_no_reboot() {
+        let boot = Boot {
+            kernel: "k".into(),
+            initrd: "i".into(),
+            cmdline: "console=tty0".into(),
+            dir: ".".into(),
+        };
+        let opts = Options {
+            publish: vec![(8080, 80)],
+            ..Options::default()
+        };
+        let c = command(Path::new("qemu"), &boot, &opts, false, Path::new("s"), None);
+        let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into()).collect();
+        let line = args.join(" ");
+        assert!(
+            line.contains("-append console=tty0 console=ttyS0 panic=-1"),
+            "{line}"
+        );
+        assert!(line.contains("-serial chardev:console") && line.contains("file,id=status,path=s"));
+        assert!(line.contains("-no-reboot") && line.contains("accel=tcg"));
+        assert!(line.contains("hostfwd=tcp::8080-:80"), "{line}");
+    }
+
+    #[test]
+    fn a_directory_without_a_kernel_is_not_bootable() {
+        let d = tempfile::tempdir().unwrap();
+        let e = find_boot(d.path()).unwrap_err();
+        assert!(e.to_string().contains("--format kernel+initrd"), "{e}");
+        std::fs::write(d.path().join("x-kernel"), b"k").unwrap();
+        std::fs::write(d.path().join("x-initrd.img"), b"i").unwrap();
+        std::fs::write(d.path().join("x-cmdline"), b"console=ttyS0\n").unwrap();
+        let b = find_boot(d.path()).unwrap();
+        assert_eq!(b.cmdline, "console=ttyS0");
+    }
+}
