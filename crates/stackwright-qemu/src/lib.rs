@@ -5,7 +5,7 @@
 //! - the second (`ttyS1`) is the status channel: `stackwright-init` writes one JSON
 //!   [`Event`] a line there, and [`run`] reads it when the guest has stopped;
 //! - `-no-reboot`: a guest poweroff (or reboot) ends qemu;
-//! - `--kvm auto` uses KVM only if creating a VM actually works ([`kvm_works`]).
+//! - `--kvm auto` uses KVM only if starting a KVM guest actually works ([`kvm_works`]).
 //!
 //! The verdict ([`Verdict`]): clean (powered off, nothing failed), failed (the init
 //! reported failures, or never reported at all), or timed out. The CLI maps them to exit
@@ -66,9 +66,43 @@ impl std::str::FromStr for Kvm {
     }
 }
 
-/// Whether KVM works on this machine (tried, not guessed from `/dev/kvm`).
-pub fn kvm_works() -> bool {
-    kvm::works()
+/// Whether KVM works on this machine with this qemu: tried, not guessed from `/dev/kvm`.
+/// First a VM is created on `/dev/kvm`; then qemu is started with KVM and its CPU stopped
+/// (`-S`): where KVM is only half there (no nested virtualisation: setting the vCPU's MSRs
+/// fails) qemu aborts within a fraction of a second; still running after 2 s, KVM works.
+pub fn kvm_works(qemu: &Path) -> bool {
+    if !kvm::works() {
+        return false;
+    }
+    let Ok(mut child) = Command::new(qemu)
+        .args(["-nodefaults", "-no-user-config", "-display", "none"])
+        .args([
+            "-machine",
+            "q35,accel=kvm",
+            "-cpu",
+            "host",
+            "-m",
+            "64",
+            "-S",
+        ])
+        .args(["-monitor", "none", "-serial", "none"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    true
 }
 
 /// How to run the guest.
@@ -307,8 +341,8 @@ pub fn run(
     };
     let kvm = match opts.kvm {
         Kvm::Off => false,
-        Kvm::Auto => kvm_works(),
-        Kvm::On if kvm_works() => true,
+        Kvm::Auto => kvm_works(&qemu),
+        Kvm::On if kvm_works(&qemu) => true,
         Kvm::On => return Err(QemuError::NoKvm),
     };
     let io = |what: String| move |source| QemuError::Io { what, source };

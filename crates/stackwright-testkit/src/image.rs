@@ -46,6 +46,34 @@ pub fn layer(files: &[(&str, &[u8])]) -> TestLayer {
     }
 }
 
+/// A layer of files with their modes (`0o755` for programs), byte-for-byte reproducible.
+pub fn layer_with_modes(files: &[(&str, u32, &[u8])]) -> TestLayer {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut sorted: Vec<_> = files.to_vec();
+    sorted.sort();
+    for (path, mode, data) in sorted {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, path, data).expect("in-memory tar");
+    }
+    let tar = tar.into_inner().expect("in-memory tar");
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).expect("in-memory gzip");
+    let bytes = gz.finish().expect("in-memory gzip");
+    TestLayer {
+        digest: sha256_digest(&bytes),
+        diff_id: sha256_digest(&tar),
+        bytes,
+    }
+}
+
 /// A layer with one file of `size` pseudo-random (incompressible) bytes from `seed`.
 pub fn big_layer(seed: u64, size: usize) -> TestLayer {
     let data = SplitMix64::new(seed).bytes(size);

@@ -14,7 +14,9 @@ mod proxy;
 mod registry;
 mod rng;
 
-pub use image::{big_layer, image, index, layer, write_layout, TestImage, TestIndex, TestLayer};
+pub use image::{
+    big_layer, image, index, layer, layer_with_modes, write_layout, TestImage, TestIndex, TestLayer,
+};
 pub use programs::{
     find_program, runc_or_skip, skip_requested, skopeo_or_skip, static_program, umoci_or_skip,
     SKIP_ENV, SKIP_RUNC_ENV,
