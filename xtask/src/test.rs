@@ -6,6 +6,11 @@
 //! they are installed with apt-get; otherwise the run stops and says what to install.
 //! Then every test runs: nextest when installed (parallel, per-test processes), else
 //! `cargo test`; doc tests first and separately, since nextest does not run them.
+//!
+//! The boot test (crates/stackwright-cli/tests/boot.rs) also needs `qemu-system-x86_64`,
+//! a static busybox and a real kernel: Debian's cloud kernel, the package
+//! `linux-image-cloud-amd64` depends on, fetched with `apt-get download` and unpacked with
+//! `dpkg-deb -x` into `target/boot-kernel/` once (kept there as a cache).
 
 use std::process::Command;
 
@@ -14,7 +19,63 @@ const TOOLS: &[(&str, &str)] = &[
     ("skopeo", "skopeo"),
     ("umoci", "umoci"),
     ("runc", "runc"),
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("busybox", "busybox-static"),
 ];
+
+/// Where the boot test finds the kernel (`x/boot/vmlinuz-*`).
+const KERNEL_DIR: &str = "target/boot-kernel";
+
+fn have_kernel() -> bool {
+    std::fs::read_dir(format!("{KERNEL_DIR}/x/boot"))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .unwrap_or(false)
+}
+
+/// `apt-get download` of the kernel package `linux-image-cloud-amd64` depends on, unpacked
+/// with `dpkg-deb -x`.
+fn fetch_kernel() -> anyhow::Result<()> {
+    if is_root() {
+        status(Command::new("apt-get").args(["update", "-qq"]))?;
+    }
+    let deps = Command::new("apt-cache")
+        .args(["depends", "linux-image-cloud-amd64"])
+        .output()?;
+    let text = String::from_utf8_lossy(&deps.stdout);
+    let package = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends: "))
+        .find(|p| p.starts_with("linux-image-"))
+        .ok_or_else(|| anyhow::anyhow!("apt-cache depends linux-image-cloud-amd64 names no kernel package (apt-get update?)"))?
+        .trim()
+        .to_string();
+    std::fs::create_dir_all(KERNEL_DIR)?;
+    status(
+        Command::new("apt-get")
+            .args(["download", &package])
+            .current_dir(KERNEL_DIR),
+    )?;
+    let deb = std::fs::read_dir(KERNEL_DIR)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with(&package) && n.to_string_lossy().ends_with(".deb")
+            })
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!("apt-get download {package} left no .deb in {KERNEL_DIR}")
+        })?;
+    status(
+        Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(format!("{KERNEL_DIR}/x")),
+    )
+}
 
 fn have(bin: &str) -> bool {
     std::env::var_os("PATH")
@@ -70,6 +131,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 missing.join(" ")
             );
         }
+    }
+    if !have_kernel() {
+        fetch_kernel()?;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let nextest = Command::new(&cargo)

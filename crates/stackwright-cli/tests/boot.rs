@@ -1,3 +1,4 @@
+#![allow(clippy::print_stderr)] // says why it skips
 //! Boots what Stackwright builds, on a real kernel under qemu (TCG unless KVM works).
 //!
 //! The platform is made of images this test makes itself in a local registry: Debian's
