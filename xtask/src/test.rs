@@ -3,7 +3,9 @@
 //! The I/O tests need real tools: Debian's `docker-registry` (a real OCI registry),
 //! `skopeo` and `umoci` (to check written layouts), `runc` (to run built bundles) and gcc's
 //! static libc (to build the test program runc runs). When one is missing and we are root,
-//! they are installed with apt-get; otherwise the run stops and says what to install.
+//! they are installed with apt-get; otherwise the run stops and says what to install. The
+//! SBOM tests need the reference validators from PyPI (spdx-tools, cyclonedx-python-lib),
+//! installed with pip when missing.
 //! Then every test runs: nextest when installed (parallel, per-test processes), else
 //! `cargo test`; doc tests first and separately, since nextest does not run them.
 //!
@@ -135,6 +137,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !have_kernel() {
         fetch_kernel()?;
     }
+    sbom_validators()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let nextest = Command::new(&cargo)
         .args(["nextest", "--version"])
@@ -155,6 +158,44 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 .args(["test", "--workspace", "--no-fail-fast"])
                 .args(args),
         )?;
+    }
+    Ok(())
+}
+
+/// The reference SBOM validators (PyPI: spdx-tools' `pyspdxtools`, cyclonedx-python-lib's
+/// JSON validator), installed with pip when missing. On a Debian python3 that refuses
+/// system-wide pip installs (PEP 668), retried with `--break-system-packages`.
+fn sbom_validators() -> anyhow::Result<()> {
+    let present = || {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import spdx_tools, cyclonedx.validation.json, jsonschema",
+            ])
+            .status()
+            .is_ok_and(|s| s.success())
+            && have("pyspdxtools")
+    };
+    if present() {
+        return Ok(());
+    }
+    let pkgs = ["spdx-tools", "cyclonedx-python-lib[json-validation]"];
+    let pip = |extra: &[&str]| {
+        status(
+            Command::new("python3")
+                .args(["-m", "pip", "install", "-q"])
+                .args(extra)
+                .args(pkgs),
+        )
+    };
+    if pip(&[]).is_err() {
+        pip(&["--break-system-packages"])?;
+    }
+    if !present() {
+        anyhow::bail!(
+            "pip installed {} but `pyspdxtools` is not on PATH: add pip's script directory to PATH",
+            pkgs.join(" and ")
+        );
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ pub struct AssembleArgs {
     /// Fetch every image into <out>/images (an OCI image layout).
     #[arg(long)]
     pub pull: bool,
-    /// Extra outputs, comma-separated: tar, kernel+initrd.
+    /// Extra outputs, comma-separated: tar, kernel+initrd, sbom (<name>.spdx.json and <name>.cdx.json; no network needed).
     #[arg(long, value_delimiter = ',')]
     pub format: Vec<String>,
     /// Never touch the network (errors if --pin/--pull need it).
@@ -97,7 +97,7 @@ fn assemble(
     fmt: MessageFormat,
 ) -> Result<Outcome, Error> {
     // --format needs the images too, so it counts as network use.
-    if args.offline && (args.pin || args.pull || !args.format.is_empty()) {
+    if args.offline && (args.pin || args.pull || args.format.iter().any(|f| f != "sbom")) {
         return Err(Error::Usage(vec![Diagnostic::error(
             diagnostic::INVALID_VALUE,
             "--offline cannot be combined with --pin, --pull or --format",

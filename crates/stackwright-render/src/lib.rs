@@ -1,8 +1,8 @@
 //! Stackwright's outputs, rendered from a resolved and validated platform ([`Platform`]):
 //! `stackwright.lock`, `linuxkit.yml` (checked against LinuxKit's schema), `plan.json`,
 //! `graph.dot`, `graph.mmd`, the summary table printed after assembling, and the
-//! differences between two locks (`stackwright diff`), and upgrade plans
-//! (`stackwright upgrade`).
+//! differences between two locks (`stackwright diff`), upgrade plans
+//! (`stackwright upgrade`), and SBOMs (SPDX 2.3 and CycloneDX 1.6).
 //!
 //! Invariants: pure functions of their inputs — no I/O, no clock, no environment — and
 //! deterministic to the byte (maps are ordered, lists sorted or in start order).
@@ -13,12 +13,14 @@ mod graph;
 mod linuxkit;
 mod lock;
 mod plan;
+mod sbom;
 mod upgrade;
 
 pub use describe::{
     capability_providers, describe_capability, describe_component, CapabilityProvider,
 };
 pub use diff::{diff_json, diff_text};
+pub use sbom::{rfc3339_utc, sbom_cyclonedx, sbom_spdx};
 pub use upgrade::{upgrade_json, upgrade_text};
 
 pub use graph::{graph_dot, graph_mermaid};

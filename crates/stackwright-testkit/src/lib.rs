@@ -2,7 +2,7 @@
 //! of `xtask` for benchmarks): a real registry on 127.0.0.1 (Debian's `docker-registry`)
 //! with its storage in a temporary directory, small OCI images built offline, a TCP
 //! proxy that can make the registry "go away" after a number of bytes, lookup of the
-//! external programs tests need, and the one pseudo-random generator ([`SplitMix64`]).
+//! external programs tests need, the reference SBOM validators, and the one pseudo-random generator ([`SplitMix64`]).
 //!
 //! Registry tests must not pass silently on a machine without the registry:
 //! [`LocalRegistry::start_or_skip`] panics with an installation hint unless
@@ -13,6 +13,7 @@ mod programs;
 mod proxy;
 mod registry;
 mod rng;
+mod sbom;
 
 pub use image::{
     big_layer, image, index, layer, layer_with_modes, write_layout, TestImage, TestIndex, TestLayer,
@@ -24,3 +25,4 @@ pub use programs::{
 pub use proxy::CutProxy;
 pub use registry::{LocalRegistry, LoggedRequest, TEST_PASSWORD, TEST_USER};
 pub use rng::SplitMix64;
+pub use sbom::{sbom_validators_or_skip, validate_cyclonedx, validate_spdx, SKIP_SBOM_ENV};

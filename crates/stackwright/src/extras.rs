@@ -13,7 +13,7 @@ use crate::{Assembled, Error};
 pub struct Extras {
     pub pin: bool,
     pub pull: bool,
-    /// `tar`, `kernel+initrd`.
+    /// `tar`, `kernel+initrd`, `sbom`.
     pub formats: Vec<String>,
     pub cache: Option<PathBuf>,
     pub insecure: Vec<String>,
@@ -25,7 +25,7 @@ pub struct Extras {
 pub use stackwright_oci::Progress;
 
 /// The extra output formats `write` knows (`--format`).
-pub const FORMATS: &[&str] = &["tar", "kernel+initrd"];
+pub const FORMATS: &[&str] = &["tar", "kernel+initrd", "sbom"];
 
 /// Refuses an unknown format as a usage error (exit code 2), before any work is done.
 pub fn check_formats(formats: &[String]) -> Result<(), Error> {
@@ -35,7 +35,7 @@ pub fn check_formats(formats: &[String]) -> Result<(), Error> {
                 stackwright_types::diagnostic::INVALID_VALUE,
                 format!("unknown --format `{f}`"),
             )
-            .hint("use tar, kernel+initrd, or both: --format tar,kernel+initrd")]));
+            .hint("use tar, kernel+initrd, sbom, or several: --format tar,sbom")]));
         }
     }
     Ok(())
@@ -67,6 +67,11 @@ pub fn write(
         "creating a staging directory for {}",
         out.display()
     )))?;
+    // SBOMs need no images: only the other formats send us to the registries.
+    let sbom = extras.formats.iter().any(|f| f == "sbom");
+    let mut extras = extras.clone();
+    extras.formats.retain(|f| f != "sbom");
+    let extras = &extras;
     if extras.pin || extras.pull || !extras.formats.is_empty() {
         registry_work(
             assembled,
@@ -76,7 +81,11 @@ pub fn write(
             progress,
         )?;
     }
-    for (name, bytes) in assembled.outputs()? {
+    let mut outputs = assembled.outputs()?;
+    if sbom {
+        outputs.extend(assembled.sboms(&sbom_time()?));
+    }
+    for (name, bytes) in outputs {
         staging
             .write(&name, &bytes)
             .map_err(io(format!("writing {name}")))?;
@@ -288,4 +297,25 @@ pub fn listing(dir: &Path) -> String {
         .unwrap_or_default();
     names.sort();
     names.join(", ")
+}
+
+/// The SBOMs' creation time: `SOURCE_DATE_EPOCH` (reproducible builds' convention) as
+/// RFC 3339 UTC, or the epoch itself when unset, so the same platform gives the same bytes.
+pub fn sbom_time() -> Result<String, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(stackwright_render::rfc3339_utc(0)),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(stackwright_render::rfc3339_utc)
+            .map_err(|_| {
+                Error::Invalid(vec![stackwright_types::Diagnostic::error(
+                    stackwright_types::diagnostic::INVALID_VALUE,
+                    format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"),
+                )
+                .hint(
+                    "set it to seconds since 1970 (e.g. `git log -1 --format=%ct`), or unset it",
+                )])
+            }),
+    }
 }

@@ -425,6 +425,23 @@ impl Assembled {
         Ok(out)
     }
 
+    /// The SBOMs, `<name>.spdx.json` (SPDX 2.3) and `<name>.cdx.json` (CycloneDX 1.6),
+    /// created at `created` (RFC 3339 UTC; see [`extras::sbom_time`]).
+    pub fn sboms(&self, created: &str) -> BTreeMap<String, Vec<u8>> {
+        let p = self.platform();
+        let name = &self.loaded.name;
+        BTreeMap::from([
+            (
+                format!("{name}.spdx.json"),
+                stackwright_render::sbom_spdx(&p, created).into_bytes(),
+            ),
+            (
+                format!("{name}.cdx.json"),
+                stackwright_render::sbom_cyclonedx(&p, created).into_bytes(),
+            ),
+        ])
+    }
+
     /// The summary table of what was chosen and why.
     pub fn summary(&self) -> String {
         stackwright_render::summary_table(&self.platform())

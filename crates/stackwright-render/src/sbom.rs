@@ -1,0 +1,469 @@
+//! Software bills of materials (`--format sbom`): SPDX 2.3 and CycloneDX 1.6, both JSON.
+//!
+//! Every component of the platform with its version, license, homepage and purl — the
+//! image as `pkg:oci/<name>@<digest>?repository_url=…&tag=…` (the digest when pinned), each
+//! upstream release file it is packaged from as `pkg:generic/<file>@<version>?download_url=…
+//! &checksum=sha256:…` with its sha256 — and the plan's dependencies (what requires or
+//! recommends what) as relationships. The creation time is given by the caller
+//! (`SOURCE_DATE_EPOCH`); the document's namespace and serial number are derived from the
+//! lock, so the same platform gives the same bytes.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use stackwright_solver::Why;
+
+use crate::Platform;
+
+/// The tool named as the documents' creator.
+const TOOL: &str = concat!("stackwright-", env!("CARGO_PKG_VERSION"));
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (purl components).
+fn pct(s: &str, keep: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.as_bytes().contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `host/path/name:tag@sha256:…` → (repository `host/path/name`, tag, digest in the
+/// reference).
+fn split_image(image: &str) -> (String, Option<String>, Option<String>) {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d.to_string())),
+        None => (image, None),
+    };
+    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match rest[slash..].rfind(':') {
+        Some(i) => (
+            rest[..slash + i].to_string(),
+            Some(rest[slash + i + 1..].to_string()),
+            digest,
+        ),
+        None => (rest.to_string(), None, digest),
+    }
+}
+
+/// `pkg:oci/<name>@<digest>?repository_url=<repo>&tag=<tag>` (purl's oci type: the version
+/// is the digest; without one, no version).
+pub(crate) fn oci_purl(image: &str, digest: Option<&str>, arch: &str) -> String {
+    let (repo, tag, in_ref) = split_image(image);
+    let name = repo
+        .rsplit('/')
+        .next()
+        .unwrap_or(&repo)
+        .to_ascii_lowercase();
+    let mut s = format!("pkg:oci/{}", pct(&name, ""));
+    if let Some(d) = digest.or(in_ref.as_deref()) {
+        s.push('@');
+        s.push_str(&pct(d, ""));
+    }
+    s.push_str(&format!("?arch={}", pct(arch, "")));
+    s.push_str(&format!("&repository_url={}", pct(&repo, "/")));
+    if let Some(t) = tag {
+        s.push_str(&format!("&tag={}", pct(&t, "")));
+    }
+    s
+}
+
+/// `pkg:generic/<file>@<version>?checksum=sha256:<hex>&download_url=<url>`.
+pub(crate) fn generic_purl(file: &str, version: &str, url: &str, sha256: Option<&str>) -> String {
+    let mut s = format!("pkg:generic/{}@{}", pct(file, ""), pct(version, ""));
+    let mut q = Vec::new();
+    if let Some(h) = sha256 {
+        q.push(format!("checksum=sha256:{h}"));
+    }
+    q.push(format!("download_url={}", pct(url, ":/")));
+    s.push('?');
+    s.push_str(&q.join("&"));
+    s
+}
+
+fn file_name(url: &str) -> &str {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path)
+}
+
+/// One component as both formats see it.
+struct Item {
+    id: String,
+    version: String,
+    summary: Option<String>,
+    license: Option<String>,
+    homepage: Option<String>,
+    /// Image reference as written, and its digest when pinned.
+    image: Option<(String, Option<String>)>,
+    purl: Option<String>,
+    files: Vec<FileItem>,
+    /// Ids this component requires or recommends (chosen ones), sorted.
+    depends_on: Vec<String>,
+}
+
+struct FileItem {
+    name: String,
+    url: String,
+    sha256: Option<String>,
+    purl: String,
+}
+
+fn items(p: &Platform<'_>) -> Vec<Item> {
+    let arch = p.loaded.arch.as_str();
+    let mut deps: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+        std::collections::BTreeMap::new();
+    for (id, c) in &p.resolution.components {
+        for w in &c.why {
+            if let Why::Required { by, .. } | Why::Recommended { by, .. } = w {
+                if p.resolution.components.contains_key(by) && by != id {
+                    deps.entry(by.as_str()).or_default().insert(id.as_str());
+                }
+            }
+        }
+    }
+    p.resolution
+        .components
+        .iter()
+        .map(|(id, c)| {
+            let m = p.registry.manifest(id);
+            let release = m.and_then(|m| m.release(&c.version));
+            let image = release
+                .and_then(|r| {
+                    stackwright_assembly::effective_image(p.loaded.assembly.components.get(id), r)
+                })
+                .map(|i| (i.to_string(), p.digests.get(i).cloned()));
+            let files: Vec<FileItem> = release
+                .map(|r| {
+                    r.files
+                        .iter()
+                        .filter(|f| f.arch == p.loaded.arch)
+                        .map(|f| {
+                            let sha = f.sha256.as_ref().map(|s| s.hex().to_string());
+                            let name = file_name(&f.url).to_string();
+                            FileItem {
+                                purl: generic_purl(
+                                    &name,
+                                    &c.version.to_string(),
+                                    &f.url,
+                                    sha.as_deref(),
+                                ),
+                                name,
+                                url: f.url.clone(),
+                                sha256: sha,
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let purl = image.as_ref().map(|(i, d)| oci_purl(i, d.as_deref(), arch));
+            Item {
+                id: id.clone(),
+                version: c.version.to_string(),
+                summary: m.map(|m| m.summary.clone()),
+                license: m.and_then(|m| m.license.clone()),
+                homepage: m.and_then(|m| m.homepage.clone()),
+                image,
+                purl,
+                files,
+                depends_on: deps
+                    .get(id.as_str())
+                    .map(|s| s.iter().map(|d| d.to_string()).collect())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// A stable identity of the platform: sha256 over its lock.
+fn identity(p: &Platform<'_>) -> [u8; 32] {
+    let lock = crate::lockfile(p).to_toml();
+    Sha256::digest(lock.as_bytes()).into()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn spdx_id(kind: &str, s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("SPDXRef-{kind}-{clean}")
+}
+
+/// The platform's SPDX 2.3 document (JSON). `created` is an RFC 3339 UTC time.
+pub fn sbom_spdx(p: &Platform<'_>, created: &str) -> String {
+    let name = &p.loaded.name;
+    let version = p
+        .loaded
+        .assembly
+        .version
+        .as_ref()
+        .map(|v| v.value.to_string());
+    let root = spdx_id("Platform", name);
+    let mut packages = vec![json!({
+        "SPDXID": root,
+        "name": name,
+        "versionInfo": version.clone().unwrap_or_else(|| "0.0.0".into()),
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "primaryPackagePurpose": "OPERATING-SYSTEM",
+        "comment": format!("A platform assembled by Stackwright for {}", p.loaded.arch),
+    })];
+    let mut relationships = vec![json!({
+        "spdxElementId": "SPDXRef-DOCUMENT",
+        "relationshipType": "DESCRIBES",
+        "relatedSpdxElement": root,
+    })];
+    for it in items(p) {
+        let id = spdx_id("Package", &it.id);
+        let mut pkg = json!({
+            "SPDXID": id,
+            "name": it.id,
+            "versionInfo": it.version,
+            "downloadLocation": it.files.first().map(|f| f.url.clone()).unwrap_or_else(|| "NOASSERTION".into()),
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": it.license.clone().unwrap_or_else(|| "NOASSERTION".into()),
+            "copyrightText": "NOASSERTION",
+            "supplier": "NOASSERTION",
+            "primaryPackagePurpose": if it.image.is_some() { "CONTAINER" } else { "APPLICATION" },
+        });
+        if let Some(h) = &it.homepage {
+            pkg["homepage"] = json!(h);
+        }
+        if let Some(s) = &it.summary {
+            pkg["summary"] = json!(s);
+        }
+        if let Some(purl) = &it.purl {
+            pkg["externalRefs"] = json!([{
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": purl,
+            }]);
+        }
+        if let Some((_, Some(d))) = &it.image {
+            if let Some(h) = d.strip_prefix("sha256:") {
+                pkg["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": h}]);
+            }
+        }
+        packages.push(pkg);
+        relationships.push(json!({
+            "spdxElementId": root,
+            "relationshipType": "CONTAINS",
+            "relatedSpdxElement": id,
+        }));
+        for (n, f) in it.files.iter().enumerate() {
+            let fid = spdx_id("File", &format!("{}-{}", it.id, n + 1));
+            let mut fp = json!({
+                "SPDXID": fid,
+                "name": f.name,
+                "versionInfo": it.version,
+                "downloadLocation": f.url,
+                "filesAnalyzed": false,
+                "licenseConcluded": "NOASSERTION",
+                "licenseDeclared": it.license.clone().unwrap_or_else(|| "NOASSERTION".into()),
+                "copyrightText": "NOASSERTION",
+                "primaryPackagePurpose": "ARCHIVE",
+                "externalRefs": [{
+                    "referenceCategory": "PACKAGE-MANAGER",
+                    "referenceType": "purl",
+                    "referenceLocator": f.purl,
+                }],
+            });
+            if let Some(h) = &f.sha256 {
+                fp["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": h}]);
+            }
+            packages.push(fp);
+            relationships.push(json!({
+                "spdxElementId": id,
+                "relationshipType": "GENERATED_FROM",
+                "relatedSpdxElement": fid,
+            }));
+        }
+        for d in &it.depends_on {
+            relationships.push(json!({
+                "spdxElementId": id,
+                "relationshipType": "DEPENDS_ON",
+                "relatedSpdxElement": spdx_id("Package", d),
+            }));
+        }
+    }
+    let doc = json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": format!("{name} platform"),
+        "documentNamespace": format!("https://stackwright.invalid/spdx/{}-{}", pct(name, ""), hex(&identity(p))),
+        "creationInfo": {
+            "created": created,
+            "creators": [format!("Tool: {TOOL}")],
+        },
+        "packages": packages,
+        "relationships": relationships,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).expect("SBOMs serialize");
+    s.push('\n');
+    s
+}
+
+/// The platform's CycloneDX 1.6 BOM (JSON). `created` is an RFC 3339 UTC time.
+pub fn sbom_cyclonedx(p: &Platform<'_>, created: &str) -> String {
+    let name = &p.loaded.name;
+    let h = identity(p);
+    // A name-based (version 5 layout) UUID from the platform's identity.
+    let serial = format!(
+        "urn:uuid:{}-{}-5{}-{:x}{}-{}",
+        hex(&h[0..4]),
+        hex(&h[4..6]),
+        &hex(&h[6..8])[1..],
+        (h[8] & 0x3) | 0x8,
+        &hex(&h[8..10])[1..],
+        hex(&h[10..16])
+    );
+    let mut components = Vec::new();
+    let mut dependencies = Vec::new();
+    let mut top: Vec<String> = Vec::new();
+    for it in items(p) {
+        let mut c = json!({
+            "type": if it.image.is_some() { "container" } else { "application" },
+            "bom-ref": it.id,
+            "name": it.id,
+            "version": it.version,
+        });
+        if let Some(s) = &it.summary {
+            c["description"] = json!(s);
+        }
+        if let Some(l) = &it.license {
+            c["licenses"] = json!([{"expression": l}]);
+        }
+        if let Some(h) = &it.homepage {
+            c["externalReferences"] = json!([{"type": "website", "url": h}]);
+        }
+        if let Some(purl) = &it.purl {
+            c["purl"] = json!(purl);
+        }
+        if let Some((_, Some(d))) = &it.image {
+            if let Some(h) = d.strip_prefix("sha256:") {
+                c["hashes"] = json!([{"alg": "SHA-256", "content": h}]);
+            }
+        }
+        if !it.files.is_empty() {
+            let files: Vec<Value> = it
+                .files
+                .iter()
+                .enumerate()
+                .map(|(n, f)| {
+                    let mut fc = json!({
+                        "type": "file",
+                        "bom-ref": format!("{}#file-{}", it.id, n + 1),
+                        "name": f.name,
+                        "version": it.version,
+                        "purl": f.purl,
+                        "externalReferences": [{"type": "distribution", "url": f.url}],
+                    });
+                    if let Some(h) = &f.sha256 {
+                        fc["hashes"] = json!([{"alg": "SHA-256", "content": h}]);
+                    }
+                    fc
+                })
+                .collect();
+            c["components"] = json!(files);
+        }
+        components.push(c);
+        top.push(it.id.clone());
+        dependencies.push(json!({"ref": it.id, "dependsOn": it.depends_on}));
+    }
+    dependencies.insert(
+        0,
+        json!({"ref": format!("platform:{name}"), "dependsOn": top}),
+    );
+    let mut platform = json!({
+        "type": "operating-system",
+        "bom-ref": format!("platform:{name}"),
+        "name": name,
+        "description": format!("A platform assembled by Stackwright for {}", p.loaded.arch),
+    });
+    if let Some(v) = &p.loaded.assembly.version {
+        platform["version"] = json!(v.value.to_string());
+    }
+    let bom = json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "serialNumber": serial,
+        "version": 1,
+        "metadata": {
+            "timestamp": created,
+            "tools": {"components": [{"type": "application", "name": "stackwright", "version": env!("CARGO_PKG_VERSION")}]},
+            "component": platform,
+        },
+        "components": components,
+        "dependencies": dependencies,
+    });
+    let mut s = serde_json::to_string_pretty(&bom).expect("SBOMs serialize");
+    s.push('\n');
+    s
+}
+
+/// `SOURCE_DATE_EPOCH` seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z` for 0).
+pub fn rfc3339_utc(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purls_follow_the_spec_examples() {
+        assert_eq!(
+            oci_purl("registry.k8s.io/kube-apiserver:v1.36.4", Some("sha256:ab12"), "amd64"),
+            "pkg:oci/kube-apiserver@sha256%3Aab12?arch=amd64&repository_url=registry.k8s.io/kube-apiserver&tag=v1.36.4"
+        );
+        assert_eq!(
+            oci_purl("localhost:5000/a/b:1", None, "arm64"),
+            "pkg:oci/b?arch=arm64&repository_url=localhost%3A5000/a/b&tag=1"
+        );
+        assert_eq!(
+            generic_purl("kubelet", "1.36.4", "https://dl.k8s.io/v1.36.4/bin/linux/amd64/kubelet", Some("00ff")),
+            "pkg:generic/kubelet@1.36.4?checksum=sha256:00ff&download_url=https://dl.k8s.io/v1.36.4/bin/linux/amd64/kubelet"
+        );
+        assert_eq!(file_name("https://h/x/y.tar.gz?raw=1"), "y.tar.gz");
+    }
+
+    #[test]
+    fn epochs_are_utc_dates() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_764_763_200), "2025-12-03T12:00:00Z");
+    }
+}
