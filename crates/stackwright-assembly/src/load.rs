@@ -39,6 +39,11 @@ pub struct Loaded {
     pub base_dir: PathBuf,
     /// The published (`oci://`) parents read, in the order first met, each once.
     pub parents: Vec<RemoteParent>,
+    /// Component manifests and `capabilities.toml` files published with those parents,
+    /// under the `component_paths` their assembly files name, as (display name
+    /// `oci://…#<title>`, text), each once: the parent's own components, to be loaded
+    /// into the registry like a component directory.
+    pub published_components: Vec<(String, String)>,
 }
 
 impl Loaded {
@@ -69,6 +74,9 @@ pub struct FetchedParent {
     pub entry: String,
     /// (relative title, text) of every source file, the entry's own parents included.
     pub files: Vec<(String, String)>,
+    /// (relative title, text) of the component manifests and `capabilities.toml` files
+    /// published with it (the directories its `component_paths` name).
+    pub components: Vec<(String, String)>,
 }
 
 /// Where published (`oci://`) parents come from. Object-safe, so callers can pass
@@ -108,6 +116,7 @@ pub fn load_with(path: &Path, parents: &dyn ParentSource) -> Result<Loaded, Asse
         stack: Vec::new(),
         sources: Vec::new(),
         dirs: Vec::new(),
+        published_components: Vec::new(),
     };
     let merged = r.read_local(path, None)?;
     let stem = path
@@ -117,6 +126,7 @@ pub fn load_with(path: &Path, parents: &dyn ParentSource) -> Result<Loaded, Asse
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut loaded = finish(merged, stem, r.sources, r.dirs, base_dir)?;
     loaded.parents = r.parents;
+    loaded.published_components = r.published_components;
     Ok(loaded)
 }
 
@@ -175,6 +185,7 @@ fn finish(
         component_dirs,
         base_dir,
         parents: Vec::new(),
+        published_components: Vec::new(),
     })
 }
 
@@ -220,6 +231,7 @@ struct Reader<'a> {
     stack: Vec<(String, String)>,
     sources: Vec<(String, String)>,
     dirs: Vec<(PathBuf, Location)>,
+    published_components: Vec<(String, String)>,
 }
 
 impl Reader<'_> {
@@ -364,17 +376,38 @@ impl Reader<'_> {
         let src = SourceText::new(key.clone(), text.clone());
         let file =
             AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
-        if let Some(cp) = file.component_paths.first() {
-            return Err(AssemblyError::Invalid(vec![Diagnostic::error(
-                diagnostic::MISSING_PARENT,
-                format!(
-                    "the published assembly {uri} uses component_paths, which are not published with it"
-                ),
-            )
-            .at(cp.location.clone())
-            .hint("publish an assembly that uses only registered components, or extend a local copy")]));
-        }
         let dir = title.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        // The published assembly's own components: the files published under each of
+        // its component_paths (titled relative to the same root as its sources).
+        for cp in &file.component_paths {
+            let prefix = join_title(&dir, &cp.value);
+            let found: Vec<(String, String)> = match &prefix {
+                Some(p) => fetched
+                    .components
+                    .iter()
+                    .filter(|(t, _)| p.is_empty() || t.starts_with(&format!("{p}/")))
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
+            if found.is_empty() {
+                return Err(AssemblyError::Invalid(vec![Diagnostic::error(
+                    diagnostic::MISSING_PARENT,
+                    format!(
+                        "the published assembly {uri} lists component_paths `{}`, but no component was published under it",
+                        cp.value
+                    ),
+                )
+                .at(cp.location.clone())
+                .hint("publish it again with `stackwright push` (which publishes its components), or extend a local copy")]));
+            }
+            for (t, text) in found {
+                let name = format!("{uri}#{t}");
+                if !self.published_components.iter().any(|(n, _)| *n == name) {
+                    self.published_components.push((name, text));
+                }
+            }
+        }
         self.stack.push((key.clone(), key.clone()));
         let merged = self.read_parents(
             &file,
@@ -513,6 +546,7 @@ mod tests {
                                     .iter()
                                     .map(|(t, x)| (t.to_string(), x.to_string()))
                                     .collect(),
+                                components: Vec::new(),
                             },
                         )
                     })

@@ -24,6 +24,10 @@ use crate::{Cache, ImageRef, OciError, Progress, Registry};
 pub const ASSEMBLY_ARTIFACT_TYPE: &str = "application/vnd.stackwright.assembly.v1+json";
 /// An assembly source file (`*.toml` read through `extends`).
 pub const SOURCE_MEDIA_TYPE: &str = "application/vnd.stackwright.assembly.source.v1+toml";
+/// A component manifest published with its assembly (a file under `component_paths`).
+pub const COMPONENT_MEDIA_TYPE: &str = "application/vnd.stackwright.component.v1+toml";
+/// A `capabilities.toml` published with its assembly's components.
+pub const CAPABILITIES_MEDIA_TYPE: &str = "application/vnd.stackwright.capabilities.v1+toml";
 /// `stackwright.lock`.
 pub const LOCK_MEDIA_TYPE: &str = "application/vnd.stackwright.lock.v1+toml";
 /// `linuxkit.yml`.

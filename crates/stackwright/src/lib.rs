@@ -189,6 +189,15 @@ impl Assembler {
                 }
                 b.add_dir(dir, &dir.display().to_string())?;
             }
+            // Components published with `oci://` parents: checked like any directory's
+            // (their blobs were verified against their digests when fetched).
+            for (name, text) in &l.published_components {
+                let origin = name.split('#').next().unwrap_or(name).to_string();
+                b.add_source(
+                    stackwright_types::SourceText::new(name.clone(), text.clone()),
+                    stackwright_registry::Origin::Directory(origin),
+                );
+            }
         }
         for dir in &self.extra_dirs {
             b.add_dir(dir, &dir.display().to_string())?;

@@ -2,8 +2,10 @@
 //!
 //! An assembly is published as one OCI artifact ([`stackwright_oci::artifact`]): its
 //! local source files (every file read through `extends`, titled by their paths relative
-//! to the directory that holds them all), `stackwright.lock`, `linuxkit.yml` and
-//! `plan.json`. The manifest carries the assembly's name, arch, entry file and version,
+//! to the directory that holds them all), the component manifests and `capabilities.toml`
+//! files of its local `component_paths` (their own media types, titled the same way, so a
+//! child that extends it loads them as the parent did), `stackwright.lock`,
+//! `linuxkit.yml` and `plan.json`. The manifest carries the assembly's name, arch, entry file and version,
 //! and a creation time only when one is given (`SOURCE_DATE_EPOCH`), so publishing the
 //! same assembly twice gives the same digest.
 //!
@@ -154,6 +156,16 @@ fn absolute(path: &Path) -> PathBuf {
 /// holds them all — so every relative `extends` between them still resolves — in the
 /// order read (parents first, the assembly itself last), each file once.
 pub fn source_titles(loaded: &Loaded) -> Result<Vec<(String, String)>, Error> {
+    Ok(published_files(loaded)?.0)
+}
+
+/// The local sources (as [`source_titles`]) and the files of the assembly's local
+/// `component_paths` (component manifests and `capabilities.toml`), all titled relative
+/// to one root, the deepest directory that holds every one of them, so a published
+/// `component_paths` entry still names its files.
+fn published_files(
+    loaded: &Loaded,
+) -> Result<(Vec<(String, String)>, Vec<(String, String)>), Error> {
     let files: Vec<(PathBuf, &String)> = loaded
         .local_sources()
         .map(|(name, text)| (absolute(Path::new(name)), text))
@@ -165,29 +177,63 @@ pub fn source_titles(loaded: &Loaded) -> Result<Vec<(String, String)>, Error> {
         )
         .hint("publish an assembly read from a file")]));
     };
+    let mut components: Vec<(PathBuf, String)> = Vec::new();
+    for (dir, _) in &loaded.component_dirs {
+        let (texts, diags) =
+            stackwright_registry::load_dir(dir, &absolute(dir).display().to_string())?;
+        if let Some(d) = diags.into_iter().find(|d| d.is_error()) {
+            return Err(Error::Invalid(vec![d]));
+        }
+        for t in texts {
+            components.push((PathBuf::from(&t.name), t.text.to_string()));
+        }
+    }
     let mut root = first.parent().map(Path::to_path_buf).unwrap_or_default();
-    for (p, _) in &files {
+    for p in files
+        .iter()
+        .map(|(p, _)| p)
+        .chain(components.iter().map(|(p, _)| p))
+    {
         while !p.starts_with(&root) {
             if !root.pop() {
                 break;
             }
         }
     }
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (p, text) in files {
-        let rel = p.strip_prefix(&root).unwrap_or(&p);
-        let title = rel
+    let title = |p: &Path| {
+        p.strip_prefix(&root)
+            .unwrap_or(p)
             .components()
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
-            .join("/");
+            .join("/")
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (p, text) in files {
+        let t = title(&p);
         // A file named by two parents is read twice; it is published once. The assembly
         // itself is read last and never twice (that would be a loop), so it stays last.
-        if !out.iter().any(|(t, _)| *t == title) {
-            out.push((title, text.clone()));
+        if !out.iter().any(|(x, _)| *x == t) {
+            out.push((t, text.clone()));
         }
     }
-    Ok(out)
+    let mut comps: Vec<(String, String)> = Vec::new();
+    for (p, text) in components {
+        let t = title(&p);
+        if !comps.iter().any(|(x, _)| *x == t) {
+            comps.push((t, text));
+        }
+    }
+    Ok((out, comps))
+}
+
+/// The media type a published component file gets.
+fn component_media_type(title: &str) -> &'static str {
+    if title.rsplit('/').next() == Some("capabilities.toml") {
+        art::CAPABILITIES_MEDIA_TYPE
+    } else {
+        art::COMPONENT_MEDIA_TYPE
+    }
 }
 
 /// The artifact for an assembly and its outputs (`stackwright.lock`, `linuxkit.yml`,
@@ -198,10 +244,15 @@ pub fn artifact(
     created: Option<u64>,
 ) -> Result<Artifact, Error> {
     let mut a = Artifact::new(art::ASSEMBLY_ARTIFACT_TYPE);
-    let sources = source_titles(loaded)?;
+    let (sources, components) = published_files(loaded)?;
     let entry = sources.last().map(|(t, _)| t.clone()).unwrap_or_default();
     for (title, text) in sources {
         a.add(title, art::SOURCE_MEDIA_TYPE, text.into_bytes());
+    }
+    // The assembly's own components, so a child that extends it resolves as it did.
+    for (title, text) in components {
+        let media_type = component_media_type(&title);
+        a.add(title, media_type, text.into_bytes());
     }
     for (name, media_type) in PUBLISHED_OUTPUTS {
         let bytes = outputs.get(name).ok_or_else(|| {
@@ -441,6 +492,15 @@ impl ParentSource for OciParents {
                     .map_err(|_| format!("{}: `{}` is not UTF-8 text", pulled.pinned, f.title))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut components = Vec::new();
+        for media_type in [art::COMPONENT_MEDIA_TYPE, art::CAPABILITIES_MEDIA_TYPE] {
+            for f in a.files_of_type(media_type) {
+                let text = String::from_utf8(f.bytes.clone())
+                    .map_err(|_| format!("{}: `{}` is not UTF-8 text", pulled.pinned, f.title))?;
+                components.push((f.title.clone(), text));
+            }
+        }
+        components.sort();
         let entry = a
             .annotations
             .get(art::ASSEMBLY_ENTRY)
@@ -451,6 +511,7 @@ impl ParentSource for OciParents {
             digest: pulled.digest,
             entry,
             files,
+            components,
         })
     }
 }

@@ -380,6 +380,159 @@ fn a_published_parent_works_like_the_local_file_and_the_lock_pins_it() {
     assert!(!String::from_utf8_lossy(&gc["linuxkit.yml"]).contains("rngd"));
 }
 
+/// A fleet's base: linuxkit-base plus a component of its own (`fleet-agent`, two
+/// releases) providing a capability of its own (`fleet-telemetry`, declared in a
+/// `capabilities.toml` beside it), under `component_paths`.
+fn write_fleet(dir: &Path) -> PathBuf {
+    let comps = dir.join("components");
+    std::fs::create_dir_all(&comps).unwrap();
+    std::fs::write(
+        comps.join("capabilities.toml"),
+        "[fleet-telemetry]\nsummary = \"Ships this fleet's node telemetry\"\ncardinality = \"one\"\ndefault = \"fleet-agent\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        comps.join("fleet-agent.toml"),
+        "id = \"fleet-agent\"\ncategory = \"observability\"\nsummary = \"The fleet's node agent\"\nstage = \"service\"\narch = [\"amd64\"]\nverified = false\nunverified = [\"image\"]\n\n[[release]]\nversion = \"1.2.0\"\nimage = \"registry.example.org/fleet/agent:1.2.0\"\nprovides = { fleet-telemetry = \"1.0.0\" }\n\n[[release]]\nversion = \"1.1.0\"\nimage = \"registry.example.org/fleet/agent:1.1.0\"\nprovides = { fleet-telemetry = \"1.0.0\" }\n",
+    )
+    .unwrap();
+    let base = example("linuxkit-base").replace(
+        "[assembly]\nname = \"linuxkit-base\"",
+        "[assembly]\nname = \"fleet-base\"\ncomponent_paths = [\"components\"]",
+    ) + "\n[capabilities]\nfleet-telemetry = \"*\"\n";
+    assert!(base.contains("component_paths") && base.contains("fleet-telemetry"));
+    std::fs::write(dir.join("fleet-base.toml"), base).unwrap();
+    dir.join("fleet-base.toml")
+}
+
+#[test]
+fn a_child_of_a_published_assembly_with_its_own_components_resolves_as_the_parent() {
+    let Some(reg) = LocalRegistry::start_or_skip() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let opts = options(&reg, &work.path().join("cache"));
+    let base_path = write_fleet(&work.path().join("fleet"));
+    let parent = Assembler::new().assemble_file(&base_path).unwrap();
+    assert_eq!(
+        parent.resolution.components["fleet-agent"]
+            .version
+            .to_string(),
+        "1.2.0"
+    );
+    let reference = format!("{}/fleet/base:v1", reg.host());
+    let uri = format!("oci://{reference}");
+    let published = share::push_assembled(&parent, &uri, &opts, &NoProgress).unwrap();
+
+    // The components and their capabilities.toml are layers of the artifact, with their
+    // own media types, titled relative to the assembly file.
+    if let Some(m) = skopeo_raw(&reference) {
+        let layers: BTreeMap<&str, &str> = m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["annotations"]["org.opencontainers.image.title"]
+                        .as_str()
+                        .unwrap(),
+                    l["mediaType"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            layers.get("components/fleet-agent.toml"),
+            Some(&"application/vnd.stackwright.component.v1+toml"),
+            "{layers:?}"
+        );
+        assert_eq!(
+            layers.get("components/capabilities.toml"),
+            Some(&"application/vnd.stackwright.capabilities.v1+toml"),
+            "{layers:?}"
+        );
+        assert_eq!(
+            layers.get("fleet-base.toml"),
+            Some(&"application/vnd.stackwright.assembly.source.v1+toml")
+        );
+    }
+
+    // A child elsewhere, with no copy of the components, extends the published parent.
+    let child = work.path().join("edge/edge-node.toml");
+    std::fs::create_dir_all(child.parent().unwrap()).unwrap();
+    std::fs::write(
+        &child,
+        format!("[assembly]\nname = \"fleet-base\"\nextends = [\"{uri}\"]\n"),
+    )
+    .unwrap();
+    let loaded = share::load(&child, &opts, None).unwrap();
+    assert_eq!(loaded.parents[0].digest, published.digest);
+    let names: Vec<&str> = loaded
+        .published_components
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            format!("{uri}#components/capabilities.toml"),
+            format!("{uri}#components/fleet-agent.toml")
+        ]
+    );
+    let registry = Assembler::new().registry(Some(&loaded)).unwrap();
+    assert_eq!(registry.providers("fleet-telemetry"), ["fleet-agent"]);
+    let got = Assembler::new().assemble_loaded(loaded).unwrap();
+    let versions = |a: &stackwright::Assembled| -> Vec<(String, String)> {
+        a.resolution
+            .components
+            .iter()
+            .map(|(id, c)| (id.clone(), c.version.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        versions(&got),
+        versions(&parent),
+        "the child resolves as the parent"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got.outputs().unwrap()["linuxkit.yml"]),
+        String::from_utf8_lossy(&parent.outputs().unwrap()["linuxkit.yml"])
+    );
+
+    // Pulled components are checked like local ones: a published assembly whose
+    // component is broken is refused with the component's own diagnostic, at its
+    // published file.
+    std::fs::write(
+        work.path().join("fleet/components/fleet-agent.toml"),
+        std::fs::read_to_string(work.path().join("fleet/components/fleet-agent.toml"))
+            .unwrap()
+            .replace("verified = false", "verified = false\nflavour = \"x\""),
+    )
+    .unwrap();
+    let loaded = share::load(&base_path, &opts, None).unwrap();
+    let broken = share::artifact(&loaded, &parent.outputs().unwrap(), None).unwrap();
+    let broken_ref = format!("oci://{}/fleet/broken:v1", reg.host());
+    share::push(&broken, &broken_ref, &opts, &NoProgress).unwrap();
+    std::fs::write(
+        &child,
+        format!("[assembly]\nextends = [\"{broken_ref}\"]\n"),
+    )
+    .unwrap();
+    let loaded = share::load(&child, &opts, None).unwrap();
+    let e = Assembler::new().assemble_loaded(loaded).unwrap_err();
+    assert_eq!(e.exit_code(), 1, "{e}");
+    let d = e.diagnostics();
+    assert!(
+        d.iter()
+            .any(|d| {
+                d.code == stackwright::types::diagnostic::UNKNOWN_KEY
+                    && d.location.as_ref().is_some_and(|l| {
+                        l.file == format!("{broken_ref}#components/fleet-agent.toml")
+                    })
+            }),
+        "{d:?}"
+    );
+}
+
 #[test]
 fn a_tampered_artifact_is_refused_naming_the_blob_and_leaves_no_output() {
     let Some(reg) = LocalRegistry::start_or_skip() else {
