@@ -163,9 +163,7 @@ pub fn source_titles(loaded: &Loaded) -> Result<Vec<(String, String)>, Error> {
 /// `component_paths` (component manifests and `capabilities.toml`), all titled relative
 /// to one root, the deepest directory that holds every one of them, so a published
 /// `component_paths` entry still names its files.
-fn published_files(
-    loaded: &Loaded,
-) -> Result<(Vec<(String, String)>, Vec<(String, String)>), Error> {
+fn published_files(loaded: &Loaded) -> Result<(Titled, Titled), Error> {
     let files: Vec<(PathBuf, &String)> = loaded
         .local_sources()
         .map(|(name, text)| (absolute(Path::new(name)), text))
@@ -226,6 +224,9 @@ fn published_files(
     }
     Ok((out, comps))
 }
+
+/// Files as (title, text).
+type Titled = Vec<(String, String)>;
 
 /// The media type a published component file gets.
 fn component_media_type(title: &str) -> &'static str {

@@ -522,13 +522,12 @@ fn a_child_of_a_published_assembly_with_its_own_components_resolves_as_the_paren
     assert_eq!(e.exit_code(), 1, "{e}");
     let d = e.diagnostics();
     assert!(
-        d.iter()
-            .any(|d| {
-                d.code == stackwright::types::diagnostic::UNKNOWN_KEY
-                    && d.location.as_ref().is_some_and(|l| {
-                        l.file == format!("{broken_ref}#components/fleet-agent.toml")
-                    })
-            }),
+        d.iter().any(|d| {
+            d.code == stackwright::types::diagnostic::UNKNOWN_KEY
+                && d.location
+                    .as_ref()
+                    .is_some_and(|l| l.file == format!("{broken_ref}#components/fleet-agent.toml"))
+        }),
         "{d:?}"
     );
 }
