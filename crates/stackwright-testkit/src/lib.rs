@@ -8,6 +8,7 @@
 //! [`LocalRegistry::start_or_skip`] panics with an installation hint unless
 //! `STACKWRIGHT_SKIP_REGISTRY_TESTS=1` is set.
 
+pub mod boot;
 mod image;
 mod programs;
 mod proxy;

@@ -1,12 +1,14 @@
 //! The rest of `cargo xtask bench`, after the solver scenarios: every example assembly
 //! resolved on the real registry, pulling from a local registry against `skopeo copy`, and
-//! unpacking against `umoci unpack` — each printed as a line with its ratio.
+//! unpacking against `umoci unpack` — each printed as a line with its ratio — and booting
+//! the boot test's platform under qemu beside the kernel's own floor.
 //!
 //! Pull and unpack need Debian's docker-registry, skopeo and umoci (`cargo xtask test`
 //! installs them); when absent those lines say so instead of a number.
 
 use std::path::Path;
 
+mod boot;
 mod pull;
 mod unpack;
 
@@ -18,6 +20,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     registry_lines()?;
     pull_line();
     unpack_line();
+    match boot::line() {
+        Ok(l) => println!("{l}"),
+        Err(e) => println!("bench boot-qemu skipped: {e}"),
+    }
     Ok(())
 }
 
