@@ -13,7 +13,9 @@ pub use load::{
     load, load_str, load_with, FetchedParent, Loaded, NoParentSource, ParentSource, RemoteParent,
     MAX_EXTENDS_DEPTH, OCI_SCHEME,
 };
-pub use validate::{effective_container, effective_image, validate, Validated};
+pub use validate::{
+    component_image, effective_container, effective_image, packaged, validate, Validated,
+};
 
 use stackwright_types::Diagnostic;
 

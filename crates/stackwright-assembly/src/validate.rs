@@ -9,7 +9,8 @@ use stackwright_types::assembly::ComponentRequest;
 use stackwright_types::container::Container;
 use stackwright_types::diagnostic::{self, Diagnostic};
 use stackwright_types::linuxkit::File;
-use stackwright_types::manifest::{image_has_tag_or_digest, Manifest, PortScope, Release};
+use stackwright_types::manifest::{image_has_tag_or_digest, Arch, Manifest, PortScope, Release};
+use stackwright_types::package::local_image_ref;
 use stackwright_types::Location;
 
 use crate::Loaded;
@@ -35,6 +36,28 @@ pub fn effective_image<'a>(
 ) -> Option<&'a str> {
     req.and_then(|r| r.image.as_ref().map(|i| i.value.as_str()))
         .or(release.image.as_deref())
+}
+
+/// The image reference a chosen component runs under: its [`effective_image`], else, for a
+/// release with `[[release.files]]` for `arch`, the local reference of the image
+/// Stackwright packages from them (`stackwright.local/<id>:<version>`). `None`: no image.
+pub fn component_image(
+    id: &str,
+    req: Option<&ComponentRequest>,
+    release: &Release,
+    arch: Arch,
+) -> Option<String> {
+    effective_image(req, release)
+        .map(str::to_string)
+        .or_else(|| {
+            packaged(req, release, arch).then(|| local_image_ref(id, &release.version.to_string()))
+        })
+}
+
+/// Whether Stackwright packages this release's image itself: no image is given, and the
+/// release has files for `arch`.
+pub fn packaged(req: Option<&ComponentRequest>, release: &Release, arch: Arch) -> bool {
+    effective_image(req, release).is_none() && release.files.iter().any(|f| f.arch == arch)
 }
 
 /// The container settings a chosen component runs with: its manifest's, overlaid with the
@@ -89,6 +112,7 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
     }
 
     let mut ports: Vec<(u16, u16, &'static str, String, PortScope)> = Vec::new();
+    let mut local: Vec<&str> = Vec::new();
     for (id, c) in &resolution.components {
         let Some(component) = registry.get(id) else {
             continue;
@@ -142,7 +166,10 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
         }
 
         // Images.
-        match effective_image(req, release) {
+        if packaged(req, release, loaded.arch) {
+            local.push(id.as_str());
+        }
+        match component_image(id, req, release, loaded.arch).as_deref() {
             // LinuxKit takes an image without a tag and pulls `:latest` (`Pull` in
             // src/cmd/linuxkit/cache/pull.go at 3bf33c3a), so this is a warning: the
             // platform floats until `--pin` records the digest.
@@ -157,13 +184,21 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
             Some(_) => {}
             // A part built into another component's process has nothing to package.
             None if m.built_into.is_some() => {}
-            None => diags.push(
+            // Accepted without an image: recorded, not rendered.
+            None if a.unpackaged.contains_key(id) => diags.push(
                 Diagnostic::warning(
                     diagnostic::NO_IMAGE,
-                    format!("`{id}` {} has no OCI image: it is in the lock and plan, not in linuxkit.yml", c.version),
+                    format!("`{id}` {} has no OCI image and no release files for {}: it is in the lock and plan, not in linuxkit.yml (policy.unpackaged)", c.version, loaded.arch),
                 )
-                .at_opt(req.map(|r| r.location.clone()))
-                .hint(format!("package it and set `{id} = {{ image = \"registry/repo:tag\" }}` in [components]")),
+                .at(a.unpackaged[id].clone()),
+            ),
+            None => diags.push(
+                Diagnostic::error(
+                    diagnostic::NO_IMAGE,
+                    format!("`{id}` {} has neither an OCI image nor release files for {} to package", c.version, loaded.arch),
+                )
+                .at_opt(req.map(|r| r.location.clone()).or(Some(release.location.clone())))
+                .hint(format!("set `{id} = {{ image = \"registry/repo:tag\" }}` in [components], add [[release.files]] for {} to its manifest, or accept it without an image: [policy] unpackaged = [\"{id}\"]", loaded.arch)),
             ),
         }
 
@@ -188,6 +223,21 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
                 ));
             }
         }
+    }
+
+    if !local.is_empty() {
+        diags.push(
+            Diagnostic::warning(
+                diagnostic::LOCAL_IMAGE,
+                format!(
+                    "{} packaged image(s) are named {}/… in linuxkit.yml ({}): no registry serves them, so `linuxkit build` cannot pull them",
+                    local.len(),
+                    stackwright_types::package::LOCAL_REGISTRY,
+                    local.join(", ")
+                ),
+            )
+            .hint("build the root filesystem here, where they are built from their release files: --format tar or --format kernel+initrd (--pull puts them in images/)"),
+        );
     }
 
     ports.sort();

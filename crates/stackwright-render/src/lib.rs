@@ -68,13 +68,15 @@ impl Platform<'_> {
         let c = self.resolution.components.get(id)?;
         let m = self.registry.manifest(id)?;
         let release = m.release(&c.version)?;
-        let img = stackwright_assembly::effective_image(
+        let img = stackwright_assembly::component_image(
+            id,
             self.loaded.assembly.components.get(id),
             release,
+            self.loaded.arch,
         )?;
-        Some(match self.digests.get(img) {
+        Some(match self.digests.get(&img) {
             Some(d) if !img.contains('@') => format!("{img}@{d}"),
-            _ => img.to_string(),
+            _ => img,
         })
     }
 

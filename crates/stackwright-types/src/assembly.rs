@@ -162,6 +162,8 @@ struct RawExclude {
 struct RawPolicy {
     #[serde(default)]
     privileged: Option<Spanned<RawPrivileged>>,
+    #[serde(default)]
+    unpackaged: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -306,6 +308,10 @@ pub struct AssemblyFile {
     pub external: BTreeMap<String, Located<Version>>,
     pub exclude: BTreeMap<String, Location>,
     pub privileged: Option<Located<PrivilegedPolicy>>,
+    /// `policy.unpackaged`: components accepted without an image (neither an `image` nor
+    /// release files to package): they stay in the lock and plan, out of `linuxkit.yml`,
+    /// with warning SW0510 instead of the error.
+    pub unpackaged: BTreeMap<String, Location>,
     pub cmdline: Option<Located<String>>,
     pub files: Vec<Located<File>>,
     /// The `[linuxkit]` table, when some file of the chain has one.
@@ -666,7 +672,15 @@ impl AssemblyFile {
                 out.exclude.insert(c.into_inner(), l);
             }
         }
-        if let Some(p) = raw.policy.and_then(|p| p.privileged) {
+        let (privileged, unpackaged) = match raw.policy {
+            Some(p) => (p.privileged, p.unpackaged),
+            None => (None, Vec::new()),
+        };
+        for id in unpackaged {
+            let l = loc(id.span());
+            out.unpackaged.insert(id.into_inner(), l);
+        }
+        if let Some(p) = privileged {
             let l = loc(p.span());
             let pol = match p.into_inner() {
                 RawPrivileged::All(true) => PrivilegedPolicy::Any,
@@ -733,6 +747,7 @@ impl AssemblyFile {
         self.external.extend(child.external);
         self.exclude.extend(child.exclude);
         self.privileged = child.privileged.or(self.privileged);
+        self.unpackaged.extend(child.unpackaged);
         self.cmdline = child.cmdline.or(self.cmdline);
         self.linuxkit = match (self.linuxkit, child.linuxkit) {
             (Some(p), Some(c)) => Some(p.merge(c)),

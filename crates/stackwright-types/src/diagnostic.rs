@@ -68,11 +68,12 @@ codes! {
     PRIVILEGED = "SW0507": "a privileged component outside `policy.privileged`";
     KERNEL_OPTION = "SW0508": "a kernel option a component needs that the kernel lacks";
     IMAGE_UNPINNED = "SW0509": "an image reference with neither tag nor digest";
-    NO_IMAGE = "SW0510": "a component with no OCI image: recorded but not rendered into linuxkit.yml";
+    NO_IMAGE = "SW0510": "a component with neither an OCI image nor release files to package";
     COMPONENT_CHECK = "SW0511": "a problem reported by a component's own validation";
     UNVERIFIED = "SW0512": "a component whose facts are not all verified upstream";
     SCHEMA = "SW0513": "rendered linuxkit.yml does not pass LinuxKit's schema";
     LINUXKIT_LAYOUT = "SW0514": "a `[linuxkit]` entry naming a component that is not part of the platform";
+    LOCAL_IMAGE = "SW0515": "packaged images named `stackwright.local/…`, which no registry serves";
     // 06xx: LinuxKit import
     LINUXKIT_SYNTAX = "SW0601": "the LinuxKit YAML cannot be parsed";
     LINUXKIT_DUPLICATE = "SW0602": "two LinuxKit images with one name";

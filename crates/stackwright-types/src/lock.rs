@@ -39,7 +39,8 @@ pub struct LockedComponent {
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// The image's digest once pinned against its registry (`sha256:…`).
+    /// The image's digest once pinned against its registry, or once built for a packaged
+    /// image (`sha256:…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     pub reason: String,
@@ -47,6 +48,19 @@ pub struct LockedComponent {
     /// defaults), so `stackwright diff` can tell a configuration change. Absent when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, toml::Value>,
+    /// A packaged image's upstream files for the lock's arch, as the manifest lists them.
+    #[serde(rename = "file", default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<LockedFile>,
+}
+
+/// One upstream file a packaged image is built from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedFile {
+    pub url: String,
+    /// Absent for a release listed as unverified (it is refused when built).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl Lockfile {
@@ -112,6 +126,7 @@ mod tests {
                 digest: None,
                 reason: "asked for".into(),
                 config: BTreeMap::new(),
+                files: Vec::new(),
             }],
         }
     }
@@ -143,5 +158,26 @@ mod tests {
         );
         let old = Lockfile::parse(&crate::SourceText::new("stackwright.lock", plain)).unwrap();
         assert!(old.parents.is_empty());
+    }
+
+    #[test]
+    fn packaged_files_are_recorded_per_component() {
+        let mut l = lock(Vec::new());
+        l.components[0].image = Some("stackwright.local/getty:0.1.0".into());
+        l.components[0].digest = Some(format!("sha256:{}", "cd".repeat(32)));
+        l.components[0].files = vec![LockedFile {
+            url: "https://dl.example/getty".into(),
+            sha256: Some("ef".repeat(32)),
+        }];
+        let text = l.to_toml();
+        assert!(
+            text.ends_with(&format!(
+                "[[component.file]]\nurl = \"https://dl.example/getty\"\nsha256 = \"{}\"\n",
+                "ef".repeat(32)
+            )),
+            "{text}"
+        );
+        let back = Lockfile::parse(&crate::SourceText::new("stackwright.lock", text)).unwrap();
+        assert_eq!(back, l);
     }
 }

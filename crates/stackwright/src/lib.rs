@@ -388,7 +388,8 @@ impl Assembled {
     }
 
     /// Every image the platform runs (kernel, init, onboot, services, onshutdown), as
-    /// written in the manifests or the assembly, sorted and unique.
+    /// written in the manifests or the assembly, or the `stackwright.local/…` reference of
+    /// a packaged one, sorted and unique.
     pub fn images(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .resolution
@@ -397,8 +398,12 @@ impl Assembled {
             .filter_map(|(id, c)| {
                 let m = self.registry.manifest(id)?;
                 let r = m.release(&c.version)?;
-                stackwright_assembly::effective_image(self.loaded.assembly.components.get(id), r)
-                    .map(str::to_string)
+                stackwright_assembly::component_image(
+                    id,
+                    self.loaded.assembly.components.get(id),
+                    r,
+                    self.loaded.arch,
+                )
             })
             .collect();
         v.sort();
