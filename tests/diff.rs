@@ -75,7 +75,7 @@ fn exit_codes() {
     assert_eq!(run(&["diff", "diff/output-dirs/a", "--output", "yaml"]), 2);
 }
 
-/// Two real assemblies, the second changing one config value and one version: the diff
+/// Two real assemblies, the second changing one config value: the diff
 /// names exactly those.
 #[test]
 fn diff_of_two_assembled_platforms() {
@@ -86,7 +86,7 @@ fn diff_of_two_assembled_platforms() {
     std::fs::write(
         &changed,
         format!(
-            "[assembly]\nname = \"k8s-worker\"\nextends = [\"{}\"]\n\n[components]\ncontainerd = {{ version = \"^2.3\", config = {{ systemd-cgroup = true }} }}\n",
+            "[assembly]\nname = \"k8s-worker\"\nextends = [\"{}\"]\n\n[components]\nkubelet = {{ version = \"~1.36\", config = {{ max-pods = 200 }} }}\n",
             base.display()
         ),
     )
@@ -103,11 +103,11 @@ fn diff_of_two_assembled_platforms() {
     let d = stackwright::diff::diff_paths(&a, &b).unwrap();
     assert!(d.added.is_empty() && d.removed.is_empty(), "{d:?}");
     assert_eq!(d.changed.len(), 1, "{d:?}");
-    assert_eq!(d.changed[0].id, "containerd");
+    assert_eq!(d.changed[0].id, "kubelet");
     let c = &d.changed[0].changes;
     assert_eq!(c.len(), 1, "{c:?}");
-    assert_eq!(c[0].field, "config.systemd-cgroup");
-    assert_eq!(c[0].from.as_deref(), Some("false"));
-    assert_eq!(c[0].to.as_deref(), Some("true"));
+    assert_eq!(c[0].field, "config.max-pods");
+    assert_eq!(c[0].from.as_deref(), Some("110"));
+    assert_eq!(c[0].to.as_deref(), Some("200"));
     assert!(stackwright::diff::diff_paths(&a, &a).unwrap().is_empty());
 }

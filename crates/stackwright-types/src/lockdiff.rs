@@ -167,6 +167,7 @@ mod tests {
             digest: None,
             reason: "asked for".into(),
             config: BTreeMap::new(),
+            files: Vec::new(),
         }
     }
 
