@@ -135,13 +135,21 @@ fn registry_work(
             assembled.digests.clone()
         };
         if extras.pin {
-            let pinned = rt
-                .block_on(registry.pin(&images, &known, progress))
-                .map_err(reg_err)?;
-            assembled.digests = pinned
-                .into_iter()
-                .map(|p| (p.reference, p.digest))
+            // Images Stackwright builds have no registry to ask: their digests come from
+            // the build (or the lock).
+            let remote: Vec<&String> = images
+                .iter()
+                .filter(|i| !stackwright_types::package::is_local_image_ref(i))
                 .collect();
+            let pinned = rt
+                .block_on(registry.pin(&remote, &known, progress))
+                .map_err(reg_err)?;
+            assembled
+                .digests
+                .retain(|i, _| stackwright_types::package::is_local_image_ref(i));
+            assembled
+                .digests
+                .extend(pinned.into_iter().map(|p| (p.reference, p.digest)));
         }
     }
     if extras.pull || !extras.formats.is_empty() {
