@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use semver::Version;
-use stackwright_registry::{ComponentContext, Registry};
+use stackwright_registry::{ComponentContext, Contribution, PlatformComponent, Registry};
 use stackwright_solver::Resolution;
 use stackwright_types::assembly::ComponentRequest;
 use stackwright_types::container::Container;
@@ -15,12 +14,15 @@ use stackwright_types::Location;
 
 use crate::Loaded;
 
-/// The outcome of validation: the problems found, and the `files` of the platform (the
-/// assembly's own, then those components contributed), each with where it came from.
+/// The outcome of validation: the problems found, the `files` of the platform (the
+/// assembly's own, then those components contributed), each with where it came from, and
+/// what each component added to its own container.
 #[derive(Clone, Debug, Default)]
 pub struct Validated {
     pub diagnostics: Vec<Diagnostic>,
     pub files: Vec<(File, String)>,
+    /// Component id → its contribution's container additions (files moved to `files`).
+    pub additions: BTreeMap<String, Contribution>,
 }
 
 impl Validated {
@@ -60,30 +62,77 @@ pub fn packaged(req: Option<&ComponentRequest>, release: &Release, arch: Arch) -
     effective_image(req, release).is_none() && release.files.iter().any(|f| f.arch == arch)
 }
 
-/// The container settings a chosen component runs with: its manifest's, overlaid with the
-/// assembly's per-component overrides.
-pub fn effective_container(manifest: &Manifest, req: Option<&ComponentRequest>) -> Container {
-    match req {
-        Some(r) => manifest.container.overlay(&r.container),
+/// The container settings a chosen component runs with: its manifest's, with what the
+/// component added itself (`additions`: command replaced, env and binds appended), overlaid
+/// with the assembly's per-component overrides.
+pub fn effective_container(
+    manifest: &Manifest,
+    additions: Option<&Contribution>,
+    req: Option<&ComponentRequest>,
+) -> Container {
+    let base = match additions {
+        Some(a) => a.apply(&manifest.container),
         None => manifest.container.clone(),
+    };
+    match req {
+        Some(r) => base.overlay(&r.container),
+        None => base,
     }
+}
+
+/// Every chosen component and `[external]` entry as components see each other.
+pub fn platform_components(
+    registry: &Registry,
+    loaded: &Loaded,
+    resolution: &Resolution,
+) -> BTreeMap<String, PlatformComponent> {
+    let a = &loaded.assembly;
+    let empty = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (id, c) in &resolution.components {
+        let Some(m) = registry.manifest(id) else { continue };
+        let Some(r) = m.release(&c.version) else { continue };
+        let req = a.components.get(id);
+        out.insert(
+            id.clone(),
+            PlatformComponent {
+                version: c.version.clone(),
+                config: stackwright_registry::config::effective_config(
+                    m,
+                    req.map(|r| &r.config).unwrap_or(&empty),
+                ),
+                image: component_image(id, req, r, loaded.arch),
+                external: false,
+                provides: r.provides.keys().cloned().collect(),
+            },
+        );
+    }
+    for (id, v) in &resolution.external {
+        let provides = registry
+            .manifest(id)
+            .and_then(|m| m.release(v))
+            .map(|r| r.provides.keys().cloned().collect())
+            .unwrap_or_default();
+        out.insert(
+            id.clone(),
+            PlatformComponent {
+                version: v.clone(),
+                config: BTreeMap::new(),
+                image: None,
+                external: true,
+                provides,
+            },
+        );
+    }
+    out
 }
 
 /// Checks a resolved platform. Problems are sorted by file and line.
 pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -> Validated {
     let a = &loaded.assembly;
     let mut diags = Vec::new();
-    let chosen: BTreeMap<String, Version> = resolution
-        .components
-        .iter()
-        .map(|(id, c)| (id.clone(), c.version.clone()))
-        .chain(
-            resolution
-                .external
-                .iter()
-                .map(|(id, v)| (id.clone(), v.clone())),
-        )
-        .collect();
+    let platform = platform_components(registry, loaded, resolution);
+    let mut additions: BTreeMap<String, Contribution> = BTreeMap::new();
     let policy = a.privileged.as_ref().map(|p| &p.value);
     let mut files: Vec<(File, String, Option<Location>)> = a
         .files
@@ -128,10 +177,11 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
         let ctx = ComponentContext {
             assembly: &loaded.name,
             arch: loaded.arch,
+            id,
             release,
             given_config: given,
             config: &config,
-            chosen: &chosen,
+            components: &platform,
             location: req.map(|r| &r.location),
         };
         diags.extend(component.validate(&ctx).into_iter().map(|mut d| {
@@ -141,7 +191,35 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
             d
         }));
         match component.contribute(&ctx) {
-            Ok(extra) => files.extend(extra.into_iter().map(|f| (f, id.clone(), None))),
+            Ok(mut extra) => {
+                // An assembly's own `[[files]]` entry replaces a generated file of the
+                // same path (how a user takes over one file; imported LinuxKit files
+                // keep exactly their entries).
+                for f in std::mem::take(&mut extra.files) {
+                    let key = f.path.trim_end_matches('/');
+                    if !a.files.iter().any(|af| af.value.path.trim_end_matches('/') == key) {
+                        files.push((f, id.clone(), None));
+                    }
+                }
+                // A refusal of the config is the user's to fix: point at their entry
+                // and name the generating line in a note. Rust components' diagnostics
+                // without a place get the component's.
+                diags.extend(std::mem::take(&mut extra.diagnostics).into_iter().map(|mut d| {
+                    let user = req.map(|r| r.location.clone());
+                    if d.code == diagnostic::GENERATE_REFUSED && user.is_some() {
+                        if let Some(l) = d.location.take() {
+                            d = d.note(format!("refused by the [[generate]] entry at {l}"));
+                        }
+                        d.location = user;
+                    } else if d.location.is_none() {
+                        d.location = user.or(Some(m.location.clone()));
+                    }
+                    d
+                }));
+                if extra != Contribution::default() {
+                    additions.insert(id.clone(), extra);
+                }
+            }
             Err(e) => diags.push(
                 Diagnostic::error(diagnostic::COMPONENT_CHECK, e.to_string())
                     .at_opt(req.map(|r| r.location.clone()))
@@ -151,7 +229,7 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
 
         // Privilege: the manifest's flag is the solver's rule 7; an assembly override that
         // grants every capability makes any component privileged.
-        let container = effective_container(m, req);
+        let container = effective_container(m, additions.get(id), req);
         if let Some(pol) = policy {
             if !m.privileged && container.grants_all_capabilities() && !pol.allows(id) {
                 diags.push(
@@ -330,5 +408,6 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
     Validated {
         diagnostics: diags,
         files: files.into_iter().map(|(f, from, _)| (f, from)).collect(),
+        additions,
     }
 }

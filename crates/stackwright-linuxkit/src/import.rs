@@ -630,6 +630,8 @@ fn generate(
             kernel_config: Vec::new(),
             files: Vec::new(),
         }],
+        // Imported entries generate nothing: the file's own `files` are what renders.
+        generate: Vec::new(),
         location: nowhere,
     }
 }

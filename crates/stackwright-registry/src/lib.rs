@@ -16,7 +16,10 @@ pub mod config;
 mod load;
 mod registry;
 
-pub use component::{Component, ComponentContext, ComponentError, ManifestComponent};
+pub use component::{
+    generate_from_manifest, Component, ComponentContext, ComponentError, Contribution,
+    ManifestComponent, PlatformComponent,
+};
 pub use load::{load_dir, BUILTIN_ROOT};
 pub use registry::{Origin, Registry, RegistryBuilder};
 

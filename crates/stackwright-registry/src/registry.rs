@@ -262,6 +262,8 @@ impl RegistryBuilder {
                     .hint("component ids and capabilities share one namespace: rename one"),
                 );
             }
+            // Template syntax, at the manifest line (rendering waits for a platform).
+            diags.extend(stackwright_generate::check(&m.generate));
             if let Some(host) = &m.built_into {
                 if !entries.contains_key(host) {
                     diags.push(

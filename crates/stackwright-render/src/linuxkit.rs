@@ -67,7 +67,11 @@ pub fn linuxkit_config(p: &Platform<'_>) -> Config {
                     name: lk.map_or(id.as_str(), |l| l.name_of(id)).to_string(),
                     image,
                     container: if inherit {
-                        stackwright_assembly::effective_container(m, req)
+                        stackwright_assembly::effective_container(
+                            m,
+                            p.validated.additions.get(id),
+                            req,
+                        )
                     } else {
                         req.map(|r| r.container.clone()).unwrap_or_default()
                     },

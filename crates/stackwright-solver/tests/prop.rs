@@ -201,6 +201,7 @@ fn world(seed: u64) -> World {
             package: Default::default(),
             service: None,
             config_kernel: BTreeMap::new(),
+            generate: Vec::new(),
             releases,
             location: loc(),
         });

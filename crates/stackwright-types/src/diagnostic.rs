@@ -78,6 +78,18 @@ codes! {
     LINUXKIT_SYNTAX = "SW0601": "the LinuxKit YAML cannot be parsed";
     LINUXKIT_DUPLICATE = "SW0602": "two LinuxKit images with one name";
     LINUXKIT_UNMET = "SW0603": "an imported image whose registry component requires something the LinuxKit file lacks";
+    // 07xx: generated configuration and coherence
+    TEMPLATE_SYNTAX = "SW0701": "a `[[generate]]` template that does not parse";
+    BAD_GENERATE = "SW0702": "a `[[generate]]` entry the format refuses";
+    TEMPLATE_UNDEFINED = "SW0703": "a template uses a value that is not defined";
+    TEMPLATE_RENDER = "SW0704": "a template fails while rendering, or renders text its format does not parse";
+    CGROUP_DRIVER_MISMATCH = "SW0705": "kubelet's cgroup driver differs from the container runtime's";
+    CRI_ENDPOINT_MISMATCH = "SW0706": "kubelet's CRI endpoint is not the chosen runtime's socket";
+    SANDBOX_IMAGE_MISMATCH = "SW0707": "the runtime's sandbox image is not the chosen pause release";
+    SOCKET_CLASH = "SW0708": "two daemons serving one socket path";
+    BIND_SOURCE_MISSING = "SW0709": "a bind whose host path no files entry or component creates";
+    GENERATE_REFUSED = "SW0710": "a component's generation refuses its config (a value it needs is missing)";
+    GENERATE_WARNING = "SW0711": "a warning from a component's generation";
 }
 
 /// How bad a problem is. Errors stop an assembly; warnings are printed and recorded.

@@ -13,6 +13,7 @@ pub mod boot;
 pub mod capability;
 pub mod container;
 pub mod diagnostic;
+pub mod generate;
 pub mod linuxkit;
 pub mod lock;
 pub mod lockdiff;

@@ -155,6 +155,9 @@ pub struct RawManifest {
     pub service: Option<Spanned<crate::boot::Service>>,
     #[serde(rename = "release")]
     pub releases: Vec<RawRelease>,
+    /// Files (and container additions) generated from config (`[[generate]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generate: Vec<Spanned<crate::generate::RawGenerate>>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -472,6 +475,8 @@ pub struct Manifest {
     /// [`ConfigOption::kernel`]).
     pub config_kernel: BTreeMap<String, BTreeMap<String, KernelNeeds>>,
     pub releases: Vec<Release>,
+    /// `[[generate]]`: what the component writes from its config (see `stackwright-generate`).
+    pub generate: Vec<crate::generate::Generate>,
     /// Where the manifest was read from (its `id` line).
     pub location: Location,
 }
@@ -627,6 +632,7 @@ impl Manifest {
             }
             sv
         });
+        let generate = crate::generate::from_raw(src, raw.generate, &mut diags);
         let built_into = raw.built_into.map(|b| {
             let name = b.get_ref().clone();
             if !is_kebab(&name) || name == id {
@@ -708,6 +714,7 @@ impl Manifest {
             service,
             config_kernel,
             releases,
+            generate,
             location: id_loc,
         })
     }
@@ -796,6 +803,7 @@ impl Manifest {
             package: (!self.package.is_empty()).then(|| package::PackageOut::from(&self.package)),
             service: &self.service,
             release: self.releases.iter().map(ReleaseOut::from).collect(),
+            generate: self.generate.iter().map(crate::generate::GenerateOut::from).collect(),
         };
         out.push_str(&toml::to_string(&top).expect("manifests serialize"));
         out
@@ -845,6 +853,8 @@ struct TopLevel<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     service: &'a Option<crate::boot::Service>,
     release: Vec<ReleaseOut<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    generate: Vec<crate::generate::GenerateOut<'a>>,
 }
 
 #[derive(Serialize)]

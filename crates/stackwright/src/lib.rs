@@ -33,7 +33,8 @@ pub use stackwright_solver as solver;
 pub use stackwright_types as types;
 
 pub use stackwright_registry::{
-    Component, ComponentContext, ComponentError, ManifestComponent, Registry, RegistryBuilder,
+    Component, ComponentContext, ComponentError, Contribution, ManifestComponent,
+    PlatformComponent, Registry, RegistryBuilder,
 };
 
 use std::collections::BTreeMap;

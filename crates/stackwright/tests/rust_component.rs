@@ -1,104 +1,20 @@
-//! The `Component` trait as a Rust user meets it: a component implemented in Rust checks its
-//! own config in the context of the assembly and contributes a generated file, and both show
-//! up in the pipeline's results.
+//! The `Component` trait as a Rust user meets it, through the example in
+//! `examples/node_agent.rs`: a component implemented in Rust checks its own config in the
+//! context of the assembly and contributes a generated file and container additions, and
+//! they show up in the pipeline's results.
 
-use stackwright::types::diagnostic::{self, Diagnostic};
-use stackwright::types::linuxkit::File;
+#[path = "../examples/node_agent.rs"]
+mod node_agent;
+
+use node_agent::{assemble, assembly, Agent};
+use stackwright::types::diagnostic;
 use stackwright::types::manifest::Manifest;
 use stackwright::types::SourceText;
-use stackwright::{Assembler, Component, ComponentContext, ComponentError};
-
-/// A node agent whose config file is generated from typed config.
-#[derive(Debug)]
-struct Agent(Manifest);
-
-impl Agent {
-    fn new() -> Self {
-        let text = r#"
-id = "my-agent"
-category = "observability"
-summary = "An in-house node agent"
-stage = "service"
-arch = ["amd64", "arm64"]
-
-[config.endpoint]
-type = "string"
-default = "https://collector.example:4317"
-
-[config.interval]
-type = "integer"
-min = 1
-max = 3600
-default = 30
-
-[[release]]
-version = "1.2.0"
-image = "registry.example/my-agent:1.2.0"
-requires = { linuxkit-init = "*" }
-"#;
-        Agent(Manifest::parse(&SourceText::new("my-agent.toml", text), Some("my-agent")).unwrap())
-    }
-}
-
-impl Component for Agent {
-    fn manifest(&self) -> &Manifest {
-        &self.0
-    }
-
-    fn validate(&self, ctx: &ComponentContext<'_>) -> Vec<Diagnostic> {
-        // The schema check first, then a rule only Rust can express.
-        let mut d = stackwright::registry::config::check_config(
-            self.manifest(),
-            ctx.given_config,
-            ctx.location,
-        );
-        if let Some(e) = ctx.config.get("endpoint").and_then(|v| v.as_str()) {
-            if !e.starts_with("https://") {
-                d.push(
-                    Diagnostic::error(
-                        diagnostic::COMPONENT_CHECK,
-                        format!("my-agent endpoint `{e}` is not https"),
-                    )
-                    .at_opt(ctx.given_config.get("endpoint").map(|v| v.location.clone()))
-                    .hint("the collector only accepts TLS"),
-                );
-            }
-        }
-        d
-    }
-
-    fn contribute(&self, ctx: &ComponentContext<'_>) -> Result<Vec<File>, ComponentError> {
-        let endpoint = ctx.config["endpoint"].as_str().unwrap_or_default();
-        let interval = ctx.config["interval"].as_integer().unwrap_or_default();
-        Ok(vec![File {
-            path: "etc/my-agent/config.toml".into(),
-            contents: Some(format!(
-                "endpoint = {endpoint:?}\ninterval = {interval}\nnode = {:?}\n",
-                ctx.assembly
-            )),
-            mode: Some("0644".into()),
-            ..Default::default()
-        }])
-    }
-}
-
-fn assembly(agent: &str) -> String {
-    format!(
-        "[assembly]\nname = \"edge\"\n\n[components]\n\"linuxkit-kernel-6.12\" = \"*\"\nlinuxkit-init = \"*\"\n{agent}\n"
-    )
-}
+use stackwright::{Assembler, Component};
 
 #[test]
 fn a_rust_component_contributes_a_generated_file() {
-    let loaded = stackwright::assembly::load_str(
-        "edge.toml",
-        &assembly("my-agent = { config = { interval = 10 } }"),
-    )
-    .unwrap();
-    let a = Assembler::new()
-        .component(Agent::new())
-        .assemble_loaded(loaded)
-        .unwrap();
+    let a = assemble(&assembly("my-agent = { config = { interval = 10 } }")).unwrap();
     assert_eq!(
         a.resolution.components["my-agent"].version.to_string(),
         "1.2.0"
@@ -106,23 +22,59 @@ fn a_rust_component_contributes_a_generated_file() {
     let yml = String::from_utf8(a.outputs().unwrap()["linuxkit.yml"].clone()).unwrap();
     assert!(yml.contains("path: etc/my-agent/config.toml"), "{yml}");
     assert!(yml.contains("interval = 10"), "{yml}");
+    assert!(yml.contains("# generated for assembly \"edge\" (amd64)"), "{yml}");
+    // Its own container gained the env entry pointing at the file.
+    assert!(yml.contains("MY_AGENT_CONFIG=/etc/my-agent/config.toml"), "{yml}");
     assert!(
         yml.contains("image: registry.example/my-agent:1.2.0"),
         "{yml}"
     );
+    // LinuxKit's init brings its containerd: the agent found it.
+    assert!(yml.contains("name = \"linuxkit-containerd\""), "{yml}");
+    assert!(yml.contains("/run/containerd:/run/containerd"), "{yml}");
+}
+
+#[test]
+fn a_rust_component_sees_the_other_components_config() {
+    let a = assemble(&assembly(
+        "my-agent = \"*\"\ncontainerd = { version = \"*\", config = { snapshotter = \"native\" } }",
+    ))
+    .unwrap();
+    let yml = String::from_utf8(a.outputs().unwrap()["linuxkit.yml"].clone()).unwrap();
+    let ver = a.resolution.components["containerd"].version.to_string();
+    assert!(yml.contains(&format!("version = \\\"{ver}\\\"")) || yml.contains(&format!("version = \"{ver}\"")), "{yml}");
+    assert!(yml.contains("snapshotter = \\\"native\\\"") || yml.contains("snapshotter = \"native\""), "{yml}");
+    assert!(yml.contains("/run/containerd:/run/containerd"), "{yml}");
+}
+
+#[test]
+fn the_example_binary_prints_the_generated_file() {
+    // The example as a user runs it (`cargo run --example node_agent`), built by cargo for
+    // this test target's profile.
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let bin = dir.join(format!("node_agent{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        // nextest/cargo build examples alongside tests; a bare `cargo test --test` may not.
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "stackwright", "--example", "node_agent"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let out = std::process::Command::new(&bin).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("path: etc/my-agent/config.toml"), "{text}");
+    assert!(text.contains("interval = 10"), "{text}");
 }
 
 #[test]
 fn a_rust_component_rejects_its_own_bad_config_with_a_location() {
-    let loaded = stackwright::assembly::load_str(
-        "edge.toml",
-        &assembly("my-agent = { config = { endpoint = \"http://plain\", interval = 0 } }"),
-    )
-    .unwrap();
-    let err = Assembler::new()
-        .component(Agent::new())
-        .assemble_loaded(loaded)
-        .unwrap_err();
+    let err = assemble(&assembly(
+        "my-agent = { config = { endpoint = \"http://plain\", interval = 0 } }",
+    ))
+    .unwrap_err();
     let d = err.diagnostics();
     let codes: Vec<&str> = d
         .iter()
@@ -150,4 +102,5 @@ fn rust_components_are_registry_members_like_any_other() {
         .registry(None)
         .unwrap_err();
     assert_eq!(err.diagnostics()[0].code, diagnostic::DUPLICATE_COMPONENT);
+    let _ = Agent::new();
 }
