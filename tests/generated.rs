@@ -34,11 +34,18 @@ fn generated_configuration_reaches_the_outputs() {
             checked += 1;
             match line.strip_prefix('!') {
                 Some(no) => assert!(!all.contains(no), "{name}: `{no}` is in the output"),
-                None => assert!(all.contains(line), "{name}: `{line}` is not in the output:\n{}", String::from_utf8_lossy(&out["linuxkit.yml"])),
+                None => assert!(
+                    all.contains(line),
+                    "{name}: `{line}` is not in the output:\n{}",
+                    String::from_utf8_lossy(&out["linuxkit.yml"])
+                ),
             }
         }
         assert!(checked > 0, "{name}: expect.txt checks nothing");
-        insta::assert_snapshot!(format!("generated-{name}"), stackwright_tests::generated_files(&a));
+        insta::assert_snapshot!(
+            format!("generated-{name}"),
+            stackwright_tests::generated_files(&a)
+        );
     }
 }
 

@@ -90,8 +90,12 @@ pub fn platform_components(
     let empty = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (id, c) in &resolution.components {
-        let Some(m) = registry.manifest(id) else { continue };
-        let Some(r) = m.release(&c.version) else { continue };
+        let Some(m) = registry.manifest(id) else {
+            continue;
+        };
+        let Some(r) = m.release(&c.version) else {
+            continue;
+        };
         let req = a.components.get(id);
         out.insert(
             id.clone(),
@@ -197,25 +201,33 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
                 // keep exactly their entries).
                 for f in std::mem::take(&mut extra.files) {
                     let key = f.path.trim_end_matches('/');
-                    if !a.files.iter().any(|af| af.value.path.trim_end_matches('/') == key) {
+                    if !a
+                        .files
+                        .iter()
+                        .any(|af| af.value.path.trim_end_matches('/') == key)
+                    {
                         files.push((f, id.clone(), None));
                     }
                 }
                 // A refusal of the config is the user's to fix: point at their entry
                 // and name the generating line in a note. Rust components' diagnostics
                 // without a place get the component's.
-                diags.extend(std::mem::take(&mut extra.diagnostics).into_iter().map(|mut d| {
-                    let user = req.map(|r| r.location.clone());
-                    if d.code == diagnostic::GENERATE_REFUSED && user.is_some() {
-                        if let Some(l) = d.location.take() {
-                            d = d.note(format!("refused by the [[generate]] entry at {l}"));
-                        }
-                        d.location = user;
-                    } else if d.location.is_none() {
-                        d.location = user.or(Some(m.location.clone()));
-                    }
-                    d
-                }));
+                diags.extend(
+                    std::mem::take(&mut extra.diagnostics)
+                        .into_iter()
+                        .map(|mut d| {
+                            let user = req.map(|r| r.location.clone());
+                            if d.code == diagnostic::GENERATE_REFUSED && user.is_some() {
+                                if let Some(l) = d.location.take() {
+                                    d = d.note(format!("refused by the [[generate]] entry at {l}"));
+                                }
+                                d.location = user;
+                            } else if d.location.is_none() {
+                                d.location = user.or(Some(m.location.clone()));
+                            }
+                            d
+                        }),
+                );
                 if extra != Contribution::default() {
                     additions.insert(id.clone(), extra);
                 }

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 use stackwright_types::diagnostic::{self, Diagnostic};
-use stackwright_types::generate::{Body, Contribution, ContainerField, Format, Generate, Target, TemplateText};
+use stackwright_types::generate::{
+    Body, ContainerField, Contribution, Format, Generate, Target, TemplateText,
+};
 use stackwright_types::linuxkit::File;
 use stackwright_types::Location;
 
@@ -64,20 +66,33 @@ fn environment(notes: &Arc<Mutex<Notes>>) -> Environment<'static> {
         n.lock().expect("not poisoned").warnings.push(msg);
         String::new()
     });
-    env.add_function("semver", |version: String, req: String| -> Result<bool, Error> {
-        let v = semver::Version::parse(&version).map_err(|e| {
-            Error::new(ErrorKind::InvalidOperation, format!("semver(`{version}`): {e}"))
-        })?;
-        let r = semver::VersionReq::parse(&req).map_err(|e| {
-            Error::new(ErrorKind::InvalidOperation, format!("semver(_, `{req}`): {e}"))
-        })?;
-        Ok(r.matches(&v))
-    });
+    env.add_function(
+        "semver",
+        |version: String, req: String| -> Result<bool, Error> {
+            let v = semver::Version::parse(&version).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("semver(`{version}`): {e}"),
+                )
+            })?;
+            let r = semver::VersionReq::parse(&req).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("semver(_, `{req}`): {e}"),
+                )
+            })?;
+            Ok(r.matches(&v))
+        },
+    );
     env.add_filter("toml", |v: Value| -> Result<String, Error> {
         let json = serde_json::to_value(&v)
             .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
-        let t: toml::Value = serde_json::from_value(json)
-            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("not a TOML value: {e}")))?;
+        let t: toml::Value = serde_json::from_value(json).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("not a TOML value: {e}"),
+            )
+        })?;
         Ok(t.to_string())
     });
     env
@@ -110,7 +125,13 @@ pub fn check(entries: &[Generate]) -> Vec<Diagnostic> {
                         None => env.template_from_str(s).map(|_| ()),
                     };
                     if let Err(e) = r {
-                        out.push(error_diag(g, &format!("value string `{s}`"), &e, location, None));
+                        out.push(error_diag(
+                            g,
+                            &format!("value string `{s}`"),
+                            &e,
+                            location,
+                            None,
+                        ));
                     }
                 }
             }
@@ -170,7 +191,11 @@ fn error_diag(
     };
     Diagnostic::error(
         code,
-        format!("[[generate]] `{}`: {what}: {}{detail}{line}", g.describe(), e.kind()),
+        format!(
+            "[[generate]] `{}`: {what}: {}{detail}{line}",
+            g.describe(),
+            e.kind()
+        ),
     )
     .at(location)
     .hint(hint)
@@ -193,11 +218,16 @@ pub fn render(id: &str, entries: &[Generate], context: &serde_json::Value) -> Co
                     .hint(format!("see `stackwright show {id}` for its config")),
             );
         }
-        if let Err((what, e, at, t)) = r {
+        if let Err(f) = r {
+            let (what, e, at, t) = *f;
             let d = match notes.failure {
-                Some(msg) => Diagnostic::error(diagnostic::GENERATE_REFUSED, format!("{id}: {msg}"))
-                    .at(g.location.clone())
-                    .hint(format!("set the value in the assembly: {id} = {{ config = {{ … }} }}")),
+                Some(msg) => {
+                    Diagnostic::error(diagnostic::GENERATE_REFUSED, format!("{id}: {msg}"))
+                        .at(g.location.clone())
+                        .hint(format!(
+                            "set the value in the assembly: {id} = {{ config = {{ … }} }}"
+                        ))
+                }
                 None => error_diag(g, &what, &e, &at, t.as_ref()),
             };
             out.diagnostics.push(d);
@@ -206,7 +236,7 @@ pub fn render(id: &str, entries: &[Generate], context: &serde_json::Value) -> Co
     out
 }
 
-type Failure = (String, Error, Location, Option<TemplateText>);
+type Failure = Box<(String, Error, Location, Option<TemplateText>)>;
 
 fn render_one(
     env: &Environment<'static>,
@@ -215,7 +245,7 @@ fn render_one(
     out: &mut Contribution,
 ) -> Result<(), Failure> {
     if let Some(w) = &g.when {
-        let fail = |e: Error| ("`when`".to_string(), e, w.location.clone(), None);
+        let fail = |e: Error| Box::new(("`when`".to_string(), e, w.location.clone(), None));
         let expr = env.compile_expression(&w.text).map_err(fail)?;
         let v = expr.eval(ctx).map_err(fail)?;
         if v.is_undefined() {
@@ -227,17 +257,27 @@ fn render_one(
     }
     match (&g.body, &g.target) {
         (Body::Template(t), Target::File { path, mode }) => {
-            let fail = |e: Error| ("template".to_string(), e, t.location.clone(), Some(t.clone()));
+            let fail = |e: Error| {
+                Box::new((
+                    "template".to_string(),
+                    e,
+                    t.location.clone(),
+                    Some(t.clone()),
+                ))
+            };
             let tmpl = env.template_from_str(&t.text).map_err(fail)?;
             let text = tmpl.render(ctx).map_err(fail)?;
             if text.len() > MAX_OUTPUT {
                 return Err(fail(Error::new(
                     ErrorKind::InvalidOperation,
-                    format!("renders {} bytes, over the {MAX_OUTPUT} byte limit", text.len()),
+                    format!(
+                        "renders {} bytes, over the {MAX_OUTPUT} byte limit",
+                        text.len()
+                    ),
                 )));
             }
             if let Err(msg) = parses(g.format, &text) {
-                return Err((
+                return Err(Box::new((
                     "rendered text".to_string(),
                     Error::new(
                         ErrorKind::InvalidOperation,
@@ -245,25 +285,25 @@ fn render_one(
                     ),
                     t.location.clone(),
                     None,
-                ));
+                )));
             }
             out.files.push(file(path, mode, text));
         }
         (Body::Value { value, location }, target) => {
-            let fail = |what: &str, e: Error| (what.to_string(), e, location.clone(), None);
-            let v = eval_value(env, value, ctx).map_err(|(s, e)| fail(&format!("value string `{s}`"), e))?;
+            let fail =
+                |what: &str, e: Error| Box::new((what.to_string(), e, location.clone(), None));
+            let v = eval_value(env, value, ctx)
+                .map_err(|(s, e)| fail(&format!("value string `{s}`"), e))?;
             match target {
                 Target::File { path, mode } => {
                     let v = v.unwrap_or(serde_json::Value::Object(Default::default()));
-                    let text = write(g.format, &v).map_err(|m| {
-                        fail("value", Error::new(ErrorKind::InvalidOperation, m))
-                    })?;
+                    let text = write(g.format, &v)
+                        .map_err(|m| fail("value", Error::new(ErrorKind::InvalidOperation, m)))?;
                     out.files.push(file(path, mode, text));
                 }
                 Target::Container(field) => {
-                    let items = strings(v).map_err(|m| {
-                        fail("value", Error::new(ErrorKind::InvalidOperation, m))
-                    })?;
+                    let items = strings(v)
+                        .map_err(|m| fail("value", Error::new(ErrorKind::InvalidOperation, m)))?;
                     match field {
                         ContainerField::Command => out.command = Some(items),
                         ContainerField::Env => out.env.extend(items),
@@ -302,7 +342,9 @@ fn strings(v: Option<serde_json::Value>) -> Result<Vec<String>, String> {
             serde_json::Value::Null => {}
             serde_json::Value::Bool(b) => out.push(b.to_string()),
             serde_json::Value::Number(n) => out.push(n.to_string()),
-            serde_json::Value::Object(_) => return Err("a container field's items are strings, not tables".into()),
+            serde_json::Value::Object(_) => {
+                return Err("a container field's items are strings, not tables".into())
+            }
         }
         Ok(())
     }
@@ -330,8 +372,12 @@ fn eval_value<'a>(
                 if val.is_none() {
                     return Ok(None);
                 }
-                serde_json::to_value(&val)
-                    .map_err(|e| (s.as_str(), Error::new(ErrorKind::InvalidOperation, e.to_string())))?
+                serde_json::to_value(&val).map_err(|e| {
+                    (
+                        s.as_str(),
+                        Error::new(ErrorKind::InvalidOperation, e.to_string()),
+                    )
+                })?
             }
             None => {
                 if !s.contains("{{") && !s.contains("{%") {
@@ -412,7 +458,8 @@ mod tests {
         let text = format!(
             "id = \"x\"\ncategory = \"runtime\"\nsummary = \"x\"\nstage = \"service\"\narch = [\"amd64\"]\n\n[config.port]\ntype = \"integer\"\ndefault = 80\n\n[config.name]\ntype = \"string\"\ndefault = \"web\"\n\n[[release]]\nversion = \"2.1.0\"\n\n{generate}"
         );
-        Manifest::parse(&SourceText::new("x.toml", text), Some("x")).unwrap_or_else(|e| panic!("{:#?}", e.diagnostics()))
+        Manifest::parse(&SourceText::new("x.toml", text), Some("x"))
+            .unwrap_or_else(|e| panic!("{:#?}", e.diagnostics()))
     }
 
     fn ctx() -> serde_json::Value {
@@ -432,7 +479,10 @@ mod tests {
         assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
         assert_eq!(c.files[0].path, "etc/x.conf");
         assert_eq!(c.files[0].mode.as_deref(), Some("0644"));
-        assert_eq!(c.files[0].contents.as_deref(), Some("port = 80\nname = \"web\"\n"));
+        assert_eq!(
+            c.files[0].contents.as_deref(),
+            Some("port = 80\nname = \"web\"\n")
+        );
     }
 
     #[test]
@@ -440,15 +490,27 @@ mod tests {
         let m = manifest("[[generate]]\npath = \"etc/x.json\"\n[generate.value]\nport = \"{{ config.port }}\"\nlabel = \"{{ config.name }}-{{ config.port }}\"\nlist = \"{{ config.list }}\"\ngone = \"{{ none }}\"\nnested = { ok = true }\n");
         let c = render("x", &m.generate, &ctx());
         assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
-        let v: serde_json::Value = serde_json::from_str(c.files[0].contents.as_deref().unwrap()).unwrap();
-        assert_eq!(v, serde_json::json!({"port": 80, "label": "web-80", "list": ["a", "b"], "nested": {"ok": true}}));
+        let v: serde_json::Value =
+            serde_json::from_str(c.files[0].contents.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"port": 80, "label": "web-80", "list": ["a", "b"], "nested": {"ok": true}})
+        );
         // The same in TOML and YAML.
         for (f, check) in [("toml", "port = 80"), ("yaml", "port: 80")] {
             let m = manifest(&format!("[[generate]]\npath = \"etc/x\"\nformat = \"{f}\"\nvalue = {{ port = \"{{{{ config.port }}}}\", t = {{ a = 1 }} }}\n"));
             let c = render("x", &m.generate, &ctx());
             let text = c.files[0].contents.clone().unwrap();
             assert!(text.contains(check), "{f}: {text}");
-            parses(if f == "toml" { Format::Toml } else { Format::Yaml }, &text).unwrap();
+            parses(
+                if f == "toml" {
+                    Format::Toml
+                } else {
+                    Format::Yaml
+                },
+                &text,
+            )
+            .unwrap();
         }
     }
 
@@ -457,7 +519,15 @@ mod tests {
         let m = manifest("[[generate]]\ncontainer = \"command\"\nvalue = [\"/bin/x\", \"--port={{ config.port }}\", \"{{ config.list }}\", \"{{ none }}\"]\n\n[[generate]]\ncontainer = \"env\"\nwhen = \"config.port == 81\"\nvalue = [\"NEVER=1\"]\n\n[[generate]]\ncontainer = \"binds\"\nwhen = \"config.port == 80\"\nvalue = [\"/a:/a\"]\n");
         let c = render("x", &m.generate, &ctx());
         assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
-        assert_eq!(c.command, Some(vec!["/bin/x".into(), "--port=80".into(), "a".into(), "b".into()]));
+        assert_eq!(
+            c.command,
+            Some(vec![
+                "/bin/x".into(),
+                "--port=80".into(),
+                "a".into(),
+                "b".into()
+            ])
+        );
         assert!(c.env.is_empty());
         assert_eq!(c.binds, vec!["/a:/a".to_string()]);
     }
@@ -480,7 +550,10 @@ mod tests {
         let m = manifest("[[generate]]\npath = \"etc/x.conf\"\ntemplate = \"\"\"\nok\n{% if %}\n\"\"\"\n\n[[generate]]\npath = \"etc/y.json\"\nvalue = { a = \"{{ (( }}\" }\n");
         let d = check(&m.generate);
         assert_eq!(d.len(), 2, "{d:#?}");
-        assert!(d.iter().all(|d| d.code == diagnostic::TEMPLATE_SYNTAX), "{d:#?}");
+        assert!(
+            d.iter().all(|d| d.code == diagnostic::TEMPLATE_SYNTAX),
+            "{d:#?}"
+        );
         assert_eq!(d[0].location.as_ref().unwrap().line, 22);
     }
 
@@ -488,7 +561,11 @@ mod tests {
     fn fail_warn_and_output_checks() {
         let m = manifest("[[generate]]\npath = \"etc/a\"\ntemplate = \"{{ fail('needs a token') }}\"\n\n[[generate]]\npath = \"etc/b\"\ntemplate = \"{{ warn('nobody can log in') }}x\"\n\n[[generate]]\npath = \"etc/c.json\"\ntemplate = \"{not json\"\n\n[[generate]]\npath = \"etc/d\"\ntemplate = \"{{ semver(this.version, '>=2, <3') }} {{ 1 + 'a' }}\"\n");
         let c = render("x", &m.generate, &ctx());
-        let codes: Vec<_> = c.diagnostics.iter().map(|d| (d.code.0, d.severity)).collect();
+        let codes: Vec<_> = c
+            .diagnostics
+            .iter()
+            .map(|d| (d.code.0, d.severity))
+            .collect();
         assert_eq!(
             codes,
             vec![
@@ -515,7 +592,9 @@ mod tests {
 
     #[test]
     fn output_is_deterministic() {
-        let m = manifest("[[generate]]\npath = \"etc/x.yaml\"\nvalue = { z = 1, a = 2, m = { y = 1, b = 2 } }\n");
+        let m = manifest(
+            "[[generate]]\npath = \"etc/x.yaml\"\nvalue = { z = 1, a = 2, m = { y = 1, b = 2 } }\n",
+        );
         let a = render("x", &m.generate, &ctx());
         let b = render("x", &m.generate, &ctx());
         assert_eq!(a, b);

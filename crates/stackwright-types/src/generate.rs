@@ -256,7 +256,8 @@ pub(crate) fn from_raw(
                 if matches!(target, Target::Container(_)) {
                     bad(
                         &location,
-                        "[[generate]] for a container field needs `value` (a list), not `template`".into(),
+                        "[[generate]] for a container field needs `value` (a list), not `template`"
+                            .into(),
                         "e.g. value = [\"/bin/agent\", \"--port={{ config.port }}\"]",
                     );
                     continue;
@@ -289,7 +290,8 @@ pub(crate) fn from_raw(
             _ => {
                 bad(
                     &location,
-                    "[[generate]] needs exactly one of `template` (text) or `value` (structured)".into(),
+                    "[[generate]] needs exactly one of `template` (text) or `value` (structured)"
+                        .into(),
                     "template = \"\"\"...\"\"\" or value = { key = \"{{ config.key }}\" }",
                 );
                 continue;
@@ -301,7 +303,10 @@ pub(crate) fn from_raw(
                 None => {
                     bad(
                         &src.locate(f.span()),
-                        format!("[[generate]] format = \"{}\": not one of text, toml, json, yaml", f.get_ref()),
+                        format!(
+                            "[[generate]] format = \"{}\": not one of text, toml, json, yaml",
+                            f.get_ref()
+                        ),
                         "name the file's syntax; `text` is not checked",
                     );
                     continue;
@@ -321,7 +326,10 @@ pub(crate) fn from_raw(
             },
             (None, Target::Container(_)) => Format::Text,
         };
-        if format == Format::Text && matches!(body, Body::Value { .. }) && matches!(target, Target::File { .. }) {
+        if format == Format::Text
+            && matches!(body, Body::Value { .. })
+            && matches!(target, Target::File { .. })
+        {
             bad(
                 &location,
                 "[[generate]] a structured value cannot be written as `text`".into(),

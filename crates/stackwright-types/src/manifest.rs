@@ -803,7 +803,11 @@ impl Manifest {
             package: (!self.package.is_empty()).then(|| package::PackageOut::from(&self.package)),
             service: &self.service,
             release: self.releases.iter().map(ReleaseOut::from).collect(),
-            generate: self.generate.iter().map(crate::generate::GenerateOut::from).collect(),
+            generate: self
+                .generate
+                .iter()
+                .map(crate::generate::GenerateOut::from)
+                .collect(),
         };
         out.push_str(&toml::to_string(&top).expect("manifests serialize"));
         out

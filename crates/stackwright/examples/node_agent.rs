@@ -15,7 +15,9 @@ use stackwright::types::diagnostic::{self, Diagnostic};
 use stackwright::types::linuxkit::File;
 use stackwright::types::manifest::Manifest;
 use stackwright::types::SourceText;
-use stackwright::{Assembled, Assembler, Component, ComponentContext, ComponentError, Contribution};
+use stackwright::{
+    Assembled, Assembler, Component, ComponentContext, ComponentError, Contribution,
+};
 
 /// The agent's manifest: identity, releases, and its typed config.
 pub const MANIFEST: &str = r#"
@@ -47,8 +49,11 @@ pub struct Agent(Manifest);
 
 impl Agent {
     pub fn new() -> Self {
-        let m = Manifest::parse(&SourceText::new("my-agent.toml", MANIFEST), Some("my-agent"))
-            .expect("the example manifest parses");
+        let m = Manifest::parse(
+            &SourceText::new("my-agent.toml", MANIFEST),
+            Some("my-agent"),
+        )
+        .expect("the example manifest parses");
         Agent(m)
     }
 }
@@ -98,7 +103,10 @@ impl Component for Agent {
         // The platform around it: the chosen container runtime daemon, with its config.
         if let Some(rt) = ctx.providers("container-runtime-daemon").first() {
             let c = &ctx.components[*rt];
-            text.push_str(&format!("\n[runtime]\nname = {rt:?}\nversion = \"{}\"\n", c.version));
+            text.push_str(&format!(
+                "\n[runtime]\nname = {rt:?}\nversion = \"{}\"\n",
+                c.version
+            ));
             if let Some(s) = c.config.get("snapshotter").and_then(|v| v.as_str()) {
                 text.push_str(&format!("snapshotter = {s:?}\n"));
             }
@@ -110,7 +118,8 @@ impl Component for Agent {
             mode: Some("0644".into()),
             ..Default::default()
         });
-        out.env.push("MY_AGENT_CONFIG=/etc/my-agent/config.toml".into());
+        out.env
+            .push("MY_AGENT_CONFIG=/etc/my-agent/config.toml".into());
         Ok(out)
     }
 }
@@ -125,13 +134,19 @@ pub fn assembly(agent: &str) -> String {
 /// Assembles `text` with the agent registered.
 pub fn assemble(text: &str) -> Result<Assembled, stackwright::Error> {
     let loaded = stackwright::assembly::load_str("edge.toml", text)?;
-    Assembler::new().component(Agent::new()).assemble_loaded(loaded)
+    Assembler::new()
+        .component(Agent::new())
+        .assemble_loaded(loaded)
 }
 
-#[allow(dead_code)]
+// An example is a program: it prints what it made (the library itself never does).
+#[allow(dead_code, clippy::print_stdout, clippy::print_stderr)]
 fn main() {
     let a = assemble(&assembly("my-agent = { config = { interval = 10 } }")).unwrap_or_else(|e| {
-        eprintln!("{}", stackwright::types::diagnostic::render_all(&e.diagnostics()));
+        eprintln!(
+            "{}",
+            stackwright::types::diagnostic::render_all(&e.diagnostics())
+        );
         std::process::exit(1)
     });
     let out = a.outputs().expect("renders");

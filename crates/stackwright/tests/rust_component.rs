@@ -22,9 +22,15 @@ fn a_rust_component_contributes_a_generated_file() {
     let yml = String::from_utf8(a.outputs().unwrap()["linuxkit.yml"].clone()).unwrap();
     assert!(yml.contains("path: etc/my-agent/config.toml"), "{yml}");
     assert!(yml.contains("interval = 10"), "{yml}");
-    assert!(yml.contains("# generated for assembly \"edge\" (amd64)"), "{yml}");
+    assert!(
+        yml.contains("# generated for assembly \"edge\" (amd64)"),
+        "{yml}"
+    );
     // Its own container gained the env entry pointing at the file.
-    assert!(yml.contains("MY_AGENT_CONFIG=/etc/my-agent/config.toml"), "{yml}");
+    assert!(
+        yml.contains("MY_AGENT_CONFIG=/etc/my-agent/config.toml"),
+        "{yml}"
+    );
     assert!(
         yml.contains("image: registry.example/my-agent:1.2.0"),
         "{yml}"
@@ -42,8 +48,15 @@ fn a_rust_component_sees_the_other_components_config() {
     .unwrap();
     let yml = String::from_utf8(a.outputs().unwrap()["linuxkit.yml"].clone()).unwrap();
     let ver = a.resolution.components["containerd"].version.to_string();
-    assert!(yml.contains(&format!("version = \\\"{ver}\\\"")) || yml.contains(&format!("version = \"{ver}\"")), "{yml}");
-    assert!(yml.contains("snapshotter = \\\"native\\\"") || yml.contains("snapshotter = \"native\""), "{yml}");
+    assert!(
+        yml.contains(&format!("version = \\\"{ver}\\\""))
+            || yml.contains(&format!("version = \"{ver}\"")),
+        "{yml}"
+    );
+    assert!(
+        yml.contains("snapshotter = \\\"native\\\"") || yml.contains("snapshotter = \"native\""),
+        "{yml}"
+    );
     assert!(yml.contains("/run/containerd:/run/containerd"), "{yml}");
 }
 
@@ -57,13 +70,24 @@ fn the_example_binary_prints_the_generated_file() {
     if !bin.exists() {
         // nextest/cargo build examples alongside tests; a bare `cargo test --test` may not.
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "stackwright", "--example", "node_agent"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "stackwright",
+                "--example",
+                "node_agent",
+            ])
             .status()
             .unwrap();
         assert!(status.success());
     }
     let out = std::process::Command::new(&bin).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("path: etc/my-agent/config.toml"), "{text}");
     assert!(text.contains("interval = 10"), "{text}");
