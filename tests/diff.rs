@@ -107,7 +107,7 @@ fn diff_of_two_assembled_platforms() {
     let c = &d.changed[0].changes;
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!(c[0].field, "config.max-pods");
-    assert_eq!(c[0].from.as_deref(), Some("110"));
+    assert_eq!(c[0].from.as_deref(), Some("57"));
     assert_eq!(c[0].to.as_deref(), Some("200"));
     assert!(stackwright::diff::diff_paths(&a, &a).unwrap().is_empty());
 }
