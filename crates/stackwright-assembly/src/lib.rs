@@ -14,8 +14,8 @@ pub use load::{
     MAX_EXTENDS_DEPTH, OCI_SCHEME,
 };
 pub use validate::{
-    component_image, effective_container, effective_image, packaged, platform_components,
-    validate, Validated,
+    component_image, effective_container, effective_image, packaged, platform_components, validate,
+    Validated,
 };
 
 use stackwright_types::Diagnostic;

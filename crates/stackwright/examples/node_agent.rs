@@ -107,8 +107,10 @@ impl Component for Agent {
                 "\n[runtime]\nname = {rt:?}\nversion = \"{}\"\n",
                 c.version
             ));
-            if let Some(s) = c.config.get("snapshotter").and_then(|v| v.as_str()) {
-                text.push_str(&format!("snapshotter = {s:?}\n"));
+            for key in ["socket", "snapshotter"] {
+                if let Some(v) = c.config.get(key).and_then(|v| v.as_str()) {
+                    text.push_str(&format!("{key} = {v:?}\n"));
+                }
             }
             out.binds.push("/run/containerd:/run/containerd".into());
         }
