@@ -20,7 +20,7 @@ pub use describe::{
     capability_providers, describe_capability, describe_component, CapabilityProvider,
 };
 pub use diff::{diff_json, diff_text};
-pub use sbom::{rfc3339_utc, sbom_cyclonedx, sbom_spdx};
+pub use sbom::{sbom_cyclonedx, sbom_spdx};
 pub use upgrade::{upgrade_json, upgrade_text};
 
 pub use graph::{graph_dot, graph_mermaid};

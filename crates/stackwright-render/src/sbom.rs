@@ -417,28 +417,6 @@ pub fn sbom_cyclonedx(p: &Platform<'_>, created: &str) -> String {
     s
 }
 
-/// `SOURCE_DATE_EPOCH` seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z` for 0).
-pub fn rfc3339_utc(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,12 +436,5 @@ mod tests {
             "pkg:generic/kubelet@1.36.4?checksum=sha256:00ff&download_url=https://dl.k8s.io/v1.36.4/bin/linux/amd64/kubelet"
         );
         assert_eq!(file_name("https://h/x/y.tar.gz?raw=1"), "y.tar.gz");
-    }
-
-    #[test]
-    fn epochs_are_utc_dates() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339_utc(1_764_763_200), "2025-12-03T12:00:00Z");
     }
 }

@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod package;
 pub mod source;
 pub mod suggest;
+pub mod time;
 mod tomlin;
 pub mod upgrade;
 pub mod version;

@@ -311,11 +311,11 @@ pub fn listing(dir: &Path) -> String {
 /// RFC 3339 UTC, or the epoch itself when unset, so the same platform gives the same bytes.
 pub fn sbom_time() -> Result<String, Error> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Err(_) => Ok(stackwright_render::rfc3339_utc(0)),
+        Err(_) => Ok(stackwright_types::time::rfc3339(0)),
         Ok(v) => v
             .trim()
             .parse::<u64>()
-            .map(stackwright_render::rfc3339_utc)
+            .map(stackwright_types::time::rfc3339)
             .map_err(|_| {
                 Error::Invalid(vec![stackwright_types::Diagnostic::error(
                     stackwright_types::diagnostic::INVALID_VALUE,
