@@ -26,4 +26,6 @@ pub use programs::{
 pub use proxy::CutProxy;
 pub use registry::{LocalRegistry, LoggedRequest, TEST_PASSWORD, TEST_USER};
 pub use rng::SplitMix64;
-pub use sbom::{sbom_validators_or_skip, validate_cyclonedx, validate_spdx, SKIP_SBOM_ENV};
+pub use sbom::{
+    sbom_validators_or_skip, validate_all, validate_cyclonedx, validate_spdx, SKIP_SBOM_ENV,
+};
