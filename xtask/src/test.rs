@@ -2,10 +2,11 @@
 //!
 //! The I/O tests need real tools: Debian's `docker-registry` (a real OCI registry),
 //! `skopeo` and `umoci` (to check written layouts), `runc` (to run built bundles) and gcc's
-//! static libc (to build the test program runc runs). When one is missing and we are root,
-//! they are installed with apt-get; otherwise the run stops and says what to install. The
-//! SBOM tests need the reference validators from PyPI (spdx-tools, cyclonedx-python-lib),
-//! installed with pip when missing.
+//! static libc (to build the test program runc runs), and Debian's `containerd` (it reads
+//! the config.toml files we generate: `containerd --config FILE config dump`). When one is
+//! missing and we are root, they are installed with apt-get; otherwise the run stops and
+//! says what to install. The SBOM tests need the reference validators from PyPI
+//! (spdx-tools, cyclonedx-python-lib), installed with pip when missing.
 //! Then every test runs: nextest when installed (parallel, per-test processes), else
 //! `cargo test`; doc tests first and separately, since nextest does not run them.
 //!
@@ -23,6 +24,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("runc", "runc"),
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("busybox", "busybox-static"),
+    // The generated-configuration tests (tests/generated.rs) hand our files to the daemons.
+    ("containerd", "containerd"),
 ];
 
 /// Where the boot test finds the kernel (`x/boot/vmlinuz-*`).

@@ -20,8 +20,8 @@ pub use image::{
     big_layer, image, index, layer, layer_with_modes, write_layout, TestImage, TestIndex, TestLayer,
 };
 pub use programs::{
-    find_program, runc_or_skip, skip_requested, skopeo_or_skip, static_program, umoci_or_skip,
-    SKIP_ENV, SKIP_RUNC_ENV,
+    config_tool_or_skip, find_program, runc_or_skip, skip_requested, skopeo_or_skip,
+    static_program, umoci_or_skip, SKIP_CONFIG_TOOLS_ENV, SKIP_ENV, SKIP_RUNC_ENV,
 };
 pub use proxy::CutProxy;
 pub use registry::{LocalRegistry, LoggedRequest, TEST_PASSWORD, TEST_USER};

@@ -73,6 +73,32 @@ pub fn runc_or_skip() -> Option<PathBuf> {
     }
 }
 
+/// Set to `1` to skip the tests that check generated configuration with the real daemons
+/// (`containerd`, `sshd`, `dockerd`).
+pub const SKIP_CONFIG_TOOLS_ENV: &str = "STACKWRIGHT_SKIP_CONFIG_TOOL_TESTS";
+
+/// A daemon that checks its own configuration (`containerd`, `sshd`, …), looked up on
+/// `STACKWRIGHT_<NAME>` (a path), `PATH` and the `sbin` directories, or a panic naming the Debian package to install,
+/// unless `STACKWRIGHT_SKIP_CONFIG_TOOL_TESTS=1` (then `None`). `cargo xtask test` installs
+/// them.
+pub fn config_tool_or_skip(name: &str, package: &str) -> Option<PathBuf> {
+    let var = format!("STACKWRIGHT_{}", name.to_uppercase());
+    let found = find_program(name, &var).or_else(|| {
+        ["/usr/sbin", "/sbin", "/usr/local/sbin"]
+            .into_iter()
+            .map(|d| PathBuf::from(d).join(name))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(p) => Some(p),
+        None if std::env::var(SKIP_CONFIG_TOOLS_ENV).is_ok_and(|v| v == "1") => None,
+        None => panic!(
+            "`{name}` is not installed, and the generated-configuration tests run it: \
+             apt-get install -y {package} (cargo xtask test does), or set {SKIP_CONFIG_TOOLS_ENV}=1 to skip"
+        ),
+    }
+}
+
 /// Compiles C `source` with `gcc -static -O2` into `dir/name` and returns its path: a
 /// program that runs in an otherwise empty root filesystem. Panics with the compiler's
 /// message (e.g. no static libc: `apt-get install -y libc6-dev`).
