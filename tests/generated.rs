@@ -143,5 +143,9 @@ fn containerd_reads_the_version_2_configs_we_generate() {
         );
         checked += 1;
     }
-    assert!(checked > 0, "no version-2 containerd config among {} files", files.len());
+    assert!(
+        checked > 0,
+        "no version-2 containerd config among {} files",
+        files.len()
+    );
 }
