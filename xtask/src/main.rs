@@ -4,12 +4,15 @@
 //!   `assemblies/<name>.toml`; likewise `check`, `explain`, `why`.
 //! - `components`, `show`, `import` — as `stackwright`.
 //! - `test` — every test, installing the tools the I/O tests need (see `test.rs`).
+//! - `fetch` — only the downloads of `test`: the boot kernel and the Debian packages of the
+//!   end-to-end test (see `debs.rs`).
 //! - `fuzz [--seconds N]` — every fuzz target of `tests/fuzz` for a bounded time (see `fuzz.rs`).
 //! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`).
 //! - `docs` — regenerates `docs/diagnostics.md` from the code list.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the terminal is this crate's job
 
 mod bench;
+mod debs;
 mod fuzz;
 mod io_bench;
 mod test;
@@ -53,6 +56,13 @@ fn main() {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("xtask fuzz: {e:#}");
+                1
+            }
+        },
+        Some("fetch") => match test::fetch() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("xtask fetch: {e:#}");
                 1
             }
         },

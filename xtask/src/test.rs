@@ -14,6 +14,11 @@
 //! a static busybox and a real kernel: Debian's cloud kernel, the package
 //! `linux-image-cloud-amd64` depends on, fetched with `apt-get download` and unpacked with
 //! `dpkg-deb -x` into `target/boot-kernel/` once (kept there as a cache).
+//!
+//! The end-to-end test (crates/stackwright-cli/tests/e2e.rs) needs the Debian packages its
+//! component library (`tests/e2e/components/`) names, fetched with `apt-get download`
+//! into `target/e2e-debs/` once and checked against the SHA256 of the archive's signed
+//! index (`debs.rs`). `cargo xtask fetch` does only these downloads.
 
 use std::process::Command;
 
@@ -94,7 +99,7 @@ fn have_static_libc() -> bool {
         || std::path::Path::new("/usr/lib/libc.a").exists()
 }
 
-fn status(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn status(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("+ {cmd:?}");
     let st = cmd.status()?;
     if !st.success() {
@@ -103,12 +108,22 @@ fn status(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .map(|o| o.stdout.starts_with(b"0"))
         .unwrap_or(false)
+}
+
+/// The downloads the boot and end-to-end tests need (`cargo xtask fetch` alone): the
+/// kernel into `target/boot-kernel/`, the component library's `.deb`s into
+/// `target/e2e-debs/` (see `debs.rs`). Each only once.
+pub fn fetch() -> anyhow::Result<()> {
+    if !have_kernel() {
+        fetch_kernel()?;
+    }
+    crate::debs::fetch(is_root())
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -137,9 +152,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             );
         }
     }
-    if !have_kernel() {
-        fetch_kernel()?;
-    }
+    fetch()?;
     sbom_validators()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let nextest = Command::new(&cargo)

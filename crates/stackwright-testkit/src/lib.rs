@@ -2,13 +2,15 @@
 //! of `xtask` for benchmarks): a real registry on 127.0.0.1 (Debian's `docker-registry`)
 //! with its storage in a temporary directory, small OCI images built offline, a TCP
 //! proxy that can make the registry "go away" after a number of bytes, lookup of the
-//! external programs tests need, the reference SBOM validators, and the one pseudo-random generator ([`SplitMix64`]).
+//! external programs tests need, the Debian packages of the end-to-end test's component
+//! library (`debian`), the reference SBOM validators, and the one pseudo-random generator ([`SplitMix64`]).
 //!
 //! Registry tests must not pass silently on a machine without the registry:
 //! [`LocalRegistry::start_or_skip`] panics with an installation hint unless
 //! `STACKWRIGHT_SKIP_REGISTRY_TESTS=1` is set.
 
 pub mod boot;
+pub mod debian;
 mod image;
 mod programs;
 mod proxy;
