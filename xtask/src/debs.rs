@@ -54,11 +54,9 @@ fn wanted(root: &Path) -> anyhow::Result<Vec<Wanted>> {
                 };
                 let file = rest.rsplit('/').next().unwrap_or(rest);
                 let package = file.split('_').next().unwrap_or(file).to_string();
-                let sha256 = f
-                    .sha256
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .ok_or_else(|| anyhow::anyhow!("{}: {} has no sha256", path.display(), f.url))?;
+                let sha256 = f.sha256.as_ref().map(|s| s.to_string()).ok_or_else(|| {
+                    anyhow::anyhow!("{}: {} has no sha256", path.display(), f.url)
+                })?;
                 let w = Wanted {
                     url: f.url.clone(),
                     sha256,
@@ -207,7 +205,9 @@ mod tests {
             .iter()
             .find(|w| w.package == "containerd")
             .expect("the library packages Debian's containerd");
-        assert!(containerd.url.ends_with("containerd_1.6.20~ds1-1+deb12u3_amd64.deb"));
+        assert!(containerd
+            .url
+            .ends_with("containerd_1.6.20~ds1-1+deb12u3_amd64.deb"));
         assert!(
             cached_path(&containerd.url).starts_with("target/e2e-debs/deb.debian.org/debian/pool")
         );

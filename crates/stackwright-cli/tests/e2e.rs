@@ -119,7 +119,10 @@ struct Run {
 #[test]
 fn the_debian_library_packages_into_images_whose_programs_run() {
     let lib = library();
-    assert!(lib.len() >= 5, "the library has the kernel, runc, containerd, CNI plugins, etcd");
+    assert!(
+        lib.len() >= 5,
+        "the library has the kernel, runc, containerd, CNI plugins, etcd"
+    );
     if let Some(why) = missing_files(&lib) {
         if skip(&why) {
             return;
@@ -155,9 +158,9 @@ fn the_debian_library_packages_into_images_whose_programs_run() {
                 f.url
             );
             assert!(
-                f.checksum_source
-                    .as_deref()
-                    .is_some_and(|s| s.starts_with("http://deb.debian.org/") && s.ends_with("/Packages.xz")),
+                f.checksum_source.as_deref().is_some_and(|s| s
+                    .starts_with("http://deb.debian.org/")
+                    && s.ends_with("/Packages.xz")),
                 "{}: the checksum's source is Debian's index",
                 path.display()
             );
@@ -165,7 +168,11 @@ fn the_debian_library_packages_into_images_whose_programs_run() {
         let img = build_image(m, &cache);
         if id == "debian-runc" {
             // Built twice, the same digest (reproducible packaging of real .debs).
-            assert_eq!(build_image(m, &cache).manifest.digest, img.manifest.digest, "{id}");
+            assert_eq!(
+                build_image(m, &cache).manifest.digest,
+                img.manifest.digest,
+                "{id}"
+            );
         }
         let root = dir.path().join(id);
         std::fs::create_dir_all(&root).unwrap();
