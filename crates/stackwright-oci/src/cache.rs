@@ -68,6 +68,43 @@ impl Cache {
         std::fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
     }
 
+    /// The size of a complete cached blob, if present.
+    pub fn cached_size(&self, digest: &str) -> Option<u64> {
+        std::fs::metadata(self.blob_path(digest))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    }
+
+    /// Takes the cache-wide lock of one blob (`locks/<digest>`, an advisory `flock`
+    /// released when the guard drops, or when the process dies): whoever downloads a
+    /// blob or decides a cached copy is corrupt holds it, so concurrent runs on one cache
+    /// never write one partial file at once nor remove a file another is using. Waits
+    /// (asynchronously) while another process holds it. Lock files stay (removing one
+    /// would race with the next taker); they are empty.
+    pub(crate) async fn lock_blob(&self, digest: &str) -> Result<BlobLock, OciError> {
+        let dir = self.root.join("locks");
+        std::fs::create_dir_all(&dir).map_err(|e| OciError::io(&dir, e))?;
+        let path = dir.join(digest.replace(':', "-"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| OciError::io(&path, e))?;
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(BlobLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(OciError::io(&path, e)),
+            }
+        }
+    }
+
     /// A small cached blob (a manifest or config), if present and intact.
     pub(crate) fn read_small(&self, digest: &str) -> Option<Vec<u8>> {
         let path = self.blob_path(digest);
@@ -125,6 +162,11 @@ impl Cache {
     pub(crate) fn evict(&self, digest: &str) {
         let _ = std::fs::remove_file(self.blob_path(digest));
     }
+}
+
+/// Holds one blob's lock ([`Cache::lock_blob`]) until dropped.
+pub(crate) struct BlobLock {
+    _file: std::fs::File,
 }
 
 /// A blob being written into the cache; see [`Cache::writer`].

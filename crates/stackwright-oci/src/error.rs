@@ -102,6 +102,46 @@ pub enum OciError {
         cache: PathBuf,
     },
 
+    /// A connection that could not be made at all (DNS failure, connection refused, TLS
+    /// handshake refused): not retried, a dead host fails at once.
+    #[error("{image}: cannot reach registry {registry}: {message}")]
+    Unreachable {
+        image: String,
+        registry: String,
+        message: String,
+    },
+
+    /// A release file whose bytes do not hash to the sha256 its manifest gives. Nothing
+    /// is kept: no partial file, no cache entry.
+    #[error("{owner}: checksum mismatch for {url}: expected {expected}, got {actual} (nothing was kept)")]
+    FileChecksum {
+        /// The component and release it belongs to, e.g. `kubelet 1.36.4`.
+        owner: String,
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// A release file that could not be downloaded: an HTTP error status (`status`),
+    /// an unreachable host, or a connection that kept breaking off.
+    #[error("{owner}: cannot download {url}: {message}")]
+    FileDownload {
+        owner: String,
+        url: String,
+        status: Option<u16>,
+        message: String,
+        /// Whether retrying may help (5xx, 429, 408, timeouts, a cut connection).
+        transient: bool,
+    },
+
+    /// `--offline` and these are not in the cache (each named: what it is and its URL
+    /// or reference).
+    #[error("{}", offline_message(cache, missing))]
+    Offline {
+        cache: PathBuf,
+        missing: Vec<String>,
+    },
+
     #[error("Docker config {path}: {message}")]
     DockerConfig { path: PathBuf, message: String },
 
@@ -113,6 +153,25 @@ pub enum OciError {
     },
 }
 
+fn offline_message(cache: &std::path::Path, missing: &[String]) -> String {
+    let mut s = String::from("offline (--offline), and ");
+    if cache.as_os_str().is_empty() {
+        s.push_str("these need the network: ");
+    } else {
+        s.push_str(&format!(
+            "{} not in the cache {}: ",
+            if missing.len() == 1 {
+                "this is".to_string()
+            } else {
+                format!("these {} are", missing.len())
+            },
+            cache.display()
+        ));
+    }
+    s.push_str(&missing.join("; "));
+    s
+}
+
 impl OciError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         OciError::Io {
@@ -121,9 +180,18 @@ impl OciError {
         }
     }
 
-    /// Whether retrying the same request may succeed (5xx, timeouts, dropped connections).
+    /// Whether retrying the same request may succeed (5xx, 429, 408, timeouts, dropped
+    /// connections). A host that cannot be reached at all ([`OciError::Unreachable`], a
+    /// DNS failure or a refused connection) is not retried.
     pub fn is_transient(&self) -> bool {
         matches!(self, OciError::Network { .. })
+            || matches!(
+                self,
+                OciError::FileDownload {
+                    transient: true,
+                    ..
+                }
+            )
             || matches!(self, OciError::Registry { status: Some(s), .. } if *s >= 500 || *s == 429 || *s == 408)
     }
 }

@@ -8,6 +8,9 @@
 //!   layers, fetched concurrently through a content-addressed [`Cache`] and
 //!   verified (sha256 and size) while they stream, into an image layout that is
 //!   renamed into place only when complete.
+//! - [`Registry::fetch_files`] ([`fetch`]): release files over HTTP(S) into the same
+//!   cache, keyed by their sha256, verified while streaming, resumed with `Range`,
+//!   retried only for 5xx/429/timeouts/broken connections; `offline` uses the cache only.
 //! - [`Credentials`]: Docker's `config.json` `auths`; credential helpers are not run.
 //! - [`Registry::push_artifact`] / [`Registry::pull_artifact`] ([`artifact`]): files
 //!   published as one OCI 1.1 artifact (empty config, one titled layer per file),
@@ -36,6 +39,7 @@ pub mod artifact;
 mod auth;
 mod cache;
 mod error;
+pub mod fetch;
 mod layout;
 pub mod manifest;
 mod progress;
@@ -47,6 +51,7 @@ pub use artifact::{Artifact, ArtifactFile, PulledArtifact, PushedArtifact};
 pub use auth::{default_config_path, Credential, Credentials};
 pub use cache::{sha256_digest, BlobWriter, Cache};
 pub use error::OciError;
+pub use fetch::{FetchReport, FileRequest};
 pub use layout::{Layout, LayoutImage};
 pub use progress::{NoProgress, Progress};
 pub use pull::{ref_name, PullReport, PullRequest, PulledImage};

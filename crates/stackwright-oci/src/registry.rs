@@ -32,8 +32,12 @@ pub struct RegistryOptions {
     pub connect_timeout: Duration,
     /// A response that sends nothing for this long is abandoned (and retried).
     pub read_timeout: Duration,
-    /// Requests in flight at once, across all images.
+    /// Requests in flight at once, across all images (and downloads at once, for
+    /// release files).
     pub concurrency: usize,
+    /// Use only the cache: anything not in it is an [`OciError::Offline`] naming it,
+    /// and no connection is made.
+    pub offline: bool,
 }
 
 impl Default for RegistryOptions {
@@ -47,6 +51,7 @@ impl Default for RegistryOptions {
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(60),
             concurrency: 8,
+            offline: false,
         }
     }
 }
@@ -198,27 +203,28 @@ impl<'a> Conn<'a> {
     }
 
     /// Runs `op` again after transient failures, pausing longer each time.
-    pub(crate) async fn retry<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, OciError>
+    pub(crate) async fn retry<T, F, Fut>(&self, what: &str, op: F) -> Result<T, OciError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, OciError>>,
     {
-        let mut attempt = 0u32;
-        loop {
-            match op().await {
-                Err(e) if e.is_transient() && attempt < self.reg.opts.retries => {
-                    attempt += 1;
-                    self.progress.retrying(what, attempt, &e);
-                    let pause = self
-                        .reg
-                        .opts
-                        .backoff
-                        .saturating_mul(1 << (attempt - 1).min(16));
-                    tokio::time::sleep(pause.min(Duration::from_secs(30))).await;
-                }
-                r => return r,
-            }
+        with_retries(&self.reg.opts, self.progress, what, op).await
+    }
+
+    /// `--offline`: the error for something that would need the network.
+    pub(crate) fn offline(
+        &self,
+        cache: &Cache,
+        image: &ImageRef,
+        what: &str,
+    ) -> Result<(), OciError> {
+        if self.reg.opts.offline {
+            return Err(OciError::Offline {
+                cache: cache.root().to_path_buf(),
+                missing: vec![format!("{} ({what})", image.original())],
+            });
         }
+        Ok(())
     }
 
     /// The digest a tag currently names (HEAD, falling back to GET).
@@ -228,6 +234,15 @@ impl<'a> Conn<'a> {
                 image: image.original().to_string(),
                 what: "its digest".into(),
                 cache: std::path::PathBuf::from("(any)"),
+            });
+        }
+        if self.reg.opts.offline {
+            return Err(OciError::Offline {
+                cache: std::path::PathBuf::new(),
+                missing: vec![format!(
+                    "{} (its digest: pin it first, or use the lock)",
+                    image.original()
+                )],
             });
         }
         let auth = self.auth(image);
@@ -271,6 +286,7 @@ impl<'a> Conn<'a> {
                 cache: cache.root().to_path_buf(),
             });
         }
+        self.offline(cache, image, &format!("manifest {digest}"))?;
         let reference = image.by_digest(digest);
         let auth = self.auth(image);
         let (bytes, _) = self
@@ -328,6 +344,7 @@ impl<'a> Conn<'a> {
                 cache: cache.root().to_path_buf(),
             });
         }
+        self.offline(cache, image, &format!("blob {}", desc.digest))?;
         let what = format!("blob {} of {image}", desc.digest);
         let mut restart = false;
         loop {
@@ -574,6 +591,11 @@ impl<'a> Conn<'a> {
                     status: Some(code),
                     message: error_chain(&r),
                 },
+                None if is_unreachable(&r) => OciError::Unreachable {
+                    image: img,
+                    registry,
+                    message: error_chain(&r),
+                },
                 None => OciError::Network {
                     image: img,
                     registry,
@@ -603,8 +625,41 @@ impl<'a> Conn<'a> {
     }
 }
 
+/// Runs `op` again after transient failures ([`OciError::is_transient`]), at most
+/// `opts.retries` more times, pausing `opts.backoff` and doubling it (capped at 30 s).
+pub(crate) async fn with_retries<T, F, Fut>(
+    opts: &RegistryOptions,
+    progress: &dyn Progress,
+    what: &str,
+    mut op: F,
+) -> Result<T, OciError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, OciError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() && attempt < opts.retries => {
+                attempt += 1;
+                progress.retrying(what, attempt, &e);
+                let pause = opts.backoff.saturating_mul(1 << (attempt - 1).min(16));
+                tokio::time::sleep(pause.min(Duration::from_secs(30))).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Whether a request failed before any connection was made — a DNS failure, a refused
+/// connection, a TLS handshake that failed — as opposed to a timeout or a connection
+/// that broke off. The first kind is not retried: an offline machine fails at once.
+pub(crate) fn is_unreachable(e: &reqwest::Error) -> bool {
+    e.is_connect() && !e.is_timeout()
+}
+
 /// An error with its causes, `outer: inner: innermost` (reqwest hides the useful part in sources).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

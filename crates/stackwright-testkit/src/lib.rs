@@ -1,7 +1,8 @@
 //! Stackwright's test support (never published, only a dev-dependency, and a dependency
 //! of `xtask` for benchmarks): a real registry on 127.0.0.1 (Debian's `docker-registry`)
 //! with its storage in a temporary directory, small OCI images built offline, a TCP
-//! proxy that can make the registry "go away" after a number of bytes, lookup of the
+//! proxy that can make the registry "go away" after a number of bytes, a static file
+//! server with fault injection ([`FileServer`], for release-file downloads), lookup of the
 //! external programs tests need, the Debian packages of the end-to-end test's component
 //! library (`debian`), the reference SBOM validators, and the one pseudo-random generator ([`SplitMix64`]).
 //!
@@ -11,6 +12,7 @@
 
 pub mod boot;
 pub mod debian;
+mod files;
 mod image;
 mod programs;
 mod proxy;
@@ -18,6 +20,7 @@ mod registry;
 mod rng;
 mod sbom;
 
+pub use files::{FileServer, ServedRequest};
 pub use image::{
     big_layer, image, index, layer, layer_with_modes, write_layout, TestImage, TestIndex, TestLayer,
 };
