@@ -94,13 +94,13 @@ impl Cache {
             .map_err(|e| OciError::io(&path, e))?;
         let mut pause = std::time::Duration::from_millis(5);
         loop {
-            match file.try_lock() {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => return Ok(BlobLock { _file: file }),
-                Err(std::fs::TryLockError::WouldBlock) => {
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_millis(200));
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(OciError::io(&path, e)),
+                Err(e) => return Err(OciError::io(&path, e.into())),
             }
         }
     }
