@@ -210,3 +210,50 @@ fn the_debian_library_packages_into_images_whose_programs_run() {
         }
     }
 }
+
+/// `debian-containerd` is configured exactly as the built-in containerd is: the same
+/// `[config]` schema and the same `[[generate]]` entries (copied, and kept equal here), so
+/// the end-to-end boot proves the built-in component's generated config.toml.
+#[test]
+fn debian_containerd_configures_as_the_builtin_containerd() {
+    let read = |p: PathBuf| -> toml::Table {
+        toml::from_str(&std::fs::read_to_string(&p).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let builtin = read(debian::workspace().join("components/runtime/containerd.toml"));
+    let debian = read(debian::library().join("debian-containerd.toml"));
+    for key in ["config", "generate"] {
+        assert!(builtin.contains_key(key), "the built-in containerd has `{key}`");
+        assert_eq!(
+            builtin.get(key),
+            debian.get(key),
+            "tests/e2e/components/debian-containerd.toml's `{key}` must be components/runtime/containerd.toml's: copy it again"
+        );
+    }
+}
+
+/// The test program the workload runs in a container: says where it runs.
+const HELLO_C: &str = r#"
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    printf("e2e-hello: hello from a container, pid %d, hostname %s\n", (int)getpid(), host);
+    return 0;
+}
+"#;
+
+/// The image `ctr images import` gets: the static test program at `/hello`.
+const HELLO_REF: &str = "stackwright.test/e2e-hello:1";
+
+fn hello_archive(dir: &Path) -> Vec<u8> {
+    let bin = stackwright_testkit::static_program(dir, "hello", HELLO_C);
+    let bytes = std::fs::read(bin).unwrap();
+    let img = stackwright_testkit::image(
+        "amd64",
+        vec![stackwright_testkit::layer_with_modes(&[("hello", 0o755, &bytes)])],
+    );
+    stackwright_testkit::oci_archive(HELLO_REF, &img)
+}
+

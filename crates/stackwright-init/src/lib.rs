@@ -221,7 +221,43 @@ impl Ctx {
         self.root.join(p.trim_start_matches('/'))
     }
 
-    /// `runtime run [--no-pivot] --bundle <bundle> <name>`.
+    /// LinuxKit's `runtime.mkdir`: the directories the bundle's `runtime.json` lists are
+    /// created on the host before the container starts (bind sources under the `/run` and
+    /// `/var` of a fresh boot do not exist yet, and runc refuses a missing bind source).
+    fn make_dirs(&self, unit: &Unit) -> std::io::Result<()> {
+        let path = self.under_root(&unit.bundle).join("runtime.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let bad = |why: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {why}", path.display()),
+            )
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let Some(dirs) = v.get("mkdir").filter(|d| !d.is_null()) else {
+            return Ok(());
+        };
+        let dirs = dirs
+            .as_array()
+            .ok_or_else(|| bad("`mkdir` is not a list".into()))?;
+        for d in dirs {
+            let d = d
+                .as_str()
+                .filter(|d| d.starts_with('/') && !d.split('/').any(|p| p == ".."))
+                .ok_or_else(|| bad(format!("`mkdir` entry {d} is not an absolute path")))?;
+            std::fs::create_dir_all(self.under_root(d))
+                .map_err(|e| std::io::Error::new(e.kind(), format!("mkdir {d}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// `runtime run [--no-pivot] --bundle <bundle> <name>`, after the bundle's
+    /// `runtime.mkdir` directories are made.
     fn start(&self, unit: &Unit) -> std::io::Result<Running> {
         if !self.runtime.is_file() {
             return Err(std::io::Error::new(
@@ -229,6 +265,7 @@ impl Ctx {
                 format!("the OCI runtime {} is missing", self.runtime.display()),
             ));
         }
+        self.make_dirs(unit)?;
         let mut cmd = Command::new(&self.runtime);
         cmd.arg("run")
             .args(&self.runtime_args)

@@ -177,9 +177,89 @@ pub fn write_layout(dir: &Path, images: &[(&str, &TestImage)]) -> std::io::Resul
     )
 }
 
+/// An OCI image layout of one image as a tar archive (`oci-layout`, `index.json`,
+/// `blobs/sha256/…`), the format `ctr images import` and `docker load` read. `name` is the
+/// full reference it is imported as: the index entry carries it as containerd's
+/// `io.containerd.image.name` and its tag as `org.opencontainers.image.ref.name`, with the
+/// image's platform. Entries sorted, owner 0:0, mtime 0: the same image gives the same bytes.
+pub fn oci_archive(name: &str, img: &TestImage) -> Vec<u8> {
+    let tag = name.rsplit_once(':').map_or("latest", |(_, t)| t);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{
+            "mediaType": OCI_MANIFEST,
+            "digest": img.digest,
+            "size": img.manifest.len(),
+            "platform": {"architecture": img.arch, "os": "linux"},
+            "annotations": {"io.containerd.image.name": name, REF_NAME: tag},
+        }],
+    });
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        ("index.json".into(), serde_json::to_vec(&index).expect("json")),
+    ];
+    let mut blobs = vec![
+        (img.digest.clone(), img.manifest.clone()),
+        (img.config_digest.clone(), img.config.clone()),
+    ];
+    blobs.extend(img.layers.iter().map(|l| (l.digest.clone(), l.bytes.clone())));
+    for (digest, bytes) in blobs {
+        files.push((format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")), bytes));
+    }
+    files.sort();
+    files.dedup_by(|a, b| a.0 == b.0);
+    let mut tar = tar::Builder::new(Vec::new());
+    for dir in ["blobs/", "blobs/sha256/"] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_mtime(0);
+        tar.append_data(&mut h, dir, std::io::empty())
+            .expect("writing to memory");
+    }
+    for (path, bytes) in &files {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(bytes.len() as u64);
+        h.set_mtime(0);
+        tar.append_data(&mut h, path, bytes.as_slice())
+            .expect("writing to memory");
+    }
+    tar.into_inner().expect("writing to memory")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oci_archive_names_its_image_and_holds_every_blob() {
+        let img = image("amd64", vec![layer(&[("hello", b"hi")])]);
+        let bytes = oci_archive("example.test/hello:1", &img);
+        assert_eq!(bytes, oci_archive("example.test/hello:1", &img));
+        let mut a = tar::Archive::new(bytes.as_slice());
+        let mut names = Vec::new();
+        let mut index = Vec::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let p = e.path().unwrap().display().to_string();
+            if p == "index.json" {
+                std::io::Read::read_to_end(&mut e, &mut index).unwrap();
+            }
+            names.push(p);
+        }
+        for d in [&img.digest, &img.config_digest, &img.layers[0].digest] {
+            let want = format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+            assert!(names.contains(&want), "{want} in {names:?}");
+        }
+        let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        let m = &index["manifests"][0];
+        assert_eq!(m["annotations"]["io.containerd.image.name"], "example.test/hello:1");
+        assert_eq!(m["annotations"][REF_NAME], "1");
+        assert_eq!(m["platform"]["architecture"], "amd64");
+    }
 
     #[test]
     fn layers_are_reproducible() {

@@ -1,0 +1,1 @@
+echo bad must not start
