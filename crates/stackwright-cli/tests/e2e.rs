@@ -223,7 +223,10 @@ fn debian_containerd_configures_as_the_builtin_containerd() {
     let builtin = read(debian::workspace().join("components/runtime/containerd.toml"));
     let debian = read(debian::library().join("debian-containerd.toml"));
     for key in ["config", "generate"] {
-        assert!(builtin.contains_key(key), "the built-in containerd has `{key}`");
+        assert!(
+            builtin.contains_key(key),
+            "the built-in containerd has `{key}`"
+        );
         assert_eq!(
             builtin.get(key),
             debian.get(key),
@@ -231,29 +234,3 @@ fn debian_containerd_configures_as_the_builtin_containerd() {
         );
     }
 }
-
-/// The test program the workload runs in a container: says where it runs.
-const HELLO_C: &str = r#"
-#include <stdio.h>
-#include <unistd.h>
-int main(void) {
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    printf("e2e-hello: hello from a container, pid %d, hostname %s\n", (int)getpid(), host);
-    return 0;
-}
-"#;
-
-/// The image `ctr images import` gets: the static test program at `/hello`.
-const HELLO_REF: &str = "stackwright.test/e2e-hello:1";
-
-fn hello_archive(dir: &Path) -> Vec<u8> {
-    let bin = stackwright_testkit::static_program(dir, "hello", HELLO_C);
-    let bytes = std::fs::read(bin).unwrap();
-    let img = stackwright_testkit::image(
-        "amd64",
-        vec![stackwright_testkit::layer_with_modes(&[("hello", 0o755, &bytes)])],
-    );
-    stackwright_testkit::oci_archive(HELLO_REF, &img)
-}
-

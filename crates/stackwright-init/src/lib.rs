@@ -237,8 +237,7 @@ impl Ctx {
                 format!("{}: {why}", path.display()),
             )
         };
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let Some(dirs) = v.get("mkdir").filter(|d| !d.is_null()) else {
             return Ok(());
         };

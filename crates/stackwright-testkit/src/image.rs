@@ -196,16 +196,29 @@ pub fn oci_archive(name: &str, img: &TestImage) -> Vec<u8> {
         }],
     });
     let mut files: Vec<(String, Vec<u8>)> = vec![
-        ("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-        ("index.json".into(), serde_json::to_vec(&index).expect("json")),
+        (
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
+        (
+            "index.json".into(),
+            serde_json::to_vec(&index).expect("json"),
+        ),
     ];
     let mut blobs = vec![
         (img.digest.clone(), img.manifest.clone()),
         (img.config_digest.clone(), img.config.clone()),
     ];
-    blobs.extend(img.layers.iter().map(|l| (l.digest.clone(), l.bytes.clone())));
+    blobs.extend(
+        img.layers
+            .iter()
+            .map(|l| (l.digest.clone(), l.bytes.clone())),
+    );
     for (digest, bytes) in blobs {
-        files.push((format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")), bytes));
+        files.push((
+            format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")),
+            bytes,
+        ));
     }
     files.sort();
     files.dedup_by(|a, b| a.0 == b.0);
@@ -256,7 +269,10 @@ mod tests {
         }
         let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
         let m = &index["manifests"][0];
-        assert_eq!(m["annotations"]["io.containerd.image.name"], "example.test/hello:1");
+        assert_eq!(
+            m["annotations"]["io.containerd.image.name"],
+            "example.test/hello:1"
+        );
         assert_eq!(m["annotations"][REF_NAME], "1");
         assert_eq!(m["platform"]["architecture"], "amd64");
     }
