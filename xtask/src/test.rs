@@ -31,6 +31,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("busybox", "busybox-static"),
     // The generated-configuration tests (tests/generated.rs) hand our files to the daemons.
     ("containerd", "containerd"),
+    // The packaged-components tests (crates/stackwright-cli/tests/packaged.rs) build a .deb.
+    ("dpkg-deb", "dpkg"),
 ];
 
 /// Where the boot test finds the kernel (`x/boot/vmlinuz-*`).

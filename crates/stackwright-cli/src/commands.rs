@@ -28,7 +28,7 @@ pub struct AssembleArgs {
     /// Extra outputs, comma-separated: tar, kernel+initrd, sbom (<name>.spdx.json and <name>.cdx.json; no network needed).
     #[arg(long, value_delimiter = ',')]
     pub format: Vec<String>,
-    /// Never touch the network (errors if --pin/--pull need it).
+    /// Never touch the network: with --pull/--format, images (by the lock's digests) and release files come from the cache only, and whatever is missing is named.
     #[arg(long)]
     pub offline: bool,
     /// Ignore the lockfile's choices and resolve afresh.
@@ -96,14 +96,15 @@ fn assemble(
     args: &AssembleArgs,
     fmt: MessageFormat,
 ) -> Result<Outcome, Error> {
-    // --format needs the images too, so it counts as network use.
-    if args.offline && (args.pin || args.pull || args.format.iter().any(|f| f != "sbom")) {
+    // Pinning asks registries what tags name now; --pull and --format work offline
+    // from the cache (images by the lock's digests, release files by their sha256).
+    if args.offline && args.pin {
         return Err(Error::Usage(vec![Diagnostic::error(
             diagnostic::INVALID_VALUE,
-            "--offline cannot be combined with --pin, --pull or --format",
+            "--offline cannot be combined with --pin (pinning asks the registries)",
         )
         .hint(
-            "drop --offline, or drop those flags to assemble without the network",
+            "drop --pin: --offline --pull/--format use the lock's digests and the cache",
         )]));
     }
     stackwright::extras::check_formats(&args.format)?;
@@ -144,6 +145,7 @@ fn assemble(
         cache: args.cache.clone(),
         insecure: args.insecure_registries.clone(),
         update: args.update,
+        offline: args.offline,
     };
     let progress = LineProgress;
     let written = stackwright::extras::write(&mut assembled, &out_dir, &extra, &progress)?;

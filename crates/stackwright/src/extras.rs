@@ -18,6 +18,9 @@ pub struct Extras {
     pub cache: Option<PathBuf>,
     pub insecure: Vec<String>,
     pub update: bool,
+    /// Use only the cache: no registry is asked, no release file downloaded; whatever
+    /// is missing is named in one error (exit 3).
+    pub offline: bool,
 }
 
 /// Progress of registry work, implemented by the CLI (terminal) or a library user.
@@ -116,6 +119,7 @@ fn registry_work(
     let registry = Registry::new(RegistryOptions {
         credentials,
         insecure: extras.insecure.clone(),
+        offline: extras.offline,
         ..Default::default()
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -128,6 +132,12 @@ fn registry_work(
         })?;
     let images = assembled.images();
     build_local_images(assembled, &images, extras)?;
+    if extras.pull || !extras.formats.is_empty() {
+        // Packaged components: their release files fetched (or found in the cache), their
+        // images built into the cache, the digests recorded before the pull below.
+        let cache = cache(extras)?;
+        build_packaged_images(assembled, &registry, &rt, &cache, progress)?;
+    }
     if extras.pin || !extras.formats.is_empty() || extras.pull {
         let known = if extras.update {
             Default::default()
@@ -220,6 +230,189 @@ fn build_local_images(
             .insert(image.clone(), built.manifest.digest.clone());
     }
     Ok(())
+}
+
+/// One packaged component: its id, release and files for the arch, and its local reference.
+#[cfg(feature = "oci")]
+struct Packaged<'a> {
+    id: &'a str,
+    version: String,
+    image: String,
+    files: Vec<&'a stackwright_types::package::ReleaseFile>,
+    package: &'a stackwright_types::package::Package,
+}
+
+/// The components Stackwright packages from release files (no image, files for the arch),
+/// sorted by id.
+#[cfg(feature = "oci")]
+fn packaged_components(assembled: &Assembled) -> Vec<Packaged<'_>> {
+    let arch = assembled.loaded.arch;
+    assembled
+        .resolution
+        .components
+        .iter()
+        .filter_map(|(id, chosen)| {
+            let m = assembled.registry.manifest(id)?;
+            let release = m.release(&chosen.version)?;
+            let req = assembled.loaded.assembly.components.get(id);
+            if !stackwright_assembly::packaged(req, release, arch) {
+                return None;
+            }
+            Some(Packaged {
+                id: id.as_str(),
+                version: release.version.to_string(),
+                image: stackwright_assembly::component_image(id, req, release, arch)?,
+                files: release.files.iter().filter(|f| f.arch == arch).collect(),
+                package: &m.package,
+            })
+        })
+        .collect()
+}
+
+/// Fetches the release files of every packaged component (bounded concurrency, verified,
+/// cached by sha256; `--offline`: the cache only), builds each image with
+/// `stackwright-package` into the cache, and records its digest in `assembled.digests`
+/// (so the lock and `linuxkit.yml` pin it). A file without a sha256 (a release marked
+/// `verified = false`) is refused: nothing unverified is ever downloaded.
+#[cfg(feature = "oci")]
+fn build_packaged_images(
+    assembled: &mut Assembled,
+    registry: &stackwright_oci::Registry,
+    rt: &tokio::runtime::Runtime,
+    cache: &stackwright_oci::Cache,
+    progress: &dyn stackwright_oci::Progress,
+) -> Result<(), Error> {
+    use stackwright_types::diagnostic::{self, Diagnostic};
+    let arch = assembled.loaded.arch.as_str().to_string();
+    let packaged = packaged_components(assembled);
+    if packaged.is_empty() {
+        return Ok(());
+    }
+    let mut refused = Vec::new();
+    let mut requests = Vec::new();
+    for p in &packaged {
+        let owner = format!("{} {} ({arch})", p.id, p.version);
+        for f in &p.files {
+            match &f.sha256 {
+                Some(sha) => requests.push(stackwright_oci::FileRequest {
+                    owner: owner.clone(),
+                    url: f.url.clone(),
+                    digest: sha.digest(),
+                }),
+                None => {
+                    let why = assembled
+                        .registry
+                        .manifest(p.id)
+                        .map(|m| m.unverified.join("; "))
+                        .filter(|w| !w.is_empty())
+                        .unwrap_or_else(|| "no upstream checksum".into());
+                    refused.push(
+                        Diagnostic::error(
+                            diagnostic::INVALID_VALUE,
+                            format!(
+                                "{owner}: `{}` has no sha256 (the release is unverified: {why}); Stackwright never downloads an unverified file",
+                                f.url
+                            ),
+                        )
+                        .at(f.location.clone())
+                        .hint(format!(
+                            "supply the checksum: copy the component's manifest into a --component-dir with `override = true` and add `sha256 = \"…\"` and `checksum_source` to this file; or give `{}` an image: [components.{}] image = \"…\"",
+                            p.id, p.id
+                        )),
+                    );
+                }
+            }
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Error::Invalid(refused));
+    }
+    rt.block_on(registry.fetch_files(&requests, cache, progress))
+        .map_err(download_error)?;
+    let mut built = Vec::new();
+    for p in &packaged {
+        let image = package_image(p, &arch, cache)?;
+        built.push((p.image.clone(), image.manifest.digest));
+    }
+    assembled.digests.extend(built);
+    Ok(())
+}
+
+/// A failed release-file fetch as an error with what to do about it.
+#[cfg(feature = "oci")]
+fn download_error(e: stackwright_oci::OciError) -> Error {
+    use stackwright_oci::OciError;
+    let hint = match &e {
+        OciError::FileChecksum { .. } => {
+            "the file served is not the one the manifest's sha256 names (nothing was kept): check the URL and the checksum's source before changing the sha256"
+        }
+        OciError::FileDownload { status: Some(404 | 410), .. } => {
+            "the URL is wrong or upstream removed the file: fix `url` in the component's [[release.files]]"
+        }
+        OciError::FileDownload { transient: false, status: None, .. } => {
+            "the host cannot be reached from here (DNS or connection refused): check the network (HTTPS_PROXY and NO_PROXY are honoured), or fill the cache where it is reachable and use it here with --cache DIR --offline"
+        }
+        OciError::Offline { .. } => {
+            "run once without --offline where the URLs are reachable to fill the cache, or pass --cache DIR with a filled cache"
+        }
+        _ => "check the network and the URL; a rerun continues an interrupted download",
+    };
+    Error::Download {
+        message: e.to_string(),
+        hint: hint.to_string(),
+    }
+}
+
+/// Builds one packaged component's image from its (cached) release files and `[package]`.
+#[cfg(feature = "oci")]
+fn package_image(
+    p: &Packaged<'_>,
+    arch: &str,
+    cache: &stackwright_oci::Cache,
+) -> Result<stackwright_package::BuiltImage, Error> {
+    use stackwright_package::{add_release_file, ExtractLimits, LocalImage, PackageError};
+    let fail = |e: PackageError| {
+        match e {
+        PackageError::Io { .. } | PackageError::Cache(_) => {
+            Error::Registry(format!("{} {}: building its image: {e}", p.id, p.version))
+        }
+        other => Error::Invalid(vec![stackwright_types::Diagnostic::error(
+            stackwright_types::diagnostic::INVALID_VALUE,
+            format!("{} {}: building its image: {other}", p.id, p.version),
+        )
+        .at(p.files[0].location.clone())
+        .hint("the manifest's [[release.files]] or [package] do not match what upstream ships: fix the extract rules or paths")]),
+    }
+    };
+    let mut b = LocalImage::builder(arch);
+    for f in &p.files {
+        let digest = f.sha256.as_ref().expect("checked above").digest();
+        b = add_release_file(b, f, &cache.blob_path(&digest), ExtractLimits::default())
+            .map_err(fail)?;
+    }
+    let pkg = p.package;
+    if let Some(e) = &pkg.entrypoint {
+        b = b.entrypoint(e.iter().cloned());
+    }
+    if let Some(c) = &pkg.cmd {
+        b = b.cmd(c.iter().cloned());
+    }
+    for e in &pkg.env {
+        b = b.env(e.clone());
+    }
+    if let Some(w) = &pkg.workdir {
+        b = b.workdir(w.clone());
+    }
+    for l in &pkg.symlinks {
+        b = b.symlink(l.path.clone(), l.target.clone());
+    }
+    for f in &pkg.files {
+        b = b.file(f.path.clone(), f.mode.0, f.contents.clone().into_bytes());
+    }
+    b.label("org.opencontainers.image.title", p.id)
+        .label("org.opencontainers.image.version", p.version.clone())
+        .build(cache)
+        .map_err(fail)
 }
 
 /// The `stackwright-init` component's image: the static init at `/sbin/stackwright-init`,

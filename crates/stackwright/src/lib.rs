@@ -67,6 +67,10 @@ pub enum Error {
     /// A registry could not be reached, refused us, or sent bad data: exit code 3.
     #[error("{0}")]
     Registry(String),
+    /// A release file could not be fetched, or did not match its sha256, or is not in
+    /// the cache with `--offline`: exit code 3, with what to do about it.
+    #[error("{message}")]
+    Download { message: String, hint: String },
     /// Rendering failed (e.g. an override breaks LinuxKit's schema): exit code 1.
     #[error(transparent)]
     Render(#[from] stackwright_render::RenderError),
@@ -84,6 +88,9 @@ impl Error {
             Error::Registry(m) => vec![Diagnostic::error(diagnostic::IO_ERROR, m.clone()).hint(
                 "check the image reference, the network, credentials in ~/.docker/config.json, or --insecure-registry for plain HTTP",
             )],
+            Error::Download { message, hint } => {
+                vec![Diagnostic::error(diagnostic::IO_ERROR, message.clone()).hint(hint.clone())]
+            }
             Error::Render(e) => vec![Diagnostic::error(diagnostic::SCHEMA, e.to_string())
                 .hint("check the [container] overrides in the assembly against LinuxKit's fields")],
         }
@@ -94,7 +101,7 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Render(_) => 1,
             Error::Usage(_) => 2,
-            Error::Io { .. } | Error::Registry(_) => 3,
+            Error::Io { .. } | Error::Registry(_) | Error::Download { .. } => 3,
         }
     }
 }
