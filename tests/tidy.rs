@@ -145,3 +145,26 @@ fn every_crate_uses_the_workspace_lints() {
         missing.join(", ")
     );
 }
+
+/// The two containerd daemons (packaged and LinuxKit's) generate config.toml from one
+/// template: a change to one must be made to both.
+#[test]
+fn both_containerd_daemons_generate_config_toml_from_the_same_template() {
+    let template = |file: &str| {
+        let text = std::fs::read_to_string(root().join("components/runtime").join(file)).unwrap();
+        let value: toml::Value = toml::from_str(&text).unwrap();
+        value["generate"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g.get("path").and_then(|p| p.as_str()) == Some("etc/containerd/config.toml"))
+            .and_then(|g| g.get("template"))
+            .and_then(|t| t.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{file} generates no etc/containerd/config.toml"))
+    };
+    assert_eq!(
+        template("containerd.toml"),
+        template("linuxkit-containerd.toml")
+    );
+}

@@ -8,7 +8,14 @@ use stackwright_solver::Why;
 
 use crate::Platform;
 
-const STAGES: [&str; 5] = ["kernel", "init", "onboot", "service", "onshutdown"];
+const STAGES: [&str; 6] = [
+    "kernel",
+    "init",
+    "onboot",
+    "service",
+    "onshutdown",
+    "sandbox",
+];
 
 /// (from, to, label) edges, sorted.
 fn edges(p: &Platform<'_>) -> BTreeSet<(String, String, String)> {

@@ -76,13 +76,16 @@ string_enum! {
 }
 
 string_enum! {
-    /// Where a component goes in LinuxKit's YAML, and so when it starts.
+    /// Where a component goes in LinuxKit's YAML, and so when it starts. `sandbox` is an
+    /// image no section runs: the CRI runtime pulls it for pod sandboxes (pause), named in
+    /// the runtime's generated configuration.
     Stage {
         Kernel = "kernel",
         Init = "init",
         Onboot = "onboot",
         Service = "service",
         Onshutdown = "onshutdown",
+        Sandbox = "sandbox",
     }
 }
 
