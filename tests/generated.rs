@@ -149,3 +149,37 @@ fn containerd_reads_the_version_2_configs_we_generate() {
         files.len()
     );
 }
+
+#[test]
+fn ssh_keygen_reads_every_authorized_key_we_generate() {
+    let Some(keygen) = stackwright_testkit::config_tool_or_skip("ssh-keygen", "openssh-client")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = generated(|p| p.ends_with(".ssh/authorized_keys"));
+    let mut checked = 0;
+    for (case, path, body) in files.iter().filter(|(_, _, b)| !b.trim().is_empty()) {
+        let file = dir.path().join(format!("{case}.keys"));
+        std::fs::write(&file, body).unwrap();
+        // `-l` prints one fingerprint per key and fails on a line that is not a key.
+        let out = std::process::Command::new(&keygen)
+            .arg("-lf")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{case}: ssh-keygen refuses our {path}: {}\n{body}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(
+            printed,
+            body.lines().count(),
+            "{case}: {path}: not every line is a key"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "no authorized_keys among the generated cases");
+}

@@ -2,8 +2,9 @@
 //!
 //! The I/O tests need real tools: Debian's `docker-registry` (a real OCI registry),
 //! `skopeo` and `umoci` (to check written layouts), `runc` (to run built bundles) and gcc's
-//! static libc (to build the test program runc runs), and Debian's `containerd` (it reads
-//! the config.toml files we generate: `containerd --config FILE config dump`). When one is
+//! static libc (to build the test program runc runs), and Debian's `containerd` and
+//! `ssh-keygen` (they read the config.toml and authorized_keys files we generate:
+//! `containerd --config FILE config dump`, `ssh-keygen -lf FILE`). When one is
 //! missing and we are root, they are installed with apt-get; otherwise the run stops and
 //! says what to install. The SBOM tests need the reference validators from PyPI
 //! (spdx-tools, cyclonedx-python-lib), installed with pip when missing.
