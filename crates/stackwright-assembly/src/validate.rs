@@ -8,8 +8,9 @@ use stackwright_types::assembly::ComponentRequest;
 use stackwright_types::container::Container;
 use stackwright_types::diagnostic::{self, Diagnostic};
 use stackwright_types::linuxkit::File;
-use stackwright_types::manifest::{image_has_tag_or_digest, Arch, Manifest, PortScope, Release};
+use stackwright_types::manifest::{Arch, Manifest, PortScope, Release};
 use stackwright_types::package::local_image_ref;
+use stackwright_types::reference::ImageRef;
 use stackwright_types::Location;
 
 use crate::Loaded;
@@ -263,7 +264,8 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
             // LinuxKit takes an image without a tag and pulls `:latest` (`Pull` in
             // src/cmd/linuxkit/cache/pull.go at 3bf33c3a), so this is a warning: the
             // platform floats until `--pin` records the digest.
-            Some(img) if !image_has_tag_or_digest(img) => diags.push(
+            // (An image that does not parse was refused with its manifest or assembly.)
+            Some(img) if ImageRef::parse(img).is_ok_and(|r| !r.has_tag_or_digest()) => diags.push(
                 Diagnostic::warning(
                     diagnostic::IMAGE_UNPINNED,
                     format!("image `{img}` of `{id}` has neither a tag nor a digest: it is pulled as `{img}:latest`"),

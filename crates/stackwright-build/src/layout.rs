@@ -5,7 +5,7 @@
 //! `index.json` entry. The reference in the config and the one in the layout may be
 //! spelled differently (`alpine:3.20` vs `docker.io/library/alpine:3.20`, a pinned
 //! `name:tag@sha256:…`), so both are normalised by the distribution rules before they
-//! are compared; see [`ImageRef::matches`].
+//! are compared (`stackwright_types::reference::ImageRef`).
 
 use std::collections::HashMap;
 use std::fs;
@@ -14,77 +14,29 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 use sha2::{Digest, Sha256};
 
+use stackwright_types::reference::ImageRef;
+
 use crate::error::BuildError;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Manifests, indexes and configs bigger than this are refused (they are JSON).
 const MAX_JSON_BLOB: u64 = 16 << 20;
 
-/// An image reference split into its parts, normalised: `docker.io` for a bare Docker
-/// Hub name, `library/` for official images.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageRef {
-    /// `registry/repository`, e.g. `docker.io/library/alpine`.
-    pub name: String,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-}
-
-impl ImageRef {
-    pub fn parse(s: &str) -> ImageRef {
-        let (rest, digest) = match s.split_once('@') {
-            Some((r, d)) => (r, Some(d.to_string())),
-            None => (s, None),
-        };
-        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (
-                &rest[..last_slash + i],
-                Some(rest[last_slash + i + 1..].to_string()),
-            ),
-            None => (rest, None),
-        };
-        let mut parts: Vec<&str> = name.split('/').collect();
-        let has_registry = parts.len() > 1
-            && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost");
-        let registry = if has_registry {
-            parts.remove(0)
-        } else {
-            "docker.io"
-        };
-        let registry = match registry {
-            "index.docker.io" | "registry-1.docker.io" => "docker.io",
-            r => r,
-        };
-        let repo = parts.join("/");
-        let repo = if registry == "docker.io" && !repo.contains('/') {
-            format!("library/{repo}")
-        } else {
-            repo
-        };
-        let tag = match (tag, &digest) {
-            (None, None) => Some("latest".to_string()),
-            (t, _) => t,
-        };
-        ImageRef {
-            name: format!("{registry}/{repo}"),
-            tag,
-            digest,
-        }
+/// Whether a layout entry named `stored` (whose manifest descriptor has digest
+/// `stored_digest`) is the image `want` asks for: the same repository after normalisation,
+/// then, with a digest, the digest decides (the stored name's or the descriptor's);
+/// without one, the tag (`latest` when none is written). A stored name that is not a
+/// reference (umoci names entries by tag alone) never matches this way.
+fn same_image(want: &ImageRef, stored: &str, stored_digest: &str) -> bool {
+    let Ok(other) = ImageRef::parse(stored) else {
+        return false;
+    };
+    if other.name() != want.name() {
+        return false;
     }
-
-    /// Whether a layout entry named `stored` (whose manifest descriptor has digest
-    /// `stored_digest`) is the image this reference asks for. With a digest, the digest
-    /// decides (it may be the stored name's or the descriptor's); without one, the tag.
-    pub fn matches(&self, stored: &str, stored_digest: &str) -> bool {
-        let other = ImageRef::parse(stored);
-        if other.name != self.name {
-            return false;
-        }
-        match &self.digest {
-            Some(d) => other.digest.as_deref() == Some(d.as_str()) || stored_digest == d,
-            None => other.tag.is_some() && other.tag == self.tag,
-        }
+    match want.digest() {
+        Some(d) => other.digest() == Some(d) || stored_digest == d,
+        None => other.tag_or_default().is_some() && other.tag_or_default() == want.tag_or_default(),
     }
 }
 
@@ -157,14 +109,17 @@ impl Layout {
                 .and_then(|a| a.get(REF_NAME))
                 .cloned()
         };
-        let want = ImageRef::parse(reference);
+        // A reference that does not parse can still be a layout's own name (umoci's bare
+        // tags); it is only looked up as written.
+        let want = ImageRef::parse(reference).ok();
         let found = entries
             .iter()
             .find(|d| name_of(d).as_deref() == Some(reference))
             .or_else(|| {
+                let want = want.as_ref()?;
                 entries
                     .iter()
-                    .find(|d| name_of(d).is_some_and(|n| want.matches(&n, d.digest().as_ref())))
+                    .find(|d| name_of(d).is_some_and(|n| same_image(want, &n, d.digest().as_ref())))
             })
             .ok_or_else(|| BuildError::ImageNotFound {
                 reference: reference.to_string(),
@@ -324,29 +279,40 @@ mod tests {
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     #[test]
-    fn normalises_docker_hub_names() {
-        let r = ImageRef::parse("alpine");
-        assert_eq!(r.name, "docker.io/library/alpine");
-        assert_eq!(r.tag.as_deref(), Some("latest"));
-        let r = ImageRef::parse("linuxkit/init:v1.0");
-        assert_eq!(r.name, "docker.io/linuxkit/init");
-        let r = ImageRef::parse("127.0.0.1:5000/x/y:1");
-        assert_eq!(
-            (r.name.as_str(), r.tag.as_deref()),
-            ("127.0.0.1:5000/x/y", Some("1"))
-        );
-    }
-
-    #[test]
     fn matching_rules() {
-        let pinned = ImageRef::parse(&format!("linuxkit/init:v1@{D}"));
-        assert!(pinned.matches(&format!("docker.io/linuxkit/init:v1@{D}"), "sha256:other"));
-        assert!(pinned.matches("docker.io/linuxkit/init:v1", D));
-        assert!(!pinned.matches("docker.io/linuxkit/init:v1", "sha256:other"));
-        let tagged = ImageRef::parse("linuxkit/init:v1");
-        assert!(tagged.matches("docker.io/linuxkit/init:v1", "x"));
-        assert!(tagged.matches(&format!("docker.io/linuxkit/init:v1@{D}"), "x"));
-        assert!(!tagged.matches("docker.io/linuxkit/init:v2", "x"));
-        assert!(!tagged.matches("docker.io/linuxkit/other:v1", "x"));
+        let r = |s: &str| ImageRef::parse(s).unwrap();
+        let pinned = r(&format!("linuxkit/init:v1@{D}"));
+        assert!(same_image(
+            &pinned,
+            &format!("docker.io/linuxkit/init:v1@{D}"),
+            "sha256:other"
+        ));
+        assert!(same_image(&pinned, "docker.io/linuxkit/init:v1", D));
+        assert!(!same_image(
+            &pinned,
+            "docker.io/linuxkit/init:v1",
+            "sha256:other"
+        ));
+        let tagged = r("linuxkit/init:v1");
+        assert!(same_image(&tagged, "docker.io/linuxkit/init:v1", "x"));
+        assert!(same_image(
+            &tagged,
+            &format!("docker.io/linuxkit/init:v1@{D}"),
+            "x"
+        ));
+        assert!(!same_image(&tagged, "docker.io/linuxkit/init:v2", "x"));
+        assert!(!same_image(&tagged, "docker.io/linuxkit/other:v1", "x"));
+        // No tag means `latest`, on either side.
+        assert!(same_image(
+            &r("alpine"),
+            "docker.io/library/alpine:latest",
+            "x"
+        ));
+        assert!(same_image(
+            &r("alpine:latest"),
+            "index.docker.io/library/alpine",
+            "x"
+        ));
+        assert!(!same_image(&r("alpine"), "3.20", "x"));
     }
 }

@@ -48,7 +48,7 @@ use stackwright_types::linuxkit::Config;
 
 pub use error::{BuildError, LimitKind, Origin};
 pub use layer::{Limits, Note, NoteKind, Policy};
-pub use layout::{host_arch, ImageRef, ImageSource, Layout};
+pub use layout::{host_arch, ImageSource, Layout};
 pub use tree::{Content, Node, NodeKind, Spool, Tree};
 pub use unpack::write_dir;
 

@@ -21,7 +21,7 @@ use stackwright_types::Location;
 
 use crate::layout::{Layout, LayoutKernel, LayoutKernelEntry};
 use crate::merge::Merged;
-use crate::reference::ImageRef;
+use stackwright_types::reference::ImageRef;
 
 /// Choices the LinuxKit file cannot make.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,12 +92,16 @@ pub fn map(merged: &Merged, registry: &[Manifest], opts: &ImportOptions) -> Impo
                     image: &str,
                     container: Container,
                     location: Option<Location>| {
+        // `load` refused every reference that does not parse (parse.rs), with its line.
+        let Ok(reference) = ImageRef::parse(image) else {
+            return;
+        };
         entries.push(Entry {
             section,
             stage,
             name,
             image: image.to_string(),
-            reference: ImageRef::parse(image),
+            reference,
             container,
             location,
             matched: None,
@@ -398,7 +402,8 @@ fn best_match<'a>(
     stage: Stage,
 ) -> Option<(&'a Manifest, Option<&'a Release>)> {
     let canonical = r.canonical();
-    let tag_version = r.tag.as_deref().and_then(|t| parse_version(t).ok());
+    let name = r.name();
+    let tag_version = r.tag().and_then(|t| parse_version(t).ok());
     registry
         .iter()
         .filter(|m| (m.stage == Stage::Kernel) == (stage == Stage::Kernel))
@@ -406,9 +411,8 @@ fn best_match<'a>(
             let mut same_repo = false;
             let mut exact = None;
             for rel in &m.releases {
-                if let Some(img) = &rel.image {
-                    let ir = ImageRef::parse(img);
-                    if ir.repository == r.repository {
+                if let Some(ir) = rel.image.as_deref().and_then(|i| ImageRef::parse(i).ok()) {
+                    if ir.name() == name {
                         same_repo = true;
                         if exact.is_none() && ir.canonical() == canonical {
                             exact = Some(rel);
@@ -479,7 +483,7 @@ fn fresh_id(e: &Entry, reserved: &BTreeSet<String>, taken: &BTreeSet<String>) ->
         .unwrap_or_else(|| "image".into());
     let mut candidates = vec![base.clone()];
     if e.name.is_none() {
-        candidates.extend(kebab(e.reference.path()));
+        candidates.extend(kebab(e.reference.repository()));
     }
     candidates.push(format!("{base}-{singular}"));
     if let Some(c) = candidates.iter().find(|c| free(c)) {
@@ -494,14 +498,14 @@ fn fresh_id(e: &Entry, reserved: &BTreeSet<String>, taken: &BTreeSet<String>) ->
 /// The release version of a generated component: the tag when it reads as a version,
 /// else `0.0.0+<tag or digest>` as the catalog encodes content-hash tags.
 fn version_for(r: &ImageRef) -> Version {
-    if let Some(v) = r.tag.as_deref().and_then(|t| parse_version(t).ok()) {
+    if let Some(v) = r.tag().and_then(|t| parse_version(t).ok()) {
         return v;
     }
-    let raw = match (&r.tag, &r.digest) {
+    let raw = match (r.tag(), r.digest()) {
         (Some(t), _) if t.len() == 40 && t.bytes().all(|b| b.is_ascii_hexdigit()) => {
             t[..8].to_string()
         }
-        (Some(t), _) => t.clone(),
+        (Some(t), _) => t.to_string(),
         (None, Some(d)) => d
             .split_once(':')
             .map(|(_, h)| h)
@@ -536,8 +540,10 @@ fn generate(
     let t = e.template;
     let version = match t.and_then(|m| {
         m.releases.iter().find(|r| {
-            r.image.as_deref().map(|i| ImageRef::parse(i).canonical())
-                == Some(e.reference.canonical())
+            r.image
+                .as_deref()
+                .and_then(|i| ImageRef::parse(i).ok())
+                .is_some_and(|i| i.canonical() == e.reference.canonical())
         })
     }) {
         Some(rel) => rel.version.clone(),
@@ -643,7 +649,7 @@ fn generate(
 fn untagged_images(entries: &[Entry]) -> Vec<Diagnostic> {
     entries
         .iter()
-        .filter(|e| !stackwright_types::manifest::image_has_tag_or_digest(&e.image))
+        .filter(|e| !e.reference.has_tag_or_digest())
         .map(|e| {
             let mut d = Diagnostic::warning(
                 stackwright_types::diagnostic::IMAGE_UNPINNED,

@@ -50,7 +50,6 @@ pub mod import;
 pub mod layout;
 pub mod merge;
 pub mod parse;
-pub mod reference;
 pub mod yaml;
 
 use std::collections::BTreeMap;

@@ -16,6 +16,7 @@ use serde_json::Value;
 use stackwright_types::container::Container;
 use stackwright_types::diagnostic::{self, Diagnostic};
 use stackwright_types::linuxkit::Config;
+use stackwright_types::reference::ImageRef;
 use stackwright_types::{Location, SourceText, MAX_INPUT_BYTES};
 
 use crate::yaml::{self, Node, Step};
@@ -652,7 +653,7 @@ fn rule_diagnostics(src: &SourceText, tree: &Node, config: &Config) -> Vec<Diagn
         // src/cmd/linuxkit/cache/pull.go, `util.ReferenceExpand(name,
         // util.ReferenceWithTag())`); the import warns about it (SW0509).
         for (i, im) in images.iter().enumerate() {
-            if let Err(e) = stackwright_types::manifest::check_image_ref(&im.image) {
+            if let Err(e) = ImageRef::parse(&im.image) {
                 out.push(bad_image(
                     e,
                     loc_of(&[key(section), Step::Index(i), key("image")]),
@@ -687,7 +688,7 @@ fn rule_diagnostics(src: &SourceText, tree: &Node, config: &Config) -> Vec<Diagn
             );
         }
         if let Some(img) = &v.image {
-            if let Err(e) = stackwright_types::manifest::check_image_ref(img) {
+            if let Err(e) = ImageRef::parse(img) {
                 out.push(bad_image(
                     e,
                     loc_of(&[key("volumes"), Step::Index(i), key("image")]),
@@ -696,12 +697,12 @@ fn rule_diagnostics(src: &SourceText, tree: &Node, config: &Config) -> Vec<Diagn
         }
     }
     if let Some(img) = config.kernel.as_ref().and_then(|k| k.image.as_ref()) {
-        if let Err(e) = stackwright_types::manifest::check_image_ref(img) {
+        if let Err(e) = ImageRef::parse(img) {
             out.push(bad_image(e, loc_of(&[key("kernel"), key("image")])));
         }
     }
     for (i, img) in config.init.iter().enumerate() {
-        if let Err(e) = stackwright_types::manifest::check_image_ref(img) {
+        if let Err(e) = ImageRef::parse(img) {
             out.push(bad_image(e, loc_of(&[key("init"), Step::Index(i)])));
         }
     }
@@ -734,8 +735,8 @@ fn rule_diagnostics(src: &SourceText, tree: &Node, config: &Config) -> Vec<Diagn
     out
 }
 
-fn bad_image(e: String, at: Location) -> Diagnostic {
-    Diagnostic::error(diagnostic::INVALID_VALUE, e)
+fn bad_image(e: stackwright_types::TypesError, at: Location) -> Diagnostic {
+    Diagnostic::error(diagnostic::INVALID_VALUE, e.to_string())
         .at(at)
         .hint("write an OCI reference such as linuxkit/getty:<tag> or name@sha256:<digest>")
 }

@@ -317,7 +317,7 @@ impl Registry {
         artifact: &Artifact,
         progress: &dyn Progress,
     ) -> Result<PushedArtifact, OciError> {
-        let image = ImageRef::parse(reference)?;
+        let image = crate::reference::parse(reference)?;
         let invalid = |reason: String| OciError::InvalidArtifact {
             reference: reference.to_string(),
             reason,
@@ -332,7 +332,7 @@ impl Registry {
             }
         }
         let conn = Conn::new(self, std::slice::from_ref(&image), progress);
-        let target = image.inner.clone();
+        let target = crate::reference::client_ref(&image);
         conn.client
             .store_auth_if_needed(target.resolve_registry(), &conn.auth(&image))
             .await;
@@ -413,7 +413,7 @@ impl Registry {
         cache: &Cache,
         progress: &dyn Progress,
     ) -> Result<PulledArtifact, OciError> {
-        let image = ImageRef::parse(reference)?;
+        let image = crate::reference::parse(reference)?;
         if let Some(d) = digest.filter(|d| !crate::reference::is_sha256_digest(d)) {
             return Err(OciError::InvalidReference {
                 reference: reference.to_string(),

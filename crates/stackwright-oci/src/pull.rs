@@ -76,7 +76,7 @@ pub struct PulledImage {
 /// reference with its tag (`docker.io/linuxkit/getty:v1`), or with its digest when
 /// it has no tag. LinuxKit's own image cache names images the same way.
 pub fn ref_name(reference: &str) -> Result<String, OciError> {
-    let r = ImageRef::parse(reference)?;
+    let r = crate::reference::parse(reference)?;
     Ok(match (r.tag(), r.digest()) {
         (Some(t), _) => format!("{}:{t}", r.name()),
         (None, Some(d)) => format!("{}@{d}", r.name()),
@@ -109,7 +109,7 @@ impl Registry {
         let mut parsed = Vec::new();
         let mut seen: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
         for req in images {
-            let image = ImageRef::parse(&req.reference)?;
+            let image = crate::reference::parse(&req.reference)?;
             let name = ref_name(&req.reference)?;
             let digest = req
                 .digest

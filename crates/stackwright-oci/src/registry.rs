@@ -97,7 +97,7 @@ impl Registry {
     ) -> Result<Vec<Pinned>, OciError> {
         let parsed = references
             .iter()
-            .map(|r| ImageRef::parse(r.as_ref()))
+            .map(|r| crate::reference::parse(r.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         let conn = Conn::new(self, &parsed, progress);
         // Futures collected first, so no closure over borrowed items ends up in the
@@ -249,7 +249,7 @@ impl<'a> Conn<'a> {
         let digest = self
             .retry(&format!("resolve {image}"), || async {
                 self.client
-                    .fetch_manifest_digest(&image.inner, &auth)
+                    .fetch_manifest_digest(&crate::reference::client_ref(image), &auth)
                     .await
                     .map_err(|e| self.classify(e, image, "manifest"))
             })
@@ -287,7 +287,7 @@ impl<'a> Conn<'a> {
             });
         }
         self.offline(cache, image, &format!("manifest {digest}"))?;
-        let reference = image.by_digest(digest);
+        let reference = crate::reference::by_digest(image, digest);
         let auth = self.auth(image);
         let (bytes, _) = self
             .retry(&format!("manifest {digest} of {image}"), || async {
@@ -404,7 +404,7 @@ impl<'a> Conn<'a> {
             }
         }
         let resumed_from = have;
-        let reference = image.by_digest(&desc.digest);
+        let reference = crate::reference::by_digest(image, &desc.digest);
         self.client
             .store_auth_if_needed(reference.resolve_registry(), &self.auth(image))
             .await;
@@ -551,7 +551,7 @@ impl<'a> Conn<'a> {
                 } else if has(OciErrorCode::ManifestUnknown) {
                     not_found(format!(
                         "manifest unknown: {}",
-                        image.digest().or(image.tag()).unwrap_or(what)
+                        image.digest().or(image.tag_or_default()).unwrap_or(what)
                     ))
                 } else if has(OciErrorCode::BlobUnknown) || has(OciErrorCode::NotFound) {
                     not_found(format!("{what} unknown"))

@@ -601,9 +601,9 @@ impl AssemblyFile {
                 RawEntry::Detailed(d) => {
                     req.image = d.image.map(|i| Located::new(i, entry_loc.clone()));
                     if let Some(img) = &req.image {
-                        if let Err(e) = crate::manifest::check_image_ref(&img.value) {
+                        if let Err(e) = crate::reference::ImageRef::parse(&img.value) {
                             diags.push(
-                                Diagnostic::error(diagnostic::INVALID_VALUE, e)
+                                Diagnostic::error(diagnostic::INVALID_VALUE, e.to_string())
                                     .at(entry_loc.clone()),
                             );
                         }

@@ -2,7 +2,7 @@
 //!
 //! Everything here is plain data plus parsing from text: component manifests
 //! ([`manifest`]), declared capabilities ([`capability`]), LinuxKit's per-image fields
-//! ([`container`]), assembly files ([`assembly`]), LinuxKit's YAML model ([`linuxkit`]),
+//! ([`container`]), image references ([`reference`]), assembly files ([`assembly`]), LinuxKit's YAML model ([`linuxkit`]),
 //! lockfiles ([`lock`]) and what differs between two ([`lockdiff`]), and the diagnostics every layer reports ([`diagnostic`]).
 //!
 //! Invariant: this crate performs no I/O. Callers hand it text and a display name for the
@@ -19,6 +19,7 @@ pub mod lock;
 pub mod lockdiff;
 pub mod manifest;
 pub mod package;
+pub mod reference;
 pub mod source;
 pub mod suggest;
 pub mod time;
@@ -38,6 +39,10 @@ pub enum TypesError {
         file: String,
         diagnostics: Vec<Diagnostic>,
     },
+    /// An image reference that does not follow Docker's reference grammar
+    /// ([`reference::ImageRef::parse`]).
+    #[error("`{reference}` is not a valid image reference: {reason}")]
+    InvalidReference { reference: String, reason: String },
 }
 
 impl TypesError {
@@ -45,12 +50,14 @@ impl TypesError {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             TypesError::Invalid { diagnostics, .. } => diagnostics,
+            TypesError::InvalidReference { .. } => &[],
         }
     }
 
     pub fn into_diagnostics(self) -> Vec<Diagnostic> {
         match self {
             TypesError::Invalid { diagnostics, .. } => diagnostics,
+            TypesError::InvalidReference { .. } => Vec::new(),
         }
     }
 }

@@ -987,9 +987,9 @@ fn release_from_raw(
         }
     };
     if let Some(img) = &r.image {
-        if let Err(e) = check_image_ref(img.get_ref()) {
+        if let Err(e) = crate::reference::ImageRef::parse(img.get_ref()) {
             diags.push(
-                Diagnostic::error(diagnostic::INVALID_VALUE, e)
+                Diagnostic::error(diagnostic::INVALID_VALUE, e.to_string())
                     .at(src.locate(img.span()))
                     .hint("write an OCI reference such as docker.io/linuxkit/getty:<tag> or name@sha256:<digest>"),
             );
@@ -1099,42 +1099,6 @@ fn release_from_raw(
         kernel_config,
         files,
     })
-}
-
-/// Light syntactic check of an OCI image reference: `[host[:port]/]path[:tag][@digest]`.
-pub fn check_image_ref(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.contains(char::is_whitespace) {
-        return Err(format!("`{s}` is not an image reference"));
-    }
-    let (name, digest) = match s.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (s, None),
-    };
-    if let Some(d) = digest {
-        let ok = d.strip_prefix("sha256:").is_some_and(|h| {
-            h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        });
-        if !ok {
-            return Err(format!(
-                "`{s}`: the digest must be sha256: and 64 lowercase hex digits"
-            ));
-        }
-    }
-    if name.is_empty() || name.starts_with('/') || name.ends_with('/') || name.contains("//") {
-        return Err(format!("`{s}` is not an image reference"));
-    }
-    Ok(())
-}
-
-/// Whether an image reference names a tag or a digest (not just a repository).
-pub fn image_has_tag_or_digest(s: &str) -> bool {
-    if s.contains('@') {
-        return true;
-    }
-    let last = s.rsplit('/').next().unwrap_or(s);
-    last.contains(':')
 }
 
 #[cfg(test)]
@@ -1357,12 +1321,5 @@ path = "usr/bin/runc"
     fn kernel_options() {
         assert!(KernelOption::parse("CONFIG_BPF=m", true).is_ok_and(|o| !o.builtin));
         assert!(KernelOption::parse("BPF", true).is_err());
-    }
-
-    #[test]
-    fn image_refs() {
-        assert!(image_has_tag_or_digest("docker.io/linuxkit/getty:abc"));
-        assert!(!image_has_tag_or_digest("localhost:5000/getty"));
-        assert!(check_image_ref("x@sha256:abc").is_err());
     }
 }
