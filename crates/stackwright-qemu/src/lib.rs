@@ -287,6 +287,10 @@ pub fn command(
             .collect();
         c.args(["-netdev", &format!("user,id=net0{fwd}")])
             .args(["-device", "virtio-net-pci,netdev=net0"]);
+    } else {
+        // No network device at all (qemu would otherwise add its default NIC on user
+        // networking): a platform without --publish is offline.
+        c.args(["-nic", "none"]);
     }
     if let Some(d) = disk {
         c.arg("-drive")
@@ -527,6 +531,24 @@ mod tests {
         assert!(line.contains("-serial chardev:console") && line.contains("file,id=status,path=s"));
         assert!(line.contains("-no-reboot") && line.contains("accel=tcg"));
         assert!(line.contains("hostfwd=tcp::8080-:80"), "{line}");
+        assert!(!line.contains("-nic none"), "{line}");
+        let offline = command(
+            Path::new("qemu"),
+            &boot,
+            &Options::default(),
+            false,
+            Path::new("s"),
+            None,
+        );
+        let args: Vec<String> = offline
+            .get_args()
+            .map(|a| a.to_string_lossy().into())
+            .collect();
+        let line = args.join(" ");
+        assert!(
+            line.contains("-nic none") && !line.contains("-netdev"),
+            "no --publish, no network device: {line}"
+        );
     }
 
     #[test]

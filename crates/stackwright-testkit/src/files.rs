@@ -3,6 +3,12 @@
 //! request, and can be told to misbehave for a path: answer with a status for the next
 //! requests, or cut the next response after a number of body bytes.
 //!
+//! It is also a plain-HTTP proxy for files it holds: with `HTTP_PROXY` set to its
+//! [`FileServer::url`], a client's `GET http://HOST/PATH` is answered with the file
+//! `HOST/PATH` under the root (logged with the whole URL as its path), so manifests can keep
+//! their real upstream URLs while a test serves them; anything else (another file, a
+//! `CONNECT` for HTTPS) is a logged 404, never forwarded.
+//!
 //! ```no_run
 //! let dir = tempfile::tempdir().unwrap();
 //! std::fs::write(dir.path().join("tool"), b"bytes").unwrap();
@@ -212,8 +218,14 @@ fn serve(conn: TcpStream, s: &Shared) {
             status: 200,
             body_bytes: 0,
         };
-        let file = (!path.split('/').any(|p| p == ".."))
-            .then(|| s.root.join(path.trim_start_matches('/')))
+        // As a plain-HTTP proxy (the client's HTTP_PROXY): `GET http://HOST/PATH` is the
+        // file HOST/PATH under the root. CONNECT (an HTTPS tunnel) is never served.
+        let local = match path.strip_prefix("http://") {
+            Some(rest) => format!("/{rest}"),
+            None => path.clone(),
+        };
+        let file = (method != "CONNECT" && !local.split('/').any(|p| p == ".."))
+            .then(|| s.root.join(local.trim_start_matches('/')))
             .and_then(|p| std::fs::read(p).ok());
         // The answer is decided, and logged, before it is sent: a client that has its
         // answer finds its request in the log.
@@ -266,4 +278,54 @@ fn empty_head(status: u16) -> String {
         _ => "Error",
     };
     format!("HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\n\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn ask(server: &FileServer, request: &str) -> String {
+        let mut c = TcpStream::connect(server.addr).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn as_a_proxy_it_serves_absolute_urls_from_host_directories_and_no_tunnels() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("deb.debian.org/debian")).unwrap();
+        std::fs::write(dir.path().join("deb.debian.org/debian/p.deb"), b"deb bytes").unwrap();
+        let server = FileServer::start(dir.path()).unwrap();
+        let got = ask(
+            &server,
+            "GET http://deb.debian.org/debian/p.deb HTTP/1.1\r\nHost: deb.debian.org\r\nConnection: close\r\n\r\n",
+        );
+        assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("deb bytes"), "{got}");
+        let other = ask(
+            &server,
+            "GET http://example.org/p.deb HTTP/1.1\r\nConnection: close\r\n\r\n",
+        );
+        assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+        let tunnel = ask(
+            &server,
+            "CONNECT deb.debian.org:443 HTTP/1.1\r\nConnection: close\r\n\r\n",
+        );
+        assert!(tunnel.starts_with("HTTP/1.1 404"), "{tunnel}");
+        let log: Vec<(String, String, u16)> = server
+            .requests()
+            .into_iter()
+            .map(|r| (r.method, r.path, r.status))
+            .collect();
+        assert_eq!(
+            log,
+            [
+                ("GET".into(), "http://deb.debian.org/debian/p.deb".into(), 200),
+                ("GET".into(), "http://example.org/p.deb".into(), 404),
+                ("CONNECT".into(), "deb.debian.org:443".into(), 404),
+            ]
+        );
+    }
 }
