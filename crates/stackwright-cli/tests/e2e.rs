@@ -376,10 +376,17 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
     );
     // Every image is one Stackwright built: no registry image at all.
     let yml = std::fs::read_to_string(out.join("linuxkit.yml")).unwrap();
-    for line in yml.lines().filter(|l| l.contains("image:") || l.trim_start().starts_with("- ")) {
-        if let Some(img) = line.split("image:").nth(1) {
-            assert!(img.trim().starts_with("stackwright.local/"), "{line}");
+    let yml: serde_yaml::Value = serde_yaml::from_str(&yml).unwrap();
+    let mut images: Vec<&str> = vec![yml["kernel"]["image"].as_str().unwrap()];
+    images.extend(yml["init"].as_sequence().unwrap().iter().map(|i| i.as_str().unwrap()));
+    for section in ["onboot", "services", "onshutdown"] {
+        if let Some(list) = yml[section].as_sequence() {
+            images.extend(list.iter().map(|c| c["image"].as_str().unwrap()));
         }
+    }
+    assert_eq!(images.len(), 9, "{images:?}");
+    for img in images {
+        assert!(img.starts_with("stackwright.local/") && img.contains("@sha256:"), "{img}");
     }
     // The proxy saw exactly the platform's files, once each, and no HTTPS tunnel.
     let mut want: Vec<String> = lib
