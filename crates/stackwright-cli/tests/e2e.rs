@@ -295,7 +295,10 @@ fn test_assembly(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(debian::workspace().join("tests/e2e/platform.toml"))
         .expect("tests/e2e/platform.toml");
     let lib = debian::library().canonicalize().unwrap();
-    let paths = format!("component_paths = [{:?}, \"components\"]", lib.display().to_string());
+    let paths = format!(
+        "component_paths = [{:?}, \"components\"]",
+        lib.display().to_string()
+    );
     assert!(text.contains("component_paths = [\"components\"]"));
     assert!(text.contains("e2e-poweroff = \"*\"\n"));
     let text = text
@@ -332,7 +335,10 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
     let srv = dir.path().join("srv");
     std::fs::create_dir_all(srv.join("e2e.test")).unwrap();
     std::os::unix::fs::symlink(
-        debian::cache_root().join("deb.debian.org").canonicalize().unwrap(),
+        debian::cache_root()
+            .join("deb.debian.org")
+            .canonicalize()
+            .unwrap(),
         srv.join("deb.debian.org"),
     )
     .unwrap();
@@ -378,7 +384,13 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
     let yml = std::fs::read_to_string(out.join("linuxkit.yml")).unwrap();
     let yml: serde_yaml::Value = serde_yaml::from_str(&yml).unwrap();
     let mut images: Vec<&str> = vec![yml["kernel"]["image"].as_str().unwrap()];
-    images.extend(yml["init"].as_sequence().unwrap().iter().map(|i| i.as_str().unwrap()));
+    images.extend(
+        yml["init"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_str().unwrap()),
+    );
     for section in ["onboot", "services", "onshutdown"] {
         if let Some(list) = yml[section].as_sequence() {
             images.extend(list.iter().map(|c| c["image"].as_str().unwrap()));
@@ -386,7 +398,10 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
     }
     assert_eq!(images.len(), 9, "{images:?}");
     for img in images {
-        assert!(img.starts_with("stackwright.local/") && img.contains("@sha256:"), "{img}");
+        assert!(
+            img.starts_with("stackwright.local/") && img.contains("@sha256:"),
+            "{img}"
+        );
     }
     // The proxy saw exactly the platform's files, once each, and no HTTPS tunnel.
     let mut want: Vec<String> = lib
@@ -407,7 +422,10 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
         })
         .collect();
     got.sort();
-    assert_eq!(got, want, "the downloads are the platform's release files, once each");
+    assert_eq!(
+        got, want,
+        "the downloads are the platform's release files, once each"
+    );
 
     let booted = std::time::Instant::now();
     let r = Command::new(BIN)
@@ -428,7 +446,10 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
         (assembled + ran).as_secs_f64()
     );
     let has = |needle: &str| {
-        assert!(console.contains(needle), "`{needle}` is not on the console:\n{all}");
+        assert!(
+            console.contains(needle),
+            "`{needle}` is not on the console:\n{all}"
+        );
     };
     // containerd started from our generated config: its own lines name the Debian build,
     // the snapshotter and CNI directory config.toml sets (its defaults would be overlayfs).

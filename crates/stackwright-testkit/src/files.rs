@@ -303,7 +303,10 @@ mod tests {
             &server,
             "GET http://deb.debian.org/debian/p.deb HTTP/1.1\r\nHost: deb.debian.org\r\nConnection: close\r\n\r\n",
         );
-        assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("deb bytes"), "{got}");
+        assert!(
+            got.starts_with("HTTP/1.1 200") && got.ends_with("deb bytes"),
+            "{got}"
+        );
         let other = ask(
             &server,
             "GET http://example.org/p.deb HTTP/1.1\r\nConnection: close\r\n\r\n",
@@ -322,7 +325,11 @@ mod tests {
         assert_eq!(
             log,
             [
-                ("GET".into(), "http://deb.debian.org/debian/p.deb".into(), 200),
+                (
+                    "GET".into(),
+                    "http://deb.debian.org/debian/p.deb".into(),
+                    200
+                ),
                 ("GET".into(), "http://example.org/p.deb".into(), 404),
                 ("CONNECT".into(), "deb.debian.org:443".into(), 404),
             ]
