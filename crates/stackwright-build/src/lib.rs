@@ -100,6 +100,11 @@ pub struct BuildOptions {
     pub mtime: u64,
     /// Where file contents are spooled while the tree is built (default `/var/tmp`).
     pub temp_dir: Option<PathBuf>,
+    /// The platform's SPDX document, written as `sbom.spdx.json` at the tree's root as
+    /// `linuxkit build` writes its merged SBOM there (moby/build/build.go:406, sbom.go;
+    /// LinuxKit's default name `sbom.spdx.json`, cmd/linuxkit/build.go:23). `None`: no
+    /// SBOM in the tree (LinuxKit's `--no-sbom`).
+    pub sbom: Option<Vec<u8>>,
 }
 
 impl BuildOptions {
@@ -121,6 +126,7 @@ impl BuildOptions {
             policy: Policy::default(),
             mtime: source_date_epoch(),
             temp_dir: None,
+            sbom: None,
         }
     }
 }

@@ -328,6 +328,15 @@ pub(crate) fn build_tree(
     for (index, f) in config.files.iter().enumerate() {
         add_file(&mut tree, config, index, f, &ids, &opts.files_base)?;
     }
+    // The SBOM, where `linuxkit build` puts its merged one (written after the images,
+    // moby/build/build.go:406; mode 0644, owner 0:0, sbom.go `Close`).
+    if let Some(sbom) = &opts.sbom {
+        tree.insert(
+            "sbom.spdx.json",
+            Node::file(Content::bytes(sbom.clone()), 0o644),
+        )
+        .map_err(|e| BuildError::Options(format!("sbom.spdx.json: {e}")))?;
+    }
     Ok((tree, notes))
 }
 

@@ -248,6 +248,31 @@ fn tar_has_linuxkit_layout() {
     );
 }
 
+/// Like `linuxkit build`, the tree carries the SBOM at its root as `sbom.spdx.json`
+/// (0644, owned by root), and only when one is given (LinuxKit's `--no-sbom`).
+#[test]
+fn the_sbom_sits_at_the_root_like_linuxkits() {
+    let f = fixture();
+    let out = tempfile::tempdir().unwrap();
+    let mut o = opts(&f, out.path(), vec![Format::Tar]);
+    let doc = br#"{"spdxVersion": "SPDX-2.3"}"#.to_vec();
+    o.sbom = Some(doc.clone());
+    build(&config(), &f.layout, &o).unwrap();
+    let data = std::fs::read(out.path().join("plat.tar")).unwrap();
+    assert_eq!(tar_file(&data, "sbom.spdx.json"), Some(doc));
+    let listing = tar_listing(&data);
+    assert!(
+        listing
+            .iter()
+            .any(|l| l.starts_with("sbom.spdx.json 0644 0:0 file")),
+        "{listing:#?}"
+    );
+    o.sbom = None;
+    build(&config(), &f.layout, &o).unwrap();
+    let data = std::fs::read(out.path().join("plat.tar")).unwrap();
+    assert_eq!(tar_file(&data, "sbom.spdx.json"), None);
+}
+
 #[test]
 fn kernel_initrd_matches_the_tar_tree() {
     let f = fixture();

@@ -478,6 +478,9 @@ fn build_formats(
     );
     opts.files_base = assembled.loaded.base_dir.clone();
     opts.arch = assembled.loaded.arch.as_str().to_string();
+    // The tree carries the platform's SPDX document as `linuxkit build` carries its own.
+    opts.sbom =
+        Some(stackwright_render::sbom_spdx(&assembled.platform(), &sbom_time()?).into_bytes());
     stackwright_build::build(&config, layout, &opts).map_err(|e| {
         Error::Invalid(vec![stackwright_types::Diagnostic::error(
             stackwright_types::diagnostic::IO_ERROR,
