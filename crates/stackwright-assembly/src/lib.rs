@@ -6,6 +6,7 @@
 //! this crate never touches the network; [`validate`] does no I/O and reports every
 //! problem it finds, never just the first.
 
+mod coherence;
 mod load;
 mod validate;
 

@@ -412,6 +412,9 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
         }
     }
 
+    // Settings of two components that must agree (SW0705–SW0708).
+    diags.extend(crate::coherence::check(registry, loaded, &platform));
+
     // `[linuxkit]` may only place components the platform has.
     if let Some(layout) = &a.linuxkit {
         diags.extend(layout.check(|id| resolution.components.contains_key(id)));

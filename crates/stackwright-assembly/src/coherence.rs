@@ -1,0 +1,246 @@
+//! Coherence checks (issue 13, item 4): settings of two components that must agree. Each
+//! problem names both sides: the diagnostic is at one (the assembly's value, or the
+//! manifest whose default is in effect) and a note gives the other.
+
+use std::collections::BTreeMap;
+
+use stackwright_registry::{PlatformComponent, Registry};
+use stackwright_types::diagnostic::{self, Diagnostic};
+use stackwright_types::Location;
+
+use crate::Loaded;
+
+/// One side of a comparison: a component's effective config value and where it comes from.
+struct Side {
+    id: String,
+    key: &'static str,
+    value: String,
+    /// The assembly's value, else the manifest that holds the default.
+    location: Location,
+    given: bool,
+}
+
+impl Side {
+    fn describe(&self) -> String {
+        if self.given {
+            format!(
+                "`{}` config `{}` = \"{}\" at {}",
+                self.id, self.key, self.value, self.location
+            )
+        } else {
+            format!(
+                "`{}` config `{}` = \"{}\" (its default, {})",
+                self.id, self.key, self.value, self.location.file
+            )
+        }
+    }
+}
+
+fn side(
+    registry: &Registry,
+    loaded: &Loaded,
+    platform: &BTreeMap<String, PlatformComponent>,
+    id: &str,
+    key: &'static str,
+) -> Option<Side> {
+    let value = platform.get(id)?.config.get(key)?;
+    let value = value.as_str()?.to_string();
+    // A value outside the option's enum is already an error (SW0502): no second one here.
+    let option = registry.manifest(id)?.config.get(key)?;
+    if option.allowed.as_ref().is_some_and(|a| !a.contains(&value)) {
+        return None;
+    }
+    let given = loaded
+        .assembly
+        .components
+        .get(id)
+        .and_then(|r| r.config.get(key));
+    let location = match given {
+        Some(v) => v.location.clone(),
+        None => registry.manifest(id)?.location.clone(),
+    };
+    Some(Side {
+        id: id.to_string(),
+        key,
+        value,
+        location,
+        given: given.is_some(),
+    })
+}
+
+/// Puts the diagnostic at the side the user wrote (the assembly's), the other in a note.
+fn both(d: Diagnostic, a: &Side, b: &Side) -> Diagnostic {
+    let (here, there) = if b.given && !a.given { (b, a) } else { (a, b) };
+    d.at(here.location.clone())
+        .note(format!("the other side: {}", there.describe()))
+}
+
+fn chosen<'a>(platform: &'a BTreeMap<String, PlatformComponent>, capability: &str) -> Vec<&'a str> {
+    platform
+        .iter()
+        .filter(|(_, c)| !c.external && c.provides.iter().any(|p| p == capability))
+        .map(|(id, _)| id.as_str())
+        .collect()
+}
+
+/// SW0705–SW0708 over the resolved platform.
+pub(crate) fn check(
+    registry: &Registry,
+    loaded: &Loaded,
+    platform: &BTreeMap<String, PlatformComponent>,
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let side = |id: &str, key| side(registry, loaded, platform, id, key);
+    let cri = chosen(platform, "cri");
+    // The daemons behind a CRI: the CRI provider itself, and the chosen components it
+    // requires by name (cri-dockerd drives dockerd).
+    let mut runtimes: Vec<&str> = cri.clone();
+    for id in &cri {
+        let release = registry
+            .manifest(id)
+            .and_then(|m| m.release(&platform[*id].version));
+        for dep in release.map(|r| r.requires.as_slice()).unwrap_or_default() {
+            if let Some((name, c)) = platform.get_key_value(&dep.name) {
+                if !c.external {
+                    runtimes.push(name.as_str());
+                }
+            }
+        }
+    }
+    runtimes.sort();
+    runtimes.dedup();
+
+    if platform.get("kubelet").is_some_and(|k| !k.external) {
+        // SW0705: kubelet's cgroup driver vs each runtime's.
+        if let Some(kubelet) = side("kubelet", "cgroup-driver") {
+            for rt in &runtimes {
+                let theirs = side(rt, "cgroup-driver").or_else(|| side(rt, "cgroup-manager"));
+                if let Some(theirs) = theirs {
+                    if theirs.value != kubelet.value {
+                        diags.push(both(
+                            Diagnostic::error(
+                                diagnostic::CGROUP_DRIVER_MISMATCH,
+                                format!(
+                                    "kubelet's cgroup driver is `{}` but `{rt}` uses `{}`: pods would be placed in cgroups the runtime does not manage",
+                                    kubelet.value, theirs.value
+                                ),
+                            )
+                            .hint(format!(
+                                "set the same driver on both: kubelet `cgroup-driver` and `{rt}` `{}` (cgroupfs without systemd, as on LinuxKit and stackwright-init)",
+                                theirs.key
+                            )),
+                            &kubelet,
+                            &theirs,
+                        ));
+                    }
+                }
+            }
+        }
+        // SW0706: an explicit CRI endpoint must be a chosen CRI's socket.
+        if let Some(endpoint) = side("kubelet", "container-runtime-endpoint") {
+            let sockets: Vec<Side> = cri.iter().filter_map(|id| side(id, "socket")).collect();
+            let path = endpoint
+                .value
+                .strip_prefix("unix://")
+                .unwrap_or(&endpoint.value);
+            if !sockets.is_empty() && !sockets.iter().any(|s| s.value == path) {
+                let s = &sockets[0];
+                diags.push(both(
+                    Diagnostic::error(
+                        diagnostic::CRI_ENDPOINT_MISMATCH,
+                        format!(
+                            "kubelet's containerRuntimeEndpoint `{}` is not the socket of the chosen CRI `{}` (`{}`)",
+                            endpoint.value, s.id, s.value
+                        ),
+                    )
+                    .hint(format!(
+                        "drop kubelet's `container-runtime-endpoint` (it defaults to the chosen CRI's socket), or set it to \"unix://{}\"",
+                        s.value
+                    )),
+                    &endpoint,
+                    s,
+                ));
+            }
+        }
+    }
+
+    // SW0707: a runtime's explicit sandbox image vs the chosen pause.
+    if let Some(pause) = platform.get("pause").filter(|p| !p.external) {
+        if let Some(image) = &pause.image {
+            for rt in &cri {
+                let Some(theirs) = side(rt, "sandbox-image").or_else(|| side(rt, "pause-image"))
+                else {
+                    continue;
+                };
+                if &theirs.value != image {
+                    let pause_side = Side {
+                        id: "pause".into(),
+                        key: "image",
+                        value: image.clone(),
+                        location: loaded
+                            .assembly
+                            .components
+                            .get("pause")
+                            .map(|r| r.location.clone())
+                            .or_else(|| registry.manifest("pause").map(|m| m.location.clone()))
+                            .unwrap_or_else(|| theirs.location.clone()),
+                        given: loaded.assembly.components.contains_key("pause"),
+                    };
+                    diags.push(
+                        Diagnostic::error(
+                            diagnostic::SANDBOX_IMAGE_MISMATCH,
+                            format!(
+                                "`{rt}` runs pod sandboxes from `{}`, but the chosen pause is {} (`{image}`)",
+                                theirs.value, pause.version
+                            ),
+                        )
+                        .at(theirs.location.clone())
+                        .note(format!(
+                            "the other side: pause {} chosen{}",
+                            pause.version,
+                            if pause_side.given {
+                                format!(" at {}", pause_side.location)
+                            } else {
+                                format!(" ({})", pause_side.location.file)
+                            }
+                        ))
+                        .hint(format!(
+                            "drop `{rt}`'s `{}` (it defaults to the chosen pause), or choose the pause release it names",
+                            theirs.key
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
+    // SW0708: two daemons on one socket path.
+    let sockets: Vec<Side> = platform
+        .iter()
+        .filter(|(_, c)| !c.external)
+        .filter_map(|(id, _)| side(id, "socket"))
+        .collect();
+    for (i, a) in sockets.iter().enumerate() {
+        for b in &sockets[i + 1..] {
+            if a.value == b.value {
+                let who = if a.given && !b.given { a } else { b };
+                diags.push(both(
+                    Diagnostic::error(
+                        diagnostic::SOCKET_CLASH,
+                        format!(
+                            "`{}` and `{}` both serve their API on `{}`: the second daemon cannot bind it",
+                            a.id, b.id, a.value
+                        ),
+                    )
+                    .hint(format!(
+                        "give one of them another `socket` (e.g. `{} = {{ config = {{ socket = \"/run/{}/{}.sock\" }} }}`), or drop one",
+                        who.id, who.id, who.id
+                    )),
+                    a,
+                    b,
+                ));
+            }
+        }
+    }
+    diags
+}
