@@ -511,3 +511,115 @@ fn a_release_without_a_checksum_is_refused_before_any_download() {
     assert!(server.requests().is_empty(), "nothing downloaded");
     assert!(!out.exists());
 }
+
+/// Every file under `cache/blobs/` hashes to its name (complete, never half-written).
+fn assert_cache_blobs_complete(cache: &Path) {
+    for rel in files_under(&cache.join("blobs")) {
+        let hex = rel.rsplit('/').next().unwrap();
+        let bytes = std::fs::read(cache.join("blobs").join(&rel)).unwrap();
+        assert_eq!(sha256_hex(&bytes), hex, "cache blob {rel} is corrupt");
+    }
+}
+
+/// Issue 12's shared cache: eight `assemble --pin --pull` runs started at once on one
+/// `--cache` (each with its own output), for an assembly with an image from a real
+/// registry (docker-registry on 127.0.0.1) and packaged components from the file server.
+/// All succeed with identical outputs, every blob and file is downloaded once (the others
+/// wait for its lock and find it complete), and the cache holds only complete blobs.
+#[test]
+fn eight_runs_at_once_share_one_cache() {
+    let Some(reg) = testing::LocalRegistry::start_or_skip() else {
+        return;
+    };
+    let img = testing::image(
+        "amd64",
+        vec![
+            testing::big_layer(21, 3 << 20),
+            testing::big_layer(22, 3 << 20),
+            testing::layer(&[("etc/svc.conf", b"svc\n")]),
+        ],
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(reg.push_image("shared/svc", "1", &img))
+        .unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let art = artifacts(work.path());
+    let server = FileServer::start(&art.srv).unwrap();
+    // Hold requests a little, so the runs really overlap.
+    server.delay(std::time::Duration::from_millis(50));
+    let assembly = fixture(work.path(), &server, &art, &|name, text| {
+        if name == "assembly.toml" {
+            text.replace("hello = \"*\"", "hello = \"*\"\nregsvc = \"*\"")
+        } else {
+            text
+        }
+    });
+    std::fs::write(
+        assembly.parent().unwrap().join("components/regsvc.toml"),
+        format!(
+            "id = \"regsvc\"\ncategory = \"observability\"\nsummary = \"an image from a registry\"\nstage = \"service\"\narch = [\"amd64\"]\n[[release]]\nversion = \"1.0.0\"\nimage = \"{}/shared/svc:1\"\n",
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let cache = work.path().join("cache");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            Command::new(BIN)
+                .arg("assemble")
+                .arg(&assembly)
+                .arg("--out")
+                .arg(work.path().join(format!("out{i}")))
+                .arg("--cache")
+                .arg(&cache)
+                .args(["--pin", "--pull", "--insecure-registry", &reg.host()])
+                .env("HOME", work.path())
+                .env_remove("XDG_CACHE_HOME")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let results: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for (i, o) in results.iter().enumerate() {
+        assert!(o.status.success(), "run {i} failed: {}", stderr(o));
+    }
+    let first = work.path().join("out0");
+    for i in 1..8 {
+        let out = work.path().join(format!("out{i}"));
+        for f in ["linuxkit.yml", "stackwright.lock", "images/index.json"] {
+            assert_eq!(
+                std::fs::read(first.join(f)).unwrap(),
+                std::fs::read(out.join(f)).unwrap(),
+                "run {i}: {f}"
+            );
+        }
+        assert_eq!(files_under(&first), files_under(&out), "run {i}");
+    }
+    assert!(
+        std::fs::read_to_string(first.join("linuxkit.yml"))
+            .unwrap()
+            .contains(&format!("{}/shared/svc:1@sha256:", reg.host())),
+        "the registry image is pinned"
+    );
+    assert_cache_blobs_complete(&cache);
+    for path in [
+        "/releases/hello",
+        "/releases/kernel.tar",
+        "/releases/tools-2.0.0.tar.gz",
+        "/pool/debtool_3.0.0_amd64.deb",
+    ] {
+        assert_eq!(server.gets(path).len(), 1, "{path} downloaded once");
+    }
+    let mut gets = reg.blob_gets();
+    gets.sort();
+    for l in &img.layers {
+        let n = gets.iter().filter(|(d, _)| *d == l.digest).count();
+        assert_eq!(n, 1, "layer {} downloaded once: {gets:?}", l.digest);
+    }
+}

@@ -345,6 +345,20 @@ impl<'a> Conn<'a> {
             });
         }
         self.offline(cache, image, &format!("blob {}", desc.digest))?;
+        // One downloader of a blob at a time, across processes sharing the cache: two
+        // writers of one partial file would corrupt it, and the second rename would find
+        // it gone. Whoever waited finds the blob complete.
+        let _lock = cache.lock_blob(&desc.digest).await?;
+        if cache.contains(&desc.digest, desc.size) {
+            self.stats
+                .lock()
+                .expect("stats lock")
+                .blobs
+                .entry(desc.digest.clone())
+                .or_insert((desc.size, false));
+            self.progress.blob_finished(&desc.digest, desc.size, true);
+            return Ok(false);
+        }
         let what = format!("blob {} of {image}", desc.digest);
         let mut restart = false;
         loop {
