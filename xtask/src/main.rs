@@ -7,7 +7,8 @@
 //! - `fetch` — only the downloads of `test`: the boot kernel and the Debian packages of the
 //!   end-to-end test (see `debs.rs`).
 //! - `fuzz [--seconds N]` — every fuzz target of `tests/fuzz` for a bounded time (see `fuzz.rs`).
-//! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`).
+//! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`), then the I/O
+//!   lines (`io_bench/`); `bench e2e-debian` runs only the end-to-end platform's line.
 //! - `docs` — regenerates `docs/diagnostics.md` from the code list.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the terminal is this crate's job
 
@@ -45,6 +46,13 @@ fn main() {
                 }
             }
         }
+        Some("bench") if args[1..] == ["e2e-debian"] => match io_bench::e2e_only() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("xtask bench: {e:#}");
+                1
+            }
+        },
         Some("bench") => match bench::run(&args[1..]).and_then(|()| io_bench::run(&args[1..])) {
             Ok(()) => 0,
             Err(e) => {

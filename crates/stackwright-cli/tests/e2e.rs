@@ -12,7 +12,14 @@
 //!   the files `tests/e2e/checks.toml` lists, and its programs run from the unpacked image
 //!   under `chroot` (so with the libraries the image carries, none of the host's).
 //!
-//! Needs the fetched packages and root (chroot); missing either is a failure with the
+//! - `debian_containerd_configures_as_the_builtin_containerd`: the copied typed config and
+//!   `[[generate]]` stay the built-in containerd's.
+//! - `a_debian_built_platform_boots_and_containerd_runs_a_container`: the whole mission
+//!   (`testkit::debian::E2ePlatform`: tests/e2e/platform.toml plus the test's OCI archive):
+//!   assembled with `--pull --format kernel+initrd` through the test's proxy (the only
+//!   network), booted with `run qemu`; asserted from the console and the proxy's log.
+//!
+//! Needs the fetched packages, root (chroot) and qemu; missing one is a failure with the
 //! command to run, unless `STACKWRIGHT_SKIP_BOOT_TESTS=1`.
 
 use std::collections::BTreeMap;
@@ -234,83 +241,7 @@ fn debian_containerd_configures_as_the_builtin_containerd() {
         );
     }
 }
-/// The test program the workload runs in a container: says where it runs.
-const HELLO_C: &str = r#"
-#include <stdio.h>
-#include <unistd.h>
-int main(void) {
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    printf("e2e-hello: hello from a container, pid %d, hostname %s\n", (int)getpid(), host);
-    return 0;
-}
-"#;
-
-/// The image `ctr images import` gets: the static test program at `/hello`.
-const HELLO_REF: &str = "stackwright.test/e2e-hello:1";
-
-fn hello_archive(dir: &Path) -> Vec<u8> {
-    let bin = stackwright_testkit::static_program(dir, "hello", HELLO_C);
-    let bytes = std::fs::read(bin).unwrap();
-    let img = stackwright_testkit::image(
-        "amd64",
-        vec![stackwright_testkit::layer_with_modes(&[(
-            "hello", 0o755, &bytes,
-        )])],
-    );
-    stackwright_testkit::oci_archive(HELLO_REF, &img)
-}
-
 const BIN: &str = env!("CARGO_BIN_EXE_stackwright");
-
-/// The hello image's component: the archive as a release file (`binary`) at
-/// `/srv/e2e/hello.tar` in the root filesystem, from a host that does not exist
-/// (`e2e.test`), served only through the test's proxy.
-fn hello_component(sha256: &str) -> String {
-    format!(
-        r#"id = "e2e-hello-image"
-category = "observability"
-summary = "The OCI archive the end-to-end test built (a static test program), at /srv/e2e/hello.tar"
-stage = "init"
-arch = ["amd64"]
-
-[[release]]
-version = "1.0.0"
-
-[[release.files]]
-arch = "amd64"
-url = "http://e2e.test/hello.tar"
-sha256 = "{sha256}"
-checksum_source = "computed by the end-to-end test from the archive it built"
-format = "binary"
-path = "srv/e2e/hello.tar"
-mode = "0644"
-"#
-    )
-}
-
-/// tests/e2e/platform.toml with the library at its absolute path, the test's own
-/// components beside it, and the hello image.
-fn test_assembly(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(debian::workspace().join("tests/e2e/platform.toml"))
-        .expect("tests/e2e/platform.toml");
-    let lib = debian::library().canonicalize().unwrap();
-    let paths = format!(
-        "component_paths = [{:?}, \"components\"]",
-        lib.display().to_string()
-    );
-    assert!(text.contains("component_paths = [\"components\"]"));
-    assert!(text.contains("e2e-poweroff = \"*\"\n"));
-    let text = text
-        .replace("component_paths = [\"components\"]", &paths)
-        .replace(
-            "e2e-poweroff = \"*\"\n",
-            "e2e-poweroff = \"*\"\ne2e-hello-image = \"*\"\n",
-        );
-    let p = dir.join("e2e.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 /// The whole mission (issue 20): the Debian-built platform is assembled (`--pull --format
 /// kernel+initrd`: its images packaged from the .debs, downloaded through the test's
@@ -330,46 +261,11 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
     {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    // What the proxy serves: Debian's archive (the fetched .debs) and e2e.test.
-    let srv = dir.path().join("srv");
-    std::fs::create_dir_all(srv.join("e2e.test")).unwrap();
-    std::os::unix::fs::symlink(
-        debian::cache_root()
-            .join("deb.debian.org")
-            .canonicalize()
-            .unwrap(),
-        srv.join("deb.debian.org"),
-    )
-    .unwrap();
-    let archive = hello_archive(dir.path());
-    let sha = format!("{:x}", Sha256::digest(&archive));
-    std::fs::write(srv.join("e2e.test/hello.tar"), &archive).unwrap();
-    std::fs::create_dir_all(dir.path().join("components")).unwrap();
-    std::fs::write(
-        dir.path().join("components/e2e-hello-image.toml"),
-        hello_component(&sha),
-    )
-    .unwrap();
-    let asm = test_assembly(dir.path());
-    let server = stackwright_testkit::FileServer::start(&srv).unwrap();
-    let out = dir.path().join("out");
+    let p = debian::E2ePlatform::new();
+    let out = p.dir.path().join("out");
     let started = std::time::Instant::now();
-    let a = Command::new(BIN)
-        .arg("assemble")
-        .arg(&asm)
-        .arg("--out")
-        .arg(&out)
-        .arg("--cache")
-        .arg(dir.path().join("cache"))
-        .args(["--pull", "--format", "kernel+initrd"])
-        .env("HOME", dir.path())
-        .env("HTTP_PROXY", server.url())
-        .env("http_proxy", server.url())
-        .env("HTTPS_PROXY", server.url())
-        .env("https_proxy", server.url())
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
+    let a = p
+        .assemble(Path::new(BIN), &out)
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -408,11 +304,12 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
         .values()
         .flat_map(|(_, m)| m.releases.iter().flat_map(|r| r.files.iter()))
         .map(|f| f.url.clone())
-        .chain(["http://e2e.test/hello.tar".to_string()])
+        .chain([debian::HELLO_URL.to_string()])
         .collect();
     want.sort();
     want.dedup();
-    let mut got: Vec<String> = server
+    let mut got: Vec<String> = p
+        .server
         .requests()
         .into_iter()
         .map(|r| {
@@ -431,7 +328,7 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
     let r = Command::new(BIN)
         .args(["run", "qemu"])
         .arg(&out)
-        .args(["--timeout", "600", "--mem", "2048"])
+        .args(debian::E2E_RUN_ARGS)
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();

@@ -1,7 +1,8 @@
 //! The rest of `cargo xtask bench`, after the solver scenarios: every example assembly
 //! resolved on the real registry, pulling from a local registry against `skopeo copy`, and
 //! unpacking against `umoci unpack` — each printed as a line with its ratio — and booting
-//! the boot test's platform under qemu beside the kernel's own floor.
+//! the boot test's platform under qemu beside the kernel's own floor, and the end-to-end
+//! platform of Debian-built parts from assemble to workload beside its boot alone.
 //!
 //! Pull and unpack need Debian's docker-registry, skopeo and umoci (`cargo xtask test`
 //! installs them); when absent those lines say so instead of a number.
@@ -9,8 +10,18 @@
 use std::path::Path;
 
 mod boot;
+mod e2e;
 mod pull;
 mod unpack;
+
+/// `cargo xtask bench e2e-debian`: that line alone (it needs no solver scenario).
+pub fn e2e_only() -> anyhow::Result<()> {
+    match e2e::line() {
+        Ok(l) => println!("{l}"),
+        Err(e) => anyhow::bail!("bench e2e-debian: {e}"),
+    }
+    Ok(())
+}
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     // Scenario filters given: the user wants only solver scenarios.
@@ -23,6 +34,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     match boot::line() {
         Ok(l) => println!("{l}"),
         Err(e) => println!("bench boot-qemu skipped: {e}"),
+    }
+    match e2e::line() {
+        Ok(l) => println!("{l}"),
+        Err(e) => println!("bench e2e-debian skipped: {e}"),
     }
     Ok(())
 }
