@@ -33,7 +33,7 @@ pub use manifest_provider::ManifestProvider;
 pub use provider::{CapabilityInfo, Component, Edge, Provider, Range, ReleaseDetails, ReleaseHead};
 pub use refusal::{Explanation, Fact, PolicyRefusal, Refusal, Section, UnknownName};
 pub use request::{Ask, Placed, Request};
-pub use resolution::{Chosen, Pick, Resolution, StartOrder, Stats, Why};
+pub use resolution::{Chosen, Pick, Resolution, StartOrder, Stats, Why, Whys};
 pub use verify::{verify, Violation};
 
 /// The capability whose provider is "the kernel" (SPEC §4 rule 6).

@@ -57,7 +57,7 @@ impl Provider for ManifestProvider<'_> {
                 .releases
                 .iter()
                 .map(|r| ReleaseHead {
-                    version: r.version.clone(),
+                    version: &r.version,
                     arch: Some(r.arch.as_deref().unwrap_or(&m.arch)),
                 })
                 .collect(),

@@ -29,13 +29,14 @@ pub struct Component<'p> {
 /// What the solver needs of a release before loading its edges.
 #[derive(Clone, Debug)]
 pub struct ReleaseHead<'p> {
-    pub version: Version,
+    /// Borrowed from the provider: the solver keeps the reference, never a copy.
+    pub version: &'p Version,
     /// The architectures it runs on; `None` means every one.
     pub arch: Option<&'p [Arch]>,
 }
 
 impl<'p> ReleaseHead<'p> {
-    pub fn new(version: Version) -> Self {
+    pub fn new(version: &'p Version) -> Self {
         Self {
             version,
             arch: None,
@@ -51,10 +52,11 @@ pub enum Range<'p> {
     /// A semver requirement, matched with [`stackwright_types::version::matches`].
     Req(&'p VersionReq),
     /// `min <= v < below` (either bound may be absent). A caret `^1.2.0` is
-    /// `Between { min: 1.2.0, below: 2.0.0 }`. Compact providers build these on the fly.
+    /// `Between { min: 1.2.0, below: 2.0.0 }`. Both bounds are borrowed, so a compact
+    /// provider answers from a table of versions it owns, without building any.
     Between {
-        min: Option<Version>,
-        below: Option<Version>,
+        min: Option<&'p Version>,
+        below: Option<&'p Version>,
     },
 }
 
@@ -65,23 +67,8 @@ impl Range<'_> {
             Range::Any => true,
             Range::Req(r) => stackwright_types::version::matches(r, v),
             Range::Between { min, below } => {
-                min.as_ref().is_none_or(|m| v >= m) && below.as_ref().is_none_or(|b| v < b)
+                min.is_none_or(|m| v >= m) && below.is_none_or(|b| v < b)
             }
-        }
-    }
-
-    /// The caret range `^v` (`>= v`, below the next incompatible version).
-    pub fn caret(v: &Version) -> Range<'static> {
-        let below = if v.major > 0 {
-            Version::new(v.major + 1, 0, 0)
-        } else if v.minor > 0 {
-            Version::new(0, v.minor + 1, 0)
-        } else {
-            Version::new(0, 0, v.patch + 1)
-        };
-        Range::Between {
-            min: Some(Version::new(v.major, v.minor, v.patch)),
-            below: Some(below),
         }
     }
 
@@ -254,16 +241,25 @@ mod tests {
     #[test]
     fn ranges_print_as_people_write_them() {
         let v = |s: &str| Version::parse(s).unwrap();
-        assert_eq!(Range::caret(&v("1.2.0")).to_text(), "^1.2.0");
-        assert_eq!(Range::caret(&v("0.3.1")).to_text(), "^0.3.1");
+        let caret = |a: &str, b: &str| {
+            Range::Between {
+                min: Some(&v(a)),
+                below: Some(&v(b)),
+            }
+            .to_text()
+        };
+        assert_eq!(caret("1.2.0", "2.0.0"), "^1.2.0");
+        assert_eq!(caret("0.3.1", "0.4.0"), "^0.3.1");
+        let (lo, hi) = (v("1.0.0"), v("1.5.0"));
         let b = Range::Between {
-            min: Some(v("1.0.0")),
-            below: Some(v("1.5.0")),
+            min: Some(&lo),
+            below: Some(&hi),
         };
         assert_eq!(b.to_text(), ">=1.0.0, <1.5.0");
         assert!(b.contains(&v("1.4.9")) && !b.contains(&v("1.5.0")));
+        let rt = v("6.6.0-rt.1+b7");
         let pre = Range::Between {
-            min: Some(v("6.6.0-rt.1+b7")),
+            min: Some(&rt),
             below: None,
         };
         assert_eq!(pre.to_text(), ">=6.6.0-rt.1+b7");

@@ -78,7 +78,7 @@ impl Provider for Tiny {
         Some(Component {
             releases: rels
                 .iter()
-                .map(|r| ReleaseHead::new(r.version.clone()))
+                .map(|r| ReleaseHead::new(&r.version))
                 .collect(),
             stage: None,
             privileged: false,

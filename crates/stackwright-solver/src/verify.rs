@@ -45,7 +45,7 @@ pub fn verify<P: Provider + ?Sized>(p: &P, req: &Request, res: &Resolution) -> V
             v(1, format!("{id} is not a known component"));
             continue;
         };
-        let idx = comp.releases.iter().position(|h| h.version == version);
+        let idx = comp.releases.iter().position(|h| *h.version == version);
         let mut details = ReleaseDetails::default();
         match idx {
             Some(i) => {

@@ -287,7 +287,7 @@ fn oracle(w: &World) -> Vec<BTreeMap<String, Version>> {
                         version: m.releases[c - 1].version.clone(),
                         release_index: c - 1,
                         stage: None,
-                        why: vec![],
+                        why: Default::default(),
                     },
                 );
             }

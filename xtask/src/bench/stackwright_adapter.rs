@@ -1,7 +1,8 @@
 //! Stackwright's side: a compact implementation of `stackwright_solver::Provider` over
 //! its own copy of the universe (names as strings once per package, because the trait
-//! borrows `&str` names; ranges built on the fly as `Range::Between`), and the root's
-//! needs as a `Request` of `*` asks.
+//! borrows `&str` names; versions and range bounds borrowed from one table of every
+//! version the universe uses, so a caret range is `Range::Between` over two of its
+//! entries), and the root's needs as a `Request` of `*` asks.
 
 use semver::Version;
 use stackwright_solver::{
@@ -15,7 +16,10 @@ use super::Outcome;
 /// Everything the solver may ask for, by dense id.
 pub struct Index {
     names: Vec<String>,
+    /// `ver(j)` for every index `j`.
     versions: Vec<Version>,
+    /// `M.0.0` for every major `M` up to one past the last version's (caret bounds).
+    majors: Vec<Version>,
     pkg_start: Vec<u32>,
     dep_start: Vec<u32>,
     deps: Vec<Dep>,
@@ -35,8 +39,10 @@ pub fn build(u: &Universe) -> Index {
         .map(|p| u.version_count(p))
         .max()
         .unwrap_or(0);
+    let top = ver(max_v.saturating_sub(1)).0 + 1;
     let mut ix = Index {
         versions: (0..max_v).map(version).collect(),
+        majors: (0..=top).map(|m| Version::new(m.into(), 0, 0)).collect(),
         pkg_start: vec![0],
         dep_start: vec![0],
         deps: Vec::with_capacity(u.edge_count()),
@@ -84,7 +90,7 @@ impl stackwright_solver::Provider for Index {
         Some(Component {
             releases: self.versions[..count]
                 .iter()
-                .map(|v| ReleaseHead::new(v.clone()))
+                .map(ReleaseHead::new)
                 .collect(),
             ..Component::default()
         })
@@ -102,8 +108,8 @@ impl stackwright_solver::Provider for Index {
             } else {
                 let (major, _, _) = ver(d.lo);
                 SwRange::Between {
-                    min: Some(self.versions[d.lo as usize].clone()),
-                    below: Some(Version::new(u64::from(major) + 1, 0, 0)),
+                    min: Some(&self.versions[d.lo as usize]),
+                    below: Some(&self.majors[major as usize + 1]),
                 }
             };
             out.edges.push(Edge {

@@ -153,7 +153,7 @@ pub(crate) fn walk<'a, P: Provider + ?Sized>(s: &mut Solver<'a, P>) -> Proof<'a>
             }
             Origin::Requires { var: o, edge } => {
                 let d = s.vars[o as usize].details as usize;
-                let e = &s.rels[d].edges[edge as usize];
+                let e = &s.edges_of(d)[edge as usize];
                 let owner = s.vars[o as usize].name;
                 let key = (owner, e.name);
                 let i = *req_key.entry(key).or_insert_with(|| {
@@ -182,7 +182,7 @@ pub(crate) fn walk<'a, P: Provider + ?Sized>(s: &mut Solver<'a, P>) -> Proof<'a>
                 target,
             } => {
                 let d = s.vars[o as usize].details as usize;
-                let e = &s.rels[d].edges[edge as usize];
+                let e = &s.edges_of(d)[edge as usize];
                 let owner = s.vars[o as usize].name;
                 let because = match e.kind {
                     DepKind::Constrains => format!(

@@ -81,7 +81,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let mut out = Vec::new();
         for (_, q, mut list) in groups {
             if let Some(lv) = self.req.locked.get(self.names[q as usize].text) {
-                if let Some(i) = list.iter().position(|v| &self.versions[*v as usize] == lv) {
+                if let Some(i) = list.iter().position(|v| self.versions[*v as usize] == lv) {
                     let v = list.remove(i);
                     list.insert(0, v);
                 }
@@ -106,10 +106,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             let (lo, hi) = match range {
                 Range::Any => (0, vs.len()),
                 Range::Between { min, below } => {
-                    let lo = below.as_ref().map_or(0, |b| vs.partition_point(|v| v >= b));
-                    let hi = min
-                        .as_ref()
-                        .map_or(vs.len(), |m| vs.partition_point(|v| v >= m));
+                    let lo = below.map_or(0, |b| self.at_or_above(n, b));
+                    let hi = min.map_or(vs.len(), |m| self.at_or_above(n, m));
                     (lo, hi.max(lo))
                 }
                 Range::Req(_) => {
@@ -149,10 +147,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             (Range::Any, true) => {}
             (Range::Between { min, below }, false) => {
                 // Newest first: versions >= below come first, then the window, then < min.
-                let lo = below.as_ref().map_or(0, |b| vs.partition_point(|v| v >= b));
-                let hi = min
-                    .as_ref()
-                    .map_or(vs.len(), |m| vs.partition_point(|v| v >= m));
+                let lo = below.map_or(0, |b| self.at_or_above(n, b));
+                let hi = min.map_or(vs.len(), |m| self.at_or_above(n, m));
                 (lo..hi.max(lo)).for_each(|i| push(i, &mut out));
             }
             _ => {

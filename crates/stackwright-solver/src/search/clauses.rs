@@ -143,10 +143,10 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         let mut lits = std::mem::take(&mut self.scratch);
         if !self.vars[v as usize].external {
-            let n_edges = self.rels[d].edges.len();
+            let n_edges = self.rels[d].edge_count as usize;
             for ei in 0..n_edges {
                 let (kind, name, range) = {
-                    let e = &self.rels[d].edges[ei];
+                    let e = &self.edges_of(d)[ei];
                     (e.kind, e.name, e.range.clone())
                 };
                 match kind {

@@ -2,13 +2,14 @@
 //! reasons of each component, and the next `recommends` edge to try.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use stackwright_types::manifest::DepKind;
 
 use crate::intern::FxMap;
 use crate::provider::Provider;
 use crate::refusal::Refusal;
-use crate::resolution::{Chosen, Pick, Resolution, Why};
+use crate::resolution::{Chosen, Pick, Resolution, WhyKind, WhyRecord, WhyTable, Whys};
 
 use super::{pos, var, AskData, AskKind, Origin, Solver, Var, NONE};
 
@@ -121,11 +122,15 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 version: self.versions[v as usize].clone(),
                 release_index: vd.rel as usize,
                 stage: nd.stage,
-                why: Vec::new(),
+                why: Whys::default(),
             }));
         }
-        // Why each is there, and the dependency edges among staged components.
+        // Why each is there (compact records, turned into `Why`s only when read), and the
+        // dependency edges among staged components.
         let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut table = WhyTable::default();
+        let mut table_name: Vec<u32> = vec![NONE; self.names.len()];
+        let mut records: Vec<(u32, WhyRecord)> = Vec::with_capacity(self.active.len());
         let active = std::mem::take(&mut self.active);
         for &cid in &active {
             let origin = self.clauses[cid as usize].origin;
@@ -134,55 +139,49 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     continue;
                 }
             }
-            let mut cands: Vec<Var> = self.true_cands(cid).filter(|v| kept[*v as usize]).collect();
-            if cands.is_empty() {
-                continue;
-            }
             // A requirement several chosen releases meet is written against the one it
             // picks (its first, in preference order), not against all: the others are
             // there for reasons of their own (pruning keeps nothing without one).
-            let staged: Vec<Var> = cands.clone();
-            cands.truncate(1);
-            // The parts shared by every candidate of this clause.
-            let (template, via) = match origin {
+            let Some(first) = self.true_cands(cid).find(|v| kept[*v as usize]) else {
+                continue;
+            };
+            let (kind, range, location, via) = match origin {
                 Origin::Ask(i) => {
                     let a = &self.asks[i as usize];
-                    let range = a.range.to_text();
-                    let location = a.location.cloned();
-                    let via = match &a.kind {
-                        AskKind::Capability | AskKind::Bootable => Some(self.index[a.name]),
-                        _ => None,
+                    let n = self.index[a.name];
+                    let (kind, via) = match &a.kind {
+                        AskKind::Component | AskKind::External => (WhyKind::Asked, None),
+                        AskKind::Capability => (
+                            WhyKind::AskedCapability {
+                                capability: table.add(&mut table_name, n, a.name),
+                            },
+                            Some(n),
+                        ),
+                        AskKind::Bootable => (
+                            WhyKind::Bootable {
+                                capability: table.add(&mut table_name, n, a.name),
+                            },
+                            Some(n),
+                        ),
+                        AskKind::Recommended { by, by_version } => (
+                            WhyKind::Recommended {
+                                by: table.add(&mut table_name, self.index[*by], by),
+                                by_version: table.version(by_version),
+                                via: table.add(&mut table_name, n, a.name),
+                            },
+                            None,
+                        ),
                     };
-                    let w = match &a.kind {
-                        AskKind::Component | AskKind::External => Why::Asked { range, location },
-                        AskKind::Capability => Why::AskedCapability {
-                            capability: a.name.to_string(),
-                            range,
-                            pick: Pick::Other,
-                            location,
-                        },
-                        AskKind::Bootable => Why::Bootable {
-                            capability: a.name.to_string(),
-                            pick: Pick::Other,
-                        },
-                        AskKind::Recommended { by, by_version } => Why::Recommended {
-                            by: by.to_string(),
-                            by_version: by_version.clone(),
-                            via: a.name.to_string(),
-                            range,
-                            location,
-                        },
-                    };
-                    (w, via)
+                    let range = table.range(&a.range);
+                    (kind, range, table.location(a.location), via)
                 }
                 Origin::Requires { var: o, edge } => {
                     let d = self.vars[o as usize].details as usize;
-                    let e = &self.rels[d].edges[edge as usize];
-                    let (via, range, location) = (e.name, e.range.to_text(), e.location.cloned());
+                    let e = &self.edges_of(d)[edge as usize];
                     let owner = self.vars[o as usize].name;
                     let by = self.names[owner as usize].text;
                     if self.names[owner as usize].stage.is_some() {
-                        for &c in &staged {
+                        for c in self.true_cands(cid).filter(|v| kept[*v as usize]) {
                             let cn = self.vars[c as usize].name as usize;
                             if self.names[cn].stage.is_some() {
                                 deps.entry(by.to_string())
@@ -191,56 +190,64 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                             }
                         }
                     }
-                    let w = Why::Required {
-                        by: by.to_string(),
-                        by_version: self.versions[o as usize].clone(),
-                        via: self.names[via as usize].text.to_string(),
-                        range,
-                        pick: Pick::Other,
-                        location,
+                    let kind = WhyKind::Required {
+                        by: table.add(&mut table_name, owner, by),
+                        by_version: table.version(self.versions[o as usize]),
+                        via: table.add(&mut table_name, e.name, self.names[e.name as usize].text),
                     };
-                    (w, Some(via))
+                    let range = table.range(&e.range);
+                    (kind, range, table.location(e.location), Some(e.name))
                 }
                 _ => continue,
             };
-            let last = cands.len() - 1;
-            let mut template = Some(template);
-            for (ci, c) in cands.into_iter().enumerate() {
-                let i = slot[c as usize];
-                if i == NONE {
-                    continue;
-                }
-                let i = i as usize;
-                let mut w = if ci == last {
-                    template.take().expect("moved once, last")
-                } else {
-                    template.clone().expect("present until last")
-                };
-                if let Some(via) = via {
-                    let cname = self.names[self.vars[c as usize].name as usize].text;
-                    let p = self.pick(via, cname);
-                    match &mut w {
-                        Why::Required { pick, .. }
-                        | Why::AskedCapability { pick, .. }
-                        | Why::Bootable { pick, .. } => *pick = p,
-                        _ => {}
-                    }
-                }
-                if let Some(ch) = &mut chosen[i] {
-                    ch.why.push(w);
-                }
+            let i = slot[first as usize];
+            if i == NONE {
+                continue;
             }
+            let pick = match via {
+                Some(via) => {
+                    let cname = self.names[self.vars[first as usize].name as usize].text;
+                    self.pick(via, cname)
+                }
+                None => Pick::Other,
+            };
+            records.push((
+                i,
+                WhyRecord {
+                    kind,
+                    range,
+                    pick,
+                    location,
+                },
+            ));
         }
         self.active = active;
+        // Group the records by component (a counting sort of their indexes: the records
+        // themselves stay where they are).
+        let mut spans: Vec<(u32, u32)> = vec![(0, 0); chosen.len()];
+        for (i, _) in &records {
+            spans[*i as usize].1 += 1;
+        }
+        let mut at = 0;
+        for sp in &mut spans {
+            sp.0 = at;
+            at += sp.1;
+        }
+        let mut fill: Vec<u32> = spans.iter().map(|sp| sp.0).collect();
+        table.order = vec![0; records.len()];
+        for (k, (i, _)) in records.iter().enumerate() {
+            table.order[fill[*i as usize] as usize] = k as u32;
+            fill[*i as usize] += 1;
+        }
+        table.records = records.into_iter().map(|r| r.1).collect();
+        let table = Arc::new(table);
         let mut components: BTreeMap<String, Chosen> = BTreeMap::new();
         for v in 0..self.vars.len() as u32 {
             let i = slot[v as usize];
             if i != NONE {
                 if let Some(mut ch) = chosen[i as usize].take() {
-                    if ch.why.len() > 1 {
-                        ch.why.sort();
-                        ch.why.dedup();
-                    }
+                    let (first, len) = spans[i as usize];
+                    ch.why = Whys::lazy(table.clone(), first, len);
                     let name = self.names[self.vars[v as usize].name as usize].text;
                     components.insert(name.to_string(), ch);
                 }
@@ -293,8 +300,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 continue;
             }
             let d = self.details(v) as usize;
-            for ei in 0..self.rels[d].edges.len() {
-                let e = &self.rels[d].edges[ei];
+            for ei in 0..self.rels[d].edge_count as usize {
+                let e = &self.edges_of(d)[ei];
                 if e.kind != DepKind::Recommends {
                     continue;
                 }

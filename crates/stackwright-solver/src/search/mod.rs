@@ -46,7 +46,7 @@ pub(crate) use clauses::{Clause, Group, Origin, PKG_GROUP};
 pub(crate) use decisions::Reason;
 pub(crate) use learn::{Ante, Conflict};
 pub(crate) use literal::{is_neg, neg, pos, var, vkey, Lit, Var, NONE};
-pub(crate) use universe::{Forbid, NameData, RelData, VarData};
+pub(crate) use universe::{EdgeData, Forbid, NameData, RelData, VarData};
 
 /// Initial capacities: enough for a real registry's resolution without regrowing.
 const NAMES: usize = 128;
@@ -62,11 +62,15 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     pub index: FxMap<&'a str, u32>,
     pub names: Vec<NameData<'a>>,
     pub vars: Vec<VarData>,
-    pub versions: Vec<Version>,
+    pub versions: Vec<&'a Version>,
     /// Per release: `major.minor.patch` packed in 63 bits when the version is plain
     /// (no pre-release or build part, each number below 2^21), else `u64::MAX`.
     pub vkey: Vec<u64>,
     pub rels: Vec<RelData<'a>>,
+    /// Every loaded release's edges, one release after another (see `RelData`).
+    pub edges: Vec<EdgeData<'a>>,
+    /// Whether any loaded release has a `recommends` edge (else none is tried).
+    pub any_recommends: bool,
     pub value: Vec<i8>,
     pub level: Vec<u32>,
     pub reason: Vec<Reason>,
@@ -131,7 +135,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 kind: AskKind::External,
                 name,
                 range: Range::Between {
-                    min: Some(v.value.clone()),
+                    min: Some(&v.value),
                     below: None,
                 },
                 location: v.location.as_ref(),
@@ -148,6 +152,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             versions: Vec::with_capacity(VARS),
             vkey: Vec::with_capacity(VARS),
             rels: Vec::with_capacity(NAMES),
+            edges: Vec::with_capacity(4 * NAMES),
+            any_recommends: false,
             value: Vec::with_capacity(VARS),
             level: Vec::with_capacity(VARS),
             reason: Vec::with_capacity(VARS),
@@ -297,7 +303,7 @@ pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Reso
         return Err(Refusal::Unsatisfiable(crate::explain::explain(&mut s)));
     }
     let mut stats = s.stats;
-    if req.recommends {
+    if req.recommends && s.any_recommends {
         let mut tried = BTreeSet::new();
         while let Some(rec) = s.next_recommendation(&tried) {
             if let AskKind::Recommended { by, .. } = &rec.kind {

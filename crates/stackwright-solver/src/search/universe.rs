@@ -31,6 +31,9 @@ pub(crate) struct NameData<'a> {
     pub cap: Option<CapabilityInfo<'a>>,
     pub providers: Option<Vec<u32>>,
     pub group: u32,
+    /// Every release version packs into a `vkey` (no pre-release or build part), so
+    /// range bounds can be found by comparing integers.
+    pub plain: bool,
 }
 
 pub(crate) struct VarData {
@@ -52,7 +55,9 @@ pub(crate) struct EdgeData<'a> {
 }
 
 pub(crate) struct RelData<'a> {
-    pub edges: Vec<EdgeData<'a>>,
+    /// This release's edges: `Solver::edges[edge_first .. edge_first + edge_count]`.
+    pub edge_first: u32,
+    pub edge_count: u32,
     pub provides: Vec<(u32, &'a Version)>,
     pub kernel_min: Option<&'a Version>,
     pub kernel_needs: &'a [KernelOption],
@@ -85,6 +90,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             cap: None,
             providers: None,
             group: NONE,
+            plain: false,
         });
         self.index.insert(s, i);
         self.activity.push(0.0);
@@ -109,7 +115,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let external = req.external.get(text).map(|e| &e.value);
         let arch = req.arch.as_ref().map(|a| a.value);
         let (stage, privileged) = (comp.stage, comp.privileged);
-        let mut heads: Vec<(Version, u32, Forbid)> = comp
+        let mut heads: Vec<(&'a Version, u32, Forbid)> = comp
             .releases
             .into_iter()
             .enumerate()
@@ -127,7 +133,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     f = Forbid::Excluded;
                 }
                 if let Some(ev) = external {
-                    f = if &h.version == ev {
+                    f = if h.version == ev {
                         Forbid::No
                     } else {
                         Forbid::External
@@ -137,8 +143,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             })
             .collect();
         if let Some(ev) = external {
-            if !heads.iter().any(|h| &h.0 == ev) {
-                heads.push((ev.clone(), NONE, Forbid::No));
+            if !heads.iter().any(|h| h.0 == ev) {
+                heads.push((ev, NONE, Forbid::No));
             }
         }
         // Newest first; equal versions (a careless provider) by release index. Providers
@@ -152,7 +158,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         let first = self.vars.len() as u32;
         for (v, rel, forbid) in heads {
-            let is_ext = external.is_some_and(|e| *e == v);
+            let is_ext = external.is_some_and(|e| e == v);
             self.vars.push(VarData {
                 name: n,
                 rel,
@@ -161,21 +167,22 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 activated: false,
                 external: is_ext,
             });
-            self.vkey.push(vkey(&v));
+            self.vkey.push(vkey(v));
             self.versions.push(v);
-            self.value.push(0);
-            self.level.push(0);
-            self.reason.push(Reason::None);
-            self.seen.push(false);
-            self.watch_head.push(NONE);
-            self.watch_head.push(NONE);
         }
+        let end = self.vars.len();
+        self.value.resize(end, 0);
+        self.level.resize(end, 0);
+        self.reason.resize(end, Reason::None);
+        self.seen.resize(end, false);
+        self.watch_head.resize(2 * end, NONE);
         let nd = &mut self.names[n as usize];
         nd.exists = true;
         nd.first = first;
         nd.n = self.vars.len() as u32 - first;
         nd.stage = stage;
         nd.privileged = privileged;
+        nd.plain = self.vkey[first as usize..].iter().all(|k| *k != u64::MAX);
     }
 
     pub(crate) fn cap(&mut self, n: u32) -> Option<&CapabilityInfo<'a>> {
@@ -211,6 +218,24 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         ids
     }
 
+    /// How many releases of `n` (newest first) are at or above `b`.
+    #[inline]
+    pub(crate) fn at_or_above(&self, n: u32, b: &Version) -> usize {
+        let r = self.vars_of(n);
+        let kb = vkey(b);
+        if self.names[n as usize].plain && kb != u64::MAX {
+            self.vkey[r.start as usize..r.end as usize].partition_point(|k| *k >= kb)
+        } else {
+            self.versions[r.start as usize..r.end as usize].partition_point(|v| *v >= b)
+        }
+    }
+
+    /// The edges of release details `d`.
+    pub(crate) fn edges_of(&self, d: usize) -> &[EdgeData<'a>] {
+        let r = &self.rels[d];
+        &self.edges[r.edge_first as usize..(r.edge_first + r.edge_count) as usize]
+    }
+
     pub(crate) fn vars_of(&self, n: u32) -> std::ops::Range<u32> {
         let nd = &self.names[n as usize];
         nd.first..nd.first + nd.n
@@ -226,7 +251,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let idx = self.rels.len() as u32;
         if vd.rel == NONE {
             self.rels.push(RelData {
-                edges: Vec::new(),
+                edge_first: 0,
+                edge_count: 0,
                 provides: Vec::new(),
                 kernel_min: None,
                 kernel_needs: &[],
@@ -244,10 +270,13 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         self.p.release(text, rel, &mut buf);
-        let mut edges: Vec<EdgeData<'a>> = Vec::with_capacity(buf.edges.len());
+        let edge_first = self.edges.len() as u32;
         for e in buf.edges.drain(..) {
             let name = self.intern(e.name);
-            edges.push(EdgeData {
+            if e.kind == DepKind::Recommends {
+                self.any_recommends = true;
+            }
+            self.edges.push(EdgeData {
                 kind: e.kind,
                 name,
                 range: e.range,
@@ -256,6 +285,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         // Edge order must not depend on how the provider listed them.
         let names = &self.names;
+        let edges = &mut self.edges[edge_first as usize..];
+        let edge_count = edges.len() as u32;
         let key = |e: &EdgeData<'a>| (e.kind, names[e.name as usize].text);
         if !edges.windows(2).all(|w| key(&w[0]) <= key(&w[1])) {
             edges.sort_by(|a, b| key(a).cmp(&key(b)));
@@ -266,7 +297,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         provides.sort_by_key(|p| p.0);
         self.rels.push(RelData {
-            edges,
+            edge_first,
+            edge_count,
             provides,
             kernel_min: buf.kernel_min,
             kernel_needs: buf.kernel_needs,
@@ -283,7 +315,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     /// Whether release `v` is `n` at a version in `range`, directly or by providing it.
     pub(crate) fn release_matches(&mut self, v: Var, n: u32, range: &Range<'a>) -> bool {
         if self.vars[v as usize].name == n {
-            return range.contains(&self.versions[v as usize]);
+            return range.contains(self.versions[v as usize]);
         }
         let d = self.details(v);
         self.rels[d as usize]
@@ -352,8 +384,8 @@ mod tests {
         let d = s.details(x);
         assert_eq!(s.details(x), d);
         assert_eq!(s.stats.releases_loaded, 1);
-        let edges: Vec<&str> = s.rels[d as usize]
-            .edges
+        let edges: Vec<&str> = s
+            .edges_of(d as usize)
             .iter()
             .map(|e| s.names[e.name as usize].text)
             .collect();
