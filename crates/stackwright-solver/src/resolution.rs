@@ -193,10 +193,22 @@ pub(crate) enum RangeRecord {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum WhyKind {
     Asked,
-    AskedCapability { capability: u32 },
-    Bootable { capability: u32 },
-    Required { by: u32, by_version: VerRecord, via: u32 },
-    Recommended { by: u32, by_version: VerRecord, via: u32 },
+    AskedCapability {
+        capability: u32,
+    },
+    Bootable {
+        capability: u32,
+    },
+    Required {
+        by: u32,
+        by_version: VerRecord,
+        via: u32,
+    },
+    Recommended {
+        by: u32,
+        by_version: VerRecord,
+        via: u32,
+    },
 }
 
 /// One reason, compact (a few words): what [`Why`] says, with everything by index.
@@ -258,10 +270,12 @@ impl WhyTable {
         match r {
             Range::Any => RangeRecord::Any,
             Range::Between { min, below } => {
-                let pack = |b: &Option<&Version>| b.map_or(Some(u64::MAX), |v| {
-                    let k = crate::search::vkey(v);
-                    (k != u64::MAX).then_some(k)
-                });
+                let pack = |b: &Option<&Version>| {
+                    b.map_or(Some(u64::MAX), |v| {
+                        let k = crate::search::vkey(v);
+                        (k != u64::MAX).then_some(k)
+                    })
+                };
                 if let (Some(min), Some(below)) = (pack(min), pack(below)) {
                     return RangeRecord::Packed { min, below };
                 }

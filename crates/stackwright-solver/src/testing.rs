@@ -76,10 +76,7 @@ impl Provider for Tiny {
     fn component(&self, id: &str) -> Option<Component<'_>> {
         let rels = self.comps.get(id)?;
         Some(Component {
-            releases: rels
-                .iter()
-                .map(|r| ReleaseHead::new(&r.version))
-                .collect(),
+            releases: rels.iter().map(|r| ReleaseHead::new(&r.version)).collect(),
             stage: None,
             privileged: false,
             location: None,
