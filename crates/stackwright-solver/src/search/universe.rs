@@ -153,7 +153,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             if heads.windows(2).all(|w| w[0].0 < w[1].0) {
                 heads.reverse();
             } else {
-                heads.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                heads.sort_by(|a, b| b.0.cmp(a.0).then(a.1.cmp(&b.1)));
             }
         }
         let first = self.vars.len() as u32;
