@@ -16,6 +16,7 @@
 //! ratio <scenario> pubgrub/stackwright=<r>x resolvo/stackwright=<r>x
 //! index-memory large stackwright=<MiB> pubgrub=<MiB> resolvo=<MiB>
 //! solve-peak-memory large-w6 stackwright=<MiB> pubgrub=<MiB> resolvo=<MiB>
+//! index-memory scale …  and  solve-peak-memory scale-w6 …   (the same for scale-w6)
 //! bench registry-<assembly> stackwright=<ms>      (see [`registry_line`])
 //! ```
 
@@ -49,7 +50,7 @@ pub struct Scenario {
 }
 
 /// Every scenario of UNIVERSE.md, in the order they are printed.
-pub const SCENARIOS: [Scenario; 8] = [
+pub const SCENARIOS: [Scenario; 9] = [
     Scenario {
         name: "realistic-w6",
         params: Params::realistic(6),
@@ -98,7 +99,16 @@ pub const SCENARIOS: [Scenario; 8] = [
         unsat: Some(Unsat::Tangled),
         runs: 7,
     },
+    Scenario {
+        name: "scale-w6",
+        params: Params::scale(6),
+        unsat: None,
+        runs: 5,
+    },
 ];
+
+/// Scenarios whose index and solve memory are printed.
+const MEMORY_OF: [(&str, &str); 2] = [("large-w6", "large"), ("scale-w6", "scale")];
 
 /// Wall-clock time one scenario's timed runs may take, all solvers together.
 const SCENARIO_BUDGET: Duration = Duration::from_secs(20);
@@ -374,8 +384,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let opts = parse(args)?;
     let mut results: Vec<Measured> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
-    let mut memory: Option<[usize; 3]> = None;
-    let mut peaks: Option<[usize; 3]> = None;
+    let mut memory: Vec<(&str, [usize; 3])> = Vec::new();
+    let mut peaks: Vec<(&str, [usize; 3])> = Vec::new();
     let started = Instant::now();
 
     for scenario in SCENARIOS
@@ -384,8 +394,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     {
         let u = Universe::generate(scenario.params, scenario.unsat);
         let (c, mem) = Contenders::build(&u);
-        if scenario.name == "large-w6" {
-            memory = Some(mem);
+        let tracked = MEMORY_OF.iter().find(|m| m.0 == scenario.name);
+        if let Some((_, index)) = tracked {
+            memory.push((index, mem));
         }
         if let Some(i) = opts.repeat {
             for (k, name) in NAMES.iter().enumerate() {
@@ -404,8 +415,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         match measure(&u, &c, scenario, opts.explanations) {
             Ok(m) => {
                 println!("{}", m.bench_line());
-                if scenario.name == "large-w6" {
-                    peaks = Some(solve_peaks(&c));
+                if tracked.is_some() {
+                    peaks.push((scenario.name, solve_peaks(&c)));
                 }
                 results.push(m);
             }
@@ -418,21 +429,21 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     for m in &results {
         println!("{}", m.ratio_line());
     }
-    if let Some([sw, pg, rv]) = memory {
+    for (index, [sw, pg, rv]) in memory {
         // Live heap held by each index right after it is built from the compact
         // universe (the universe itself excluded).
         println!(
-            "index-memory large stackwright={:.1} pubgrub={:.1} resolvo={:.1}",
+            "index-memory {index} stackwright={:.1} pubgrub={:.1} resolvo={:.1}",
             mib(sw),
             mib(pg),
             mib(rv)
         );
     }
-    if let Some([sw, pg, rv]) = peaks {
+    for (scenario, [sw, pg, rv]) in peaks {
         // Peak heap above the index while one solve runs (resolvo's includes the
         // caches it builds of the provider's answers).
         println!(
-            "solve-peak-memory large-w6 stackwright={:.1} pubgrub={:.1} resolvo={:.1}",
+            "solve-peak-memory {scenario} stackwright={:.1} pubgrub={:.1} resolvo={:.1}",
             mib(sw),
             mib(pg),
             mib(rv)

@@ -6,6 +6,13 @@
 //! variants only) `a0 … a7`, `b0 … b7`, `x`, and last the synthetic `root`.
 //! Versions are indices `j` into `ver(j) = (1 + j/3).(j%3).0`, so a caret range is
 //! a contiguous index interval and every solver can be fed the same facts.
+//!
+//! Besides UNIVERSE.md's realistic (N=100, V=5, D=4) and large (N=10,000, V=20, D=6)
+//! universes there is **scale**: N=50,000 packages, V=10 versions, D=6, W=6, generated
+//! by the very same procedure (same seed, same draws; only the parameters differ).
+//! Checksums: 1,498,052 dependency edges, roots start `p5568 p35973 p23254 p8370
+//! p17962`. It checks that a registry far beyond any real one still resolves in well
+//! under a second and a hundred MiB.
 
 use std::fmt;
 
@@ -133,6 +140,16 @@ impl Params {
         Self {
             n: 10_000,
             v: 20,
+            d: 6,
+            w,
+        }
+    }
+
+    /// 50,000 packages × 10 versions (see the module docs).
+    pub const fn scale(w: u64) -> Self {
+        Self {
+            n: 50_000,
+            v: 10,
             d: 6,
             w,
         }
@@ -461,6 +478,20 @@ mod tests {
             .collect();
         assert_eq!(roots, ["p9528", "p2673", "p5572", "p8176", "p7511"]);
         assert_eq!(u.version_total(), 200_001);
+    }
+
+    #[test]
+    fn scale_w6_checksums() {
+        let u = Universe::generate(Params::scale(6), None);
+        assert_eq!(u.plain_edge_count(), 1_498_052);
+        let roots: Vec<String> = u
+            .deps(u.root(), 0)
+            .iter()
+            .take(5)
+            .map(|d| u.name(d.pkg).to_string())
+            .collect();
+        assert_eq!(roots, ["p5568", "p35973", "p23254", "p8370", "p17962"]);
+        assert_eq!(u.version_total(), 500_001);
     }
 
     #[test]
