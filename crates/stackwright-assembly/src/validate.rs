@@ -8,7 +8,7 @@ use stackwright_types::assembly::ComponentRequest;
 use stackwright_types::container::Container;
 use stackwright_types::diagnostic::{self, Diagnostic};
 use stackwright_types::linuxkit::File;
-use stackwright_types::manifest::{Arch, Manifest, PortScope, Release};
+use stackwright_types::manifest::{Arch, Manifest, Port, PortScope, Release};
 use stackwright_types::package::local_image_ref;
 use stackwright_types::reference::ImageRef;
 use stackwright_types::Location;
@@ -165,7 +165,8 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
         }
     }
 
-    let mut ports: Vec<(u16, u16, &'static str, String, PortScope)> = Vec::new();
+    // (first, last, protocol, component, scope, where a config value set it).
+    let mut ports: Vec<(u16, u16, &'static str, String, PortScope, Option<Location>)> = Vec::new();
     let mut local: Vec<&str> = Vec::new();
     for (id, c) in &resolution.components {
         let Some(component) = registry.get(id) else {
@@ -297,21 +298,34 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
         // Host ports: the node's namespace and its loopback are one space for a bind.
         // A pod-scope port only binds the node when the assembly moves the component onto
         // the host network.
+        // A component moved off the host network (`net = "new"` or a namespace path) binds
+        // nothing on the node.
         let moved_to_host =
             container.net.as_deref() == Some("host") && m.container.net.as_deref() != Some("host");
+        let moved_off_host =
+            m.container.net.as_deref() == Some("host") && container.net.as_deref() != Some("host");
         for p in &m.ports {
             let counts = match p.scope {
-                PortScope::Host | PortScope::Loopback => true,
+                PortScope::Host | PortScope::Loopback => !moved_off_host,
                 PortScope::Pod => moved_to_host,
             };
             if counts {
-                let r = p.range();
+                // A port set through config is the config value's.
+                let mut r = p.range();
+                let mut set_at = None;
+                if let Some(key) = &p.config {
+                    if let Some(port) = config.get(key).and_then(Port::from_config_value) {
+                        r = port..=port;
+                        set_at = given.get(key).map(|v| v.location.clone());
+                    }
+                }
                 ports.push((
                     *r.start(),
                     *r.end(),
                     p.protocol.as_str(),
                     id.clone(),
                     p.scope,
+                    set_at,
                 ));
             }
         }
@@ -335,26 +349,37 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
     ports.sort();
     for i in 0..ports.len() {
         for j in i + 1..ports.len() {
-            let (s1, e1, proto1, id1, _) = &ports[i];
-            let (s2, e2, proto2, id2, _) = &ports[j];
+            let (s1, e1, proto1, id1, _, at1) = &ports[i];
+            let (s2, e2, proto2, id2, _, at2) = &ports[j];
             if s2 > e1 {
                 break;
             }
             if proto1 == proto2 && id1 != id2 && s2 <= e1 && s1 <= e2 {
                 let port = (*s1).max(*s2);
-                let loc = a
-                    .components
-                    .get(id2)
-                    .or(a.components.get(id1))
-                    .map(|r| r.location.clone());
-                diags.push(
-                    Diagnostic::error(
-                        diagnostic::PORT_CLASH,
-                        format!("`{id1}` and `{id2}` both bind {port}/{proto1} on the host"),
-                    )
-                    .at_opt(loc)
-                    .hint(format!("drop one, or move one off the host network or to another port (see `stackwright show {id2}`)")),
-                );
+                // At a config value that set the port when there is one, the other
+                // side in a note.
+                let entry = |id: &String| a.components.get(id).map(|r| r.location.clone());
+                let (here, there, there_id) = match (at1, at2) {
+                    (_, Some(l)) => (Some(l.clone()), at1.clone().or(entry(id1)), id1),
+                    (Some(l), None) => (Some(l.clone()), entry(id2), id2),
+                    (None, None) => match entry(id2) {
+                        Some(l) => (Some(l), entry(id1), id1),
+                        None => (entry(id1), None, id2),
+                    },
+                };
+                let mut d = Diagnostic::error(
+                    diagnostic::PORT_CLASH,
+                    format!("`{id1}` and `{id2}` both bind {port}/{proto1} on the host"),
+                )
+                .at_opt(here)
+                .hint(format!("drop one, or move one off the host network (`container = {{ net = \"new\" }}`) or to another port (see `stackwright show {id2}`)"));
+                d = match there {
+                    Some(l) => d.note(format!("the other side: `{there_id}` at {l}")),
+                    None => d.note(format!(
+                        "the other side: `{there_id}`'s manifest binds {port}/{proto1}"
+                    )),
+                };
+                diags.push(d);
             }
         }
     }

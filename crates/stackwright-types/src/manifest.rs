@@ -222,6 +222,10 @@ pub struct Port {
     pub protocol: Protocol,
     #[serde(default = "host_scope")]
     pub scope: PortScope,
+    /// A config option that moves the port (`listen-address = ":9100"`, `port = 8080`):
+    /// its effective value's port is the one bound; `port` is the default's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
 }
 
 fn host_scope() -> PortScope {
@@ -232,6 +236,20 @@ impl Port {
     /// The ports this entry covers, first to last inclusive.
     pub fn range(&self) -> std::ops::RangeInclusive<u16> {
         self.port..=self.end.unwrap_or(self.port).max(self.port)
+    }
+
+    /// The port a config value names: an integer, or the port of an address (`:22`,
+    /// `0.0.0.0:22`, `[::]:22`, `127.0.0.1:9100`). `None` when it names none.
+    pub fn from_config_value(value: &toml::Value) -> Option<u16> {
+        match value {
+            toml::Value::Integer(i) => u16::try_from(*i).ok(),
+            toml::Value::String(s) => s
+                .rsplit_once(':')
+                .map_or(s.as_str(), |(_, p)| p)
+                .parse()
+                .ok(),
+            _ => None,
+        }
     }
 }
 
