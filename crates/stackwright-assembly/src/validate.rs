@@ -132,6 +132,10 @@ pub fn platform_components(
     out
 }
 
+/// A bound host port range: first, last, protocol, component, scope, and where a config
+/// value set it.
+type HostPort = (u16, u16, &'static str, String, PortScope, Option<Location>);
+
 /// Checks a resolved platform. Problems are sorted by file and line.
 pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -> Validated {
     let a = &loaded.assembly;
@@ -165,8 +169,7 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
         }
     }
 
-    // (first, last, protocol, component, scope, where a config value set it).
-    let mut ports: Vec<(u16, u16, &'static str, String, PortScope, Option<Location>)> = Vec::new();
+    let mut ports: Vec<HostPort> = Vec::new();
     let mut local: Vec<&str> = Vec::new();
     for (id, c) in &resolution.components {
         let Some(component) = registry.get(id) else {
