@@ -14,8 +14,8 @@
 //!
 //! Guarantees:
 //! - **No network, no host leaks**: images come from the layout only; owners are the
-//!   layers' numeric ids; every entry has the same mtime ([`BuildOptions::mtime`]: 0 or
-//!   `SOURCE_DATE_EPOCH`); entries are sorted; gzip headers carry no time or name. The
+//!   layers' numeric ids; every entry has the same mtime ([`BuildOptions::mtime`]: 0 unless the
+//!   caller passes one, the facade `SOURCE_DATE_EPOCH`); entries are sorted; gzip headers carry no time or name. The
 //!   same inputs give the same bytes.
 //! - **Safe unpacking**: `..` names are refused, absolute names and symlinks are
 //!   resolved inside the root (never followed out), hard links must name an existing
@@ -109,7 +109,7 @@ pub struct BuildOptions {
 
 impl BuildOptions {
     /// Defaults: the host's architecture, default limits and policy, mtime from
-    /// `SOURCE_DATE_EPOCH` (0 when unset or invalid), `files` relative to the current
+    /// 0 (the facade passes `SOURCE_DATE_EPOCH`; this crate reads no environment), `files` relative to the current
     /// directory.
     pub fn new(
         name: impl Into<String>,
@@ -124,14 +124,13 @@ impl BuildOptions {
             arch: host_arch().to_string(),
             limits: Limits::default(),
             policy: Policy::default(),
-            mtime: source_date_epoch(),
+            mtime: 0,
             temp_dir: None,
             sbom: None,
         }
     }
 }
 
-/// `SOURCE_DATE_EPOCH` as the reproducible-builds convention defines it, or 0.
 /// The static `stackwright-init` binary (x86_64) embedded at build time (see `build.rs`),
 /// or why this build has none.
 pub fn init_binary() -> Result<&'static [u8], &'static str> {
@@ -142,13 +141,6 @@ pub fn init_binary() -> Result<&'static [u8], &'static str> {
     } else {
         Ok(BIN)
     }
-}
-
-pub fn source_date_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// What a build wrote and what it changed on purpose.
@@ -311,7 +303,7 @@ impl Default for UnpackOptions {
             arch: host_arch().to_string(),
             limits: Limits::default(),
             policy: Policy::default(),
-            mtime: source_date_epoch(),
+            mtime: 0,
             temp_dir: None,
         }
     }

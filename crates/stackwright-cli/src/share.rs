@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use stackwright::assembly::Loaded;
 use stackwright::share::{self, ShareOptions};
-use stackwright::types::diagnostic::{self, Diagnostic};
 use stackwright::{Assembler, Error};
 
 use crate::commands::{resolve_assembly_path, AssembleArgs};
@@ -54,25 +53,9 @@ impl RegistryArgs {
         Ok(ShareOptions {
             insecure: self.insecure_registries.clone(),
             cache: self.cache.clone(),
-            created: source_date_epoch()?,
+            created: stackwright::source_date_epoch()?,
             ..ShareOptions::default()
         })
-    }
-}
-
-/// `SOURCE_DATE_EPOCH` (reproducible-builds.org), if set.
-fn source_date_epoch() -> Result<Option<u64>, Error> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| {
-            Error::Invalid(vec![Diagnostic::error(
-                diagnostic::INVALID_VALUE,
-                format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"),
-            )
-            .hint(
-                "unset it, or set it to seconds since 1970-01-01, e.g. $(git log -1 --format=%ct)",
-            )])
-        }),
-        _ => Ok(None),
     }
 }
 

@@ -153,54 +153,22 @@ impl Import {
         out
     }
 
-    /// Writes the import into `dir`: into a fresh sibling directory first, then renamed
-    /// into place, so a failure never leaves a half-written import nor touches a previous
-    /// one.
+    /// Writes the import into `dir`: into a staging directory beside it first, swapped
+    /// into place when complete (`stackwright-staging`), so a failure never leaves a
+    /// half-written import nor touches a previous one.
     pub fn write_to(&self, dir: &Path) -> Result<(), LinuxkitError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| LinuxkitError::Io { path, source }
         };
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-        let leaf = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "import".into());
-        let tmp = parent.join(format!(".{leaf}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        let staging = stackwright_staging::Staging::begin(dir).map_err(io(dir))?;
+        for (rel, text) in self.files() {
+            staging
+                .write(&rel, text.as_bytes())
+                .map_err(io(&staging.path().join(&rel)))?;
         }
-        let result = (|| {
-            for (rel, text) in self.files() {
-                let path = tmp.join(&rel);
-                if let Some(p) = path.parent() {
-                    std::fs::create_dir_all(p).map_err(io(p))?;
-                }
-                std::fs::write(&path, text).map_err(io(&path))?;
-            }
-            let old = parent.join(format!(".{leaf}.old-{}", std::process::id()));
-            if dir.exists() {
-                std::fs::rename(dir, &old).map_err(io(dir))?;
-            }
-            if let Err(e) = std::fs::rename(&tmp, dir) {
-                if old.exists() {
-                    let _ = std::fs::rename(&old, dir);
-                }
-                return Err(io(dir)(e));
-            }
-            if old.exists() {
-                std::fs::remove_dir_all(&old).map_err(io(&old))?;
-            }
-            Ok(())
-        })();
-        if result.is_err() && tmp.exists() {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        result
+        staging.commit().map_err(io(dir))?;
+        Ok(())
     }
 
     /// The import as it would read back from disk, without writing it.

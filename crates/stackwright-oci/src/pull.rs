@@ -3,9 +3,11 @@
 //! then write the layout into a temporary directory and rename it into place.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
+
+use stackwright_staging::Staging;
 
 use crate::cache::Cache;
 use crate::manifest::{self, Descriptor, ManifestDoc, Parsed, Platform};
@@ -386,19 +388,12 @@ impl LayoutPlan {
         LayoutPlan { entries, blobs }
     }
 
-    /// Writes the layout next to `dir` and renames it into place. Returns the
-    /// digests of cached blobs that failed verification (then nothing is written).
+    /// Writes the layout next to `dir` and swaps it into place (`stackwright-staging`).
+    /// Returns the digests of cached blobs that failed verification (then nothing is
+    /// written).
     fn write(&self, cache: &Cache, dir: &Path) -> Result<Vec<String>, OciError> {
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| OciError::io(&parent, e))?;
-        let name = dir
-            .file_name()
-            .map_or_else(|| "images".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = TempDir::new(&parent, &name)?;
-        let blob_dir = tmp.path.join("blobs/sha256");
+        let tmp = Staging::begin(dir).map_err(|e| OciError::io(dir, e))?;
+        let blob_dir = tmp.path().join("blobs/sha256");
         std::fs::create_dir_all(&blob_dir).map_err(|e| OciError::io(&blob_dir, e))?;
         let mut corrupt = Vec::new();
         for (digest, size) in &self.blobs {
@@ -420,7 +415,7 @@ impl LayoutPlan {
         if !corrupt.is_empty() {
             return Ok(corrupt);
         }
-        let layout = tmp.path.join("oci-layout");
+        let layout = tmp.path().join("oci-layout");
         std::fs::write(&layout, b"{\"imageLayoutVersion\":\"1.0.0\"}")
             .map_err(|e| OciError::io(&layout, e))?;
         let index = Index {
@@ -439,11 +434,11 @@ impl LayoutPlan {
                 })
                 .collect(),
         };
-        let index_path = tmp.path.join("index.json");
+        let index_path = tmp.path().join("index.json");
         let mut json = serde_json::to_vec_pretty(&index).expect("index.json serializes");
         json.push(b'\n');
         std::fs::write(&index_path, json).map_err(|e| OciError::io(&index_path, e))?;
-        tmp.replace(dir)?;
+        tmp.commit().map_err(|e| OciError::io(dir, e))?;
         Ok(Vec::new())
     }
 }
@@ -454,64 +449,6 @@ struct Index {
     schema_version: u32,
     media_type: &'static str,
     manifests: Vec<Descriptor>,
-}
-
-/// A directory that is removed on drop unless [`TempDir::replace`] moved it into place.
-pub(crate) struct TempDir {
-    pub(crate) path: PathBuf,
-    kept: bool,
-}
-
-impl TempDir {
-    pub(crate) fn new(parent: &Path, name: &str) -> Result<TempDir, OciError> {
-        for n in 0u32.. {
-            let path = parent.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-            match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(TempDir { path, kept: false }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(OciError::io(&path, e)),
-            }
-        }
-        unreachable!("u32 ran out of temporary names")
-    }
-
-    /// Puts this directory at `dest`, replacing whatever was there only once the
-    /// new one is ready.
-    pub(crate) fn replace(mut self, dest: &Path) -> Result<(), OciError> {
-        let old = self.path.with_file_name(format!(
-            "{}.old",
-            self.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ));
-        let had_old = match std::fs::symlink_metadata(dest) {
-            Ok(_) => {
-                std::fs::rename(dest, &old).map_err(|e| OciError::io(dest, e))?;
-                true
-            }
-            Err(_) => false,
-        };
-        if let Err(e) = std::fs::rename(&self.path, dest) {
-            if had_old {
-                let _ = std::fs::rename(&old, dest);
-            }
-            return Err(OciError::io(dest, e));
-        }
-        self.kept = true;
-        if had_old {
-            let _ = std::fs::remove_dir_all(&old);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -536,29 +473,6 @@ mod tests {
         assert_eq!(
             ref_name(&format!("127.0.0.1:5000/x@{d}")).unwrap(),
             format!("127.0.0.1:5000/x@{d}")
-        );
-    }
-
-    #[test]
-    fn temp_dirs_vanish_unless_kept() {
-        let base = tempfile::tempdir().unwrap();
-        let t = TempDir::new(base.path(), "out").unwrap();
-        let p = t.path.clone();
-        std::fs::write(p.join("f"), b"x").unwrap();
-        drop(t);
-        assert!(!p.exists());
-
-        let dest = base.path().join("out");
-        std::fs::create_dir(&dest).unwrap();
-        std::fs::write(dest.join("old"), b"x").unwrap();
-        let t = TempDir::new(base.path(), "out").unwrap();
-        std::fs::write(t.path.join("new"), b"y").unwrap();
-        t.replace(&dest).unwrap();
-        assert!(dest.join("new").exists() && !dest.join("old").exists());
-        assert_eq!(
-            std::fs::read_dir(base.path()).unwrap().count(),
-            1,
-            "no temp or old dirs left"
         );
     }
 }

@@ -41,7 +41,7 @@ impl LocalImage {
             env: Vec::new(),
             workdir: None,
             labels: BTreeMap::new(),
-            mtime: source_date_epoch(),
+            mtime: 0,
         }
     }
 }
@@ -132,8 +132,8 @@ impl ImageBuilder {
         self
     }
 
-    /// The mtime of every entry and the config's `created` (default: `SOURCE_DATE_EPOCH`,
-    /// else 0).
+    /// The mtime of every entry and the config's `created` (default 0). The facade passes
+    /// `SOURCE_DATE_EPOCH` here; this crate reads no environment.
     pub fn mtime(mut self, seconds: u64) -> Self {
         self.mtime = seconds;
         self
@@ -419,14 +419,6 @@ struct Manifest<'a> {
     media_type: &'a str,
     config: &'a Descriptor,
     layers: &'a [Descriptor],
-}
-
-/// `SOURCE_DATE_EPOCH` as the reproducible-builds convention defines it, or 0.
-pub fn source_date_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@
 //! Guarantees — the image digest depends only on the inputs, on every machine:
 //! - one gzip'd tar layer, entries sorted by path (parents before children, implicit
 //!   parents `0755`), owner `0:0` without user or group names, every mtime
-//!   `SOURCE_DATE_EPOCH` (else 0, or [`ImageBuilder::mtime`]), ustar headers with GNU
+//!   [`ImageBuilder::mtime`] (0 unless the caller passes one, the facade
+//!   `SOURCE_DATE_EPOCH`), ustar headers with GNU
 //!   long-name records where a path needs one;
 //! - a gzip header with no file name, mtime 0 and OS byte 255, compression level 6 of
 //!   the workspace's one deflate implementation (zlib-rs);
@@ -31,7 +32,7 @@
 //!   `created` is the same mtime;
 //! - blobs enter the cache only complete, by rename ([`stackwright_oci::Cache::writer`]).
 //!
-//! No network here; no clock (only `SOURCE_DATE_EPOCH`).
+//! No network here; no clock, no environment (the caller passes `SOURCE_DATE_EPOCH`).
 
 mod error;
 mod extract;
@@ -39,4 +40,4 @@ mod image;
 
 pub use error::PackageError;
 pub use extract::{add_release_file, ExtractLimits};
-pub use image::{source_date_epoch, BuiltImage, ImageBuilder, LocalImage, Source};
+pub use image::{BuiltImage, ImageBuilder, LocalImage, Source};

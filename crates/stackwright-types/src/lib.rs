@@ -43,6 +43,9 @@ pub enum TypesError {
     /// ([`reference::ImageRef::parse`]).
     #[error("`{reference}` is not a valid image reference: {reason}")]
     InvalidReference { reference: String, reason: String },
+    /// A `SOURCE_DATE_EPOCH` that is not a number of seconds ([`time::source_date_epoch`]).
+    #[error("SOURCE_DATE_EPOCH `{value}` is not a number of seconds since 1970-01-01")]
+    InvalidSourceDateEpoch { value: String },
 }
 
 impl TypesError {
@@ -50,14 +53,16 @@ impl TypesError {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             TypesError::Invalid { diagnostics, .. } => diagnostics,
-            TypesError::InvalidReference { .. } => &[],
+            TypesError::InvalidReference { .. } | TypesError::InvalidSourceDateEpoch { .. } => &[],
         }
     }
 
     pub fn into_diagnostics(self) -> Vec<Diagnostic> {
         match self {
             TypesError::Invalid { diagnostics, .. } => diagnostics,
-            TypesError::InvalidReference { .. } => Vec::new(),
+            TypesError::InvalidReference { .. } | TypesError::InvalidSourceDateEpoch { .. } => {
+                Vec::new()
+            }
         }
     }
 }

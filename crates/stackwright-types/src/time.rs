@@ -1,5 +1,31 @@
-//! Timestamps for reproducible outputs: seconds since the epoch (SOURCE_DATE_EPOCH, read by
-//! the callers that own the environment) as RFC 3339 UTC. Pure: no clock is read here.
+//! Timestamps for reproducible outputs: seconds since the epoch (`SOURCE_DATE_EPOCH`, whose
+//! value the caller that owns the environment hands to [`source_date_epoch`]) as RFC 3339
+//! UTC. Pure: no clock and no environment is read here.
+
+use crate::TypesError;
+
+/// The reproducible-builds variable (reproducible-builds.org/specs/source-date-epoch).
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// The one reading of a `SOURCE_DATE_EPOCH` value: unset or empty is `None` (the outputs
+/// use the epoch itself), a decimal number of seconds since 1970-01-01 is that time, and
+/// anything else is an error (the specification asks builds to fail on a malformed value
+/// rather than guess).
+pub fn source_date_epoch(value: Option<&str>) -> Result<Option<u64>, TypesError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => {
+            v.parse()
+                .map(Some)
+                .map_err(|_| TypesError::InvalidSourceDateEpoch {
+                    value: v.to_string(),
+                })
+        }
+        Some(v) => Err(TypesError::InvalidSourceDateEpoch {
+            value: v.to_string(),
+        }),
+    }
+}
 
 /// `1970-01-01T00:00:00Z` for seconds since the epoch (UTC; proleptic Gregorian).
 pub fn rfc3339(secs: u64) -> String {
@@ -25,7 +51,32 @@ pub fn rfc3339(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use super::{rfc3339, source_date_epoch};
+
+    #[test]
+    fn source_date_epoch_values() {
+        assert_eq!(source_date_epoch(None).unwrap(), None);
+        assert_eq!(source_date_epoch(Some("")).unwrap(), None);
+        assert_eq!(
+            source_date_epoch(Some(" 1764763200\n")).unwrap(),
+            Some(1_764_763_200)
+        );
+        assert_eq!(source_date_epoch(Some("0")).unwrap(), Some(0));
+        for bad in [
+            "yesterday",
+            "-1",
+            "+5",
+            "1.5",
+            "1e9",
+            "99999999999999999999999",
+        ] {
+            let e = source_date_epoch(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("SOURCE_DATE_EPOCH") && e.contains(bad),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn known_dates() {

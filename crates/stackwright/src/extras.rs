@@ -384,7 +384,7 @@ fn package_image(
         .hint("the manifest's [[release.files]] or [package] do not match what upstream ships: fix the extract rules or paths")]),
     }
     };
-    let mut b = LocalImage::builder(arch);
+    let mut b = LocalImage::builder(arch).mtime(crate::source_date_epoch()?.unwrap_or(0));
     for f in &p.files {
         let digest = f.sha256.as_ref().expect("checked above").digest();
         b = add_release_file(b, f, &cache.blob_path(&digest), ExtractLimits::default())
@@ -442,6 +442,7 @@ pub fn init_image(
         )
     })?;
     stackwright_package::LocalImage::builder(arch)
+        .mtime(crate::source_date_epoch()?.unwrap_or(0))
         .file("sbin/stackwright-init", 0o755, bin.to_vec())
         .symlink("init", "sbin/stackwright-init")
         .symlink("sbin/init", "stackwright-init")
@@ -481,6 +482,7 @@ fn build_formats(
     // The tree carries the platform's SPDX document as `linuxkit build` carries its own.
     opts.sbom =
         Some(stackwright_render::sbom_spdx(&assembled.platform(), &sbom_time()?).into_bytes());
+    opts.mtime = crate::source_date_epoch()?.unwrap_or(0);
     stackwright_build::build(&config, layout, &opts).map_err(|e| {
         Error::Invalid(vec![stackwright_types::Diagnostic::error(
             stackwright_types::diagnostic::IO_ERROR,
@@ -503,23 +505,10 @@ pub fn listing(dir: &Path) -> String {
     names.join(", ")
 }
 
-/// The SBOMs' creation time: `SOURCE_DATE_EPOCH` (reproducible builds' convention) as
-/// RFC 3339 UTC, or the epoch itself when unset, so the same platform gives the same bytes.
+/// The SBOMs' creation time: [`crate::source_date_epoch`] as RFC 3339 UTC, or the epoch
+/// itself when unset, so the same platform gives the same bytes.
 pub fn sbom_time() -> Result<String, Error> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Err(_) => Ok(stackwright_types::time::rfc3339(0)),
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(stackwright_types::time::rfc3339)
-            .map_err(|_| {
-                Error::Invalid(vec![stackwright_types::Diagnostic::error(
-                    stackwright_types::diagnostic::INVALID_VALUE,
-                    format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"),
-                )
-                .hint(
-                    "set it to seconds since 1970 (e.g. `git log -1 --format=%ct`), or unset it",
-                )])
-            }),
-    }
+    Ok(stackwright_types::time::rfc3339(
+        crate::source_date_epoch()?.unwrap_or(0),
+    ))
 }

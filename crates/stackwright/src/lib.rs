@@ -470,6 +470,26 @@ impl Assembled {
     }
 }
 
+/// `SOURCE_DATE_EPOCH` from the environment (reproducible-builds.org), read the one way
+/// every output uses it ([`stackwright_types::time::source_date_epoch`]): unset or empty is
+/// `None`; a value that is not a number of seconds is an error (exit 1) naming the value,
+/// never a silent 0. Packaged images, root filesystems, SBOMs and published artifacts all
+/// take their time from here.
+pub fn source_date_epoch() -> Result<Option<u64>, Error> {
+    let name = stackwright_types::time::SOURCE_DATE_EPOCH;
+    let value = std::env::var_os(name);
+    let text = value.as_ref().map(|v| v.to_string_lossy());
+    stackwright_types::time::source_date_epoch(text.as_deref()).map_err(|e| {
+        Error::Invalid(vec![Diagnostic::error(
+            diagnostic::INVALID_VALUE,
+            e.to_string(),
+        )
+        .hint(
+            "unset it, or set it to seconds since 1970-01-01, e.g. $(git log -1 --format=%ct)",
+        )])
+    })
+}
+
 /// Reads the lockfile in `dir` if there is one. A broken lock is an error naming it
 /// (never silently replaced: the user may want to see why).
 pub fn read_lock(dir: &Path) -> Result<Option<Lockfile>, Error> {
