@@ -20,6 +20,11 @@
 //! component library (`tests/e2e/components/`) names, fetched with `apt-get download`
 //! into `target/e2e-debs/` once and checked against the SHA256 of the archive's signed
 //! index (`debs.rs`). `cargo xtask fetch` does only these downloads.
+//!
+//! The disk image tests (crates/stackwright-disk/tests, crates/stackwright-cli/tests/
+//! disk_boot.rs) need what `stackwright-disk` runs (`stackwright_disk::TOOLS`: GRUB's
+//! `grub-mkimage` and its BIOS and EFI modules, xorriso, qemu-img), OVMF for the EFI
+//! boots, and sfdisk and mtools to check the images.
 
 use std::process::Command;
 
@@ -34,6 +39,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("containerd", "containerd"),
     // The packaged-components tests (crates/stackwright-cli/tests/packaged.rs) build a .deb.
     ("dpkg-deb", "dpkg"),
+    // The disk image tests check partition tables and FAT contents.
+    ("sfdisk", "fdisk"),
+    ("mdir", "mtools"),
 ];
 
 /// Where the boot test finds the kernel (`x/boot/vmlinuz-*`).
@@ -137,6 +145,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .collect();
     if !have_static_libc() {
         missing.push("libc6-dev");
+    }
+    for t in stackwright_disk::TOOLS {
+        if t.find().is_err() && !missing.contains(&t.package) {
+            missing.push(t.package);
+        }
+    }
+    if !stackwright_qemu::OVMF
+        .iter()
+        .any(|p| std::path::Path::new(p).is_file())
+    {
+        missing.push("ovmf");
     }
     if !missing.is_empty() {
         if is_root() {

@@ -112,8 +112,15 @@ pub enum BuildError {
         reason: String,
     },
 
-    #[error("unknown output format `{0}` (known: tar, kernel+initrd)")]
+    #[error("unknown output format `{0}` (known: tar, kernel+initrd, raw-bios, raw-efi, qcow2-bios, qcow2-efi, iso-bios, iso-efi)")]
     UnknownFormat(String),
+
+    #[error("writing the disk image {file}: {source}")]
+    Disk {
+        file: String,
+        #[source]
+        source: stackwright_disk::DiskError,
+    },
 
     #[error("invalid options: {0}")]
     Options(String),

@@ -7,6 +7,15 @@
 //! |-----------------|-------------------------------------------------------------|
 //! | `tar`           | `<name>.tar`                                                |
 //! | `kernel+initrd` | `<name>-kernel`, `<name>-initrd.img`, `<name>-cmdline`       |
+//! | `raw-bios`      | `<name>-bios.img`                                           |
+//! | `raw-efi`       | `<name>-efi.img`                                            |
+//! | `qcow2-bios`    | `<name>.qcow2`                                              |
+//! | `qcow2-efi`     | `<name>-efi.qcow2`                                          |
+//! | `iso-bios`      | `<name>.iso`                                                |
+//! | `iso-efi`       | `<name>-efi.iso`                                            |
+//!
+//! The disk images (`stackwright-disk`) boot the same kernel, initrd and cmdline as
+//! `kernel+initrd`.
 //!
 //! The initrd is a gzip'd newc cpio of the same tree as the tar without `boot/*` (the
 //! kernel, its cmdline and microcode are separate files, as in `linuxkit build`; a
@@ -49,6 +58,7 @@ use stackwright_types::linuxkit::Config;
 pub use error::{BuildError, LimitKind, Origin};
 pub use layer::{Limits, Note, NoteKind, Policy};
 pub use layout::{host_arch, ImageSource, Layout};
+pub use stackwright_disk::DiskError;
 pub use tree::{Content, Node, NodeKind, Spool, Tree};
 pub use unpack::write_dir;
 
@@ -59,6 +69,15 @@ pub enum Format {
     Tar,
     /// `<name>-kernel`, `<name>-initrd.img`, `<name>-cmdline`.
     KernelInitrd,
+    /// A bootable disk image of the kernel, the initrd and the cmdline.
+    Disk(stackwright_disk::Format),
+}
+
+impl Format {
+    /// Whether this format boots the kernel (and so needs one in the config).
+    pub fn needs_kernel(self) -> bool {
+        !matches!(self, Format::Tar)
+    }
 }
 
 impl FromStr for Format {
@@ -67,6 +86,9 @@ impl FromStr for Format {
         match s {
             "tar" => Ok(Format::Tar),
             "kernel+initrd" => Ok(Format::KernelInitrd),
+            other if stackwright_disk::Format::parse(other).is_some() => Ok(Format::Disk(
+                stackwright_disk::Format::parse(other).expect("checked"),
+            )),
             other => Err(BuildError::UnknownFormat(other.to_string())),
         }
     }
@@ -77,6 +99,7 @@ impl std::fmt::Display for Format {
         f.write_str(match self {
             Format::Tar => "tar",
             Format::KernelInitrd => "kernel+initrd",
+            Format::Disk(d) => d.as_str(),
         })
     }
 }
@@ -105,6 +128,9 @@ pub struct BuildOptions {
     /// LinuxKit's default name `sbom.spdx.json`, cmd/linuxkit/build.go:23). `None`: no
     /// SBOM in the tree (LinuxKit's `--no-sbom`).
     pub sbom: Option<Vec<u8>>,
+    /// The size of disk images in bytes (`--disk-size`; default: the content plus the
+    /// margin `stackwright-disk` documents).
+    pub disk_size: Option<u64>,
 }
 
 impl BuildOptions {
@@ -127,6 +153,7 @@ impl BuildOptions {
             mtime: 0,
             temp_dir: None,
             sbom: None,
+            disk_size: None,
         }
     }
 }
@@ -177,16 +204,19 @@ pub fn build(
     if opts.formats.is_empty() {
         return Err(BuildError::Options("no output format asked for".into()));
     }
-    if opts.formats.contains(&Format::KernelInitrd)
-        && config
-            .kernel
-            .as_ref()
-            .and_then(|k| k.image.as_ref())
-            .is_none()
+    let has_kernel = config
+        .kernel
+        .as_ref()
+        .and_then(|k| k.image.as_ref())
+        .is_some();
+    if let Some(f) = opts
+        .formats
+        .iter()
+        .find(|f| f.needs_kernel() && !has_kernel)
     {
-        return Err(BuildError::Options(
-            "`kernel+initrd` needs a kernel image in the config".into(),
-        ));
+        return Err(BuildError::Options(format!(
+            "`{f}` needs a kernel image in the config"
+        )));
     }
     let (tree, notes) = build_tree(config, layout, opts)?;
     let files = write_formats(&tree, opts)?;
@@ -221,36 +251,96 @@ pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, B
         Ok(())
     };
     let mtime = opts.mtime;
+    let kernel_of = || -> Result<&Content, BuildError> {
+        let kernel = tree
+            .get("boot/kernel")
+            .ok_or_else(|| BuildError::Options("the tree has no boot/kernel".into()))?;
+        let NodeKind::File { content, .. } = &kernel.kind else {
+            return Err(BuildError::Options("boot/kernel is not a file".into()));
+        };
+        Ok(content)
+    };
+    let cmdline = tree.read_file("boot/cmdline").unwrap_or_default();
+    let ucode = tree.read_file("boot/ucode.cpio").unwrap_or_default();
+    let initrd = |w: &mut std::io::BufWriter<&std::fs::File>| -> std::io::Result<()> {
+        w.write_all(&ucode)?;
+        let mut gz = archive::gzip(&mut *w);
+        archive::write_cpio(tree, &mut gz, mtime, &|k| !k.starts_with(b"boot/"))?;
+        gz.finish()?;
+        Ok(())
+    };
+    // The kernel and initrd the disk images are made of: the staged kernel+initrd files
+    // when that format is asked for too, else temporary files beside the outputs.
+    let mut boot_files: Option<(PathBuf, PathBuf)> = None;
+    let mut scratch: Vec<tempfile::NamedTempFile> = Vec::new();
     for format in &opts.formats {
         match format {
             Format::Tar => stage(&mut staged, format!("{}.tar", opts.name), &|w| {
                 archive::write_tar(tree, w, mtime, &|_| true)
             })?,
             Format::KernelInitrd => {
-                let kernel = tree
-                    .get("boot/kernel")
-                    .ok_or_else(|| BuildError::Options("the tree has no boot/kernel".into()))?;
-                let NodeKind::File { content, .. } = &kernel.kind else {
-                    return Err(BuildError::Options("boot/kernel is not a file".into()));
-                };
+                let content = kernel_of()?;
                 stage(&mut staged, format!("{}-kernel", opts.name), &|w| {
                     tree.spool().copy_to(content, w)
                 })?;
-                let cmdline = tree.read_file("boot/cmdline").unwrap_or_default();
                 stage(&mut staged, format!("{}-cmdline", opts.name), &|w| {
                     w.write_all(&cmdline)
                 })?;
-                let ucode = tree.read_file("boot/ucode.cpio").unwrap_or_default();
-                stage(&mut staged, format!("{}-initrd.img", opts.name), &|w| {
-                    w.write_all(&ucode)?;
-                    let mut gz = archive::gzip(&mut *w);
-                    archive::write_cpio(tree, &mut gz, mtime, &|k| !k.starts_with(b"boot/"))?;
-                    gz.finish()?;
-                    Ok(())
-                })?;
+                stage(&mut staged, format!("{}-initrd.img", opts.name), &initrd)?;
+                let n = staged.len();
+                boot_files = Some((
+                    staged[n - 3].0.path().to_path_buf(),
+                    staged[n - 1].0.path().to_path_buf(),
+                ));
             }
+            Format::Disk(_) => {}
         }
     }
+    for format in &opts.formats {
+        let Format::Disk(disk) = format else { continue };
+        if boot_files.is_none() {
+            let content = kernel_of()?;
+            let mut scratch_stage = |file: &str| -> Result<usize, BuildError> {
+                stage(&mut staged, file.to_string(), &|w| {
+                    if file.ends_with("-kernel") {
+                        tree.spool().copy_to(content, w)
+                    } else {
+                        initrd(w)
+                    }
+                })?;
+                let (tmp, _) = staged.pop().expect("just staged");
+                scratch.push(tmp);
+                Ok(scratch.len() - 1)
+            };
+            let k = scratch_stage(&format!("{}-kernel", opts.name))?;
+            let i = scratch_stage(&format!("{}-initrd.img", opts.name))?;
+            boot_files = Some((
+                scratch[k].path().to_path_buf(),
+                scratch[i].path().to_path_buf(),
+            ));
+        }
+        let (kernel, initrd) = boot_files.as_ref().expect("made above");
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let input = stackwright_disk::Input {
+            kernel,
+            initrd,
+            cmdline: cmdline.trim(),
+            mtime,
+            size: opts.disk_size,
+            temp_dir: Some(dir),
+        };
+        let file = disk.file_name(&opts.name);
+        let target = dir.join(&file);
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{file}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| BuildError::io(dir, e))?;
+        stackwright_disk::write(*disk, &input, tmp.path())
+            .map_err(|source| BuildError::Disk { file, source })?;
+        staged.push((tmp, target));
+    }
+    drop(scratch);
     let mut out = Vec::new();
     for (tmp, target) in staged {
         use std::os::unix::fs::PermissionsExt;

@@ -25,9 +25,13 @@ pub struct AssembleArgs {
     /// Fetch every image into <out>/images (an OCI image layout).
     #[arg(long)]
     pub pull: bool,
-    /// Extra outputs, comma-separated: tar, kernel+initrd, sbom (<name>.spdx.json and <name>.cdx.json; no network needed).
+    /// Extra outputs, comma-separated: tar, kernel+initrd, sbom (<name>.spdx.json and <name>.cdx.json; no network needed),
+    /// disk images raw-bios, raw-efi, qcow2-bios, qcow2-efi, iso-bios, iso-efi.
     #[arg(long, value_delimiter = ',')]
     pub format: Vec<String>,
+    /// Size of raw and qcow2 disk images (e.g. 2G; default: the content plus a small margin).
+    #[arg(long, value_name = "SIZE")]
+    pub disk_size: Option<String>,
     /// Never touch the network: with --pull/--format, images (by the lock's digests) and release files come from the cache only, and whatever is missing is named.
     #[arg(long)]
     pub offline: bool,
@@ -108,6 +112,16 @@ fn assemble(
         )]));
     }
     stackwright::extras::check_formats(&args.format)?;
+    let disk_size = args
+        .disk_size
+        .as_deref()
+        .map(stackwright_qemu::parse_size)
+        .transpose()
+        .map_err(|e| {
+            Error::Usage(vec![Diagnostic::error(diagnostic::INVALID_VALUE, e)
+                .hint("--disk-size SIZE, e.g. --disk-size 2G")])
+        })?;
+    stackwright::extras::check_disk_size(&args.format, disk_size)?;
     let loaded = crate::share::load_for_assemble(args)?;
     let out_dir = args
         .out
@@ -142,6 +156,7 @@ fn assemble(
         pin: args.pin,
         pull: args.pull,
         formats: args.format.clone(),
+        disk_size,
         cache: args.cache.clone(),
         insecure: args.insecure_registries.clone(),
         update: args.update,

@@ -1,5 +1,5 @@
-//! `stackwright run qemu <output-dir | assembly.toml>`: boot a platform and report how it
-//! went (exit 0 clean poweroff, 1 failures the init reported, 124 timeout, 3 qemu missing
+//! `stackwright run qemu <output-dir | disk image | assembly.toml>`: boot a platform and
+//! report how it went (exit 0 clean poweroff, 1 failures the init reported, 124 timeout, 3 qemu missing
 //! or not starting).
 
 use std::path::{Path, PathBuf};
@@ -7,22 +7,28 @@ use std::time::Duration;
 
 use stackwright::types::diagnostic::{self, Diagnostic};
 use stackwright::{Assembler, Error};
-use stackwright_qemu::{Kvm, Options, QemuError, Verdict};
+use stackwright_qemu::{Firmware, Kvm, Options, QemuError, Verdict};
 
 use crate::{MessageFormat, Outcome};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum RunCommand {
-    /// Boot under qemu-system-x86_64: what `assemble --format kernel+initrd` wrote, or an
+    /// Boot under qemu-system-x86_64: what `assemble --format kernel+initrd` wrote, a disk
+    /// image (`--format raw-bios`, raw-efi, qcow2-bios, qcow2-efi, iso-bios, iso-efi), or an
     /// assembly file (assembled first, with --pull --format kernel+initrd).
     Qemu(QemuArgs),
 }
 
 #[derive(clap::Args, Debug)]
 pub struct QemuArgs {
-    /// An output directory (with <name>-kernel, <name>-initrd.img, <name>-cmdline) or an
-    /// assembly file.
+    /// An output directory (with <name>-kernel, <name>-initrd.img, <name>-cmdline), a disk
+    /// image file (<name>-bios.img, <name>-efi.img, <name>.qcow2, <name>-efi.qcow2,
+    /// <name>.iso, <name>-efi.iso), or an assembly file (.toml).
     pub target: PathBuf,
+    /// Firmware for a disk image: bios (qemu's SeaBIOS) or efi (OVMF). Default: what the
+    /// image says (GPT or an EFI El Torito entry: efi; `-efi.qcow2`: efi).
+    #[arg(long, value_name = "bios|efi")]
+    pub firmware: Option<String>,
     /// Guest memory (qemu's -m: 1024, 2G).
     #[arg(long, default_value = "1024")]
     pub mem: String,
@@ -76,12 +82,25 @@ pub(crate) fn run(
     if let Some(d) = &args.disk {
         stackwright_qemu::parse_size(d).map_err(|e| usage(e, "--disk SIZE, e.g. --disk 1G"))?;
     }
-    let dir = if args.target.is_dir() {
-        args.target.clone()
-    } else {
-        assemble_first(assembler, args, &args.target)?
+    let firmware = match args.firmware.as_deref() {
+        None => None,
+        Some("bios") => Some(Firmware::Bios),
+        Some("efi") => Some(Firmware::Efi),
+        Some(other) => {
+            return Err(usage(
+                format!("--firmware {other}: use bios or efi"),
+                "--firmware bios|efi",
+            ))
+        }
     };
-    let boot = stackwright_qemu::find_boot(&dir).map_err(qemu_error)?;
+    let is_assembly = !args.target.is_dir()
+        && (!args.target.is_file() || args.target.extension().is_some_and(|e| e == "toml"));
+    let target = if is_assembly {
+        assemble_first(assembler, args, &args.target)?
+    } else {
+        args.target.clone()
+    };
+    let guest = stackwright_qemu::find(&target).map_err(qemu_error)?;
     let opts = Options {
         mem: args.mem.clone(),
         cpus: args.cpus,
@@ -90,13 +109,14 @@ pub(crate) fn run(
         publish,
         disk: args.disk.clone(),
         qemu: None,
+        firmware,
     };
     let sink: Box<dyn std::io::Write + Send> = if fmt == MessageFormat::Human {
         Box::new(std::io::stdout())
     } else {
         Box::new(std::io::sink())
     };
-    let report = stackwright_qemu::run(&boot, &opts, sink).map_err(qemu_error)?;
+    let report = stackwright_qemu::run(&guest, &opts, sink).map_err(qemu_error)?;
     let code = report.exit_code();
     let failures = match &report.verdict {
         Verdict::Failed(f) => f.clone(),
@@ -144,7 +164,11 @@ fn qemu_error(e: QemuError) -> Error {
         QemuError::Missing { program } => Error::Io {
             context: format!(
                 "{program} is not installed (install it: {})",
-                stackwright_qemu::INSTALL_HINT
+                if program.starts_with("OVMF") {
+                    stackwright_qemu::OVMF_HINT
+                } else {
+                    stackwright_qemu::INSTALL_HINT
+                }
             ),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         },
@@ -161,6 +185,11 @@ fn qemu_error(e: QemuError) -> Error {
             e.to_string(),
         )
         .hint("build one: stackwright assemble ASSEMBLY --pull --format kernel+initrd")]),
+        e @ QemuError::NotAnImage { .. } => Error::Invalid(vec![Diagnostic::error(
+            diagnostic::INVALID_VALUE,
+            e.to_string(),
+        )
+        .hint("build one: stackwright assemble ASSEMBLY --pull --format raw-bios")]),
         QemuError::Usage(m) => usage(m, "see stackwright run qemu --help"),
     }
 }

@@ -9,8 +9,9 @@
 //!   protective MBR.
 //!
 //! The kernel and initrd are grafted in from where they are (no copies). xorriso runs
-//! with `SOURCE_DATE_EPOCH` set to [`Input::mtime`](crate::Input): every date, the
-//! volume's UUID and the GPT GUIDs follow from it.
+//! with `SOURCE_DATE_EPOCH` and `--set_all_file_dates` set to
+//! [`Input::mtime`](crate::Input) (at least 1: xorriso reads 0 as unset): every date,
+//! the volume's UUID and the GPT GUIDs follow from it.
 
 use std::path::Path;
 use std::process::Command;
@@ -48,9 +49,10 @@ pub(crate) fn write(
         .arg(out)
         .args(["-V", VOLID, "-r", "-graft-points", "--set_all_file_dates"])
         // `=N`: seconds since 1970; also the dates of the directories grafting creates,
-        // which SOURCE_DATE_EPOCH alone leaves at the time of the run.
-        .arg(format!("={}", input.mtime))
-        .env("SOURCE_DATE_EPOCH", input.mtime.to_string());
+        // which SOURCE_DATE_EPOCH alone leaves at the time of the run. xorriso takes 0 as
+        // "not set" (then it uses the files' own times), so 0 becomes 1 second.
+        .arg(format!("={}", input.mtime.max(1)))
+        .env("SOURCE_DATE_EPOCH", input.mtime.max(1).to_string());
     match firmware {
         Firmware::Bios => {
             let img = temp.join("bios.img");
@@ -58,7 +60,12 @@ pub(crate) fn write(
             std::fs::write(&img, bytes).map_err(|e| DiskError::io(&img, e))?;
             grafts.push(("boot/grub/bios.img".into(), img));
             cmd.args(["-b", "boot/grub/bios.img", "-no-emul-boot"])
-                .args(["-boot-load-size", "4", "-boot-info-table", "--grub2-boot-info"])
+                .args([
+                    "-boot-load-size",
+                    "4",
+                    "-boot-info-table",
+                    "--grub2-boot-info",
+                ])
                 .arg("--grub2-mbr")
                 .arg(grub::boot_hybrid_img()?);
         }
@@ -85,7 +92,11 @@ pub(crate) fn write(
             drop(f);
             grafts.push(("boot/grub/efi.img".into(), img));
             cmd.args(["-e", "boot/grub/efi.img", "-no-emul-boot"])
-                .args(["-efi-boot-part", "--efi-boot-image", "--protective-msdos-label"]);
+                .args([
+                    "-efi-boot-part",
+                    "--efi-boot-image",
+                    "--protective-msdos-label",
+                ]);
         }
     }
     cmd.args(["-c", "boot/boot.cat"]);

@@ -251,6 +251,23 @@ pub(crate) fn derive(id: &str, what: &str) -> [u8; 16] {
     out
 }
 
+/// Parses a size like `512M`, `1G`, `1048576` into bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        Some((i, 'T' | 't')) => (&s[..i], 1 << 40),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{s}` is not a size (e.g. 512M, 2G)"))
+}
+
 /// A file on a FAT or ISO image: its path there and where its bytes come from.
 pub(crate) enum Source<'a> {
     File(&'a Path),
@@ -272,7 +289,10 @@ impl Source<'_> {
 /// 64 KiB (the largest cluster these volumes get), plus 1/32 and 2 MiB for the boot
 /// sector, the two FATs and the directories, rounded up to a MiB.
 pub fn fat_size(file_sizes: impl IntoIterator<Item = u64>) -> u64 {
-    let data: u64 = file_sizes.into_iter().map(|s| s.div_ceil(64 << 10) * (64 << 10)).sum();
+    let data: u64 = file_sizes
+        .into_iter()
+        .map(|s| s.div_ceil(64 << 10) * (64 << 10))
+        .sum();
     (data + data / 32 + 2 * MIB).div_ceil(MIB) * MIB
 }
 
@@ -343,8 +363,8 @@ fn raw(
         .open(out)
         .map_err(|e| DiskError::io(out, e))?;
     f.set_len(total).map_err(|e| DiskError::io(out, e))?;
-    let fat_type = fat::write(&f, MIB, fs_len, id, input.mtime, &files)
-        .map_err(|e| DiskError::io(out, e))?;
+    let fat_type =
+        fat::write(&f, MIB, fs_len, id, input.mtime, &files).map_err(|e| DiskError::io(out, e))?;
     match firmware {
         Firmware::Bios => {
             let core = core.expect("made above");
@@ -367,7 +387,14 @@ mod tests {
         let names: Vec<String> = Format::ALL.iter().map(|f| f.file_name("p")).collect();
         assert_eq!(
             names,
-            ["p-bios.img", "p-efi.img", "p.qcow2", "p-efi.qcow2", "p.iso", "p-efi.iso"]
+            [
+                "p-bios.img",
+                "p-efi.img",
+                "p.qcow2",
+                "p-efi.qcow2",
+                "p.iso",
+                "p-efi.iso"
+            ]
         );
         for f in Format::ALL {
             assert_eq!(Format::parse(f.as_str()), Some(f));

@@ -20,7 +20,11 @@ fn chs(lba: u64) -> [u8; 3] {
     } else {
         (lba / (255 * 63), (lba / 63) % 255, lba % 63 + 1)
     };
-    [h as u8, (s as u8) | (((c >> 2) & 0xc0) as u8), (c & 0xff) as u8]
+    [
+        h as u8,
+        (s as u8) | (((c >> 2) & 0xc0) as u8),
+        (c & 0xff) as u8,
+    ]
 }
 
 fn mbr_entry(boot: bool, kind: u8, start: u64, sectors: u64) -> [u8; 16] {
@@ -114,13 +118,7 @@ fn gpt_header(
 
 /// Protective MBR, primary GPT (LBA 1, entries from LBA 2), the ESP, backup entries and
 /// header at the end of the disk.
-pub(crate) fn write_gpt(
-    f: &File,
-    id: &str,
-    total: u64,
-    start: u64,
-    len: u64,
-) -> io::Result<()> {
+pub(crate) fn write_gpt(f: &File, id: &str, total: u64, start: u64, len: u64) -> io::Result<()> {
     let sectors = total / SECTOR;
     let last = sectors - 1;
     let mut mbr = [0u8; 512];

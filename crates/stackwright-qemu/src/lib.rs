@@ -1,5 +1,9 @@
-//! `stackwright run qemu`: boots what `stackwright assemble --format kernel+initrd` wrote
-//! (`<name>-kernel`, `<name>-initrd.img`, `<name>-cmdline`) under `qemu-system-x86_64`.
+//! `stackwright run qemu`: boots what `stackwright assemble` wrote under
+//! `qemu-system-x86_64` — a `kernel+initrd` output directory (`<name>-kernel`,
+//! `<name>-initrd.img`, `<name>-cmdline`: qemu loads them directly), or a disk image file
+//! ([`find_disk`]): raw and qcow2 images as a virtio disk, ISO images as a CD-ROM; BIOS
+//! images with qemu's default firmware (SeaBIOS), EFI images with OVMF (Debian's `ovmf`,
+//! [`OVMF`]). The image is opened with `snapshot=on`: a run never changes it.
 //!
 //! - the first serial port (`ttyS0`, the console) is streamed to the caller's sink;
 //! - the second (`ttyS1`) is the status channel: `stackwright-init` writes one JSON
@@ -40,8 +44,149 @@ pub enum QemuError {
     NotBootable { dir: String, reason: String },
     #[error("--kvm on, but KVM does not work here (creating a VM on /dev/kvm failed)")]
     NoKvm,
+    #[error("{path} is not a disk image Stackwright boots: {reason}")]
+    NotAnImage { path: String, reason: String },
     #[error("{0}")]
     Usage(String),
+}
+
+/// Where OVMF (Debian's `ovmf`) is looked for, first found wins.
+pub const OVMF: &[&str] = &["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd"];
+/// How to get OVMF on Debian and Ubuntu.
+pub const OVMF_HINT: &str = "apt-get install -y ovmf";
+
+pub use stackwright_disk::{Container, Firmware};
+
+/// A disk image to boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disk {
+    pub path: PathBuf,
+    pub container: Container,
+    pub firmware: Firmware,
+    /// Where run files (status, data disk) go: the image's directory.
+    pub dir: PathBuf,
+}
+
+/// What to boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Guest {
+    /// A kernel, an initrd and a cmdline, loaded by qemu.
+    Kernel(Boot),
+    /// A disk image that boots itself.
+    Disk(Disk),
+}
+
+impl From<Boot> for Guest {
+    fn from(b: Boot) -> Guest {
+        Guest::Kernel(b)
+    }
+}
+
+impl Guest {
+    fn dir(&self) -> &Path {
+        match self {
+            Guest::Kernel(b) => &b.dir,
+            Guest::Disk(d) => &d.dir,
+        }
+    }
+}
+
+/// A directory is a `kernel+initrd` output ([`find_boot`]), a file a disk image
+/// ([`find_disk`]).
+pub fn find(target: &Path) -> Result<Guest, QemuError> {
+    if target.is_dir() {
+        find_boot(target).map(Guest::Kernel)
+    } else {
+        find_disk(target).map(Guest::Disk)
+    }
+}
+
+/// What a disk image is, read from its bytes: ISO 9660 (`CD001` at 32 KiB; the El Torito
+/// catalog's platform id says BIOS or EFI), qcow2 (`QFI\xfb`; `-efi.qcow2` in the name
+/// says EFI, as `assemble` names them), raw with a GPT (`EFI PART` at 512: EFI) or an
+/// MBR (boot signature: BIOS).
+pub fn find_disk(path: &Path) -> Result<Disk, QemuError> {
+    use std::os::unix::fs::FileExt;
+    let not = |reason: &str| QemuError::NotAnImage {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    };
+    let f = std::fs::File::open(path).map_err(|e| QemuError::Io {
+        what: format!("opening {}", path.display()),
+        source: e,
+    })?;
+    let at = |off: u64, len: usize| -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        match f.read_at(&mut b, off) {
+            Ok(n) => {
+                b.truncate(n);
+                b
+            }
+            Err(_) => Vec::new(),
+        }
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (container, firmware) = if at(0, 4) == b"QFI\xfb" {
+        let fw = if name.ends_with("-efi.qcow2") {
+            Firmware::Efi
+        } else {
+            Firmware::Bios
+        };
+        (Container::Qcow2, fw)
+    } else if at(0x8001, 5) == b"CD001" {
+        // Volume descriptors from sector 16; the boot record (type 0, "EL TORITO") holds
+        // the catalog's sector at byte 71; the catalog's validation entry, the platform.
+        let mut fw = None;
+        for sector in 16..32u64 {
+            let d = at(sector * 2048, 2048);
+            if d.len() < 75 || d[0] == 255 {
+                break;
+            }
+            if d[0] == 0 && d[7..30].starts_with(b"EL TORITO SPECIFICATION") {
+                let cat = u32::from_le_bytes([d[71], d[72], d[73], d[74]]) as u64;
+                let c = at(cat * 2048, 64);
+                // Validation entry (platform of the default entry); a section header
+                // (0x90/0x91) may add another platform: EFI when any entry says 0xEF.
+                let efi = c.get(1) == Some(&0xef)
+                    || c.chunks(32)
+                        .any(|e| matches!(e.first(), Some(0x90 | 0x91)) && e.get(1) == Some(&0xef));
+                fw = Some(if efi { Firmware::Efi } else { Firmware::Bios });
+            }
+        }
+        let fw = fw.ok_or_else(|| not("an ISO 9660 image without an El Torito boot record"))?;
+        (Container::Iso, fw)
+    } else if at(512, 8) == b"EFI PART" {
+        (Container::Raw, Firmware::Efi)
+    } else if at(510, 2) == [0x55, 0xaa] {
+        (Container::Raw, Firmware::Bios)
+    } else {
+        return Err(not(
+            "neither a qcow2, an ISO 9660 nor a raw disk with a partition table; write one with `stackwright assemble … --format raw-bios` (or raw-efi, qcow2-bios, qcow2-efi, iso-bios, iso-efi)",
+        ));
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    Ok(Disk {
+        path: path.to_path_buf(),
+        container,
+        firmware,
+        dir,
+    })
+}
+
+fn find_ovmf() -> Result<PathBuf, QemuError> {
+    OVMF.iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| QemuError::Missing {
+            program: format!("OVMF ({})", OVMF[0]),
+        })
 }
 
 /// `--kvm`.
@@ -120,6 +265,9 @@ pub struct Options {
     pub disk: Option<String>,
     /// The qemu program (default [`QEMU`] on `PATH`).
     pub qemu: Option<PathBuf>,
+    /// The firmware of a disk image, when its bytes do not say (default: what
+    /// [`find_disk`] read).
+    pub firmware: Option<Firmware>,
 }
 
 impl Default for Options {
@@ -132,6 +280,7 @@ impl Default for Options {
             publish: Vec::new(),
             disk: None,
             qemu: None,
+            firmware: None,
         }
     }
 }
@@ -240,19 +389,12 @@ fn find_program(name: &str) -> Option<PathBuf> {
 /// serial port writes to.
 pub fn command(
     qemu: &Path,
-    boot: &Boot,
+    guest: &Guest,
     opts: &Options,
     kvm: bool,
     status: &Path,
     disk: Option<&Path>,
-) -> Command {
-    let mut cmdline = boot.cmdline.clone();
-    for (word, add) in [("console=ttyS0", "console=ttyS0"), ("panic=", "panic=-1")] {
-        if !cmdline.contains(word) {
-            cmdline.push(' ');
-            cmdline.push_str(add);
-        }
-    }
+) -> Result<Command, QemuError> {
     let mut c = Command::new(qemu);
     c.args(["-nodefaults", "-no-user-config", "-display", "none"])
         .args([
@@ -268,12 +410,34 @@ pub fn command(
     if kvm {
         c.args(["-cpu", "host"]);
     }
-    c.arg("-kernel")
-        .arg(&boot.kernel)
-        .arg("-initrd")
-        .arg(&boot.initrd)
-        .args(["-append", cmdline.trim()])
-        .arg("-no-reboot")
+    match guest {
+        Guest::Kernel(boot) => {
+            let mut cmdline = boot.cmdline.clone();
+            for (word, add) in [("console=ttyS0", "console=ttyS0"), ("panic=", "panic=-1")] {
+                if !cmdline.contains(word) {
+                    cmdline.push(' ');
+                    cmdline.push_str(add);
+                }
+            }
+            c.arg("-kernel")
+                .arg(&boot.kernel)
+                .arg("-initrd")
+                .arg(&boot.initrd)
+                .args(["-append", cmdline.trim()]);
+        }
+        Guest::Disk(d) => {
+            if opts.firmware.unwrap_or(d.firmware) == Firmware::Efi {
+                c.arg("-bios").arg(find_ovmf()?);
+            }
+            let file = d.path.display().to_string().replace(',', ",,");
+            c.arg("-drive").arg(match d.container {
+                Container::Raw => format!("file={file},format=raw,if=virtio,snapshot=on"),
+                Container::Qcow2 => format!("file={file},format=qcow2,if=virtio,snapshot=on"),
+                Container::Iso => format!("file={file},format=raw,media=cdrom,readonly=on"),
+            });
+        }
+    }
+    c.arg("-no-reboot")
         .args(["-chardev", "stdio,id=console,signal=off"])
         .args(["-serial", "chardev:console"])
         .arg("-chardev")
@@ -296,25 +460,10 @@ pub fn command(
         c.arg("-drive")
             .arg(format!("file={},format=raw,if=virtio", d.display()));
     }
-    c
+    Ok(c)
 }
 
-/// Parses a size like `512M`, `1G`, `1048576` into bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
-        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
-        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
-        Some((i, 'T' | 't')) => (&s[..i], 1 << 40),
-        _ => (s, 1),
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{s}` is not a size (e.g. 512M, 2G)"))
-}
+pub use stackwright_disk::parse_size;
 
 /// Parses `HOST:GUEST`.
 pub fn parse_publish(s: &str) -> Result<(u16, u16), String> {
@@ -330,10 +479,10 @@ pub fn parse_publish(s: &str) -> Result<(u16, u16), String> {
     Ok((port(h)?, port(g)?))
 }
 
-/// Boots `boot`, streaming the console into `console`, until the guest stops or the
+/// Boots `guest`, streaming the console into `console`, until the guest stops or the
 /// timeout passes.
 pub fn run(
-    boot: &Boot,
+    guest: &Guest,
     opts: &Options,
     mut console: Box<dyn Write + Send>,
 ) -> Result<Report, QemuError> {
@@ -350,13 +499,13 @@ pub fn run(
         Kvm::On => return Err(QemuError::NoKvm),
     };
     let io = |what: String| move |source| QemuError::Io { what, source };
-    let status = boot.dir.join("run-status.jsonl");
+    let status = guest.dir().join("run-status.jsonl");
     std::fs::write(&status, b"").map_err(io(format!("writing {}", status.display())))?;
     let disk = match &opts.disk {
         None => None,
         Some(size) => {
             let bytes = parse_size(size).map_err(QemuError::Usage)?;
-            let path = boot.dir.join("data-disk.img");
+            let path = guest.dir().join("data-disk.img");
             let f = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
@@ -370,7 +519,7 @@ pub fn run(
             Some(path)
         }
     };
-    let mut cmd = command(&qemu, boot, opts, kvm, &status, disk.as_deref());
+    let mut cmd = command(&qemu, guest, opts, kvm, &status, disk.as_deref())?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -521,7 +670,15 @@ mod tests {
             publish: vec![(8080, 80)],
             ..Options::default()
         };
-        let c = command(Path::new("qemu"), &boot, &opts, false, Path::new("s"), None);
+        let c = command(
+            Path::new("qemu"),
+            &boot.into(),
+            &opts,
+            false,
+            Path::new("s"),
+            None,
+        )
+        .unwrap();
         let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into()).collect();
         let line = args.join(" ");
         assert!(

@@ -13,8 +13,11 @@ use crate::{Assembled, Error};
 pub struct Extras {
     pub pin: bool,
     pub pull: bool,
-    /// `tar`, `kernel+initrd`, `sbom`.
+    /// `tar`, `kernel+initrd`, `sbom`, and the disk images (`raw-bios`, `raw-efi`,
+    /// `qcow2-bios`, `qcow2-efi`, `iso-bios`, `iso-efi`).
     pub formats: Vec<String>,
+    /// The size of raw and qcow2 disk images in bytes (`--disk-size`).
+    pub disk_size: Option<u64>,
     pub cache: Option<PathBuf>,
     pub insecure: Vec<String>,
     pub update: bool,
@@ -28,7 +31,17 @@ pub struct Extras {
 pub use stackwright_oci::Progress;
 
 /// The extra output formats `write` knows (`--format`).
-pub const FORMATS: &[&str] = &["tar", "kernel+initrd", "sbom"];
+pub const FORMATS: &[&str] = &[
+    "tar",
+    "kernel+initrd",
+    "sbom",
+    "raw-bios",
+    "raw-efi",
+    "qcow2-bios",
+    "qcow2-efi",
+    "iso-bios",
+    "iso-efi",
+];
 
 /// Refuses an unknown format as a usage error (exit code 2), before any work is done.
 pub fn check_formats(formats: &[String]) -> Result<(), Error> {
@@ -38,8 +51,29 @@ pub fn check_formats(formats: &[String]) -> Result<(), Error> {
                 stackwright_types::diagnostic::INVALID_VALUE,
                 format!("unknown --format `{f}`"),
             )
-            .hint("use tar, kernel+initrd, sbom, or several: --format tar,sbom")]));
+            .hint(format!(
+                "use {}, or several: --format tar,sbom",
+                FORMATS.join(", ")
+            ))]));
         }
+    }
+    Ok(())
+}
+
+/// Refuses `--disk-size` without a raw or qcow2 format to size (ISO images are as large
+/// as their content), as a usage error.
+pub fn check_disk_size(formats: &[String], disk_size: Option<u64>) -> Result<(), Error> {
+    let sized = formats
+        .iter()
+        .any(|f| f.starts_with("raw-") || f.starts_with("qcow2-"));
+    if disk_size.is_some() && !sized {
+        return Err(Error::Usage(vec![stackwright_types::Diagnostic::error(
+            stackwright_types::diagnostic::INVALID_VALUE,
+            "--disk-size sizes raw and qcow2 disk images, and none is asked for",
+        )
+        .hint(
+            "add --format raw-bios (or raw-efi, qcow2-bios, qcow2-efi), or drop --disk-size",
+        )]));
     }
     Ok(())
 }
@@ -65,6 +99,7 @@ pub fn write(
         )]));
     }
     check_formats(&extras.formats)?;
+    check_disk_size(&extras.formats, extras.disk_size)?;
     let io = |context: String| move |source| Error::Io { context, source };
     let staging = Staging::begin(out).map_err(io(format!(
         "creating a staging directory for {}",
@@ -181,7 +216,13 @@ fn registry_work(
         ))
         .map_err(reg_err)?;
         if !extras.formats.is_empty() {
-            build_formats(assembled, staging, &layout, &extras.formats)?;
+            build_formats(
+                assembled,
+                staging,
+                &layout,
+                &extras.formats,
+                extras.disk_size,
+            )?;
         }
     }
     Ok(())
@@ -460,6 +501,7 @@ fn build_formats(
     staging: &Path,
     layout: &Path,
     formats: &[String],
+    disk_size: Option<u64>,
 ) -> Result<(), Error> {
     let formats = formats
         .iter()
@@ -483,11 +525,35 @@ fn build_formats(
     opts.sbom =
         Some(stackwright_render::sbom_spdx(&assembled.platform(), &sbom_time()?).into_bytes());
     opts.mtime = crate::source_date_epoch()?.unwrap_or(0);
+    opts.disk_size = disk_size;
     stackwright_build::build(&config, layout, &opts).map_err(|e| {
-        Error::Invalid(vec![stackwright_types::Diagnostic::error(
+        use stackwright_build::DiskError;
+        let hint = match &e {
+            stackwright_build::BuildError::Disk { source, .. } => match source {
+                DiskError::Missing { package, .. } => {
+                    Some(format!("install it: apt-get install -y {package}"))
+                }
+                DiskError::TooSmall { needed, .. } => Some(format!(
+                    "ask for at least {} MiB: --disk-size {}M",
+                    needed.div_ceil(1 << 20),
+                    needed.div_ceil(1 << 20)
+                )),
+                DiskError::Cmdline(_) => Some(
+                    "write the [kernel] cmdline without quotes or backslashes for disk images"
+                        .to_string(),
+                ),
+                _ => None,
+            },
+            _ => None,
+        };
+        let d = stackwright_types::Diagnostic::error(
             stackwright_types::diagnostic::IO_ERROR,
             format!("building the root filesystem: {e}"),
-        )])
+        );
+        Error::Invalid(vec![match hint {
+            Some(h) => d.hint(h),
+            None => d,
+        }])
     })?;
     Ok(())
 }

@@ -68,7 +68,7 @@ pub fn line() -> Result<String, String> {
         return Err(format!("assembling the boot platform exited {code}"));
     }
     let boot = stackwright_qemu::find_boot(&out).map_err(|e| e.to_string())?;
-    let platform = stackwright_qemu::run(&boot, &opts(), Box::new(std::io::sink()))
+    let platform = stackwright_qemu::run(&boot.into(), &opts(), Box::new(std::io::sink()))
         .map_err(|e| e.to_string())?;
     if platform.exit_code() != 0 {
         return Err(format!(
@@ -95,7 +95,7 @@ pub fn line() -> Result<String, String> {
     };
     // No init reports on the status port here, so the verdict is "failed": only the
     // time counts.
-    let floor = stackwright_qemu::run(&floor_boot, &opts(), Box::new(std::io::sink()))
+    let floor = stackwright_qemu::run(&floor_boot.into(), &opts(), Box::new(std::io::sink()))
         .map_err(|e| e.to_string())?;
     Ok(format!(
         "bench boot-qemu run-to-poweroff={:.2}s kernel-floor={:.2}s kernel-to-init={} accel={} target<=10s",

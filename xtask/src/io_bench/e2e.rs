@@ -90,7 +90,7 @@ pub fn line() -> Result<String, String> {
         kvm: Kvm::Auto,
         ..Options::default()
     };
-    let run = stackwright_qemu::run(&boot, &opts, Box::new(std::io::sink()))
+    let run = stackwright_qemu::run(&boot.clone().into(), &opts, Box::new(std::io::sink()))
         .map_err(|e| e.to_string())?;
     if run.exit_code() != 0 {
         return Err(format!(
