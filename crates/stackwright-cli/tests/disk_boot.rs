@@ -150,7 +150,7 @@ fn every_disk_image_is_reproducible_and_boots_to_poweroff() {
                 let r = Command::new(BIN)
                     .args(["run", "qemu"])
                     .arg(&image)
-                    .args(["--timeout", "240", "--mem", "512"])
+                    .args(["--timeout", "600", "--mem", "512"])
                     .stdin(Stdio::null())
                     .output()
                     .unwrap();
