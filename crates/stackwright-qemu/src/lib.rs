@@ -529,7 +529,12 @@ pub fn run(
         .map_err(io(format!("starting {}", qemu.display())))?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
+    // A kernel panic ends the run at once: a disk image's own cmdline may lack the
+    // `panic=-1` that makes qemu exit (`-no-reboot`), and the panic is the verdict anyway.
+    let panicked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let panic_seen = panicked.clone();
     let pump = std::thread::spawn(move || {
+        const END: &[u8] = b"---[ end Kernel panic";
         let mut seen = Vec::new();
         let mut buf = [0u8; 8192];
         loop {
@@ -538,7 +543,11 @@ pub fn run(
                 Ok(n) => {
                     let _ = console.write_all(&buf[..n]);
                     let _ = console.flush();
+                    let from = seen.len().saturating_sub(END.len());
                     seen.extend_from_slice(&buf[..n]);
+                    if seen[from..].windows(END.len()).any(|w| w == END) {
+                        panic_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
             }
         }
@@ -556,6 +565,14 @@ pub fn run(
             .map_err(io(format!("waiting for {}", qemu.display())))?
         {
             break st;
+        }
+        if panicked.load(std::sync::atomic::Ordering::Relaxed) {
+            // Give the console a moment to drain, then stop the halted guest.
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = child.kill();
+            break child
+                .wait()
+                .map_err(io(format!("waiting for {}", qemu.display())))?;
         }
         if opts.timeout.is_some_and(|t| started.elapsed() >= t) {
             timed_out = true;
@@ -587,7 +604,8 @@ pub fn run(
             kernel_boot,
         });
     }
-    if !exit.success() && events.is_empty() {
+    if !exit.success() && events.is_empty() && !panicked.load(std::sync::atomic::Ordering::Relaxed)
+    {
         return Err(QemuError::Io {
             what: format!("{} exited with {exit}", qemu.display()),
             source: std::io::Error::other(stderr.trim().to_string()),
@@ -670,9 +688,10 @@ mod tests {
             publish: vec![(8080, 80)],
             ..Options::default()
         };
+        let guest = Guest::from(boot);
         let c = command(
             Path::new("qemu"),
-            &boot.into(),
+            &guest,
             &opts,
             false,
             Path::new("s"),
@@ -691,12 +710,13 @@ mod tests {
         assert!(!line.contains("-nic none"), "{line}");
         let offline = command(
             Path::new("qemu"),
-            &boot,
+            &guest,
             &Options::default(),
             false,
             Path::new("s"),
             None,
-        );
+        )
+        .unwrap();
         let args: Vec<String> = offline
             .get_args()
             .map(|a| a.to_string_lossy().into())
@@ -718,5 +738,92 @@ mod tests {
         std::fs::write(d.path().join("x-cmdline"), b"console=ttyS0\n").unwrap();
         let b = find_boot(d.path()).unwrap();
         assert_eq!(b.cmdline, "console=ttyS0");
+    }
+    #[test]
+    fn disk_images_are_told_apart_by_their_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |name: &str, at: &[(u64, &[u8])]| {
+            let p = d.path().join(name);
+            let mut b = vec![0u8; 40 * 2048];
+            for (off, bytes) in at {
+                b[*off as usize..*off as usize + bytes.len()].copy_from_slice(bytes);
+            }
+            std::fs::write(&p, b).unwrap();
+            p
+        };
+        let mbr = write("p-bios.img", &[(510, &[0x55, 0xaa])]);
+        let gpt = write("p-efi.img", &[(510, &[0x55, 0xaa]), (512, b"EFI PART")]);
+        let q = write("p-efi.qcow2", &[(0, b"QFI\xfb")]);
+        // ISO: primary descriptor at 16, El Torito boot record at 17 naming catalog 20,
+        // whose validation entry says EFI (0xEF).
+        let mut br = vec![0u8; 75];
+        br[1..6].copy_from_slice(b"CD001");
+        br[7..30].copy_from_slice(b"EL TORITO SPECIFICATION");
+        br[71..75].copy_from_slice(&20u32.to_le_bytes());
+        let iso = write(
+            "p-efi.iso",
+            &[
+                (16 * 2048, &[1]),
+                (16 * 2048 + 1, b"CD001"),
+                (17 * 2048, &br),
+                (18 * 2048, &[255]),
+                (20 * 2048, &[1, 0xef]),
+            ],
+        );
+        let junk = write("junk", &[]);
+        let kind = |p: &Path| {
+            let g = find_disk(p).unwrap();
+            (g.container, g.firmware)
+        };
+        assert_eq!(kind(&mbr), (Container::Raw, Firmware::Bios));
+        assert_eq!(kind(&gpt), (Container::Raw, Firmware::Efi));
+        assert_eq!(kind(&q), (Container::Qcow2, Firmware::Efi));
+        assert_eq!(kind(&iso), (Container::Iso, Firmware::Efi));
+        let e = find_disk(&junk).unwrap_err().to_string();
+        assert!(e.contains("--format raw-bios"), "{e}");
+    }
+
+    #[test]
+    fn a_disk_image_is_attached_unchanged() {
+        let disk = |container, firmware| {
+            Guest::Disk(Disk {
+                path: "/x/p.img".into(),
+                container,
+                firmware,
+                dir: "/x".into(),
+            })
+        };
+        let line = |g: &Guest| {
+            let c = command(
+                Path::new("qemu"),
+                g,
+                &Options::default(),
+                false,
+                Path::new("s"),
+                None,
+            );
+            c.map(|c| {
+                c.get_args()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        };
+        let raw = line(&disk(Container::Raw, Firmware::Bios)).unwrap();
+        assert!(
+            raw.contains("file=/x/p.img,format=raw,if=virtio,snapshot=on"),
+            "{raw}"
+        );
+        assert!(!raw.contains("-bios") && !raw.contains("-kernel"), "{raw}");
+        let iso = line(&disk(Container::Iso, Firmware::Bios)).unwrap();
+        assert!(iso.contains("media=cdrom,readonly=on"), "{iso}");
+        match line(&disk(Container::Qcow2, Firmware::Efi)) {
+            Ok(l) => assert!(
+                l.contains("-bios /usr/share/") && l.contains("format=qcow2"),
+                "{l}"
+            ),
+            // No OVMF here: the error names it.
+            Err(e) => assert!(e.to_string().contains("OVMF"), "{e}"),
+        }
     }
 }
