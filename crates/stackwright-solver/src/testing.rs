@@ -65,6 +65,18 @@ impl Tiny {
         self
     }
 
+    /// Adds one `requires name range` edge to release `version` of `id` only.
+    pub fn edge(mut self, id: &str, version: &str, name: &str, range: &str) -> Self {
+        let rel = self
+            .comps
+            .get_mut(id)
+            .and_then(|rels| rels.iter_mut().find(|r| r.version == v(version)))
+            .expect("a release added before");
+        rel.edges
+            .push((DepKind::Requires, name.to_string(), req(range)));
+        self
+    }
+
     pub fn cap(mut self, name: &str, one: bool, default: Option<&str>) -> Self {
         self.caps
             .insert(name.to_string(), (one, default.map(str::to_string)));

@@ -350,6 +350,76 @@ fn reachable(w: &World) -> BTreeSet<String> {
     seen
 }
 
+/// The rules an explanation names: asks, requirements (a component's edge to a name, over
+/// all its releases), exclusions and kernel needs, as the solver minimises them.
+#[derive(Default, Debug)]
+struct Named {
+    asks: BTreeSet<String>,
+    requires: BTreeSet<(String, String)>,
+    excludes: BTreeSet<(String, &'static str, String)>,
+    kernel: BTreeSet<String>,
+}
+
+fn named(facts: &[Fact]) -> Named {
+    let mut n = Named::default();
+    for f in facts {
+        match f {
+            Fact::Asked { name, .. } => {
+                n.asks.insert(name.clone());
+            }
+            Fact::Requires { by, name, .. } => {
+                n.requires.insert((by.clone(), name.clone()));
+            }
+            Fact::Excludes { by, because, .. } => {
+                let word = |p: &str| because.strip_prefix(p).and_then(|r| r.split(' ').next());
+                if let Some(t) = word("conflicts with ") {
+                    n.excludes.insert((by.clone(), "conflicts", t.to_string()));
+                } else if let Some(t) = word("constrains ") {
+                    n.excludes.insert((by.clone(), "constrains", t.to_string()));
+                } else {
+                    n.kernel.insert(by.clone());
+                }
+            }
+            Fact::External { .. } | Fact::AtMostOne { .. } => {}
+        }
+    }
+    n
+}
+
+/// `w` limited to the rules `n` names (the structural ones, `[external]`, `[exclude]`,
+/// arch and policy, always hold), without requirement `drop` (an ask when `.0` is empty).
+fn limited(w: &World, n: &Named, drop: Option<(&str, &str)>) -> World {
+    let mut req = w.req.clone();
+    let keep_ask = |name: &String| n.asks.contains(name) && drop != Some(("", name.as_str()));
+    req.components.retain(|k, _| keep_ask(k));
+    req.capabilities.retain(|k, _| keep_ask(k));
+    let mut manifests = w.manifests.clone();
+    for m in &mut manifests {
+        for r in &mut m.releases {
+            r.requires.retain(|d| {
+                n.requires.contains(&(m.id.clone(), d.name.clone()))
+                    && drop != Some((m.id.as_str(), d.name.as_str()))
+            });
+            r.conflicts.retain(|d| {
+                n.excludes
+                    .contains(&(m.id.clone(), "conflicts", d.name.clone()))
+            });
+            r.constrains.retain(|d| {
+                n.excludes
+                    .contains(&(m.id.clone(), "constrains", d.name.clone()))
+            });
+            if !n.kernel.contains(&m.id) {
+                r.kernel = KernelNeeds::default();
+            }
+        }
+    }
+    World {
+        manifests,
+        caps: w.caps.clone(),
+        req,
+    }
+}
+
 fn run(w: &World, manifests: &[Manifest]) -> Result<Resolution, Refusal> {
     let p = ManifestProvider::new(manifests, &w.caps);
     resolve(&p, &w.req)
@@ -401,6 +471,16 @@ proptest! {
                     for n in names {
                         prop_assert!(ok.contains(n), "explanation names {n}, not involved: {:?}", e.lines);
                     }
+                }
+                // Minimal: the named rules alone refuse the request, and without any one
+                // named requirement it is satisfiable.
+                let n = named(&e.facts);
+                prop_assert!(oracle(&limited(&w, &n, None)).is_empty(), "the named rules alone do not refuse: {:?}\n{}", n, e.lines.join("\n"));
+                let drops: Vec<(&str, &str)> = n.asks.iter().map(|a| ("", a.as_str()))
+                    .chain(n.requires.iter().map(|(b, t)| (b.as_str(), t.as_str())))
+                    .collect();
+                for d in drops {
+                    prop_assert!(!oracle(&limited(&w, &n, Some(d))).is_empty(), "still refused without {:?}: not minimal\n{}", d, e.lines.join("\n"));
                 }
             }
             Err(Refusal::Privileged(list)) => {

@@ -2,8 +2,11 @@
 //! testable alone: [`proof::walk`] turns the search's proof into facts (the original rules
 //! it used, grouped), and [`render::render`] writes those facts as a derivation.
 
+mod minimal;
 mod proof;
 mod render;
+
+pub(crate) use minimal::minimise;
 
 use crate::provider::Provider;
 use crate::refusal::Explanation;

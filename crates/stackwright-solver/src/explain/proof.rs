@@ -75,9 +75,11 @@ pub(crate) struct Proof<'a> {
     pub used_ext: BTreeSet<u32>,
 }
 
-/// Walks the final conflict's proof back to the original rules and groups them.
-pub(crate) fn walk<'a, P: Provider + ?Sized>(s: &mut Solver<'a, P>) -> Proof<'a> {
-    // 1. The original rules the refutation used.
+/// The original clauses (and "at most one" pairs) the refutation of `s` used: the final
+/// conflict's proof walked back through every learned clause and level-0 reason.
+pub(crate) fn core<P: Provider + ?Sized>(
+    s: &Solver<'_, P>,
+) -> (BTreeSet<u32>, BTreeSet<(u32, Var, Var)>) {
     let mut core: BTreeSet<u32> = BTreeSet::new();
     let mut amo: BTreeSet<(u32, Var, Var)> = BTreeSet::new();
     let mut seen_c: BTreeSet<u32> = BTreeSet::new();
@@ -121,6 +123,13 @@ pub(crate) fn walk<'a, P: Provider + ?Sized>(s: &mut Solver<'a, P>) -> Proof<'a>
             }
         }
     }
+    (core, amo)
+}
+
+/// Walks the final conflict's proof back to the original rules and groups them.
+pub(crate) fn walk<'a, P: Provider + ?Sized>(s: &mut Solver<'a, P>) -> Proof<'a> {
+    // 1. The original rules the refutation used.
+    let (core, amo) = core(s);
 
     // 2. Group them into facts.
     let mut reqs: Vec<ReqFact> = Vec::new();

@@ -41,6 +41,24 @@ pub(crate) struct Clause {
     pub next: [u32; 2],
 }
 
+/// A rule as a person states it, the unit explanations are minimised over: one thing
+/// the request asks, or one edge of a component over all its releases (`a requires b`,
+/// `a conflicts with c`), or a component's kernel needs. A search can be limited to a set
+/// of these (`Solver::allow`); `[external]` pins and the structural rules (one release
+/// per component, `one` capabilities, exclusions, arch, policy) always hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum RuleKey<'a> {
+    Ask(u32),
+    Edge {
+        owner: &'a str,
+        kind: DepKind,
+        name: &'a str,
+    },
+    Kernel {
+        owner: &'a str,
+    },
+}
+
 /// The group id standing for "the releases of one component".
 pub(crate) const PKG_GROUP: u32 = u32::MAX;
 
@@ -51,6 +69,33 @@ pub(crate) struct Group {
 }
 
 impl<'a, P: Provider + ?Sized> Solver<'a, P> {
+    /// The rule an original clause comes from (`None` for learned clauses).
+    pub(crate) fn rule_key(&self, cid: u32) -> Option<RuleKey<'a>> {
+        let owner_of = |v: Var| self.names[self.vars[v as usize].name as usize].text;
+        match self.clauses[cid as usize].origin {
+            Origin::Ask(i) => Some(RuleKey::Ask(i)),
+            Origin::Requires { var, edge } | Origin::Excludes { var, edge, .. } => {
+                let d = self.vars[var as usize].details as usize;
+                let e = &self.edges_of(d)[edge as usize];
+                Some(RuleKey::Edge {
+                    owner: owner_of(var),
+                    kind: e.kind,
+                    name: self.names[e.name as usize].text,
+                })
+            }
+            Origin::Kernel { var, .. } => Some(RuleKey::Kernel {
+                owner: owner_of(var),
+            }),
+            Origin::Learned(_) => None,
+        }
+    }
+
+    /// Whether the search may use `key` (every rule, unless `allow` limits them).
+    #[inline]
+    pub(crate) fn allowed(&self, key: &RuleKey<'a>) -> bool {
+        self.allow.as_ref().is_none_or(|a| a.contains(key))
+    }
+
     pub(crate) fn clause_lits(&self, c: u32) -> &[Lit] {
         let c = &self.clauses[c as usize];
         &self.lits[c.start as usize..(c.start + c.len) as usize]
@@ -149,6 +194,16 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     let e = &self.edges_of(d)[ei];
                     (e.kind, e.name, e.range.clone())
                 };
+                if self.allow.is_some() {
+                    let key = RuleKey::Edge {
+                        owner: self.names[me as usize].text,
+                        kind,
+                        name: self.names[name as usize].text,
+                    };
+                    if !self.allowed(&key) {
+                        continue;
+                    }
+                }
                 match kind {
                     DepKind::Requires => {
                         lits.clear();
@@ -194,7 +249,10 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 }
             }
             let (kmin, kneeds) = (self.rels[d].kernel_min, self.rels[d].kernel_needs);
-            if kmin.is_some() || !kneeds.is_empty() {
+            let kernel_rule = RuleKey::Kernel {
+                owner: self.names[me as usize].text,
+            };
+            if (kmin.is_some() || !kneeds.is_empty()) && self.allowed(&kernel_rule) {
                 let kn = self.kernel_name;
                 let kernels = self.matching(kn, &Range::Any, false, false);
                 for k in kernels {

@@ -42,7 +42,7 @@ mod propagate;
 mod universe;
 
 pub(crate) use asks::{AskData, AskKind};
-pub(crate) use clauses::{Clause, Group, Origin, PKG_GROUP};
+pub(crate) use clauses::{Clause, Group, Origin, RuleKey, PKG_GROUP};
 pub(crate) use decisions::Reason;
 pub(crate) use learn::{Ante, Conflict};
 pub(crate) use literal::{is_neg, neg, pos, var, vkey, Lit, Var, NONE};
@@ -91,6 +91,8 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     pub seen: Vec<bool>,
     pub final_proof: Vec<Ante>,
     pub stats: Stats,
+    /// When set, the only rules the search uses (see `RuleKey`).
+    pub allow: Option<BTreeSet<RuleKey<'a>>>,
     buf: ReleaseDetails<'a>,
     kernel_name: u32,
     pending: Vec<(u32, Option<Result<Lit, ()>>)>,
@@ -172,6 +174,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             seen: Vec::with_capacity(VARS),
             final_proof: Vec::new(),
             stats: Stats::default(),
+            allow: None,
             buf: ReleaseDetails::default(),
             kernel_name: 0,
             pending: Vec::new(),
@@ -194,6 +197,10 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         // What the request asks, at level 0.
         let mut pending = Vec::new();
         for i in 0..self.asks.len() {
+            let pinned = matches!(self.asks[i].kind, AskKind::External);
+            if !pinned && !self.allowed(&RuleKey::Ask(i as u32)) {
+                continue;
+            }
             let name = self.intern(self.asks[i].name);
             let range = self.asks[i].range.clone();
             let cands = match self.asks[i].kind {
@@ -300,6 +307,7 @@ pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Reso
         if let Some(refusal) = policy::privileged_refusal(p, req, &s) {
             return Err(refusal);
         }
+        let mut s = crate::explain::minimise(p, req, s);
         return Err(Refusal::Unsatisfiable(crate::explain::explain(&mut s)));
     }
     let mut stats = s.stats;
