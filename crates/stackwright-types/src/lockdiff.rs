@@ -1,6 +1,13 @@
 //! What changed between two lockfiles (`stackwright diff`): components added, removed and
-//! changed (version, image, image digest, configuration), plus the lock's own fields
-//! (assembly, arch, published parents). Nothing unchanged is listed.
+//! changed (version, image, image digest, configuration, the upstream files a packaged image
+//! is built from), plus the lock's own fields (assembly, arch, published parents). Nothing
+//! unchanged is listed.
+//!
+//! Upstream files are matched across the two sides by their URL with the component's version
+//! written as `{version}` (`…/release/v{version}/bin/linux/amd64/kubelet`), so a version bump
+//! shows as the file's new checksum rather than one file removed and another added; the
+//! change is named by the file's base name (`file kubelet`), or by the whole URL pattern when
+//! two files share a base name.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,8 +49,9 @@ pub struct Changed {
 /// One field's value before and after (`None`: absent on that side).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Change {
-    /// `version`, `image`, `digest`, `config.<key>`, or at lock level `assembly`, `arch`,
-    /// `parent <uri>`.
+    /// `version`, `image`, `digest`, `config.<key>`, `file <name>` (an upstream file's
+    /// sha256, `unverified` when the lock has none; a file that moved to another URL pattern
+    /// is one removed and one added), or at lock level `assembly`, `arch`, `parent <uri>`.
     pub field: String,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -146,6 +154,58 @@ fn component_changes(x: &LockedComponent, y: &LockedComponent) -> Vec<Change> {
             y.config.get(k).map(value_text),
         ));
     }
+    v.extend(file_changes(x, y));
+    v
+}
+
+/// A file's URL with the component's version written as `{version}`: the same file of
+/// another release has the same pattern.
+fn url_pattern(url: &str, version: &str) -> String {
+    if version.is_empty() {
+        url.to_string()
+    } else {
+        url.replace(version, "{version}")
+    }
+}
+
+/// The last path segment of a URL pattern (`kubelet`, `containerd-{version}-linux-amd64.tar.gz`).
+fn base_name(pattern: &str) -> &str {
+    pattern.rsplit('/').next().unwrap_or(pattern)
+}
+
+fn file_changes(x: &LockedComponent, y: &LockedComponent) -> Vec<Change> {
+    // pattern -> sha256 text, per side.
+    let side = |c: &LockedComponent| -> BTreeMap<String, String> {
+        c.files
+            .iter()
+            .map(|f| {
+                let sha = f
+                    .sha256
+                    .as_ref()
+                    .map_or_else(|| "unverified".to_string(), |h| format!("sha256:{h}"));
+                (url_pattern(&f.url, &c.version), sha)
+            })
+            .collect()
+    };
+    let (fx, fy) = (side(x), side(y));
+    let patterns: BTreeSet<&String> = fx.keys().chain(fy.keys()).collect();
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in &patterns {
+        *names.entry(base_name(p)).or_default() += 1;
+    }
+    let mut v = Vec::new();
+    for p in patterns {
+        let name = if names[base_name(p)] == 1 {
+            base_name(p)
+        } else {
+            p.as_str()
+        };
+        v.extend(change(
+            format!("file {name}"),
+            fx.get(p).cloned(),
+            fy.get(p).cloned(),
+        ));
+    }
     v
 }
 
@@ -232,5 +292,55 @@ mod tests {
             ]
         );
         assert!(!d.is_empty());
+    }
+
+    fn file(url: &str, sha: Option<&str>) -> crate::lock::LockedFile {
+        crate::lock::LockedFile {
+            url: url.into(),
+            sha256: sha.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn upstream_files_are_matched_across_versions_and_named_by_base_name() {
+        let mut a = comp("kubelet", "1.35.4");
+        a.files = vec![
+            file(
+                "https://dl.k8s.io/release/v1.35.4/bin/linux/amd64/kubelet",
+                Some("aa"),
+            ),
+            file(
+                "https://dl.k8s.io/release/v1.35.4/bin/linux/amd64/kubeadm",
+                Some("cc"),
+            ),
+            file("https://a.example/x/tool", Some("11")),
+        ];
+        let mut b = comp("kubelet", "1.36.4");
+        b.files = vec![
+            file(
+                "https://dl.k8s.io/release/v1.36.4/bin/linux/amd64/kubelet",
+                Some("bb"),
+            ),
+            file(
+                "https://dl.k8s.io/release/v1.36.4/bin/linux/amd64/kubeadm",
+                Some("cc"),
+            ),
+            file("https://b.example/x/tool", None),
+        ];
+        let d = diff(&lock(vec![a]), &lock(vec![b]));
+        let got: Vec<(&str, Option<&str>, Option<&str>)> = d.changed[0]
+            .changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.from.as_deref(), c.to.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("version", Some("1.35.4"), Some("1.36.4")),
+                ("file https://a.example/x/tool", Some("sha256:11"), None),
+                ("file https://b.example/x/tool", None, Some("unverified")),
+                ("file kubelet", Some("sha256:aa"), Some("sha256:bb")),
+            ]
+        );
     }
 }
