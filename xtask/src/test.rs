@@ -4,7 +4,9 @@
 //! `skopeo` and `umoci` (to check written layouts), `runc` (to run built bundles) and gcc's
 //! static libc (to build the test program runc runs), and Debian's `containerd` and
 //! `ssh-keygen` (they read the config.toml and authorized_keys files we generate:
-//! `containerd --config FILE config dump`, `ssh-keygen -lf FILE`). When one is
+//! `containerd --config FILE config dump`, `ssh-keygen -lf FILE`), and Debian's CNI
+//! plugins (`containernetworking-plugins`, in /usr/lib/cni) with `iptables` and `ip`,
+//! which set up a pod with each generated conflist in a network namespace. When one is
 //! missing and we are root, they are installed with apt-get; otherwise the run stops and
 //! says what to install. The SBOM tests need the reference validators from PyPI
 //! (spdx-tools, cyclonedx-python-lib), installed with pip when missing.
@@ -37,6 +39,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("busybox", "busybox-static"),
     // The generated-configuration tests (tests/generated.rs) hand our files to the daemons.
     ("containerd", "containerd"),
+    // …and run the CNI plugins on our conflists in a network namespace (testkit `netns`).
+    ("iptables", "iptables"),
+    ("ip", "iproute2"),
     // The packaged-components tests (crates/stackwright-cli/tests/packaged.rs) build a .deb.
     ("dpkg-deb", "dpkg"),
     // The disk image tests check partition tables and FAT contents.
@@ -156,6 +161,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .any(|p| std::path::Path::new(p).is_file())
     {
         missing.push("ovmf");
+    }
+    // The reference CNI plugins live outside PATH.
+    if !std::path::Path::new("/usr/lib/cni/bridge").is_file() {
+        missing.push("containernetworking-plugins");
     }
     if !missing.is_empty() {
         if is_root() {

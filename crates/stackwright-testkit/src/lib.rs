@@ -4,7 +4,8 @@
 //! proxy that can make the registry "go away" after a number of bytes, a static file
 //! server with fault injection ([`FileServer`], for release-file downloads), lookup of the
 //! external programs tests need, the Debian packages of the end-to-end test's component
-//! library (`debian`), the reference SBOM validators, and the one pseudo-random generator ([`SplitMix64`]).
+//! library (`debian`), a throw-away network namespace for running CNI plugins (`netns`),
+//! the reference SBOM validators, and the one pseudo-random generator ([`SplitMix64`]).
 //!
 //! Registry tests must not pass silently on a machine without the registry:
 //! [`LocalRegistry::start_or_skip`] panics with an installation hint unless
@@ -14,6 +15,7 @@ pub mod boot;
 pub mod debian;
 mod files;
 mod image;
+pub mod netns;
 mod programs;
 mod proxy;
 mod registry;
