@@ -496,6 +496,13 @@ impl stackwright::oci::Progress for LineProgress {
             if cached { "cached" } else { "fetched" }
         );
     }
+    fn image_built(&self, image: &str, digest: &str, reused: bool) {
+        if reused {
+            eprintln!("reused {image} -> {digest} (built before from the same files)");
+        } else {
+            eprintln!("built {image} -> {digest}");
+        }
+    }
     fn retrying(&self, what: &str, attempt: u32, error: &stackwright::oci::OciError) {
         eprintln!("retrying {what} (attempt {attempt}): {error}");
     }

@@ -173,6 +173,25 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// How many progress lines start with `prefix` and name a `stackwright.local/` image
+/// (`built …` or `reused …`).
+fn built_lines(o: &Output, prefix: &str) -> usize {
+    stderr(o)
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(prefix)
+                .is_some_and(|r| r.starts_with("stackwright.local/"))
+        })
+        .count()
+}
+
+/// A blob's path in a cache.
+fn blob(cache: &Path, digest: &str) -> std::path::PathBuf {
+    cache
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
 /// The `stackwright.local/<id>:<v>@sha256:…` references of linuxkit.yml (init entries
 /// and `image:` lines), in order.
 fn local_images(out: &Path) -> Vec<String> {
@@ -213,8 +232,12 @@ fn packaged_components_are_fetched_built_pinned_pulled_and_run() {
     let assembly = fixture(work.path(), &server, &art, &no_edit);
     let cache = work.path().join("cache");
     let out = work.path().join("out");
-    let o = assemble(&assembly, &out, &cache, &["--pull", "--format", "tar"]);
-    assert!(o.status.success(), "assemble failed: {}", stderr(&o));
+    let first = assemble(&assembly, &out, &cache, &["--pull", "--format", "tar"]);
+    assert!(
+        first.status.success(),
+        "assemble failed: {}",
+        stderr(&first)
+    );
 
     // Every component is in linuxkit.yml, pinned by the built digest; no SW0515 hint is
     // needed for the layout, and the lock records the same digests and the files.
@@ -331,19 +354,49 @@ fn packaged_components_are_fetched_built_pinned_pulled_and_run() {
         );
     }
 
-    // A rerun downloads nothing and writes the same text outputs.
+    // The first run built every image and recorded it by its inputs.
+    assert_eq!(built_lines(&first, "built "), 5, "{}", stderr(&first));
+    assert_eq!(std::fs::read_dir(cache.join("built")).unwrap().count(), 5);
+
+    // A rerun downloads nothing, builds nothing (each image reused from the cache) and
+    // writes the same outputs.
     let before = server.requests().len();
     let out2 = work.path().join("out2");
-    let o = assemble(&assembly, &out2, &cache, &["--pull"]);
+    let o = assemble(&assembly, &out2, &cache, &["--pull", "--format", "tar"]);
     assert!(o.status.success(), "rerun failed: {}", stderr(&o));
     assert_eq!(server.requests().len(), before, "a rerun downloads nothing");
-    for f in ["linuxkit.yml", "stackwright.lock"] {
+    assert_eq!(built_lines(&o, "built "), 0, "{}", stderr(&o));
+    assert_eq!(built_lines(&o, "reused "), 5, "{}", stderr(&o));
+    for f in [
+        "linuxkit.yml",
+        "stackwright.lock",
+        "images/index.json",
+        "packaged.tar",
+    ] {
         assert_eq!(
             std::fs::read(out.join(f)).unwrap(),
             std::fs::read(out2.join(f)).unwrap(),
             "{f}"
         );
     }
+
+    // Reuse is checked: with hello's layer gone from the cache, its image is built again
+    // (the same digest); the others are still reused.
+    let hello = images.iter().find(|i| i.contains("/hello:")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(blob(&cache, hello.split_once('@').unwrap().1)).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(blob(
+        &cache,
+        manifest["layers"][0]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let o = assemble(&assembly, &work.path().join("out4"), &cache, &["--pull"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(built_lines(&o, "built "), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("built {}", hello.split_once('@').unwrap().0)));
+    assert_eq!(local_images(&work.path().join("out4")), images);
 
     // Another cache (another machine): downloaded again, the same image digests.
     let o = assemble(

@@ -2,6 +2,9 @@
 //! verified blobs (layers, configs and manifests alike); `DIR/partial/` holds
 //! downloads in progress, which are resumed but never taken as complete — a file
 //! only enters `blobs/` by a rename after its digest and size were checked.
+//! `DIR/built/<key>` records the manifest digest of an image built here from the
+//! inputs `key` names (see `stackwright-package`'s `Recipe`); `DIR/locks/` holds the
+//! per-blob locks.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,7 +38,8 @@ impl Cache {
         self
     }
 
-    pub(crate) fn verifies_hits(&self) -> bool {
+    /// Whether cached blobs are re-hashed when used ([`Cache::verify_hits`]).
+    pub fn verifies_hits(&self) -> bool {
         self.verify_hits
     }
 
@@ -118,10 +122,11 @@ impl Cache {
         }
     }
 
-    /// Stores a small, already verified blob.
+    /// Stores a small, already verified blob. A cached copy that no longer hashes to
+    /// its name is replaced (by rename, so a reader sees one or the other, whole).
     pub(crate) fn write_small(&self, digest: &str, bytes: &[u8]) -> Result<(), OciError> {
         let path = self.blob_path(digest);
-        if path.exists() {
+        if std::fs::read(&path).is_ok_and(|b| sha256_digest(&b) == digest) {
             return Ok(());
         }
         let dir = path.parent().expect("blob paths have a parent");
@@ -156,6 +161,37 @@ impl Cache {
             hasher: Sha256::new(),
             size: 0,
         })
+    }
+
+    /// The manifest digest recorded for a built image under `key` (`built/<key>`: a
+    /// digest over everything the image is made of, computed by whoever builds it), if
+    /// any. Only a hint: the caller checks that the blobs it names are still cached.
+    pub fn built_image(&self, key: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.built_path(key)).ok()?;
+        let digest = text.trim();
+        let ok = digest
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        ok.then(|| digest.to_string())
+    }
+
+    /// Records that the image built from the inputs `key` names has the manifest
+    /// `digest` (written complete, by rename; the same key from concurrent runs names
+    /// the same digest, so the last rename wins harmlessly).
+    pub fn record_built_image(&self, key: &str, digest: &str) -> Result<(), OciError> {
+        let path = self.built_path(key);
+        let dir = path.parent().expect("built paths have a parent");
+        std::fs::create_dir_all(dir).map_err(|e| OciError::io(dir, e))?;
+        let mut tmp = tempfile_in(dir)?;
+        tmp.1
+            .write_all(format!("{digest}\n").as_bytes())
+            .map_err(|e| OciError::io(&tmp.0, e))?;
+        drop(tmp.1);
+        std::fs::rename(&tmp.0, &path).map_err(|e| OciError::io(&path, e))
+    }
+
+    fn built_path(&self, key: &str) -> PathBuf {
+        self.root.join("built").join(key.replace(':', "-"))
     }
 
     /// Removes a blob found to be corrupt.

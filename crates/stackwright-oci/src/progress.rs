@@ -15,6 +15,9 @@ pub trait Progress: Send + Sync {
     fn blob_progress(&self, _digest: &str, _bytes: u64) {}
     /// A blob is complete and verified (`cached`: it was already in the cache).
     fn blob_finished(&self, _digest: &str, _size: u64, _cached: bool) {}
+    /// An image Stackwright makes (a packaged component's) is in the cache: built now,
+    /// or `reused` — built by an earlier run from the same inputs and still complete.
+    fn image_built(&self, _image: &str, _digest: &str, _reused: bool) {}
     /// A transient failure; the request is retried after a pause.
     fn retrying(&self, _what: &str, _attempt: u32, _error: &OciError) {}
 }

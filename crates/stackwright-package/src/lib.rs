@@ -32,12 +32,19 @@
 //!   `created` is the same mtime;
 //! - blobs enter the cache only complete, by rename ([`stackwright_oci::Cache::writer`]).
 //!
+//! A packaged component's image is a [`Recipe`]: its release files and `[package]`.
+//! [`Recipe::build_or_reuse`] records each built image under a key over those inputs
+//! (this crate's version included), so a rerun reuses it after checking its blobs are
+//! still cached instead of building it again.
+//!
 //! No network here; no clock, no environment (the caller passes `SOURCE_DATE_EPOCH`).
 
 mod error;
 mod extract;
 mod image;
+mod recipe;
 
 pub use error::PackageError;
 pub use extract::{add_release_file, ExtractLimits};
 pub use image::{BuiltImage, ImageBuilder, LocalImage, Source};
+pub use recipe::{Made, Recipe, VERSION};

@@ -370,9 +370,15 @@ fn build_packaged_images(
     }
     rt.block_on(registry.fetch_files(&requests, cache, progress))
         .map_err(download_error)?;
+    let mtime = crate::source_date_epoch()?.unwrap_or(0);
     let mut built = Vec::new();
     for p in &packaged {
-        let image = package_image(p, &arch, cache)?;
+        let (image, made) = package_image(p, &arch, mtime, cache)?;
+        progress.image_built(
+            &p.image,
+            &image.manifest.digest,
+            made == stackwright_package::Made::Reused,
+        );
         built.push((p.image.clone(), image.manifest.digest));
     }
     assembled.digests.extend(built);
@@ -404,16 +410,26 @@ fn download_error(e: stackwright_oci::OciError) -> Error {
     }
 }
 
-/// Builds one packaged component's image from its (cached) release files and `[package]`.
+/// Builds one packaged component's image from its (cached) release files and `[package]`,
+/// or reuses the one an earlier run built from the same inputs (`Recipe::build_or_reuse`).
 #[cfg(feature = "oci")]
 fn package_image(
     p: &Packaged<'_>,
     arch: &str,
+    mtime: u64,
     cache: &stackwright_oci::Cache,
-) -> Result<stackwright_package::BuiltImage, Error> {
-    use stackwright_package::{add_release_file, ExtractLimits, LocalImage, PackageError};
-    let fail = |e: PackageError| {
-        match e {
+) -> Result<(stackwright_package::BuiltImage, stackwright_package::Made), Error> {
+    use stackwright_package::{ExtractLimits, PackageError, Recipe};
+    let recipe = Recipe {
+        arch,
+        mtime,
+        title: p.id,
+        version: &p.version,
+        files: p.files.clone(),
+        package: p.package,
+        limits: ExtractLimits::default(),
+    };
+    recipe.build_or_reuse(cache).map_err(|e| match e {
         PackageError::Io { .. } | PackageError::Cache(_) => {
             Error::Registry(format!("{} {}: building its image: {e}", p.id, p.version))
         }
@@ -423,37 +439,7 @@ fn package_image(
         )
         .at(p.files[0].location.clone())
         .hint("the manifest's [[release.files]] or [package] do not match what upstream ships: fix the extract rules or paths")]),
-    }
-    };
-    let mut b = LocalImage::builder(arch).mtime(crate::source_date_epoch()?.unwrap_or(0));
-    for f in &p.files {
-        let digest = f.sha256.as_ref().expect("checked above").digest();
-        b = add_release_file(b, f, &cache.blob_path(&digest), ExtractLimits::default())
-            .map_err(fail)?;
-    }
-    let pkg = p.package;
-    if let Some(e) = &pkg.entrypoint {
-        b = b.entrypoint(e.iter().cloned());
-    }
-    if let Some(c) = &pkg.cmd {
-        b = b.cmd(c.iter().cloned());
-    }
-    for e in &pkg.env {
-        b = b.env(e.clone());
-    }
-    if let Some(w) = &pkg.workdir {
-        b = b.workdir(w.clone());
-    }
-    for l in &pkg.symlinks {
-        b = b.symlink(l.path.clone(), l.target.clone());
-    }
-    for f in &pkg.files {
-        b = b.file(f.path.clone(), f.mode.0, f.contents.clone().into_bytes());
-    }
-    b.label("org.opencontainers.image.title", p.id)
-        .label("org.opencontainers.image.version", p.version.clone())
-        .build(cache)
-        .map_err(fail)
+    })
 }
 
 /// The `stackwright-init` component's image: the static init at `/sbin/stackwright-init`,
