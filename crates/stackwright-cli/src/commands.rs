@@ -10,6 +10,7 @@ use stackwright::types::manifest::Category;
 use stackwright::{Assembled, Assembler, Error, Registry};
 
 use crate::stdout::{out, outln};
+use crate::ui;
 use crate::{Cli, Command, ImportCommand, MessageFormat, Outcome};
 
 #[derive(clap::Args, Debug)]
@@ -135,16 +136,16 @@ fn assemble(
     let mut assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
     if assembled.loaded.assembly.is_base() {
         // A base is checked like any assembly, and nothing is written.
-        if fmt == MessageFormat::Human {
-            print!("{}", assembled.summary());
-            println!(
-                "\n{} is a base (`base = true`): checked, not rendered; assemble an assembly that extends it",
-                assembled.loaded.name
-            );
-        } else {
-            println!(
+        if fmt == MessageFormat::Json {
+            outln!(
                 "{}",
                 serde_json::json!({"reason": "checked-base", "assembly": assembled.loaded.name})
+            );
+        } else if !ui::quiet() {
+            out!("{}", assembled.summary());
+            outln!(
+                "\n{} is a base (`base = true`): checked, not rendered; assemble an assembly that extends it",
+                assembled.loaded.name
             );
         }
         return Ok(Outcome {
@@ -165,6 +166,12 @@ fn assemble(
     let progress = LineProgress;
     let written = stackwright::extras::write(&mut assembled, &out_dir, &extra, &progress)?;
     if fmt == MessageFormat::Human {
+        if ui::quiet() {
+            return Ok(Outcome {
+                code: 0,
+                diagnostics: assembled.warnings().to_vec(),
+            });
+        }
         out!("{}", assembled.summary());
         outln!(
             "\nwrote {} ({})",
@@ -192,7 +199,7 @@ fn check(assembler: &Assembler, paths: &[PathBuf], fmt: MessageFormat) -> Result
             .and_then(|a| a.outputs().map(|_| a))
         {
             Ok(a) => {
-                if fmt == MessageFormat::Human {
+                if fmt == MessageFormat::Human && !ui::quiet() {
                     outln!(
                         "{}: ok ({} components)",
                         path.display(),
@@ -473,28 +480,48 @@ fn show_capability(
 fn import_linuxkit(assembler: &Assembler, files: &[PathBuf], out: &Path) -> Result<Outcome, Error> {
     let r = assembler.registry(None)?;
     let (written, warnings) = stackwright::import_linuxkit(&r, files, out)?;
-    outln!("wrote {} file(s) to {}", written, out.display());
+    if !ui::quiet() {
+        outln!("wrote {} file(s) to {}", written, out.display());
+    }
     Ok(Outcome {
         code: 0,
         diagnostics: warnings,
     })
 }
 
-/// Registry progress as plain lines on stderr (one per image resolved and blob fetched).
+/// Registry progress as plain lines on stderr: images resolved, the pull's plan, blobs and
+/// files downloaded, retries; under `-v` also every blob found in the cache and every
+/// download's start; nothing under `-q`.
 pub(crate) struct LineProgress;
 
 impl stackwright::oci::Progress for LineProgress {
     fn resolved(&self, image: &str, digest: &str) {
-        eprintln!("resolved {image} -> {digest}");
+        ui::status(format_args!("resolved {image} -> {digest}"));
     }
     fn plan(&self, blobs: usize, total: u64, download: u64) {
-        eprintln!("{blobs} blobs, {total} bytes, {download} to download");
+        ui::status(format_args!(
+            "{blobs} blobs, {total} bytes, {download} to download"
+        ));
+    }
+    fn blob_started(&self, image: &str, digest: &str, size: u64, resumed_at: u64) {
+        if ui::verbose() {
+            let resumed = if resumed_at > 0 {
+                format!(", resuming at {resumed_at}")
+            } else {
+                String::new()
+            };
+            ui::eline(format_args!(
+                "fetching {digest} for {image} ({size} bytes{resumed})"
+            ));
+        }
     }
     fn blob_finished(&self, digest: &str, size: u64, cached: bool) {
-        eprintln!(
-            "{} {digest} ({size} bytes)",
-            if cached { "cached" } else { "fetched" }
-        );
+        if !cached || ui::verbose() {
+            ui::status(format_args!(
+                "{} {digest} ({size} bytes)",
+                if cached { "cached" } else { "fetched" }
+            ));
+        }
     }
     fn image_built(&self, image: &str, digest: &str, reused: bool) {
         if reused {
@@ -504,6 +531,6 @@ impl stackwright::oci::Progress for LineProgress {
         }
     }
     fn retrying(&self, what: &str, attempt: u32, error: &stackwright::oci::OciError) {
-        eprintln!("retrying {what} (attempt {attempt}): {error}");
+        ui::status(format_args!("retrying {what} (attempt {attempt}): {error}"));
     }
 }

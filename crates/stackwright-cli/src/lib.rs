@@ -11,6 +11,7 @@ mod ops;
 mod run;
 mod share;
 mod stdout;
+mod ui;
 
 use std::ffi::OsString;
 
@@ -31,6 +32,19 @@ pub struct Cli {
     /// Extra component directories to load (repeatable).
     #[arg(long = "components", value_name = "DIR", global = true)]
     pub component_dirs: Vec<std::path::PathBuf>,
+    /// Fail (exit 1) when any warning is reported, after printing it: for CI, where a
+    /// warning such as SW0510 must be able to stop a build.
+    #[arg(long, global = true)]
+    pub deny_warnings: bool,
+    /// Print only errors: no progress, no summaries, no warnings (unless --deny-warnings).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more: every image resolved and every blob and file, cached or fetched.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Colour diagnostics: `auto` (on a terminal, unless NO_COLOR is set), `always`, `never`.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ui::ColorWhen::Auto, global = true)]
+    pub color: ui::ColorWhen,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -123,33 +137,53 @@ where
         }
     };
     stdout::reset();
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => ui::Verbosity::Quiet,
+        (false, true) => ui::Verbosity::Verbose,
+        (false, false) => ui::Verbosity::Normal,
+    };
+    ui::configure(verbosity, cli.color, cli.deny_warnings);
     let format = cli.message_format;
     let mut outcome = commands::dispatch(cli);
     print_diagnostics(format, &outcome.diagnostics);
+    let warnings = outcome.diagnostics.iter().filter(|d| !d.is_error()).count();
+    if ui::deny_warnings() && warnings > 0 && outcome.code == 0 {
+        // Exit 1 like any other reason the platform cannot be accepted as it is.
+        outcome.code = 1;
+        if format == MessageFormat::Human {
+            ui::eline(ui::error_line(&format!(
+                "{warnings} warning(s) denied by --deny-warnings"
+            )));
+        }
+    }
     match stdout::finish() {
         stdout::State::Open | stdout::State::Closed => {}
         stdout::State::Failed(e) => {
             let d = Diagnostic::error(diagnostic::IO_ERROR, format!("writing to stdout: {e}"))
                 .hint("check where stdout goes (a full disk, a closed terminal)");
-            eprintln!("{}", d.render());
+            ui::eline(ui::paint(&d));
             outcome.code = outcome.code.max(3);
         }
     }
     outcome.code
 }
 
+/// Diagnostics on stderr (coloured per `--color`), or as JSON lines on stdout. Under `-q`
+/// warnings are left out, unless `--deny-warnings` makes them count.
 pub(crate) fn print_diagnostics(format: MessageFormat, diags: &[Diagnostic]) {
+    let shown = |d: &&Diagnostic| d.is_error() || !ui::quiet() || ui::deny_warnings();
     match format {
         MessageFormat::Human => {
-            for d in diags {
-                eprintln!("{}", d.render());
+            for d in diags.iter().filter(shown) {
+                ui::eline(ui::paint(d));
             }
             let errors = diags.iter().filter(|d| d.is_error()).count();
             let warnings = diags.len() - errors;
             if errors > 0 {
-                eprintln!("{errors} error(s), {warnings} warning(s)");
+                ui::eline(format!("{errors} error(s), {warnings} warning(s)"));
             }
         }
+        // Machine-read: every diagnostic, whatever -q says.
         MessageFormat::Json => {
             for d in diags {
                 outln!("{}", d.to_json_line());

@@ -133,13 +133,16 @@ pub(crate) fn run(
         ),
     };
     if fmt == MessageFormat::Human {
-        eprintln!(
-            "\nstackwright run: {summary} ({:.1} s, {})",
-            report.elapsed.as_secs_f64(),
-            if report.kvm { "KVM" } else { "TCG" }
-        );
+        // The verdict: under -q only when the run did not end cleanly.
+        if code != 0 || !crate::ui::quiet() {
+            crate::ui::eline(format_args!(
+                "\nstackwright run: {summary} ({:.1} s, {})",
+                report.elapsed.as_secs_f64(),
+                if report.kvm { "KVM" } else { "TCG" }
+            ));
+        }
         for f in &failures {
-            eprintln!("  failed: {f}");
+            crate::ui::eline(format_args!("  failed: {f}"));
         }
     } else {
         crate::stdout::outln!(

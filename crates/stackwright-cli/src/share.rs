@@ -9,6 +9,7 @@ use stackwright::{Assembler, Error};
 
 use crate::commands::{resolve_assembly_path, AssembleArgs};
 use crate::stdout::outln;
+use crate::ui;
 use crate::{MessageFormat, Outcome};
 
 #[derive(clap::Args, Debug)]
@@ -64,13 +65,15 @@ struct ShareProgress;
 
 impl stackwright::oci::Progress for ShareProgress {
     fn blob_finished(&self, digest: &str, size: u64, cached: bool) {
-        eprintln!(
-            "{} {digest} ({size} bytes)",
-            if cached { "present" } else { "done" }
-        );
+        if !cached || ui::verbose() {
+            ui::status(format_args!(
+                "{} {digest} ({size} bytes)",
+                if cached { "present" } else { "done" }
+            ));
+        }
     }
     fn retrying(&self, what: &str, attempt: u32, error: &stackwright::oci::OciError) {
-        eprintln!("retrying {what} (attempt {attempt}): {error}");
+        ui::status(format_args!("retrying {what} (attempt {attempt}): {error}"));
     }
 }
 
@@ -103,10 +106,10 @@ pub(crate) fn push(
         }
     };
     if fmt == MessageFormat::Human {
-        eprintln!(
+        ui::status(format_args!(
             "pushed assembly `{name}` to {} ({} blobs uploaded, {} already there)",
             pushed.pinned, pushed.blobs_uploaded, pushed.blobs_present
-        );
+        ));
         outln!("{}", pushed.digest);
     } else {
         outln!(
@@ -125,7 +128,7 @@ pub(crate) fn pull(args: &PullArgs, fmt: MessageFormat) -> Result<Outcome, Error
     let opts = args.registry.options()?;
     let pulled = share::pull(&args.reference, &args.out, &opts, &ShareProgress)?;
     if fmt == MessageFormat::Human {
-        eprintln!(
+        ui::status(format_args!(
             "pulled {}{} into {}: {}",
             pulled.pinned,
             pulled
@@ -135,7 +138,7 @@ pub(crate) fn pull(args: &PullArgs, fmt: MessageFormat) -> Result<Outcome, Error
                 .unwrap_or_default(),
             pulled.dir.display(),
             pulled.files.join(", ")
-        );
+        ));
         outln!("{}", pulled.digest);
     } else {
         outln!(
