@@ -191,7 +191,11 @@ fn split_gutter(line: &str) -> Option<(&str, &str)> {
 
 /// `error: …` in the error style, for the CLI's own closing lines.
 pub(crate) fn error_line(text: &str) -> String {
-    format!("{}{}", styled(ERROR, "error"), styled(EMPHASIS, &format!(": {text}")))
+    format!(
+        "{}{}",
+        styled(ERROR, "error"),
+        styled(EMPHASIS, &format!(": {text}"))
+    )
 }
 
 #[cfg(test)]

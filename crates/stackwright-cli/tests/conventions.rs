@@ -53,7 +53,11 @@ fn deny_warnings_turns_a_warning_into_exit_1() {
 
     let denied = run(&["--deny-warnings", "check", WARNS]);
     assert_eq!(denied.code, 1, "{}", denied.stderr);
-    assert!(denied.stderr.contains("warning[SW0509]"), "{}", denied.stderr);
+    assert!(
+        denied.stderr.contains("warning[SW0509]"),
+        "{}",
+        denied.stderr
+    );
     assert!(
         denied
             .stderr
@@ -63,7 +67,13 @@ fn deny_warnings_turns_a_warning_into_exit_1() {
     );
     // Global: after the subcommand too, and with JSON diagnostics (then no closing line,
     // stdout stays JSON lines).
-    let json = run(&["check", WARNS, "--deny-warnings", "--message-format", "json"]);
+    let json = run(&[
+        "check",
+        WARNS,
+        "--deny-warnings",
+        "--message-format",
+        "json",
+    ]);
     assert_eq!(json.code, 1);
     for line in json.stdout.lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("a JSON line");
