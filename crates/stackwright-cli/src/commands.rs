@@ -525,9 +525,11 @@ impl stackwright::oci::Progress for LineProgress {
     }
     fn image_built(&self, image: &str, digest: &str, reused: bool) {
         if reused {
-            eprintln!("reused {image} -> {digest} (built before from the same files)");
+            ui::status(format_args!(
+                "reused {image} -> {digest} (built before from the same files)"
+            ));
         } else {
-            eprintln!("built {image} -> {digest}");
+            ui::status(format_args!("built {image} -> {digest}"));
         }
     }
     fn retrying(&self, what: &str, attempt: u32, error: &stackwright::oci::OciError) {
