@@ -21,6 +21,30 @@ pub const MANIFEST_TYPES: &[&str] = &[
     DOCKER_MANIFEST,
 ];
 
+/// BuildKit's attestation manifests in an index (docs.docker.com, "Attestation storage"):
+/// an entry with `vnd.docker.reference.type = attestation-manifest` whose
+/// `vnd.docker.reference.digest` names the image manifest it is about; its layers are in-toto
+/// statements, typed by the `in-toto.io/predicate-type` annotation. LinuxKit reads the same
+/// ones (src/cmd/linuxkit/cache/imagesource.go, `SBoMs`).
+pub const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+pub const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
+pub const IN_TOTO_PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+pub const IN_TOTO_JSON: &str = "application/vnd.in-toto+json";
+/// The predicate type of an SPDX document.
+pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
+
+/// The attestation manifests of an index that are about the image manifest `digest`.
+pub fn attestations_for<'a>(entries: &'a [Descriptor], digest: &str) -> Vec<&'a Descriptor> {
+    entries
+        .iter()
+        .filter(|d| {
+            d.annotations.get(REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION_MANIFEST)
+                && d.annotations.get(REFERENCE_DIGEST).map(String::as_str) == Some(digest)
+        })
+        .collect()
+}
+
 /// The annotation naming an image in an image layout's `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// containerd's annotation for the full image name (`ctr image import` reads it).

@@ -72,6 +72,11 @@ pub struct PulledImage {
     pub manifest: Descriptor,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+    /// The SPDX documents the image's publisher attached as attestations (BuildKit's
+    /// `attestation-manifest` for this arch's manifest, in-toto layers whose predicate is
+    /// `https://spdx.dev/Document`), each the statement's predicate as JSON, in the order of
+    /// the attestation's layers. Empty when the image carries none (or is not an index).
+    pub sboms: Vec<Vec<u8>>,
 }
 
 /// The name an image gets in an image layout's `index.json`: the fully qualified
@@ -93,6 +98,7 @@ struct Resolved {
     manifest: Descriptor,
     config: Descriptor,
     layers: Vec<Descriptor>,
+    sboms: Vec<Vec<u8>>,
 }
 
 impl Registry {
@@ -241,6 +247,7 @@ impl Registry {
                 manifest: r.manifest,
                 config: r.config,
                 layers: r.layers,
+                sboms: r.sboms,
             })
             .collect();
         Ok(report)
@@ -270,6 +277,7 @@ async fn resolve(
     let top_type = serde_json::from_slice::<ManifestDoc>(&top)
         .ok()
         .and_then(|d| d.media_type);
+    let mut sboms = Vec::new();
     let (manifest, parsed) = match ManifestDoc::parse(&top).map_err(|r| bad(&digest, r))? {
         Parsed::Index(entries) => {
             let entry =
@@ -278,6 +286,7 @@ async fn resolve(
                     arch: arch.to_string(),
                     available: manifest::platforms(&entries),
                 })?;
+            sboms = attested_sboms(conn, cache, &image, &entries, &entry.digest).await?;
             let bytes = conn
                 .manifest(cache, &image, &entry.digest, Some(entry.size))
                 .await?;
@@ -362,7 +371,94 @@ async fn resolve(
         manifest,
         config,
         layers,
+        sboms,
     })
+}
+
+/// The SPDX documents attested for the image manifest `digest` of an index, as LinuxKit
+/// reads them (cache/imagesource.go `SBoMs`): at most one attestation manifest may name it;
+/// of its layers, those of type `application/vnd.in-toto+json` annotated with the SPDX
+/// predicate type are in-toto statements whose `predicate` is the document. Through the
+/// cache like every other blob, so a rerun (or `--offline`) reads them again without the
+/// network.
+async fn attested_sboms(
+    conn: &Conn<'_>,
+    cache: &Cache,
+    image: &ImageRef,
+    entries: &[Descriptor],
+    digest: &str,
+) -> Result<Vec<Vec<u8>>, OciError> {
+    let bad = |digest: &str, reason: String| OciError::BadManifest {
+        image: image.original().to_string(),
+        registry: image.registry().to_string(),
+        digest: digest.to_string(),
+        reason,
+    };
+    let found = manifest::attestations_for(entries, digest);
+    let att = match found.as_slice() {
+        [] => return Ok(Vec::new()),
+        [one] => *one,
+        _ => {
+            return Err(bad(
+                digest,
+                format!(
+                    "{} attestation manifests name this image manifest (LinuxKit refuses it too)",
+                    found.len()
+                ),
+            ))
+        }
+    };
+    let bytes = conn
+        .manifest(cache, image, &att.digest, Some(att.size))
+        .await?;
+    let Parsed::Image { layers, .. } =
+        ManifestDoc::parse(&bytes).map_err(|r| bad(&att.digest, r))?
+    else {
+        return Err(bad(&att.digest, "the attestation is an index".into()));
+    };
+    #[derive(serde::Deserialize)]
+    struct Statement {
+        #[serde(rename = "predicateType")]
+        predicate_type: String,
+        predicate: serde_json::Value,
+    }
+    let mut out = Vec::new();
+    for l in &layers {
+        if l.media_type != manifest::IN_TOTO_JSON
+            || l.annotations
+                .get(manifest::IN_TOTO_PREDICATE_TYPE)
+                .map(String::as_str)
+                != Some(manifest::SPDX_PREDICATE)
+        {
+            continue;
+        }
+        if !crate::reference::is_sha256_digest(&l.digest) {
+            return Err(bad(
+                &att.digest,
+                format!("blob digest `{}` is not sha256", l.digest),
+            ));
+        }
+        conn.blob(cache, image, l).await?;
+        let raw = cache
+            .read_small(&l.digest)
+            .ok_or_else(|| bad(&l.digest, "attestation vanished from the cache".into()))?;
+        let st: Statement = serde_json::from_slice(&raw)
+            .map_err(|e| bad(&l.digest, format!("not an in-toto statement: {e}")))?;
+        if st.predicate_type != manifest::SPDX_PREDICATE {
+            return Err(bad(
+                &l.digest,
+                format!("unexpected predicate type `{}`", st.predicate_type),
+            ));
+        }
+        if !st.predicate.is_object() {
+            return Err(bad(
+                &l.digest,
+                "the SPDX predicate is not a JSON object".into(),
+            ));
+        }
+        out.push(serde_json::to_vec(&st.predicate).expect("JSON values serialize"));
+    }
+    Ok(out)
 }
 
 /// Everything needed to write the layout, owned, for a blocking task.

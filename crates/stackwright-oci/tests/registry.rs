@@ -883,3 +883,100 @@ fn pin_and_pull_futures_are_send() {
     let pin = registry.pin::<&str>(&[], &known, &NoProgress);
     is_send(&pin);
 }
+
+/// An image whose publisher attached SPDX attestations (as BuildKit does): the pull returns
+/// the document attested for the pulled arch's manifest — not the other arch's — through the
+/// cache, so a rerun offline returns it again; the attestation is not written into the layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spdx_attestations_of_the_pulled_arch_come_back_with_the_image() {
+    let Some(reg) = LocalRegistry::start_or_skip() else {
+        return;
+    };
+    let amd = testing::image("amd64", vec![testing::layer(&[("arch", b"amd64")])]);
+    let arm = testing::image("arm64", vec![testing::layer(&[("arch", b"arm64")])]);
+    let doc = |arch: &str| {
+        serde_json::json!({
+            "spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": format!("sbom-{arch}"),
+            "dataLicense": "CC0-1.0", "documentNamespace": format!("https://example.invalid/{arch}"),
+            "creationInfo": {"created": "2026-01-01T00:00:00Z", "creators": ["Tool: test"]},
+            "packages": [{"SPDXID": "SPDXRef-Package-busybox", "name": "busybox", "versionInfo": "1.36.1",
+                          "downloadLocation": "NOASSERTION", "filesAnalyzed": false}],
+        })
+    };
+    let (att_amd, att_arm) = (
+        testing::spdx_attestation(&amd, &doc("amd64")),
+        testing::spdx_attestation(&arm, &doc("arm64")),
+    );
+    let idx = testing::index_with_attestations(
+        vec![amd.clone(), arm.clone()],
+        vec![
+            (att_amd.clone(), amd.digest.clone()),
+            (att_arm.clone(), arm.digest.clone()),
+        ],
+    );
+    reg.push_index("test/attested", "v1", &idx).await.unwrap();
+    let reference = format!("{}/test/attested:v1", reg.host());
+    let work = tempfile::tempdir().unwrap();
+    let cache = Cache::new(work.path().join("cache"));
+    let out = work.path().join("images");
+    let report = Registry::new(reg.options())
+        .pull_into(
+            &[PullRequest::new(&reference)],
+            "arm64",
+            &cache,
+            &out,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    let pulled = &report.images[0];
+    assert_eq!(pulled.manifest.digest, arm.digest);
+    assert_eq!(pulled.sboms.len(), 1, "one SPDX document for arm64");
+    let got: serde_json::Value = serde_json::from_slice(&pulled.sboms[0]).unwrap();
+    assert_eq!(got, doc("arm64"));
+    let blobs = files_under(&out.join("blobs"));
+    assert!(
+        !blobs
+            .iter()
+            .any(|b| b.ends_with(att_arm.digest.trim_start_matches("sha256:"))),
+        "attestations are not part of the image layout"
+    );
+    let gets: Vec<String> = reg.blob_gets().into_iter().map(|(d, _)| d).collect();
+    assert!(
+        !gets.contains(&att_amd.layers[0].digest),
+        "the other arch's attestation is not fetched"
+    );
+
+    // A rerun pinned by digest, offline: the statement comes from the cache.
+    let mut opts = reg.options();
+    opts.offline = true;
+    let again = Registry::new(opts)
+        .pull_into(
+            &[PullRequest::with_digest(&reference, &idx.digest)],
+            "arm64",
+            &cache,
+            &out,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.images[0].sboms, pulled.sboms);
+
+    // An image without attestations has none.
+    let plain = testing::image("arm64", vec![testing::layer(&[("x", b"plain")])]);
+    reg.push_index("test/plain", "v1", &testing::index(vec![plain]))
+        .await
+        .unwrap();
+    let plain_ref = format!("{}/test/plain:v1", reg.host());
+    let r = Registry::new(reg.options())
+        .pull_into(
+            &[PullRequest::new(&plain_ref)],
+            "arm64",
+            &cache,
+            &work.path().join("p"),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(r.images[0].sboms.is_empty());
+}

@@ -147,6 +147,95 @@ pub fn index(images: Vec<TestImage>) -> TestIndex {
     }
 }
 
+/// A BuildKit-style attestation manifest about `subject` carrying one in-toto statement
+/// whose predicate is the SPDX document `spdx` (docs.docker.com "Attestation storage": the
+/// layer is `application/vnd.in-toto+json` annotated `in-toto.io/predicate-type:
+/// https://spdx.dev/Document`). Its `arch` is `unknown`, as BuildKit writes it.
+pub fn spdx_attestation(subject: &TestImage, spdx: &serde_json::Value) -> TestImage {
+    use stackwright_oci::manifest::{IN_TOTO_JSON, IN_TOTO_PREDICATE_TYPE, SPDX_PREDICATE};
+    let statement = serde_json::to_vec(&serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": SPDX_PREDICATE,
+        "subject": [{"name": "test", "digest": {"sha256": subject.digest.trim_start_matches("sha256:")}}],
+        "predicate": spdx,
+    }))
+    .expect("json");
+    let layer = TestLayer {
+        digest: sha256_digest(&statement),
+        diff_id: sha256_digest(&statement),
+        bytes: statement,
+    };
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "unknown",
+        "os": "unknown",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+    }))
+    .expect("json");
+    let config_digest = sha256_digest(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": [{
+            "mediaType": IN_TOTO_JSON, "digest": layer.digest, "size": layer.bytes.len(),
+            "annotations": {IN_TOTO_PREDICATE_TYPE: SPDX_PREDICATE},
+        }],
+    }))
+    .expect("json");
+    TestImage {
+        arch: "unknown".into(),
+        digest: sha256_digest(&manifest),
+        config,
+        config_digest,
+        layers: vec![layer],
+        manifest,
+    }
+}
+
+/// An index over `images` plus, for each `(attestation, subject digest)`, the attestation
+/// manifest entry BuildKit writes beside them (platform `unknown/unknown`, annotated with
+/// the manifest it is about).
+pub fn index_with_attestations(
+    images: Vec<TestImage>,
+    attestations: Vec<(TestImage, String)>,
+) -> TestIndex {
+    use stackwright_oci::manifest::{ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE};
+    let mut entries: Vec<serde_json::Value> = images
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "mediaType": OCI_MANIFEST,
+                "digest": i.digest,
+                "size": i.manifest.len(),
+                "platform": {"architecture": i.arch, "os": "linux"},
+            })
+        })
+        .collect();
+    for (a, subject) in &attestations {
+        entries.push(serde_json::json!({
+            "mediaType": OCI_MANIFEST,
+            "digest": a.digest,
+            "size": a.manifest.len(),
+            "platform": {"architecture": "unknown", "os": "unknown"},
+            "annotations": {REFERENCE_TYPE: ATTESTATION_MANIFEST, REFERENCE_DIGEST: subject},
+        }));
+    }
+    let bytes = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": entries,
+    }))
+    .expect("json");
+    let mut all = images;
+    all.extend(attestations.into_iter().map(|(a, _)| a));
+    TestIndex {
+        digest: sha256_digest(&bytes),
+        images: all,
+        bytes,
+    }
+}
+
 /// Writes images into an OCI image layout at `dir` without any registry — for
 /// pushing with `skopeo copy oci:DIR:REF …`, or for offline rootfs tests.
 pub fn write_layout(dir: &Path, images: &[(&str, &TestImage)]) -> std::io::Result<()> {

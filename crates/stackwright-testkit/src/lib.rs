@@ -24,8 +24,8 @@ mod sbom;
 
 pub use files::{FileServer, ServedRequest};
 pub use image::{
-    big_layer, image, index, layer, layer_with_modes, oci_archive, write_layout, TestImage,
-    TestIndex, TestLayer,
+    big_layer, image, index, index_with_attestations, layer, layer_with_modes, oci_archive,
+    spdx_attestation, write_layout, TestImage, TestIndex, TestLayer,
 };
 pub use programs::{
     config_tool_or_skip, find_program, runc_or_skip, skip_requested, skopeo_or_skip,
