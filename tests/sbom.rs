@@ -197,3 +197,155 @@ fn the_command_line_writes_both_offline() {
     ]);
     assert_eq!(code, 1);
 }
+
+/// An image document as a scanner in BuildKit writes it (syft's ids and layout, trimmed):
+/// one package with a file and an extracted licence, described by the document.
+fn scanner_document(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": name,
+        "documentNamespace": format!("https://anchore.com/syft/image/{name}-0000"),
+        "creationInfo": {"created": "2025-01-01T00:00:00Z", "creators": ["Tool: syft-1.0.0"]},
+        "packages": [{
+            "SPDXID": "SPDXRef-Package-apk-busybox-5c4ba3f4",
+            "name": "busybox",
+            "versionInfo": "1.36.1-r29",
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": "GPL-2.0-only AND LicenseRef-busybox-notice",
+            "copyrightText": "NOASSERTION",
+        }],
+        "files": [{
+            "SPDXID": "SPDXRef-File-bin-busybox-8d0e",
+            "fileName": "/bin/busybox",
+            "checksums": [{"algorithm": "SHA1", "checksumValue": "a9993e364706816aba3e25717850c26c9cd0d89d"}],
+            "licenseConcluded": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+        }],
+        "hasExtractedLicensingInfos": [{
+            "licenseId": "LicenseRef-busybox-notice",
+            "extractedText": "busybox's notice",
+        }],
+        "relationships": [
+            {"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+             "relatedSpdxElement": "SPDXRef-Package-apk-busybox-5c4ba3f4"},
+            {"spdxElementId": "SPDXRef-Package-apk-busybox-5c4ba3f4", "relationshipType": "OTHER",
+             "relatedSpdxElement": "SPDXRef-File-bin-busybox-8d0e",
+             "comment": "evident-by: indicates the package's existence is evident by the given file"},
+        ],
+    })
+}
+
+/// Pulled images' own SPDX attestations merge into the platform's document as LinuxKit
+/// merges them (every element appended, file names under the image's place in the tree),
+/// and the result is still a valid document: two images whose scanner used the same ids
+/// get distinct ones, licence references follow, and each image's described packages are
+/// contained by its component.
+#[test]
+fn image_sboms_merge_into_one_valid_document() {
+    let validate = stackwright_testkit::sbom_validators_or_skip();
+    let a = stackwright::Assembler::new()
+        .assemble_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../assemblies/k8s-worker.toml"))
+        .unwrap();
+    let ids: Vec<&String> = a.resolution.components.keys().take(2).collect();
+    let doc = serde_json::to_vec(&scanner_document("img")).unwrap();
+    let prefixes: Vec<String> = ids
+        .iter()
+        .map(|id| format!("containers/services/{id}/rootfs"))
+        .collect();
+    let images: Vec<stackwright::render::ImageSbom<'_>> = ids
+        .iter()
+        .zip(&prefixes)
+        .map(|(id, prefix)| stackwright::render::ImageSbom {
+            component: id,
+            prefix,
+            document: &doc,
+        })
+        .collect();
+    let p = a.platform();
+    let merged = stackwright::render::sbom_spdx_with_images(&p, CREATED, &images).unwrap();
+    assert_eq!(
+        stackwright::render::sbom_spdx_with_images(&p, CREATED, &images).unwrap(),
+        merged,
+        "not reproducible"
+    );
+    let plain = stackwright::render::sbom_spdx(&p, CREATED);
+    let (m, pl) = (json(merged.as_bytes()), json(plain.as_bytes()));
+    assert_ne!(m["documentNamespace"], pl["documentNamespace"]);
+
+    let all_ids: Vec<&str> = m["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(m["files"].as_array().unwrap())
+        .map(|e| e["SPDXID"].as_str().unwrap())
+        .collect();
+    let mut unique = all_ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        all_ids.len(),
+        "duplicate SPDX ids: {all_ids:?}"
+    );
+    let rels = m["relationships"].as_array().unwrap();
+    let describes = rels
+        .iter()
+        .filter(|r| r["relationshipType"] == "DESCRIBES")
+        .count();
+    assert_eq!(describes, 1, "only the platform document describes");
+    for (id, prefix) in ids.iter().zip(&prefixes) {
+        let tag = id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "-");
+        let pkg = format!("SPDXRef-{tag}-Package-apk-busybox-5c4ba3f4");
+        assert!(all_ids.contains(&pkg.as_str()), "{pkg}");
+        assert!(
+            rels.iter()
+                .any(|r| r["spdxElementId"] == format!("SPDXRef-Package-{id}")
+                    && r["relationshipType"] == "CONTAINS"
+                    && r["relatedSpdxElement"] == pkg),
+            "{id} contains its image's package"
+        );
+        assert!(m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["fileName"] == format!("{prefix}/bin/busybox")
+                && f["SPDXID"] == format!("SPDXRef-{tag}-File-bin-busybox-8d0e")));
+        let licence = format!("LicenseRef-{tag}-busybox-notice");
+        assert!(m["hasExtractedLicensingInfos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["licenseId"] == licence));
+        assert!(merged.contains(&format!("GPL-2.0-only AND {licence}")));
+    }
+    if validate {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("merged.spdx.json");
+        std::fs::write(&f, &merged).unwrap();
+        stackwright_testkit::validate_spdx(&f)
+            .unwrap_or_else(|e| panic!("the reference validator refuses the merge:\n{e}"));
+    }
+
+    // Not SPDX 2: refused, naming the component.
+    let mut v3 = scanner_document("img");
+    v3["spdxVersion"] = "SPDX-3.0".into();
+    let v3 = serde_json::to_vec(&v3).unwrap();
+    let e = stackwright::render::sbom_spdx_with_images(
+        &p,
+        CREATED,
+        &[stackwright::render::ImageSbom {
+            component: ids[0],
+            prefix: &prefixes[0],
+            document: &v3,
+        }],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains(ids[0].as_str()) && e.to_string().contains("SPDX-3.0"),
+        "{e}"
+    );
+}

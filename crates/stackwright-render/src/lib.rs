@@ -20,7 +20,7 @@ pub use describe::{
     capability_providers, describe_capability, describe_component, CapabilityProvider,
 };
 pub use diff::{diff_json, diff_text};
-pub use sbom::{sbom_cyclonedx, sbom_spdx};
+pub use sbom::{sbom_cyclonedx, sbom_spdx, sbom_spdx_with_images, ImageSbom};
 pub use upgrade::{upgrade_json, upgrade_text};
 
 pub use graph::{graph_dot, graph_mermaid};
@@ -48,6 +48,9 @@ pub enum RenderError {
         None => d.message.clone(),
     }).collect::<Vec<_>>().join("; "))]
     Layout(Vec<stackwright_types::Diagnostic>),
+    /// A pulled image's attested SBOM is not an SPDX 2.x JSON document.
+    #[error("the SBOM attested by {component}'s image is not an SPDX 2 JSON document: {reason}")]
+    ImageSbom { component: String, reason: String },
 }
 
 /// Everything the outputs are rendered from.

@@ -7,6 +7,14 @@
 //! recommends what) as relationships. The creation time is given by the caller
 //! (`SOURCE_DATE_EPOCH`); the document's namespace and serial number are derived from the
 //! lock, so the same platform gives the same bytes.
+//!
+//! Pulled images' own SPDX attestations are merged into the SPDX document as LinuxKit merges
+//! them (src/cmd/linuxkit/moby/build/sbom.go: every package, file, relationship, licence and
+//! external reference appended, file names prefixed with the image's place in the tree) —
+//! with two differences so the result stays a valid document: each image's SPDX ids (and
+//! `LicenseRef-`s) are prefixed with its component, since two images' scanners often use the
+//! same ids; and what an image document `DESCRIBES` becomes something its component
+//! `CONTAINS`, linking the image's packages to the platform's graph.
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -200,8 +208,30 @@ fn spdx_id(kind: &str, s: &str) -> String {
     format!("SPDXRef-{kind}-{clean}")
 }
 
+/// A pulled image's own SPDX document (from its attestation), to merge into the platform's.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageSbom<'a> {
+    /// The component whose image it is.
+    pub component: &'a str,
+    /// Where the image's root filesystem lies in the built tree
+    /// (`containers/services/<name>/rootfs`): prefixed to the document's file names.
+    pub prefix: &'a str,
+    /// The SPDX 2.x JSON document.
+    pub document: &'a [u8],
+}
+
 /// The platform's SPDX 2.3 document (JSON). `created` is an RFC 3339 UTC time.
 pub fn sbom_spdx(p: &Platform<'_>, created: &str) -> String {
+    sbom_spdx_with_images(p, created, &[]).expect("no image documents to refuse")
+}
+
+/// [`sbom_spdx`] with pulled images' own SPDX documents merged in (see the module docs),
+/// in the order given.
+pub fn sbom_spdx_with_images(
+    p: &Platform<'_>,
+    created: &str,
+    images: &[ImageSbom<'_>],
+) -> Result<String, crate::RenderError> {
     let name = &p.loaded.name;
     let version = p
         .loaded
@@ -301,7 +331,13 @@ pub fn sbom_spdx(p: &Platform<'_>, created: &str) -> String {
             }));
         }
     }
-    let doc = json!({
+    let mut merged = Merged::default();
+    for img in images {
+        merged.add(img, &spdx_id("Package", img.component))?;
+    }
+    packages.extend(merged.packages);
+    relationships.extend(merged.relationships);
+    let mut doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -314,9 +350,214 @@ pub fn sbom_spdx(p: &Platform<'_>, created: &str) -> String {
         "packages": packages,
         "relationships": relationships,
     });
+    if !merged.files.is_empty() {
+        doc["files"] = json!(merged.files);
+    }
+    if !merged.snippets.is_empty() {
+        doc["snippets"] = json!(merged.snippets);
+    }
+    if !merged.licenses.is_empty() {
+        doc["hasExtractedLicensingInfos"] = json!(merged.licenses);
+    }
+    if !merged.external.is_empty() {
+        doc["externalDocumentRefs"] = json!(merged.external);
+    }
+    if !merged.annotations.is_empty() {
+        doc["annotations"] = json!(merged.annotations);
+    }
+    // The images' documents are inputs too: the identity above covers only the lock, so
+    // the namespace also takes their bytes.
+    if !images.is_empty() {
+        let mut h = Sha256::new();
+        h.update(identity(p));
+        for img in images {
+            h.update(img.component.as_bytes());
+            h.update([0]);
+            h.update(img.document);
+        }
+        doc["documentNamespace"] = json!(format!(
+            "https://stackwright.invalid/spdx/{}-{}",
+            pct(name, ""),
+            hex(&h.finalize())
+        ));
+    }
     let mut s = serde_json::to_string_pretty(&doc).expect("SBOMs serialize");
     s.push('\n');
-    s
+    Ok(s)
+}
+
+/// Image documents merged so far: their elements, renamed.
+#[derive(Default)]
+struct Merged {
+    packages: Vec<Value>,
+    files: Vec<Value>,
+    snippets: Vec<Value>,
+    relationships: Vec<Value>,
+    licenses: Vec<Value>,
+    external: Vec<Value>,
+    annotations: Vec<Value>,
+}
+
+/// Field names whose string values are licence expressions (`LicenseRef-`s are renamed in
+/// them).
+const LICENSE_FIELDS: &[&str] = &[
+    "licenseConcluded",
+    "licenseDeclared",
+    "licenseInfoFromFiles",
+    "licenseInfoInFiles",
+    "licenseInfoInSnippets",
+];
+/// Field names whose string values are SPDX element ids.
+const ID_FIELDS: &[&str] = &[
+    "SPDXID",
+    "spdxElementId",
+    "relatedSpdxElement",
+    "hasFiles",
+    "snippetFromFile",
+    "documentDescribes",
+];
+
+impl Merged {
+    fn add(&mut self, img: &ImageSbom<'_>, owner: &str) -> Result<(), crate::RenderError> {
+        let refuse = |reason: String| crate::RenderError::ImageSbom {
+            component: img.component.to_string(),
+            reason,
+        };
+        let mut doc: Value =
+            serde_json::from_slice(img.document).map_err(|e| refuse(format!("not JSON: {e}")))?;
+        let version = doc["spdxVersion"].as_str().unwrap_or_default();
+        if !version.starts_with("SPDX-2.") {
+            return Err(refuse(format!("spdxVersion is `{version}`, not SPDX-2.x")));
+        }
+        let tag: String = img
+            .component
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        rename(&mut doc, &tag, None);
+        let take = |doc: &mut Value, key: &str| -> Vec<Value> {
+            match doc.get_mut(key).map(Value::take) {
+                Some(Value::Array(v)) => v,
+                _ => Vec::new(),
+            }
+        };
+        let mut described: Vec<String> = take(&mut doc, "documentDescribes")
+            .into_iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        for mut f in take(&mut doc, "files") {
+            if let Some(n) = f["fileName"].as_str() {
+                f["fileName"] = json!(join_prefix(img.prefix, n));
+            }
+            self.files.push(f);
+        }
+        for mut pkg in take(&mut doc, "packages") {
+            if let Some(n) = pkg["packageFileName"].as_str() {
+                pkg["packageFileName"] = json!(join_prefix(img.prefix, n));
+            }
+            self.packages.push(pkg);
+        }
+        self.snippets.extend(take(&mut doc, "snippets"));
+        self.licenses
+            .extend(take(&mut doc, "hasExtractedLicensingInfos"));
+        self.annotations.extend(take(&mut doc, "annotations"));
+        for e in take(&mut doc, "externalDocumentRefs") {
+            if !self.external.contains(&e) {
+                self.external.push(e);
+            }
+        }
+        let doc_id = format!("SPDXRef-{tag}-DOCUMENT");
+        for mut r in take(&mut doc, "relationships") {
+            // What the image's document describes, its component contains.
+            if r["spdxElementId"] == json!(doc_id) && r["relationshipType"] == json!("DESCRIBES") {
+                if let Some(t) = r["relatedSpdxElement"].as_str() {
+                    described.push(t.to_string());
+                }
+                continue;
+            }
+            for k in ["spdxElementId", "relatedSpdxElement"] {
+                if r[k] == json!(doc_id) {
+                    r[k] = json!(owner);
+                }
+            }
+            self.relationships.push(r);
+        }
+        described.sort();
+        described.dedup();
+        for d in described {
+            self.relationships.push(json!({
+                "spdxElementId": owner,
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": d,
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// `prefix/name` with LinuxKit's `filepath.Join` (no doubled or leading `./`).
+fn join_prefix(prefix: &str, name: &str) -> String {
+    let name = name.trim_start_matches("./").trim_start_matches('/');
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{}/{name}", prefix.trim_end_matches('/'))
+    }
+}
+
+/// Renames, in place, every element id (`SPDXRef-x` → `SPDXRef-<tag>-x`) and licence
+/// reference (`LicenseRef-x` → `LicenseRef-<tag>-x`) of an image's document. Ids of other
+/// documents (`DocumentRef-…:SPDXRef-…`) and the special `NONE`/`NOASSERTION` are kept.
+fn rename(v: &mut Value, tag: &str, field: Option<&str>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                rename(x, tag, Some(k.as_str()));
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                rename(x, tag, field);
+            }
+        }
+        Value::String(s) => {
+            let Some(f) = field else { return };
+            if ID_FIELDS.contains(&f) {
+                if let Some(rest) = s.strip_prefix("SPDXRef-") {
+                    *s = format!("SPDXRef-{tag}-{rest}");
+                }
+            } else if LICENSE_FIELDS.contains(&f) || f == "licenseId" {
+                *s = rename_license_refs(s, tag);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `LicenseRef-x` tokens of a licence expression renamed to `LicenseRef-<tag>-x`.
+fn rename_license_refs(expr: &str, tag: &str) -> String {
+    let mut out = String::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("LicenseRef-") {
+        let before = &rest[..i];
+        // Only at a token start (not inside `DocumentRef-a:LicenseRef-b`).
+        let at_token = before.is_empty() || before.ends_with([' ', '(']);
+        out.push_str(before);
+        out.push_str("LicenseRef-");
+        if at_token {
+            out.push_str(tag);
+            out.push('-');
+        }
+        rest = &rest[i + "LicenseRef-".len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The platform's CycloneDX 1.6 BOM (JSON). `created` is an RFC 3339 UTC time.
