@@ -71,6 +71,7 @@ pub(crate) fn dispatch(cli: Cli) -> Outcome {
         Command::Diff(args) => crate::ops::diff(&args),
         Command::Upgrade(args) => crate::ops::upgrade(&assembler, &args),
         Command::Run(cmd) => crate::run::run(&assembler, &cmd, fmt),
+        Command::Completions { shell } => Ok(completions(shell)),
     };
     match result {
         Ok(o) => o,
@@ -79,6 +80,15 @@ pub(crate) fn dispatch(cli: Cli) -> Outcome {
             diagnostics: e.diagnostics(),
         },
     }
+}
+
+/// The completion script for `shell`, on stdout.
+fn completions(shell: clap_complete::Shell) -> Outcome {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "stackwright", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
+    Outcome::ok()
 }
 
 /// A path as given, or `assemblies/<name>.toml` when given a bare name that exists there.

@@ -22,8 +22,13 @@ use stdout::outln;
 #[derive(Parser, Debug)]
 #[command(
     name = "stackwright",
-    version,
-    about = "Assemble container platforms from pluggable components"
+    version = env!("STACKWRIGHT_VERSION"),
+    about = "Assemble container platforms from pluggable components",
+    after_help = "Examples:
+  stackwright check k8s-worker                    # a built-in example, from any directory
+  stackwright assemble my-platform.toml --pin     # lock, linuxkit.yml, plan.json with digests
+  stackwright show kubelet
+  stackwright completions bash > ~/.local/share/bash-completion/completions/stackwright"
 )]
 pub struct Cli {
     /// How to print diagnostics: `human` (default) or `json` (one object per line).
@@ -58,48 +63,116 @@ pub enum MessageFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Resolve, validate and write the outputs (lock, linuxkit.yml, plan.json, graphs).
+    #[command(after_help = "Examples:
+  stackwright assemble k8s-worker                          # into out/k8s-worker/
+  stackwright assemble my-platform.toml --out build/my-platform
+  stackwright assemble k8s-worker --pin --pull             # digests from the registries, images into out/k8s-worker/images
+  stackwright assemble linuxkit-base --pull --format tar,kernel+initrd,sbom
+  stackwright assemble k8s-worker --offline --pull --cache /srv/cache   # from a filled cache, no network")]
     Assemble(commands::AssembleArgs),
     /// Resolve and validate; write nothing.
+    #[command(after_help = "Examples:
+  stackwright check k8s-worker
+  stackwright check my-platform.toml other.toml --deny-warnings   # CI: a warning fails too
+  stackwright check my-platform.toml --components ./components --message-format json")]
     Check {
-        #[arg(required = true)]
+        /// Assembly files (or names of built-in examples, e.g. k8s-worker).
+        #[arg(required = true, value_name = "ASSEMBLY")]
         assemblies: Vec<std::path::PathBuf>,
     },
     /// Why each component is in, as a tree.
-    Explain { assembly: std::path::PathBuf },
-    /// The chain that brings one component in.
-    Why {
+    #[command(after_help = "Examples:
+  stackwright explain k8s-worker
+  stackwright explain my-platform.toml --message-format json   # the plan as JSON")]
+    Explain {
+        /// The assembly file (or the name of a built-in example).
         assembly: std::path::PathBuf,
+    },
+    /// The chain that brings one component in.
+    #[command(after_help = "Examples:
+  stackwright why k8s-worker pause
+  stackwright why my-platform.toml runc")]
+    Why {
+        /// The assembly file (or the name of a built-in example).
+        assembly: std::path::PathBuf,
+        /// The component whose reasons to follow back to the assembly.
         component: String,
     },
     /// The registry as a table.
+    #[command(after_help = "Examples:
+  stackwright components
+  stackwright components --category runtime
+  stackwright components --components ./components --message-format json")]
     Components {
+        /// Only this category (kernel, init, runtime, network, storage, orchestration, …).
         #[arg(long)]
         category: Option<String>,
     },
     /// One component (its releases, capabilities and needs), or one capability (its
     /// cardinality, default and providers).
-    Show { name: String },
+    #[command(after_help = "Examples:
+  stackwright show kubelet       # releases, skew rules, kernel and cgroup needs, ports, config
+  stackwright show cri           # a capability: cardinality, default, providers")]
+    Show {
+        /// A component id or a capability name.
+        name: String,
+    },
     /// Import from another format.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  stackwright import linuxkit my.yml --out my-assembly"
+    )]
     Import(ImportCommand),
     /// Publish an assembly (its sources, lock, linuxkit.yml and plan.json) as one OCI artifact.
+    #[command(after_help = "Examples:
+  stackwright push assemblies/k8s-worker.toml registry.example/platform/k8s-worker:1
+  stackwright push my.toml localhost:5000/platform/my:1 --from out/my --insecure-registry localhost:5000")]
     Push(share::PushArgs),
     /// Fetch a published assembly into a directory, verified.
+    #[command(after_help = "Examples:
+  stackwright pull registry.example/platform/k8s-worker:1 --out k8s-worker
+  stackwright pull localhost:5000/platform/my@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef --out my --insecure-registry localhost:5000")]
     Pull(share::PullArgs),
     /// What changed between two platforms (locks or output directories).
+    #[command(after_help = "Examples:
+  stackwright diff out/old out/new
+  stackwright diff a.lock b.lock --output json
+  stackwright diff a.lock b.lock --exit-code     # exit 1 when they differ")]
     Diff(ops::DiffArgs),
     /// A plan from the locked platform to target versions, in steps the rules accept.
+    #[command(after_help = "Examples:
+  stackwright upgrade k8s-worker --to kubelet=1.36
+  stackwright upgrade cp.toml --lock cp.lock --to kube-apiserver=1.36 --to kubelet=1.36 --output json --write-steps steps")]
     Upgrade(ops::UpgradeArgs),
     /// Boot a platform (`run qemu out/NAME`) and report how it went.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  stackwright run qemu out/my-platform
+  stackwright run qemu out/my-platform/my-platform-efi.img --timeout 300"
+    )]
     Run(run::RunCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Examples:
+  stackwright completions bash > ~/.local/share/bash-completion/completions/stackwright
+  stackwright completions zsh > ~/.zfunc/_stackwright      # with fpath+=(~/.zfunc) before compinit
+  stackwright completions fish > ~/.config/fish/completions/stackwright.fish")]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ImportCommand {
     /// A LinuxKit YAML (several merge as `linuxkit build a.yml b.yml` does) as an assembly.
+    #[command(after_help = "Examples:
+  stackwright import linuxkit my.yml --out my-assembly
+  stackwright import linuxkit base.yml extra.yml --out merged")]
     Linuxkit {
-        #[arg(required = true)]
+        /// LinuxKit YAML files, merged in order.
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<std::path::PathBuf>,
         /// Where to write assembly.toml and components/.
         #[arg(long)]

@@ -16,6 +16,11 @@ pub enum RunCommand {
     /// Boot under qemu-system-x86_64: what `assemble --format kernel+initrd` wrote, a disk
     /// image (`--format raw-bios`, raw-efi, qcow2-bios, qcow2-efi, iso-bios, iso-efi), or an
     /// assembly file (assembled first, with --pull --format kernel+initrd).
+    #[command(after_help = "Examples:
+  stackwright run qemu out/my-platform                          # kernel+initrd written by assemble
+  stackwright run qemu my-platform.toml --timeout 600           # assembled first (--pull --format kernel+initrd)
+  stackwright run qemu out/my-platform/my-platform-efi.img --mem 2G --cpus 2 --publish 8080:80
+  stackwright run qemu out/my-platform/my-platform.iso --firmware bios --kvm off")]
     Qemu(QemuArgs),
 }
 
@@ -32,6 +37,7 @@ pub struct QemuArgs {
     /// Guest memory (qemu's -m: 1024, 2G).
     #[arg(long, default_value = "1024")]
     pub mem: String,
+    /// Guest CPUs (qemu's -smp).
     #[arg(long, default_value_t = 1)]
     pub cpus: u32,
     /// Stop the guest after SECS seconds (exit 124).
