@@ -153,7 +153,12 @@ fn completions_for_bash_zsh_and_fish() {
     };
     for shell in ["bash", "zsh", "fish"] {
         let s = script(shell);
-        for word in ["assemble", "completions", "deny-warnings", "insecure-registry"] {
+        for word in [
+            "assemble",
+            "completions",
+            "deny-warnings",
+            "insecure-registry",
+        ] {
             assert!(s.contains(word), "{shell} completion lacks {word}");
         }
     }
