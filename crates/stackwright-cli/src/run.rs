@@ -31,7 +31,8 @@ pub struct QemuArgs {
     /// <name>.iso, <name>-efi.iso), or an assembly file (.toml).
     pub target: PathBuf,
     /// Firmware for a disk image: bios (qemu's SeaBIOS) or efi (OVMF). Default: what the
-    /// image says (GPT or an EFI El Torito entry: efi; `-efi.qcow2`: efi).
+    /// image's bytes say (an EFI system partition or an EFI El Torito entry: efi; also
+    /// inside a qcow2), never its name.
     #[arg(long, value_name = "bios|efi")]
     pub firmware: Option<String>,
     /// Guest memory (qemu's -m: 1024, 2G).

@@ -150,13 +150,20 @@ fn every_disk_image_is_reproducible_and_boots_to_poweroff() {
     }
 
     // All six at once: each in its own directory (a run writes its status file beside
-    // the image).
+    // the image). The two qcow2 images swap names: `run` must read the firmware from the
+    // disk inside, not from `-efi` in the name (SeaBIOS cannot boot the EFI image, OVMF
+    // not the BIOS one).
     let runs: Vec<_> = FILES
         .iter()
         .map(|f| {
             let dir = p.dir.path().join("run").join(f);
             std::fs::create_dir_all(&dir).unwrap();
-            let image: PathBuf = dir.join(f);
+            let booted_as = match *f {
+                "disks.qcow2" => "disks-efi.qcow2",
+                "disks-efi.qcow2" => "disks.qcow2",
+                other => other,
+            };
+            let image: PathBuf = dir.join(booted_as);
             std::fs::rename(out.join(f), &image).unwrap();
             let f = f.to_string();
             std::thread::spawn(move || {

@@ -10,8 +10,10 @@
 //!
 //! The kernel and initrd are grafted in from where they are (no copies). xorriso runs
 //! with `SOURCE_DATE_EPOCH` and `--set_all_file_dates` set to
-//! [`Input::mtime`](crate::Input) (at least 1: xorriso reads 0 as unset): every date,
-//! the volume's UUID and the GPT GUIDs follow from it.
+//! [`Input::mtime`](crate::Input) (at least 1: xorriso reads 0 as unset): every date
+//! and the volume's UUID (a date, as GRUB reads it) follow from it. The volume id
+//! ([`volume_id`]) and the GPT disk GUID (xorriso derives the partition GUIDs from it)
+//! follow from the content id.
 
 use std::path::Path;
 use std::process::Command;
@@ -20,9 +22,23 @@ use crate::grub::{self, Target};
 use crate::tools::{self, XORRISO};
 use crate::{DiskError, Firmware, Input, Source, MIB};
 
-/// The volume id: `STACKWRIGHT` (ISO 9660 d-characters, and the same for every platform,
-/// so that nothing but the content tells two images apart).
-const VOLID: &str = "STACKWRIGHT";
+/// The volume id: `SW_` and the first 29 hex digits (upper case) of the content id — 32
+/// ISO 9660 d-characters (`A-Z 0-9 _`, at most 32), the same for the same inputs, and
+/// different for a different kernel, initrd, command line or firmware (116 bits: two
+/// platforms never share one by chance).
+pub(crate) fn volume_id(id: &str) -> String {
+    let hex: String = id.chars().take(29).collect();
+    format!("SW_{}", hex.to_ascii_uppercase())
+}
+
+/// The GPT disk GUID xorriso writes (32 hex digits), from the content id, with the
+/// version and variant bits of a random GUID.
+fn gpt_disk_guid(id: &str) -> String {
+    crate::part::guid(id, "iso gpt disk guid")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 pub(crate) fn write(
     firmware: Firmware,
@@ -47,7 +63,11 @@ pub(crate) fn write(
     let mut cmd = Command::new(XORRISO.find()?);
     cmd.args(["-as", "mkisofs", "-quiet", "-o"])
         .arg(out)
-        .args(["-V", VOLID, "-r", "-graft-points", "--set_all_file_dates"])
+        .arg("-V")
+        .arg(volume_id(id))
+        .arg("--gpt_disk_guid")
+        .arg(gpt_disk_guid(id))
+        .args(["-r", "-graft-points", "--set_all_file_dates"])
         // `=N`: seconds since 1970; also the dates of the directories grafting creates,
         // which SOURCE_DATE_EPOCH alone leaves at the time of the run. xorriso takes 0 as
         // "not set" (then it uses the files' own times), so 0 becomes 1 second.
@@ -107,4 +127,21 @@ pub(crate) fn write(
         cmd.arg(spec);
     }
     tools::run(XORRISO, &mut cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_volume_id_is_32_d_characters_from_the_content() {
+        let a = volume_id(&"0123456789abcdef".repeat(4));
+        assert_eq!(a, "SW_0123456789ABCDEF0123456789ABC");
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'));
+        assert_ne!(a, volume_id(&"1123456789abcdef".repeat(4)));
+        assert_eq!(gpt_disk_guid(&"ab".repeat(32)).len(), 32);
+    }
 }

@@ -78,7 +78,7 @@ const ESP: [u8; 16] = [
 ];
 
 /// A GUID from the content, with the version (4) and variant bits a random one has.
-fn guid(id: &str, what: &str) -> [u8; 16] {
+pub(crate) fn guid(id: &str, what: &str) -> [u8; 16] {
     let mut g = crate::derive(id, what);
     g[7] = (g[7] & 0x0f) | 0x40;
     g[8] = (g[8] & 0x3f) | 0x80;

@@ -151,6 +151,43 @@ fn every_format_is_reproducible_and_well_formed() {
                 );
                 let platform = if f == Format::IsoBios { "BIOS" } else { "UEFI" };
                 assert!(t.contains(platform), "{t}");
+                // The volume id is the content's: `SW_` + 29 hex digits of content_id.
+                let t = output(
+                    Command::new("xorriso")
+                        .arg("-indev")
+                        .arg(&a)
+                        .arg("-pvd_info"),
+                );
+                let input = Input {
+                    kernel: &k,
+                    initrd: &i,
+                    cmdline: "console=ttyS0 quiet",
+                    mtime: 0,
+                    size: None,
+                    temp_dir: None,
+                };
+                let id = stackwright_disk::content_id(f.firmware(), &input).unwrap();
+                let want = format!("Volume Id    : SW_{}", id[..29].to_ascii_uppercase());
+                assert!(t.contains(&want), "{f}: want {want}:\n{t}");
+                if f == Format::IsoEfi {
+                    // The GPT's disk GUID follows from the content too, not (only) from
+                    // the date: another command line at the same date gives another.
+                    let other = d.path().join("other-efi.iso");
+                    let input = Input {
+                        cmdline: "console=ttyS0",
+                        mtime: 1_700_000_000,
+                        ..input
+                    };
+                    stackwright_disk::write(f, &input, &other).unwrap();
+                    let label = |p: &Path| {
+                        let t = output(Command::new("sfdisk").arg("-d").arg(p));
+                        t.lines()
+                            .find(|l| l.starts_with("label-id:"))
+                            .unwrap_or_else(|| panic!("no label-id: {t}"))
+                            .to_string()
+                    };
+                    assert_ne!(label(&a), label(&other));
+                }
             }
         }
     }

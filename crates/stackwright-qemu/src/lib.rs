@@ -15,8 +15,11 @@
 //! reported failures, or never reported at all), or timed out. The CLI maps them to exit
 //! codes 0, 1 and 124; qemu missing or not starting is [`QemuError`] (exit 3).
 
+mod image;
 #[allow(unsafe_code)] // the one unsafe module: its safety model is stated at its top
 mod kvm;
+
+pub use image::find_disk;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -62,7 +65,9 @@ pub use stackwright_disk::{Container, Firmware};
 pub struct Disk {
     pub path: PathBuf,
     pub container: Container,
-    pub firmware: Firmware,
+    /// What the bytes say; `None` for a qcow2 whose first sectors this crate cannot read
+    /// (compressed, encrypted, a backing file): [`Options::firmware`] must say.
+    pub firmware: Option<Firmware>,
     /// Where run files (status, data disk) go: the image's directory.
     pub dir: PathBuf,
 }
@@ -99,85 +104,6 @@ pub fn find(target: &Path) -> Result<Guest, QemuError> {
     } else {
         find_disk(target).map(Guest::Disk)
     }
-}
-
-/// What a disk image is, read from its bytes: ISO 9660 (`CD001` at 32 KiB; the El Torito
-/// catalog's platform id says BIOS or EFI), qcow2 (`QFI\xfb`; `-efi.qcow2` in the name
-/// says EFI, as `assemble` names them), raw with a GPT (`EFI PART` at 512: EFI) or an
-/// MBR (boot signature: BIOS).
-pub fn find_disk(path: &Path) -> Result<Disk, QemuError> {
-    use std::os::unix::fs::FileExt;
-    let not = |reason: &str| QemuError::NotAnImage {
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    };
-    let f = std::fs::File::open(path).map_err(|e| QemuError::Io {
-        what: format!("opening {}", path.display()),
-        source: e,
-    })?;
-    let at = |off: u64, len: usize| -> Vec<u8> {
-        let mut b = vec![0u8; len];
-        match f.read_at(&mut b, off) {
-            Ok(n) => {
-                b.truncate(n);
-                b
-            }
-            Err(_) => Vec::new(),
-        }
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (container, firmware) = if at(0, 4) == b"QFI\xfb" {
-        let fw = if name.ends_with("-efi.qcow2") {
-            Firmware::Efi
-        } else {
-            Firmware::Bios
-        };
-        (Container::Qcow2, fw)
-    } else if at(0x8001, 5) == b"CD001" {
-        // Volume descriptors from sector 16; the boot record (type 0, "EL TORITO") holds
-        // the catalog's sector at byte 71; the catalog's validation entry, the platform.
-        let mut fw = None;
-        for sector in 16..32u64 {
-            let d = at(sector * 2048, 2048);
-            if d.len() < 75 || d[0] == 255 {
-                break;
-            }
-            if d[0] == 0 && d[7..30].starts_with(b"EL TORITO SPECIFICATION") {
-                let cat = u32::from_le_bytes([d[71], d[72], d[73], d[74]]) as u64;
-                let c = at(cat * 2048, 64);
-                // Validation entry (platform of the default entry); a section header
-                // (0x90/0x91) may add another platform: EFI when any entry says 0xEF.
-                let efi = c.get(1) == Some(&0xef)
-                    || c.chunks(32)
-                        .any(|e| matches!(e.first(), Some(0x90 | 0x91)) && e.get(1) == Some(&0xef));
-                fw = Some(if efi { Firmware::Efi } else { Firmware::Bios });
-            }
-        }
-        let fw = fw.ok_or_else(|| not("an ISO 9660 image without an El Torito boot record"))?;
-        (Container::Iso, fw)
-    } else if at(512, 8) == b"EFI PART" {
-        (Container::Raw, Firmware::Efi)
-    } else if at(510, 2) == [0x55, 0xaa] {
-        (Container::Raw, Firmware::Bios)
-    } else {
-        return Err(not(
-            "neither a qcow2, an ISO 9660 nor a raw disk with a partition table; write one with `stackwright assemble … --format raw-bios` (or raw-efi, qcow2-bios, qcow2-efi, iso-bios, iso-efi)",
-        ));
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    Ok(Disk {
-        path: path.to_path_buf(),
-        container,
-        firmware,
-        dir,
-    })
 }
 
 fn find_ovmf() -> Result<PathBuf, QemuError> {
@@ -426,7 +352,13 @@ pub fn command(
                 .args(["-append", cmdline.trim()]);
         }
         Guest::Disk(d) => {
-            if opts.firmware.unwrap_or(d.firmware) == Firmware::Efi {
+            let firmware = opts.firmware.or(d.firmware).ok_or_else(|| {
+                QemuError::Usage(format!(
+                    "cannot tell from {} whether it boots with BIOS or EFI (its first sectors are compressed, encrypted or in a backing file): pass --firmware bios or --firmware efi",
+                    d.path.display()
+                ))
+            })?;
+            if firmware == Firmware::Efi {
                 c.arg("-bios").arg(find_ovmf()?);
             }
             let file = d.path.display().to_string().replace(',', ",,");
@@ -740,56 +672,12 @@ mod tests {
         assert_eq!(b.cmdline, "console=ttyS0");
     }
     #[test]
-    fn disk_images_are_told_apart_by_their_bytes() {
-        let d = tempfile::tempdir().unwrap();
-        let write = |name: &str, at: &[(u64, &[u8])]| {
-            let p = d.path().join(name);
-            let mut b = vec![0u8; 40 * 2048];
-            for (off, bytes) in at {
-                b[*off as usize..*off as usize + bytes.len()].copy_from_slice(bytes);
-            }
-            std::fs::write(&p, b).unwrap();
-            p
-        };
-        let mbr = write("p-bios.img", &[(510, &[0x55, 0xaa])]);
-        let gpt = write("p-efi.img", &[(510, &[0x55, 0xaa]), (512, b"EFI PART")]);
-        let q = write("p-efi.qcow2", &[(0, b"QFI\xfb")]);
-        // ISO: primary descriptor at 16, El Torito boot record at 17 naming catalog 20,
-        // whose validation entry says EFI (0xEF).
-        let mut br = vec![0u8; 75];
-        br[1..6].copy_from_slice(b"CD001");
-        br[7..30].copy_from_slice(b"EL TORITO SPECIFICATION");
-        br[71..75].copy_from_slice(&20u32.to_le_bytes());
-        let iso = write(
-            "p-efi.iso",
-            &[
-                (16 * 2048, &[1]),
-                (16 * 2048 + 1, b"CD001"),
-                (17 * 2048, &br),
-                (18 * 2048, &[255]),
-                (20 * 2048, &[1, 0xef]),
-            ],
-        );
-        let junk = write("junk", &[]);
-        let kind = |p: &Path| {
-            let g = find_disk(p).unwrap();
-            (g.container, g.firmware)
-        };
-        assert_eq!(kind(&mbr), (Container::Raw, Firmware::Bios));
-        assert_eq!(kind(&gpt), (Container::Raw, Firmware::Efi));
-        assert_eq!(kind(&q), (Container::Qcow2, Firmware::Efi));
-        assert_eq!(kind(&iso), (Container::Iso, Firmware::Efi));
-        let e = find_disk(&junk).unwrap_err().to_string();
-        assert!(e.contains("--format raw-bios"), "{e}");
-    }
-
-    #[test]
     fn a_disk_image_is_attached_unchanged() {
         let disk = |container, firmware| {
             Guest::Disk(Disk {
                 path: "/x/p.img".into(),
                 container,
-                firmware,
+                firmware: Some(firmware),
                 dir: "/x".into(),
             })
         };
