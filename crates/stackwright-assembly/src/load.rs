@@ -3,7 +3,10 @@
 //! Parents are files (paths relative to the file that names them) or published
 //! assemblies (`oci://host/repo:tag`). This crate does no network I/O: published
 //! parents come through a [`ParentSource`] the caller provides (the `stackwright`
-//! facade implements it over OCI registries); [`load`] refuses them.
+//! facade implements it over OCI registries); [`load`] refuses them. Assemblies built
+//! into Stackwright (the repository's `assemblies/*.toml`, embedded at build time) are
+//! named `builtin:NAME`, as a parent or as the path given to [`load`]; inside one, a
+//! relative `extends` (`linuxkit-base.toml`) names another built-in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,27 @@ pub const MAX_EXTENDS_DEPTH: usize = 32;
 
 /// The scheme of `extends` entries that name a published assembly.
 pub const OCI_SCHEME: &str = "oci://";
+
+/// The scheme of `extends` entries (and of paths given to [`load`]) that name an assembly
+/// built into Stackwright: `builtin:linuxkit-base`.
+pub const BUILTIN_SCHEME: &str = "builtin:";
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/builtin_assemblies.rs"));
+}
+
+/// The names of the built-in assemblies (the repository's `assemblies/*.toml`), sorted.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    embedded::BUILTIN.iter().map(|(n, _)| *n)
+}
+
+/// The text of the built-in assembly `name` (without the `builtin:` prefix).
+pub fn builtin(name: &str) -> Option<&'static str> {
+    embedded::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+}
 
 /// An assembly read through its parents and merged.
 #[derive(Clone, Debug)]
@@ -47,11 +71,11 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The sources read from local files (not from published parents).
+    /// The sources read from local files (not from published parents, not built in).
     pub fn local_sources(&self) -> impl Iterator<Item = &(String, String)> {
         self.sources
             .iter()
-            .filter(|(n, _)| !n.starts_with(OCI_SCHEME))
+            .filter(|(n, _)| !n.starts_with(OCI_SCHEME) && !n.starts_with(BUILTIN_SCHEME))
     }
 }
 
@@ -118,12 +142,17 @@ pub fn load_with(path: &Path, parents: &dyn ParentSource) -> Result<Loaded, Asse
         dirs: Vec::new(),
         published_components: Vec::new(),
     };
-    let merged = r.read_local(path, None)?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "assembly".into());
-    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let builtin = path.to_str().and_then(|p| p.strip_prefix(BUILTIN_SCHEME));
+    let (merged, stem, base_dir) = match builtin {
+        Some(name) => (r.read_builtin(name, None)?, name.to_string(), PathBuf::new()),
+        None => (
+            r.read_local(path, None)?,
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "assembly".into()),
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
+    };
     let mut loaded = finish(merged, stem, r.sources, r.dirs, base_dir)?;
     loaded.parents = r.parents;
     loaded.published_components = r.published_components;
@@ -196,6 +225,8 @@ fn display(path: &Path) -> String {
 /// Where a file's relative `extends` entries are resolved.
 enum Base {
     Dir(PathBuf),
+    /// Inside a built-in assembly: relative entries name other built-ins.
+    Builtin,
     /// Inside a published assembly: its URI and the directory (title prefix) of the file.
     Published {
         uri: String,
@@ -271,13 +302,25 @@ impl Reader<'_> {
         let canonical = match path.canonicalize() {
             Ok(c) => c,
             Err(e) => {
+                // A missing `linuxkit-base.toml` beside a user's file is most likely
+                // the built-in one, written as the repository's examples write it.
+                let hint = match path
+                    .file_stem()
+                    .and_then(|n| n.to_str())
+                    .filter(|n| builtin(n).is_some())
+                {
+                    Some(n) => format!(
+                        "`extends` paths are relative to the file that names them; for the built-in assembly write `extends = [\"{BUILTIN_SCHEME}{n}\"]`"
+                    ),
+                    None => "`extends` paths are relative to the file that names them".into(),
+                };
                 return Err(match named_at {
                     Some(at) => AssemblyError::Invalid(vec![Diagnostic::error(
                         diagnostic::MISSING_PARENT,
                         format!("the parent assembly {} cannot be read: {e}", display(path)),
                     )
                     .at(at.clone())
-                    .hint("`extends` paths are relative to the file that names them")]),
+                    .hint(hint)]),
                     None => AssemblyError::Io {
                         path: display(path),
                         source: e,
@@ -328,6 +371,55 @@ impl Reader<'_> {
             self.dirs.push((dir.join(&cp.value), cp.location.clone()));
         }
         self.sources.push((name, text));
+        Ok(match merged {
+            Some(m) => m.merge(file),
+            None => file,
+        })
+    }
+
+    /// The built-in assembly `name` and its parents.
+    fn read_builtin(
+        &mut self,
+        name: &str,
+        named_at: Option<&Location>,
+    ) -> Result<AssemblyFile, AssemblyError> {
+        let key = format!("{BUILTIN_SCHEME}{name}");
+        let Some(text) = builtin(name) else {
+            let hint = match stackwright_types::suggest::did_you_mean(name, builtin_names()) {
+                Some(s) => format!("did you mean `{BUILTIN_SCHEME}{s}`?"),
+                None => format!(
+                    "the built-in assemblies are {}",
+                    builtin_names()
+                        .map(|n| format!("`{BUILTIN_SCHEME}{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            return Err(AssemblyError::Invalid(vec![Diagnostic::error(
+                diagnostic::MISSING_PARENT,
+                format!("there is no built-in assembly `{key}`"),
+            )
+            .at_opt(named_at.cloned())
+            .hint(hint)]));
+        };
+        self.enter(&key, &key, named_at)?;
+        let src = SourceText::new(key.clone(), text.to_string());
+        let file =
+            AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
+        if let Some(cp) = file.component_paths.first() {
+            // Built-ins use the built-in components only; there is no directory to name.
+            return Err(AssemblyError::Invalid(vec![Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("the built-in assembly `{key}` names component_paths"),
+            )
+            .at(cp.location.clone())
+            .hint("built-in assemblies use the built-in components only")]));
+        }
+        self.stack.push((key.clone(), key.clone()));
+        let merged = self.read_parents(&file, &Base::Builtin);
+        self.stack.pop();
+        let merged = merged?;
+        self.sources.push((key, text.to_string()));
         Ok(match merged {
             Some(m) => m.merge(file),
             None => file,
@@ -437,9 +529,15 @@ impl Reader<'_> {
             let at = Some(&parent.location);
             let read = if parent.value.starts_with(OCI_SCHEME) {
                 self.read_published(&parent.value, None, at)
+            } else if let Some(name) = parent.value.strip_prefix(BUILTIN_SCHEME) {
+                self.read_builtin(name, at)
             } else {
                 match base {
                     Base::Dir(dir) => self.read_local(&dir.join(&parent.value), at),
+                    Base::Builtin => {
+                        let name = parent.value.strip_suffix(".toml").unwrap_or(&parent.value);
+                        self.read_builtin(name, at)
+                    }
                     Base::Published { uri, dir } => match join_title(dir, &parent.value) {
                         Some(t) => self.read_published(uri, Some(t), at),
                         None => Err(AssemblyError::Invalid(vec![Diagnostic::error(
@@ -501,6 +599,85 @@ mod tests {
         assert_eq!(l.assembly.components.len(), 2);
         assert_eq!(l.assembly.components["sshd"].range().to_string(), "=0.0.0");
         assert_eq!(l.sources.len(), 2);
+    }
+
+    #[test]
+    fn builtins_are_the_repository_examples_and_load_alone() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assemblies");
+        let mut files: Vec<String> = std::fs::read_dir(&repo)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let p = e.path();
+                (p.extension()? == "toml").then(|| p.file_stem().unwrap().to_string_lossy().into())
+            })
+            .collect();
+        files.sort();
+        let names: Vec<&str> = builtin_names().collect();
+        assert_eq!(names, files);
+        assert!(names.contains(&"linuxkit-base") && names.contains(&"k8s-worker"));
+        for name in names {
+            let from_file = load(&repo.join(format!("{name}.toml"))).unwrap();
+            let built_in = load(Path::new(&format!("builtin:{name}"))).unwrap();
+            assert_eq!(built_in.name, from_file.name, "{name}");
+            assert_eq!(
+                format!("{:?}", built_in.assembly.components.keys().collect::<Vec<_>>()),
+                format!("{:?}", from_file.assembly.components.keys().collect::<Vec<_>>()),
+            );
+            assert_eq!(
+                built_in.sources.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+                from_file.sources.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+                "{name}: the same texts, parents first"
+            );
+            assert!(built_in
+                .sources
+                .iter()
+                .all(|(n, _)| n.starts_with(BUILTIN_SCHEME)));
+            assert_eq!(built_in.local_sources().count(), 0);
+        }
+        let worker = load(Path::new("builtin:k8s-worker")).unwrap();
+        assert_eq!(worker.sources[0].0, "builtin:linuxkit-base");
+        assert_eq!(worker.sources[1].0, "builtin:k8s-worker");
+    }
+
+    #[test]
+    fn a_file_extends_a_builtin() {
+        let d = tempfile::tempdir().unwrap();
+        let child = write(
+            d.path(),
+            "edge.toml",
+            "[assembly]\nname = \"edge\"\nextends = [\"builtin:linuxkit-base\"]\n[components]\nsshd = \"*\"\n",
+        );
+        let l = load(&child).unwrap();
+        assert_eq!(l.name, "edge");
+        let base = load(Path::new("builtin:linuxkit-base")).unwrap();
+        for id in base.assembly.components.keys() {
+            assert!(l.assembly.components.contains_key(id), "{id} not inherited");
+        }
+        assert!(l.assembly.components.contains_key("sshd"));
+        assert_eq!(
+            l.local_sources().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            [child.display().to_string()]
+        );
+        // A near miss is named, at the `extends` entry.
+        write(
+            d.path(),
+            "typo.toml",
+            "[assembly]\nextends = [\"builtin:linuxkit-bsae\"]\n",
+        );
+        let e = load(&d.path().join("typo.toml")).unwrap_err().diagnostics();
+        assert_eq!(e[0].code, diagnostic::MISSING_PARENT);
+        assert_eq!(e[0].location.as_ref().unwrap().line, 2);
+        assert_eq!(
+            e[0].hint.as_deref(),
+            Some("did you mean `builtin:linuxkit-base`?")
+        );
+        let e = load(Path::new("builtin:nothing-like-it")).unwrap_err().diagnostics();
+        assert!(
+            e[0].hint.as_deref().unwrap().contains("`builtin:k8s-worker`"),
+            "{:?}",
+            e[0].hint
+        );
     }
 
     #[test]

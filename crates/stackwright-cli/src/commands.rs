@@ -15,7 +15,7 @@ use crate::{Cli, Command, ImportCommand, MessageFormat, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub struct AssembleArgs {
-    /// The assembly file (or, in this repository, a name under assemblies/).
+    /// The assembly file, or a built-in example's name (k8s-worker, or builtin:k8s-worker).
     pub assembly: PathBuf,
     /// Output directory (default: out/<name>).
     #[arg(long)]
@@ -91,16 +91,21 @@ fn completions(shell: clap_complete::Shell) -> Outcome {
     Outcome::ok()
 }
 
-/// A path as given, or `assemblies/<name>.toml` when given a bare name that exists there.
+/// A path as given; for a bare name that is no file: `assemblies/<name>.toml` when it
+/// exists (in this repository, so edits there count), else the built-in assembly of that
+/// name (`builtin:<name>`, from any directory). `builtin:NAME` itself is passed through.
 pub fn resolve_assembly_path(p: &Path) -> PathBuf {
     if p.exists() {
         return p.to_path_buf();
     }
     let s = p.to_string_lossy();
-    if !s.contains('/') && !s.ends_with(".toml") {
+    if !s.contains('/') && !s.ends_with(".toml") && !s.contains(':') {
         let candidate = Path::new("assemblies").join(format!("{s}.toml"));
         if candidate.exists() {
             return candidate;
+        }
+        if stackwright::assembly::builtin(&s).is_some() {
+            return PathBuf::from(format!("{}{s}", stackwright::assembly::BUILTIN_SCHEME));
         }
     }
     p.to_path_buf()

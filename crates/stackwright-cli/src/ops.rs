@@ -46,7 +46,7 @@ pub(crate) fn diff(args: &DiffArgs) -> Result<Outcome, Error> {
 
 #[derive(clap::Args, Debug)]
 pub struct UpgradeArgs {
-    /// The assembly file (or, in this repository, a name under assemblies/).
+    /// The assembly file, or a built-in example's name (k8s-worker, or builtin:k8s-worker).
     pub assembly: PathBuf,
     /// A target, ID=VERSION: an exact release, or a minor (1.36) meaning its newest
     /// release (repeatable).

@@ -14,7 +14,7 @@ use crate::{MessageFormat, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub struct PushArgs {
-    /// The assembly file (or, in this repository, a name under assemblies/).
+    /// The assembly file, or a built-in example's name (k8s-worker, or builtin:k8s-worker).
     pub assembly: PathBuf,
     /// Where to publish: HOST[:PORT]/REPOSITORY:TAG (an `oci://` prefix is accepted).
     pub reference: String,
