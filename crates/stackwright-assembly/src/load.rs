@@ -144,7 +144,11 @@ pub fn load_with(path: &Path, parents: &dyn ParentSource) -> Result<Loaded, Asse
     };
     let builtin = path.to_str().and_then(|p| p.strip_prefix(BUILTIN_SCHEME));
     let (merged, stem, base_dir) = match builtin {
-        Some(name) => (r.read_builtin(name, None)?, name.to_string(), PathBuf::new()),
+        Some(name) => (
+            r.read_builtin(name, None)?,
+            name.to_string(),
+            PathBuf::new(),
+        ),
         None => (
             r.read_local(path, None)?,
             path.file_stem()
@@ -325,7 +329,7 @@ impl Reader<'_> {
                         path: display(path),
                         source: e,
                     },
-                })
+                });
             }
         };
         let key = display(&canonical);
@@ -621,8 +625,14 @@ mod tests {
             let built_in = load(Path::new(&format!("builtin:{name}"))).unwrap();
             assert_eq!(built_in.name, from_file.name, "{name}");
             assert_eq!(
-                format!("{:?}", built_in.assembly.components.keys().collect::<Vec<_>>()),
-                format!("{:?}", from_file.assembly.components.keys().collect::<Vec<_>>()),
+                format!(
+                    "{:?}",
+                    built_in.assembly.components.keys().collect::<Vec<_>>()
+                ),
+                format!(
+                    "{:?}",
+                    from_file.assembly.components.keys().collect::<Vec<_>>()
+                ),
             );
             assert_eq!(
                 built_in.sources.iter().map(|(_, t)| t).collect::<Vec<_>>(),
@@ -656,7 +666,9 @@ mod tests {
         }
         assert!(l.assembly.components.contains_key("sshd"));
         assert_eq!(
-            l.local_sources().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            l.local_sources()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
             [child.display().to_string()]
         );
         // A near miss is named, at the `extends` entry.
@@ -672,9 +684,14 @@ mod tests {
             e[0].hint.as_deref(),
             Some("did you mean `builtin:linuxkit-base`?")
         );
-        let e = load(Path::new("builtin:nothing-like-it")).unwrap_err().diagnostics();
+        let e = load(Path::new("builtin:nothing-like-it"))
+            .unwrap_err()
+            .diagnostics();
         assert!(
-            e[0].hint.as_deref().unwrap().contains("`builtin:k8s-worker`"),
+            e[0].hint
+                .as_deref()
+                .unwrap()
+                .contains("`builtin:k8s-worker`"),
             "{:?}",
             e[0].hint
         );

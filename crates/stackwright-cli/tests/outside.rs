@@ -43,7 +43,11 @@ fn examples_and_bases_work_from_any_directory() {
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("builtin:k8s-worker: ok ("), "{}", text(&o));
-    assert!(out.contains("builtin:linuxkit-minimal: ok ("), "{}", text(&o));
+    assert!(
+        out.contains("builtin:linuxkit-minimal: ok ("),
+        "{}",
+        text(&o)
+    );
     for args in [
         vec!["explain", "k8s-worker"],
         vec!["why", "k8s-worker", "pause"],
@@ -66,7 +70,10 @@ fn examples_and_bases_work_from_any_directory() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let from_repo = std::fs::read_to_string(d.join("from-repo/stackwright.lock")).unwrap();
-    assert_eq!(here, from_repo, "a built-in gives the same lock as its file");
+    assert_eq!(
+        here, from_repo,
+        "a built-in gives the same lock as its file"
+    );
 
     // A user's assembly extends a built-in base.
     std::fs::write(
@@ -98,7 +105,10 @@ fn examples_and_bases_work_from_any_directory() {
 
     // An unknown name is still an unknown file (exit 3), and a near miss of a built-in
     // is named.
-    assert_eq!(run_in(d, &["check", "nothing-like-it"]).status.code(), Some(3));
+    assert_eq!(
+        run_in(d, &["check", "nothing-like-it"]).status.code(),
+        Some(3)
+    );
     let o = run_in(d, &["check", "builtin:k8s-wroker"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
