@@ -5,8 +5,9 @@
 //! cloud kernel, runc (Debian's binary and the libraries `ldd` lists), busybox for the
 //! containers, plus the built-in `stackwright-init` (its image made by Stackwright). It has
 //! one onboot container, a service that another waits for (TCP readiness), a service that
-//! crashes once and is restarted, and a poweroff service (`pid = "host"`, `CAP_SYS_BOOT`,
-//! `busybox poweroff -f`). `stackwright assemble --pull --format kernel+initrd` builds
+//! crashes once and is restarted, a poweroff service (`pid = "host"`, `CAP_SYS_BOOT`,
+//! `busybox poweroff`, which asks the init) and two onshutdown containers, run in reverse
+//! dependency order. `stackwright assemble --pull --format kernel+initrd` builds
 //! it and `stackwright run qemu` boots it; the order is asserted from the console. A
 //! second platform with a failing onboot container must exit 1 naming it.
 //!
@@ -95,7 +96,16 @@ fn a_platform_boots_in_dependency_order_and_powers_off() {
         crash < restart && restart < again,
         "flaky was restarted\n{all}"
     );
-    line_of(&console, "[shutdown] powering off");
+    let off = line_of(&console, "[shutdown] powering off");
+    // The init's own shutdown (SIGUSR2 from `busybox poweroff`): services stopped, then
+    // onshutdown in reverse dependency order (goodbye requires flush: goodbye first).
+    let stopping = line_of(&console, "poweroff: stopping services");
+    let goodbye = line_of(&console, "[goodbye] goodbye runs first");
+    let flush = line_of(&console, "[flush] flush runs last");
+    assert!(
+        off < stopping && stopping < goodbye && goodbye < flush,
+        "onshutdown ran after the services stopped, goodbye before flush\n{all}"
+    );
     assert!(stderr.contains("powered off cleanly"), "{all}");
 }
 

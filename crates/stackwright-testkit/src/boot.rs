@@ -213,8 +213,12 @@ impl BootPlatform {
     }
 
     /// The platform of the boot test: one onboot container; `db`, ready on TCP 7000; `app`,
-    /// which requires db; `flaky`, which crashes once and is restarted; and `shutdown`
-    /// (`pid = "host"`, `CAP_SYS_BOOT`), which requires both and powers off.
+    /// which requires db; `flaky`, which crashes once and is restarted; `shutdown`
+    /// (`pid = "host"`, `CAP_SYS_BOOT`), which requires both and asks the init to power
+    /// off (`busybox poweroff`: SIGUSR2 to PID 1); and two onshutdown containers, `goodbye`
+    /// requiring `flush`, so that shutdown runs `goodbye` first (reverse dependency order).
+    /// The long-running services exit on SIGTERM (a shell trap: a container's PID 1
+    /// ignores signals it has no handler for), so stopping them takes no grace period.
     pub fn full(&self) -> PathBuf {
         self.container("hello", "onboot", "", "", "echo hello from onboot", "");
         self.container(
@@ -222,7 +226,7 @@ impl BootPlatform {
             "service",
             "[service]\nready = { tcp = 7000 }\nready_timeout = 60\n",
             "net = \"host\"",
-            "/bin/busybox sleep 1; echo db listening; exec /bin/busybox httpd -f -p 7000 -h /",
+            "/bin/busybox sleep 1; echo db listening; trap 'exit 0' TERM; /bin/busybox httpd -f -p 7000 -h / & wait",
             "",
         );
         self.container(
@@ -238,15 +242,32 @@ impl BootPlatform {
             "service",
             "[service]\nrestart = \"on-failure\"\nbackoff_ms = 200\n",
             "binds = [\"/run:/run\"]",
-            "if [ -f /run/flaky ]; then echo flaky second life; exec /bin/busybox sleep 600; fi; /bin/busybox touch /run/flaky; echo flaky crashing; exit 3",
+            "if [ -f /run/flaky ]; then echo flaky second life; trap 'exit 0' TERM; /bin/busybox sleep 600 & wait; exit 0; fi; /bin/busybox touch /run/flaky; echo flaky crashing; exit 3",
             "",
         );
-        self.poweroff(
+        self.container(
             "shutdown",
-            "/bin/busybox sleep 2; ",
+            "service",
+            "",
+            "pid = \"host\"\ncapabilities = [\"CAP_SYS_BOOT\"]",
+            "/bin/busybox sleep 2; echo powering off; /bin/busybox poweroff",
             "requires = { app = \"*\", flaky = \"*\" }",
         );
-        self.assembly("boots", &["hello", "db", "app", "flaky", "shutdown"])
+        self.container("flush", "onshutdown", "", "", "echo flush runs last", "");
+        self.container(
+            "goodbye",
+            "onshutdown",
+            "",
+            "",
+            "echo goodbye runs first",
+            "requires = { flush = \"*\" }",
+        );
+        self.assembly(
+            "boots",
+            &[
+                "hello", "db", "app", "flaky", "shutdown", "flush", "goodbye",
+            ],
+        )
     }
 
     /// A service that powers the guest off (`busybox poweroff -f`) after `before`.
