@@ -27,7 +27,7 @@ fn added(a: &stackwright::Assembled) -> Vec<(String, String)> {
 fn defaults_are_added_with_their_reason() {
     in_tests_dir();
     let a = stackwright::Assembler::new()
-        .assemble_file(Path::new("bootable/dockerd-only.toml"))
+        .assemble_file_blocking(Path::new("bootable/dockerd-only.toml"))
         .expect("assembles");
     let mut got = added(&a);
     got.sort();
@@ -57,7 +57,7 @@ fn defaults_are_added_with_their_reason() {
 fn named_kernel_and_init_are_kept_without_extra_reasons() {
     in_tests_dir();
     let a = stackwright::Assembler::new()
-        .assemble_file(Path::new("../assemblies/linuxkit-base.toml"))
+        .assemble_file_blocking(Path::new("../assemblies/linuxkit-base.toml"))
         .expect("assembles");
     assert!(added(&a).is_empty());
 }
@@ -66,16 +66,16 @@ fn named_kernel_and_init_are_kept_without_extra_reasons() {
 fn a_base_is_checked_not_rendered() {
     in_tests_dir();
     let mut a = stackwright::Assembler::new()
-        .assemble_file(Path::new("bootable/base.toml"))
+        .assemble_file_blocking(Path::new("bootable/base.toml"))
         .expect("a base resolves and validates");
     assert!(a.loaded.assembly.is_base());
     assert!(added(&a).is_empty(), "a base is not made bootable");
     assert!(!a.resolution.components.contains_key("linuxkit-init"));
     let out = tempfile::tempdir().unwrap();
-    let err = stackwright::extras::write(
+    let err = stackwright::output::write_blocking(
         &mut a,
         &out.path().join("engine-base"),
-        &stackwright::extras::Extras::default(),
+        &stackwright::output::WriteOptions::default(),
         &NoProgress,
     )
     .unwrap_err();
@@ -86,11 +86,11 @@ fn a_base_is_checked_not_rendered() {
 
     // What extends it is not a base: it is made bootable.
     let child = stackwright::Assembler::new()
-        .assemble_file(Path::new("bootable/child.toml"))
+        .assemble_file_blocking(Path::new("bootable/child.toml"))
         .expect("assembles");
     assert!(!child.loaded.assembly.is_base());
     assert_eq!(added(&child).len(), 2);
 }
 
 struct NoProgress;
-impl stackwright::extras::Progress for NoProgress {}
+impl stackwright::Progress for NoProgress {}

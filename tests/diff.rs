@@ -92,7 +92,9 @@ fn diff_of_two_assembled_platforms() {
     )
     .unwrap();
     let write = |asm: &Path, out: &Path| {
-        let a = stackwright::Assembler::new().assemble_file(asm).unwrap();
+        let a = stackwright::Assembler::new()
+            .assemble_file_blocking(asm)
+            .unwrap();
         std::fs::create_dir_all(out).unwrap();
         let lock = a.outputs().unwrap().remove("stackwright.lock").unwrap();
         std::fs::write(out.join("stackwright.lock"), lock).unwrap();

@@ -28,7 +28,7 @@ fn every_example_assembles_deterministically_and_matches_snapshots() {
         let rel = Path::new("assemblies").join(path.file_name().unwrap());
         let name = rel.file_stem().unwrap().to_string_lossy().into_owned();
         let a = stackwright::Assembler::new()
-            .assemble_file(&rel)
+            .assemble_file_blocking(&rel)
             .unwrap_or_else(|e| {
                 panic!(
                     "{name}: {}",
@@ -37,7 +37,7 @@ fn every_example_assembles_deterministically_and_matches_snapshots() {
             });
         let out = a.outputs().unwrap_or_else(|e| panic!("{name}: {e}"));
         let again = stackwright::Assembler::new()
-            .assemble_file(&rel)
+            .assemble_file_blocking(&rel)
             .unwrap()
             .outputs()
             .unwrap();

@@ -55,7 +55,7 @@ fn broken_assemblies() {
         let path = Path::new("assemblies-bad")
             .join(&name)
             .join("assembly.toml");
-        let err = match stackwright::Assembler::new().assemble_file(&path) {
+        let err = match stackwright::Assembler::new().assemble_file_blocking(&path) {
             Ok(_) => panic!("assemblies-bad/{name} assembled without errors"),
             Err(e) => e,
         };
@@ -77,7 +77,7 @@ fn assemblies_with_warnings() {
         let path = Path::new("assemblies-warn")
             .join(&name)
             .join("assembly.toml");
-        let a = match stackwright::Assembler::new().assemble_file(&path) {
+        let a = match stackwright::Assembler::new().assemble_file_blocking(&path) {
             Ok(a) => a,
             Err(e) => panic!(
                 "assemblies-warn/{name} does not assemble:\n{}",

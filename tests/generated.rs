@@ -12,7 +12,7 @@ fn generated_configuration_reaches_the_outputs() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let rel = Path::new("generated").join(&name);
         let a = stackwright::Assembler::new()
-            .assemble_file(&rel.join("assembly.toml"))
+            .assemble_file_blocking(&rel.join("assembly.toml"))
             .unwrap_or_else(|e| {
                 panic!(
                     "{name}: {}",
@@ -73,7 +73,7 @@ fn generated(case_filter: impl Fn(&str) -> bool) -> Vec<(String, String, String)
     for case in stackwright_tests::case_dirs("generated") {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let a = stackwright::Assembler::new()
-            .assemble_file(&Path::new("generated").join(&name).join("assembly.toml"))
+            .assemble_file_blocking(&Path::new("generated").join(&name).join("assembly.toml"))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         for (f, from) in &a.validated.files {
             if from != "assembly" && case_filter(&f.path) {

@@ -30,7 +30,9 @@ fn every_example_sbom_passes_the_reference_validators() {
     let mut checked = 0;
     let mut files = Vec::new();
     for asm in examples() {
-        let mut a = stackwright::Assembler::new().assemble_file(&asm).unwrap();
+        let mut a = stackwright::Assembler::new()
+            .assemble_file_blocking(&asm)
+            .unwrap();
         if a.loaded.assembly.is_base() {
             continue;
         }
@@ -107,7 +109,9 @@ fn the_validators_refuse_a_broken_sbom() {
         return;
     }
     let a = stackwright::Assembler::new()
-        .assemble_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../assemblies/k8s-worker.toml"))
+        .assemble_file_blocking(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../assemblies/k8s-worker.toml"),
+        )
         .unwrap();
     let sboms = a.sboms(CREATED);
     let dir = tempfile::tempdir().unwrap();
@@ -141,7 +145,9 @@ fn the_validators_refuse_a_broken_sbom() {
 #[test]
 fn k8s_worker_sboms() {
     let a = stackwright::Assembler::new()
-        .assemble_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../assemblies/k8s-worker.toml"))
+        .assemble_file_blocking(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../assemblies/k8s-worker.toml"),
+        )
         .unwrap();
     let sboms = a.sboms(CREATED);
     for (name, bytes) in &sboms {
@@ -248,7 +254,9 @@ fn scanner_document(name: &str) -> serde_json::Value {
 fn image_sboms_merge_into_one_valid_document() {
     let validate = stackwright_testkit::sbom_validators_or_skip();
     let a = stackwright::Assembler::new()
-        .assemble_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../assemblies/k8s-worker.toml"))
+        .assemble_file_blocking(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../assemblies/k8s-worker.toml"),
+        )
         .unwrap();
     let ids: Vec<&String> = a.resolution.components.keys().take(2).collect();
     let doc = serde_json::to_vec(&scanner_document("img")).unwrap();

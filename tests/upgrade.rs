@@ -19,7 +19,7 @@ fn current(assembler: &stackwright::Assembler, case: &Path) -> Lockfile {
         Some(l) => l,
         None => {
             let a = assembler
-                .assemble_file(&case.join("assembly.toml"))
+                .assemble_file_blocking(&case.join("assembly.toml"))
                 .unwrap();
             stackwright::render::lockfile(&a.platform())
         }
@@ -44,7 +44,9 @@ fn every_case_plans() {
                     .unwrap_or_else(|e| panic!("upgrade/{name}/to: {e}"))
             })
             .collect();
-        let loaded = assembler.load(&case.join("assembly.toml")).unwrap();
+        let loaded = assembler
+            .load_blocking(&case.join("assembly.toml"))
+            .unwrap();
         let shown = match stackwright::upgrade::plan(&assembler, loaded.clone(), &now, &targets) {
             Err(e) => format!(
                 "refused (exit {})\n{}",
@@ -136,7 +138,9 @@ fn the_control_plane_moves_one_minor_at_a_time_in_skew_order() {
     .collect();
     let plan = stackwright::upgrade::plan(
         &assembler,
-        assembler.load(&case.join("assembly.toml")).unwrap(),
+        assembler
+            .load_blocking(&case.join("assembly.toml"))
+            .unwrap(),
         &now,
         &targets,
     )

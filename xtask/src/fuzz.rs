@@ -195,7 +195,7 @@ fn seed(target: &str, corpus: &Path) -> anyhow::Result<usize> {
         // Real lockfiles, rendered from the example assemblies.
         for a in ["k8s-worker", "linuxkit-base", "docker-host"] {
             let path = Path::new("assemblies").join(format!("{a}.toml"));
-            if let Ok(assembled) = stackwright::Assembler::new().assemble_file(&path) {
+            if let Ok(assembled) = stackwright::Assembler::new().assemble_file_blocking(&path) {
                 if let Ok(outputs) = assembled.outputs() {
                     std::fs::write(
                         corpus.join(format!("lock-{a}")),

@@ -127,7 +127,7 @@ fn assemble(
             "drop --pin: --offline --pull/--format use the lock's digests and the cache",
         )]));
     }
-    stackwright::extras::check_formats(&args.format)?;
+    let formats = stackwright::output::parse_formats(&args.format)?;
     let disk_size = args
         .disk_size
         .as_deref()
@@ -137,7 +137,7 @@ fn assemble(
             Error::Usage(vec![Diagnostic::error(diagnostic::INVALID_VALUE, e)
                 .hint("--disk-size SIZE, e.g. --disk-size 2G")])
         })?;
-    stackwright::extras::check_disk_size(&args.format, disk_size)?;
+    stackwright::output::check_disk_size(&formats, disk_size)?;
     let loaded = crate::share::load_for_assemble(args)?;
     let out_dir = args
         .out
@@ -168,10 +168,10 @@ fn assemble(
             diagnostics: assembled.warnings().to_vec(),
         });
     }
-    let extra = stackwright::extras::Extras {
+    let extra = stackwright::output::WriteOptions {
         pin: args.pin,
         pull: args.pull,
-        formats: args.format.clone(),
+        formats,
         disk_size,
         cache: args.cache.clone(),
         insecure: args.insecure_registries.clone(),
@@ -179,7 +179,7 @@ fn assemble(
         offline: args.offline,
     };
     let progress = LineProgress;
-    let written = stackwright::extras::write(&mut assembled, &out_dir, &extra, &progress)?;
+    let written = stackwright::output::write_blocking(&mut assembled, &out_dir, &extra, &progress)?;
     if fmt == MessageFormat::Human {
         if ui::quiet() {
             return Ok(Outcome {
@@ -191,7 +191,7 @@ fn assemble(
         outln!(
             "\nwrote {} ({})",
             written.display(),
-            stackwright::extras::listing(&written)
+            stackwright::output::listing(&written)
         );
     } else {
         outln!(
@@ -210,7 +210,7 @@ fn check(assembler: &Assembler, paths: &[PathBuf], fmt: MessageFormat) -> Result
     for p in paths {
         let path = resolve_assembly_path(p);
         match assembler
-            .assemble_file(&path)
+            .assemble_file_blocking(&path)
             .and_then(|a| a.outputs().map(|_| a))
         {
             Ok(a) => {
@@ -256,7 +256,7 @@ fn children(a: &Assembled) -> BTreeMap<String, Vec<(String, String)>> {
 }
 
 fn explain(assembler: &Assembler, p: &Path, fmt: MessageFormat) -> Result<Outcome, Error> {
-    let a = assembler.assemble_file(&resolve_assembly_path(p))?;
+    let a = assembler.assemble_file_blocking(&resolve_assembly_path(p))?;
     let kids = children(&a);
     let roots: Vec<&String> = a
         .resolution
@@ -338,7 +338,7 @@ fn why(
     component: &str,
     fmt: MessageFormat,
 ) -> Result<Outcome, Error> {
-    let a = assembler.assemble_file(&resolve_assembly_path(p))?;
+    let a = assembler.assemble_file_blocking(&resolve_assembly_path(p))?;
     let Some(mut c) = a.resolution.components.get(component) else {
         let mut d = Diagnostic::error(
             diagnostic::UNKNOWN_COMPONENT,
@@ -509,7 +509,7 @@ fn import_linuxkit(assembler: &Assembler, files: &[PathBuf], out: &Path) -> Resu
 /// download's start; nothing under `-q`.
 pub(crate) struct LineProgress;
 
-impl stackwright::oci::Progress for LineProgress {
+impl stackwright::Progress for LineProgress {
     fn resolved(&self, image: &str, digest: &str) {
         ui::status(format_args!("resolved {image} -> {digest}"));
     }
@@ -547,7 +547,7 @@ impl stackwright::oci::Progress for LineProgress {
             ui::status(format_args!("built {image} -> {digest}"));
         }
     }
-    fn retrying(&self, what: &str, attempt: u32, error: &stackwright::oci::OciError) {
+    fn retrying(&self, what: &str, attempt: u32, error: &(dyn std::error::Error + 'static)) {
         ui::status(format_args!("retrying {what} (attempt {attempt}): {error}"));
     }
 }

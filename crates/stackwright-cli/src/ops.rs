@@ -68,7 +68,7 @@ pub(crate) fn upgrade(
     args: &UpgradeArgs,
 ) -> Result<Outcome, Error> {
     let path = crate::commands::resolve_assembly_path(&args.assembly);
-    let loaded = assembler.load(&path)?;
+    let loaded = assembler.load_blocking(&path)?;
     let lock_at = args
         .lock
         .clone()

@@ -206,21 +206,21 @@ fn qemu_error(e: QemuError) -> Error {
 
 fn assemble_first(assembler: &Assembler, args: &QemuArgs, path: &Path) -> Result<PathBuf, Error> {
     let path = crate::commands::resolve_assembly_path(path);
-    let loaded = assembler.load(&path)?;
+    let loaded = assembler.load_blocking(&path)?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| Path::new("out").join(&loaded.name));
     let lock = stackwright::read_lock(&out)?;
     let mut assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
-    let extras = stackwright::extras::Extras {
+    let extras = stackwright::output::WriteOptions {
         pull: true,
-        formats: vec!["kernel+initrd".into()],
+        formats: vec![stackwright::output::Format::KernelInitrd],
         cache: args.cache.clone(),
         insecure: args.insecure_registries.clone(),
         ..Default::default()
     };
-    let written = stackwright::extras::write(
+    let written = stackwright::output::write_blocking(
         &mut assembled,
         &out,
         &extras,

@@ -63,7 +63,7 @@ impl RegistryArgs {
 /// Registry progress while pushing and pulling, as plain lines on stderr.
 struct ShareProgress;
 
-impl stackwright::oci::Progress for ShareProgress {
+impl stackwright::Progress for ShareProgress {
     fn blob_finished(&self, digest: &str, size: u64, cached: bool) {
         if !cached || ui::verbose() {
             ui::status(format_args!(
@@ -72,7 +72,7 @@ impl stackwright::oci::Progress for ShareProgress {
             ));
         }
     }
-    fn retrying(&self, what: &str, attempt: u32, error: &stackwright::oci::OciError) {
+    fn retrying(&self, what: &str, attempt: u32, error: &(dyn std::error::Error + 'static)) {
         ui::status(format_args!("retrying {what} (attempt {attempt}): {error}"));
     }
 }
@@ -88,8 +88,8 @@ pub(crate) fn push(
     let (pushed, name, warnings) = match &args.from {
         Some(dir) => {
             let lock = stackwright::read_lock(dir)?;
-            let loaded = share::load(&path, &opts, lock.as_ref())?;
-            let pushed = share::push_dir(&loaded, dir, &args.reference, &opts, &progress)?;
+            let loaded = share::load_blocking(&path, &opts, lock.as_ref())?;
+            let pushed = share::push_dir_blocking(&loaded, dir, &args.reference, &opts, &progress)?;
             (pushed, loaded.name, Vec::new())
         }
         None => {
@@ -97,7 +97,8 @@ pub(crate) fn push(
             let lock = stackwright::read_lock(&Path::new("out").join(&loaded.name))?
                 .filter(|l| l.assembly == loaded.name);
             let assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
-            let pushed = share::push_assembled(&assembled, &args.reference, &opts, &progress)?;
+            let pushed =
+                share::push_assembled_blocking(&assembled, &args.reference, &opts, &progress)?;
             (
                 pushed,
                 assembled.loaded.name.clone(),
@@ -126,7 +127,7 @@ pub(crate) fn push(
 
 pub(crate) fn pull(args: &PullArgs, fmt: MessageFormat) -> Result<Outcome, Error> {
     let opts = args.registry.options()?;
-    let pulled = share::pull(&args.reference, &args.out, &opts, &ShareProgress)?;
+    let pulled = share::pull_blocking(&args.reference, &args.out, &opts, &ShareProgress)?;
     if fmt == MessageFormat::Human {
         ui::status(format_args!(
             "pulled {}{} into {}: {}",
@@ -170,13 +171,13 @@ fn load_locked(
     opts: &ShareOptions,
 ) -> Result<Loaded, Error> {
     if update {
-        return share::load(path, opts, None);
+        return share::load_blocking(path, opts, None);
     }
     if let Some(out) = out {
         let lock = stackwright::read_lock(out)?;
-        return share::load(path, opts, lock.as_ref());
+        return share::load_blocking(path, opts, lock.as_ref());
     }
-    let loaded = share::load(path, opts, None)?;
+    let loaded = share::load_blocking(path, opts, None)?;
     if loaded.parents.is_empty() {
         return Ok(loaded);
     }
@@ -189,7 +190,7 @@ fn load_locked(
                     .iter()
                     .any(|p| lock.parent_digest(&p.uri).is_some_and(|d| d != p.digest)) =>
         {
-            share::load(path, opts, Some(&lock))
+            share::load_blocking(path, opts, Some(&lock))
         }
         _ => Ok(loaded),
     }

@@ -72,7 +72,7 @@ fn imported_assemblies_render_the_original_file() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(&case);
         imp.write_to(&dir).unwrap();
-        let assembled = match assembler.assemble_file(&dir.join("assembly.toml")) {
+        let assembled = match assembler.assemble_file_blocking(&dir.join("assembly.toml")) {
             Ok(a) => a,
             Err(e) => {
                 let diags = stackwright_types::diagnostic::render_all(&e.diagnostics());
@@ -123,7 +123,7 @@ fn assemble(text: &str) -> Result<stackwright::Assembled, stackwright::Error> {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("assembly.toml");
     std::fs::write(&path, text).unwrap();
-    stackwright::Assembler::new().assemble_file(&path)
+    stackwright::Assembler::new().assemble_file_blocking(&path)
 }
 
 #[test]

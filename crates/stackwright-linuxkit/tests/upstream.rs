@@ -173,7 +173,7 @@ fn linuxkit_examples_round_trip() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("imported");
         imp.write_to(&out).unwrap();
-        let assembled = match assembler.assemble_file(&out.join("assembly.toml")) {
+        let assembled = match assembler.assemble_file_blocking(&out.join("assembly.toml")) {
             Ok(a) => a,
             Err(e) => {
                 failures.push(format!(

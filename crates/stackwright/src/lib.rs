@@ -4,24 +4,34 @@
 //! pipeline: load the registry (built-ins, the assembly's `component_paths`, your
 //! directories and your Rust [`Component`]s), read the assembly through its `extends`,
 //! resolve it, validate it, and render the outputs ([`Assembler`], [`Assembled`]).
-//! Writing them is atomic ([`output::Staging`]). With the `oci` feature, `share` publishes
+//! Writing them is atomic ([`output::write`]). With the `oci` feature, `share` publishes
 //! assemblies to OCI registries, pulls them back, and reads `extends = ["oci://…"]` parents.
+//!
+//! Whatever may wait on the network is an `async fn` that runs on the caller's runtime
+//! ([`Assembler::assemble_file`], [`output::write`], `share::push`/`pull`/`load`); each
+//! has a `*_blocking` twin for synchronous callers, which refuses to run inside a runtime
+//! ([`Error::BlockingInRuntime`]) rather than start one there. The signatures are the same
+//! with and without the `oci` feature: what needs it is refused without it
+//! ([`Error::NeedsFeature`]).
 //!
 //! ```no_run
 //! let assembled = stackwright::Assembler::new()
-//!     .assemble_file(std::path::Path::new("assemblies/k8s-worker.toml"))
+//!     .assemble_file_blocking(std::path::Path::new("assemblies/k8s-worker.toml"))
 //!     .expect("assembles");
 //! for (name, bytes) in assembled.outputs().unwrap() {
 //!     println!("{name}: {} bytes", bytes.len());
 //! }
 //! ```
 
+mod blocking;
 pub mod diff;
-pub mod extras;
 pub mod output;
+pub mod progress;
 #[cfg(feature = "oci")]
 pub mod share;
 pub mod upgrade;
+
+pub use progress::{NoProgress, Progress};
 
 pub use stackwright_assembly as assembly;
 pub use stackwright_linuxkit as linuxkit;
@@ -49,6 +59,7 @@ use stackwright_types::lock::Lockfile;
 
 /// Errors of the pipeline, sorted by what the command line makes of them.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The assembly (or the registry) is invalid or cannot be assembled: exit code 1.
     #[error("{} error(s)", .0.iter().filter(|d| d.is_error()).count())]
@@ -74,6 +85,20 @@ pub enum Error {
     /// Rendering failed (e.g. an override breaks LinuxKit's schema): exit code 1.
     #[error(transparent)]
     Render(#[from] stackwright_render::RenderError),
+    /// What was asked needs a cargo feature this build of `stackwright` lacks (`oci`:
+    /// registries, pulls, builds, published parents): exit code 2.
+    #[error(
+        "{what} needs the `{feature}` feature of the `stackwright` crate, which this build lacks"
+    )]
+    NeedsFeature { feature: &'static str, what: String },
+    /// A `*_blocking` function was called from inside an async runtime, where blocking
+    /// would stall it (and starting a second runtime panics): exit code 2. Await the async
+    /// function instead.
+    #[error("{function} was called inside an async runtime: await {instead} there instead")]
+    BlockingInRuntime {
+        function: &'static str,
+        instead: &'static str,
+    },
 }
 
 impl Error {
@@ -93,6 +118,14 @@ impl Error {
             }
             Error::Render(e) => vec![Diagnostic::error(diagnostic::SCHEMA, e.to_string())
                 .hint("check the [container] overrides in the assembly against LinuxKit's fields")],
+            Error::NeedsFeature { feature, .. } => {
+                vec![Diagnostic::error(diagnostic::INVALID_VALUE, self.to_string()).hint(
+                    format!("build stackwright with `--features {feature}` (the command line has it)"),
+                )]
+            }
+            Error::BlockingInRuntime { .. } => {
+                vec![Diagnostic::error(diagnostic::INVALID_VALUE, self.to_string())]
+            }
         }
     }
 
@@ -100,7 +133,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid(_) | Error::Render(_) => 1,
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::NeedsFeature { .. } | Error::BlockingInRuntime { .. } => 2,
             Error::Io { .. } | Error::Registry(_) | Error::Download { .. } => 3,
         }
     }
@@ -219,18 +252,39 @@ impl Assembler {
     /// Reads the assembly at `path` through its `extends`. With the `oci` feature,
     /// published parents (`oci://host/repo:tag`) are fetched from their registries
     /// (Docker credentials, plain HTTP for loopback registries), pinned to this
-    /// assembler's lock; see [`share::load`] for other registry options.
-    pub fn load(&self, path: &Path) -> Result<Loaded, Error> {
+    /// assembler's lock; see `share::load` for other registry options. Without it, an
+    /// `oci://` parent is an error.
+    pub async fn load(&self, path: &Path) -> Result<Loaded, Error> {
         #[cfg(feature = "oci")]
-        return share::load(path, &share::ShareOptions::default(), self.lock.as_ref());
+        return share::load(path, &share::ShareOptions::default(), self.lock.as_ref()).await;
         #[cfg(not(feature = "oci"))]
         Ok(stackwright_assembly::load(path)?)
     }
 
+    /// [`Assembler::load`] for synchronous callers (refused inside an async runtime:
+    /// [`Error::BlockingInRuntime`]).
+    pub fn load_blocking(&self, path: &Path) -> Result<Loaded, Error> {
+        blocking::run(
+            "Assembler::load_blocking",
+            "Assembler::load",
+            self.load(path),
+        )?
+    }
+
     /// Reads, resolves and validates the assembly at `path`.
-    pub fn assemble_file(&self, path: &Path) -> Result<Assembled, Error> {
-        let loaded = self.load(path)?;
+    pub async fn assemble_file(&self, path: &Path) -> Result<Assembled, Error> {
+        let loaded = self.load(path).await?;
         self.assemble_loaded(loaded)
+    }
+
+    /// [`Assembler::assemble_file`] for synchronous callers (refused inside an async
+    /// runtime: [`Error::BlockingInRuntime`]).
+    pub fn assemble_file_blocking(&self, path: &Path) -> Result<Assembled, Error> {
+        blocking::run(
+            "Assembler::assemble_file_blocking",
+            "Assembler::assemble_file",
+            self.assemble_file(path),
+        )?
     }
 
     /// Resolves and validates an assembly already read.
@@ -448,7 +502,7 @@ impl Assembled {
     }
 
     /// The SBOMs, `<name>.spdx.json` (SPDX 2.3) and `<name>.cdx.json` (CycloneDX 1.6),
-    /// created at `created` (RFC 3339 UTC; see [`extras::sbom_time`]).
+    /// created at `created` (RFC 3339 UTC; see [`output::sbom_time`]).
     pub fn sboms(&self, created: &str) -> BTreeMap<String, Vec<u8>> {
         let p = self.platform();
         let name = &self.loaded.name;

@@ -11,23 +11,27 @@
 //!
 //! - [`push_assembled`], [`push_dir`], [`push`]: publish; the digest comes back.
 //! - [`pull`]: the same bytes back into a directory, verified, written atomically.
-//! - [`OciParents`]: the [`ParentSource`] that lets `extends = ["oci://host/repo:tag"]`
-//!   read a published assembly; [`load`] uses it, pinned to the lockfile's digests.
+//! - [`load`]: reads an assembly whose `extends` names published parents
+//!   (`oci://host/repo:tag`), pinned to the lockfile's digests.
+//!
+//! Each is an `async fn` run on the caller's runtime, with a `*_blocking` twin for
+//! synchronous callers (refused inside a runtime: [`Error::BlockingInRuntime`]).
 
-use std::cell::OnceCell;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use stackwright_assembly::{FetchedParent, Loaded, ParentSource, OCI_SCHEME};
 use stackwright_oci::artifact::{self as art, Artifact};
 use stackwright_oci::{
-    Cache, Credentials, NoProgress, OciError, Progress, PulledArtifact, PushedArtifact, Registry,
-    RegistryOptions,
+    Cache, Credentials, OciError, PulledArtifact, PushedArtifact, Registry, RegistryOptions,
 };
 use stackwright_types::diagnostic::{self, Diagnostic};
 use stackwright_types::lock::Lockfile;
 
+use crate::blocking;
 use crate::output::Staging;
+use crate::progress::{Forward, Progress};
 use crate::{Assembled, Error};
 
 /// The outputs published with an assembly, with their media types.
@@ -114,16 +118,6 @@ fn registry_error(e: OciError) -> Error {
         ),
         e => Error::Registry(e.to_string()),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io {
-            context: "starting the async runtime".into(),
-            source,
-        })
 }
 
 /// A registry reference without the optional `oci://` scheme.
@@ -288,7 +282,7 @@ pub fn artifact(
 }
 
 /// Publishes an assembled platform: its sources and freshly rendered outputs.
-pub fn push_assembled(
+pub async fn push_assembled(
     assembled: &Assembled,
     reference: &str,
     opts: &ShareOptions,
@@ -296,12 +290,26 @@ pub fn push_assembled(
 ) -> Result<PushedArtifact, Error> {
     let outputs = assembled.outputs()?;
     let a = artifact(&assembled.loaded, &outputs, opts.created)?;
-    push(&a, reference, opts, progress)
+    push(&a, reference, opts, progress).await
+}
+
+/// [`push_assembled`] for synchronous callers.
+pub fn push_assembled_blocking(
+    assembled: &Assembled,
+    reference: &str,
+    opts: &ShareOptions,
+    progress: &dyn Progress,
+) -> Result<PushedArtifact, Error> {
+    blocking::run(
+        "share::push_assembled_blocking",
+        "share::push_assembled",
+        push_assembled(assembled, reference, opts, progress),
+    )?
 }
 
 /// Publishes an assembly's sources with the outputs already written in `dir` (by
 /// `stackwright assemble`): its lock must be this assembly's.
-pub fn push_dir(
+pub async fn push_dir(
     loaded: &Loaded,
     dir: &Path,
     reference: &str,
@@ -333,25 +341,55 @@ pub fn push_dir(
         _ => {}
     }
     let a = artifact(loaded, &outputs, opts.created)?;
-    push(&a, reference, opts, progress)
+    push(&a, reference, opts, progress).await
+}
+
+/// [`push_dir`] for synchronous callers.
+pub fn push_dir_blocking(
+    loaded: &Loaded,
+    dir: &Path,
+    reference: &str,
+    opts: &ShareOptions,
+    progress: &dyn Progress,
+) -> Result<PushedArtifact, Error> {
+    blocking::run(
+        "share::push_dir_blocking",
+        "share::push_dir",
+        push_dir(loaded, dir, reference, opts, progress),
+    )?
 }
 
 /// Publishes an artifact under `reference` (`host/repo:tag`, `oci://` optional).
-pub fn push(
+pub async fn push(
     artifact: &Artifact,
     reference: &str,
     opts: &ShareOptions,
     progress: &dyn Progress,
 ) -> Result<PushedArtifact, Error> {
     let registry = opts.registry()?;
-    runtime()?
-        .block_on(registry.push_artifact(registry_reference(reference), artifact, progress))
+    registry
+        .push_artifact(registry_reference(reference), artifact, &Forward(progress))
+        .await
         .map_err(registry_error)
+}
+
+/// [`push`] for synchronous callers.
+pub fn push_blocking(
+    artifact: &Artifact,
+    reference: &str,
+    opts: &ShareOptions,
+    progress: &dyn Progress,
+) -> Result<PushedArtifact, Error> {
+    blocking::run(
+        "share::push_blocking",
+        "share::push",
+        push(artifact, reference, opts, progress),
+    )?
 }
 
 /// Fetches a published assembly (by `digest` when given), verified, into memory.
 /// Anything but a Stackwright assembly artifact is refused.
-pub fn fetch(
+pub async fn fetch(
     reference: &str,
     digest: Option<&str>,
     opts: &ShareOptions,
@@ -359,17 +397,27 @@ pub fn fetch(
 ) -> Result<PulledArtifact, Error> {
     let registry = opts.registry()?;
     let cache = opts.cache()?;
-    let reference = registry_reference(reference);
-    let pulled = runtime()?
-        .block_on(registry.pull_artifact(
-            reference,
+    fetch_with(&registry, &cache, reference, digest, progress)
+        .await
+        .map_err(registry_error)
+}
+
+async fn fetch_with(
+    registry: &Registry,
+    cache: &Cache,
+    reference: &str,
+    digest: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<PulledArtifact, OciError> {
+    registry
+        .pull_artifact(
+            registry_reference(reference),
             art::ASSEMBLY_ARTIFACT_TYPE,
             digest,
-            &cache,
-            progress,
-        ))
-        .map_err(registry_error)?;
-    Ok(pulled)
+            cache,
+            &Forward(progress),
+        )
+        .await
 }
 
 /// What [`pull`] wrote.
@@ -387,13 +435,13 @@ pub struct Pulled {
 
 /// Pulls a published assembly into `out` (replacing it only once every file is
 /// fetched and verified; on any error `out` is left as it was).
-pub fn pull(
+pub async fn pull(
     reference: &str,
     out: &Path,
     opts: &ShareOptions,
     progress: &dyn Progress,
 ) -> Result<Pulled, Error> {
-    let pulled = fetch(reference, None, opts, progress)?;
+    let pulled = fetch(reference, None, opts, progress).await?;
     let io = |context: String| move |source| Error::Io { context, source };
     let staging = Staging::begin(out).map_err(io(format!(
         "creating a staging directory for {}",
@@ -424,105 +472,145 @@ pub fn pull(
     })
 }
 
-/// The [`ParentSource`] over OCI registries: `oci://host/repo:tag` is fetched as a
-/// published assembly — by the digest the lockfile recorded for it when there is one
-/// (a cached artifact then needs no network), else by its tag.
-pub struct OciParents {
-    opts: ShareOptions,
-    known: BTreeMap<String, String>,
-    state: OnceCell<(tokio::runtime::Runtime, Registry, Cache)>,
+/// [`pull`] for synchronous callers.
+pub fn pull_blocking(
+    reference: &str,
+    out: &Path,
+    opts: &ShareOptions,
+    progress: &dyn Progress,
+) -> Result<Pulled, Error> {
+    blocking::run(
+        "share::pull_blocking",
+        "share::pull",
+        pull(reference, out, opts, progress),
+    )?
 }
 
-impl std::fmt::Debug for OciParents {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OciParents")
-            .field("opts", &self.opts)
-            .field("known", &self.known)
-            .finish_non_exhaustive()
-    }
+/// Published parents already fetched, handed to the (synchronous) loader; a parent not
+/// fetched yet is noted in `missing` and refused, so [`load`] can fetch it and read again.
+struct Fetched {
+    parents: BTreeMap<String, FetchedParent>,
+    missing: RefCell<Option<String>>,
 }
 
-impl OciParents {
-    /// Parents pinned to `lock`'s `[[parent]]` digests (none: resolved by tag).
-    pub fn new(opts: ShareOptions, lock: Option<&Lockfile>) -> OciParents {
-        OciParents {
-            opts,
-            known: lock
-                .map(|l| {
-                    l.parents
-                        .iter()
-                        .map(|p| (p.uri.clone(), p.digest.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            state: OnceCell::new(),
-        }
-    }
-
-    // Made on first use: an assembly without published parents costs nothing.
-    fn state(&self) -> Result<&(tokio::runtime::Runtime, Registry, Cache), String> {
-        if self.state.get().is_none() {
-            let made =
-                (|| Ok::<_, Error>((runtime()?, self.opts.registry()?, self.opts.cache()?)))()
-                    .map_err(|e| e.to_string())?;
-            let _ = self.state.set(made);
-        }
-        Ok(self.state.get().expect("just set"))
-    }
-}
-
-impl ParentSource for OciParents {
+impl ParentSource for Fetched {
     fn fetch(&self, uri: &str) -> Result<FetchedParent, String> {
-        let (rt, registry, cache) = self.state()?;
-        let reference = registry_reference(uri);
-        let digest = self.known.get(uri).map(String::as_str);
-        let pulled = rt
-            .block_on(registry.pull_artifact(
-                reference,
-                art::ASSEMBLY_ARTIFACT_TYPE,
-                digest,
-                cache,
-                &NoProgress,
-            ))
-            .map_err(|e| e.to_string())?;
-        let a = &pulled.artifact;
-        let files = a
-            .files_of_type(art::SOURCE_MEDIA_TYPE)
-            .map(|f| {
-                String::from_utf8(f.bytes.clone())
-                    .map(|t| (f.title.clone(), t))
-                    .map_err(|_| format!("{}: `{}` is not UTF-8 text", pulled.pinned, f.title))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut components = Vec::new();
-        for media_type in [art::COMPONENT_MEDIA_TYPE, art::CAPABILITIES_MEDIA_TYPE] {
-            for f in a.files_of_type(media_type) {
-                let text = String::from_utf8(f.bytes.clone())
-                    .map_err(|_| format!("{}: `{}` is not UTF-8 text", pulled.pinned, f.title))?;
-                components.push((f.title.clone(), text));
+        match self.parents.get(uri) {
+            Some(p) => Ok(p.clone()),
+            None => {
+                self.missing
+                    .borrow_mut()
+                    .get_or_insert_with(|| uri.to_string());
+                Err("not fetched yet".into())
             }
         }
-        components.sort();
-        let entry = a
-            .annotations
-            .get(art::ASSEMBLY_ENTRY)
-            .cloned()
-            .or_else(|| files.last().map(|(t, _)| t.clone()))
-            .ok_or_else(|| format!("{} has no assembly source files", pulled.pinned))?;
-        Ok(FetchedParent {
-            digest: pulled.digest,
-            entry,
-            files,
-            components,
-        })
     }
 }
 
-/// Reads the assembly at `path`, published parents through [`OciParents`] pinned to
-/// `lock`'s digests.
-pub fn load(path: &Path, opts: &ShareOptions, lock: Option<&Lockfile>) -> Result<Loaded, Error> {
-    let parents = OciParents::new(opts.clone(), lock);
-    Ok(stackwright_assembly::load_with(path, &parents)?)
+/// A published assembly's files as the loader takes them.
+fn parent_files(pulled: PulledArtifact) -> Result<FetchedParent, String> {
+    let a = &pulled.artifact;
+    let files = a
+        .files_of_type(art::SOURCE_MEDIA_TYPE)
+        .map(|f| {
+            String::from_utf8(f.bytes.clone())
+                .map(|t| (f.title.clone(), t))
+                .map_err(|_| format!("{}: `{}` is not UTF-8 text", pulled.pinned, f.title))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut components = Vec::new();
+    for media_type in [art::COMPONENT_MEDIA_TYPE, art::CAPABILITIES_MEDIA_TYPE] {
+        for f in a.files_of_type(media_type) {
+            let text = String::from_utf8(f.bytes.clone())
+                .map_err(|_| format!("{}: `{}` is not UTF-8 text", pulled.pinned, f.title))?;
+            components.push((f.title.clone(), text));
+        }
+    }
+    components.sort();
+    let entry = a
+        .annotations
+        .get(art::ASSEMBLY_ENTRY)
+        .cloned()
+        .or_else(|| files.last().map(|(t, _)| t.clone()))
+        .ok_or_else(|| format!("{} has no assembly source files", pulled.pinned))?;
+    Ok(FetchedParent {
+        digest: pulled.digest,
+        entry,
+        files,
+        components,
+    })
+}
+
+/// Reads the assembly at `path`; published (`oci://`) parents are fetched from their
+/// registries — by the digest `lock` recorded for them when there is one (a cached
+/// artifact then needs no network), else by their tags.
+///
+/// The loader itself is synchronous and does no network I/O: it is run, each parent it
+/// meets that is not fetched yet is fetched (awaited on the caller's runtime), and it is
+/// run again, until every parent in the chain is there. Local files are read once per
+/// published parent in the chain; each parent is fetched once. An assembly without
+/// published parents is read once and never touches a registry.
+pub async fn load(
+    path: &Path,
+    opts: &ShareOptions,
+    lock: Option<&Lockfile>,
+) -> Result<Loaded, Error> {
+    let known: BTreeMap<&str, &str> = lock
+        .map(|l| {
+            l.parents
+                .iter()
+                .map(|p| (p.uri.as_str(), p.digest.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut source = Fetched {
+        parents: BTreeMap::new(),
+        missing: RefCell::new(None),
+    };
+    // Made on first use: an assembly without published parents costs nothing.
+    let mut client: Option<(Registry, Cache)> = None;
+    loop {
+        let error = match stackwright_assembly::load_with(path, &source) {
+            Ok(loaded) => return Ok(loaded),
+            Err(e) => e,
+        };
+        let Some(uri) = source.missing.borrow_mut().take() else {
+            return Err(error.into());
+        };
+        let stackwright_assembly::AssemblyError::Parent { location, .. } = &error else {
+            return Err(error.into());
+        };
+        let parent_error = |message: String| stackwright_assembly::AssemblyError::Parent {
+            uri: uri.clone(),
+            location: location.clone(),
+            message,
+        };
+        if client.is_none() {
+            let made = (|| Ok::<_, Error>((opts.registry()?, opts.cache()?)))()
+                .map_err(|e| Error::from(parent_error(e.to_string())))?;
+            client = Some(made);
+        }
+        let (registry, cache) = client.as_ref().expect("just made");
+        let digest = known.get(uri.as_str()).copied();
+        let fetched = fetch_with(registry, cache, &uri, digest, &crate::NoProgress)
+            .await
+            .map_err(|e| parent_error(e.to_string()))
+            .and_then(|pulled| parent_files(pulled).map_err(parent_error))?;
+        source.parents.insert(uri, fetched);
+    }
+}
+
+/// [`load`] for synchronous callers.
+pub fn load_blocking(
+    path: &Path,
+    opts: &ShareOptions,
+    lock: Option<&Lockfile>,
+) -> Result<Loaded, Error> {
+    blocking::run(
+        "share::load_blocking",
+        "share::load",
+        load(path, opts, lock),
+    )?
 }
 
 #[cfg(test)]

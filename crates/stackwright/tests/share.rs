@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use stackwright::oci::NoProgress;
 use stackwright::share::{self, ShareOptions};
 use stackwright::Assembler;
+use stackwright::NoProgress;
 use stackwright_testkit::{self as testing, LocalRegistry};
 
 fn example(name: &str) -> String {
@@ -86,11 +86,11 @@ fn push_publishes_one_artifact_and_pull_brings_the_same_bytes_back() {
     let work = tempfile::tempdir().unwrap();
     let path = write_examples(&work.path().join("src"));
     let opts = options(&reg, &work.path().join("cache"));
-    let loaded = share::load(&path, &opts, None).unwrap();
+    let loaded = share::load_blocking(&path, &opts, None).unwrap();
     let assembled = Assembler::new().assemble_loaded(loaded).unwrap();
     let outputs = assembled.outputs().unwrap();
     let reference = format!("{}/asm/docker-host:v1", reg.host());
-    let pushed = share::push_assembled(
+    let pushed = share::push_assembled_blocking(
         &assembled,
         &format!("oci://{reference}"),
         &opts,
@@ -158,13 +158,13 @@ fn push_publishes_one_artifact_and_pull_brings_the_same_bytes_back() {
     }
 
     // Reproducible: the same assembly publishes under the same digest; a creation time changes it.
-    let again = share::push_assembled(&assembled, &reference, &opts, &NoProgress).unwrap();
+    let again = share::push_assembled_blocking(&assembled, &reference, &opts, &NoProgress).unwrap();
     assert_eq!(again.digest, pushed.digest);
     let dated = ShareOptions {
         created: Some(1_700_000_000),
         ..opts.clone()
     };
-    let stamped = share::push_assembled(
+    let stamped = share::push_assembled_blocking(
         &assembled,
         &format!("{}/asm/docker-host:dated", reg.host()),
         &dated,
@@ -180,7 +180,7 @@ fn push_publishes_one_artifact_and_pull_brings_the_same_bytes_back() {
     }
 
     let out = work.path().join("pulled");
-    let pulled = share::pull(&reference, &out, &opts, &NoProgress).unwrap();
+    let pulled = share::pull_blocking(&reference, &out, &opts, &NoProgress).unwrap();
     assert_eq!(pulled.digest, pushed.digest);
     assert_eq!(pulled.name.as_deref(), Some("docker-host"));
     let got = files_under(&out);
@@ -200,7 +200,7 @@ fn push_publishes_one_artifact_and_pull_brings_the_same_bytes_back() {
 
     // The pulled sources assemble again to the same outputs.
     let re = Assembler::new()
-        .assemble_file(&out.join("hosts/docker-host.toml"))
+        .assemble_file_blocking(&out.join("hosts/docker-host.toml"))
         .unwrap()
         .outputs()
         .unwrap();
@@ -217,16 +217,18 @@ fn push_publishes_one_artifact_and_pull_brings_the_same_bytes_back() {
 
     // --from an output directory: its files, not fresh ones; another assembly's output is refused.
     let written = work.path().join("out/docker-host");
-    let mut a2 = Assembler::new().assemble_file(&path).unwrap();
-    stackwright::extras::write(&mut a2, &written, &Default::default(), &NoProgress).unwrap();
-    let from_dir = share::push_dir(&a2.loaded, &written, &reference, &opts, &NoProgress).unwrap();
+    let mut a2 = Assembler::new().assemble_file_blocking(&path).unwrap();
+    stackwright::output::write_blocking(&mut a2, &written, &Default::default(), &NoProgress)
+        .unwrap();
+    let from_dir =
+        share::push_dir_blocking(&a2.loaded, &written, &reference, &opts, &NoProgress).unwrap();
     assert_eq!(
         from_dir.digest, pushed.digest,
         "same outputs, same artifact"
     );
     let base =
         stackwright::assembly::load(&work.path().join("src/base/linuxkit-base.toml")).unwrap();
-    let e = share::push_dir(&base, &written, &reference, &opts, &NoProgress).unwrap_err();
+    let e = share::push_dir_blocking(&base, &written, &reference, &opts, &NoProgress).unwrap_err();
     assert_eq!(e.exit_code(), 1, "{e}");
 }
 
@@ -241,9 +243,9 @@ fn a_published_parent_works_like_the_local_file_and_the_lock_pins_it() {
     std::fs::create_dir_all(&base_dir).unwrap();
     let base_path = base_dir.join("linuxkit-base.toml");
     std::fs::write(&base_path, example("linuxkit-base")).unwrap();
-    let base = Assembler::new().assemble_file(&base_path).unwrap();
+    let base = Assembler::new().assemble_file_blocking(&base_path).unwrap();
     let uri = format!("oci://{}/asm/linuxkit-base:v1", reg.host());
-    let published = share::push_assembled(&base, &uri, &opts, &NoProgress).unwrap();
+    let published = share::push_assembled_blocking(&base, &uri, &opts, &NoProgress).unwrap();
 
     // The same child twice: once extending the local file, once the published one.
     let local = work.path().join("local/docker-host.toml");
@@ -262,11 +264,11 @@ fn a_published_parent_works_like_the_local_file_and_the_lock_pins_it() {
     .unwrap();
 
     let want = Assembler::new()
-        .assemble_file(&local)
+        .assemble_file_blocking(&local)
         .unwrap()
         .outputs()
         .unwrap();
-    let loaded = share::load(&remote, &opts, None).unwrap();
+    let loaded = share::load_blocking(&remote, &opts, None).unwrap();
     assert_eq!(loaded.parents.len(), 1);
     assert_eq!(loaded.parents[0].digest, published.digest);
     let got = Assembler::new()
@@ -312,8 +314,8 @@ fn a_published_parent_works_like_the_local_file_and_the_lock_pins_it() {
         example("linuxkit-base").replace("rngd = \"*\"\n", ""),
     )
     .unwrap();
-    let moved = Assembler::new().assemble_file(&base_path).unwrap();
-    let moved = share::push_assembled(&moved, &uri, &opts, &NoProgress).unwrap();
+    let moved = Assembler::new().assemble_file_blocking(&base_path).unwrap();
+    let moved = share::push_assembled_blocking(&moved, &uri, &opts, &NoProgress).unwrap();
     assert_ne!(moved.digest, published.digest);
     let lock = stackwright::types::lock::Lockfile::parse(&stackwright::types::SourceText::new(
         "stackwright.lock",
@@ -321,7 +323,7 @@ fn a_published_parent_works_like_the_local_file_and_the_lock_pins_it() {
     ))
     .unwrap();
     let before = reg.requests().len();
-    let pinned = share::load(&remote, &opts, Some(&lock)).unwrap();
+    let pinned = share::load_blocking(&remote, &opts, Some(&lock)).unwrap();
     assert_eq!(pinned.parents[0].digest, published.digest);
     assert_eq!(
         reg.requests().len(),
@@ -341,16 +343,16 @@ fn a_published_parent_works_like_the_local_file_and_the_lock_pins_it() {
     assert!(rerun["plan.json"] == got["plan.json"]);
 
     // Without the lock the tag is followed.
-    let fresh = share::load(&remote, &opts, None).unwrap();
+    let fresh = share::load_blocking(&remote, &opts, None).unwrap();
     assert_eq!(fresh.parents[0].digest, moved.digest);
     let fresh = Assembler::new().assemble_loaded(fresh).unwrap();
     assert!(!fresh.resolution.components.contains_key("rngd"));
 
     // A child of a child: the published parent's own `extends` are its files (published
     // with it: the base as it is now, without rngd).
-    let local_now = Assembler::new().assemble_file(&local).unwrap();
+    let local_now = Assembler::new().assemble_file_blocking(&local).unwrap();
     let want_now = local_now.outputs().unwrap();
-    let child_published = share::push_assembled(
+    let child_published = share::push_assembled_blocking(
         &local_now,
         &format!("{}/asm/docker-host:v1", reg.host()),
         &opts,
@@ -367,7 +369,7 @@ fn a_published_parent_works_like_the_local_file_and_the_lock_pins_it() {
         ),
     )
     .unwrap();
-    let gc = share::load(&grandchild, &opts, None).unwrap();
+    let gc = share::load_blocking(&grandchild, &opts, None).unwrap();
     let gc = Assembler::new()
         .assemble_loaded(gc)
         .unwrap()
@@ -413,7 +415,7 @@ fn a_child_of_a_published_assembly_with_its_own_components_resolves_as_the_paren
     let work = tempfile::tempdir().unwrap();
     let opts = options(&reg, &work.path().join("cache"));
     let base_path = write_fleet(&work.path().join("fleet"));
-    let parent = Assembler::new().assemble_file(&base_path).unwrap();
+    let parent = Assembler::new().assemble_file_blocking(&base_path).unwrap();
     assert_eq!(
         parent.resolution.components["fleet-agent"]
             .version
@@ -422,7 +424,7 @@ fn a_child_of_a_published_assembly_with_its_own_components_resolves_as_the_paren
     );
     let reference = format!("{}/fleet/base:v1", reg.host());
     let uri = format!("oci://{reference}");
-    let published = share::push_assembled(&parent, &uri, &opts, &NoProgress).unwrap();
+    let published = share::push_assembled_blocking(&parent, &uri, &opts, &NoProgress).unwrap();
 
     // The components and their capabilities.toml are layers of the artifact, with their
     // own media types, titled relative to the assembly file.
@@ -464,7 +466,7 @@ fn a_child_of_a_published_assembly_with_its_own_components_resolves_as_the_paren
         format!("[assembly]\nname = \"fleet-base\"\nextends = [\"{uri}\"]\n"),
     )
     .unwrap();
-    let loaded = share::load(&child, &opts, None).unwrap();
+    let loaded = share::load_blocking(&child, &opts, None).unwrap();
     assert_eq!(loaded.parents[0].digest, published.digest);
     let names: Vec<&str> = loaded
         .published_components
@@ -508,16 +510,16 @@ fn a_child_of_a_published_assembly_with_its_own_components_resolves_as_the_paren
             .replace("verified = false", "verified = false\nflavour = \"x\""),
     )
     .unwrap();
-    let loaded = share::load(&base_path, &opts, None).unwrap();
+    let loaded = share::load_blocking(&base_path, &opts, None).unwrap();
     let broken = share::artifact(&loaded, &parent.outputs().unwrap(), None).unwrap();
     let broken_ref = format!("oci://{}/fleet/broken:v1", reg.host());
-    share::push(&broken, &broken_ref, &opts, &NoProgress).unwrap();
+    share::push_blocking(&broken, &broken_ref, &opts, &NoProgress).unwrap();
     std::fs::write(
         &child,
         format!("[assembly]\nextends = [\"{broken_ref}\"]\n"),
     )
     .unwrap();
-    let loaded = share::load(&child, &opts, None).unwrap();
+    let loaded = share::load_blocking(&child, &opts, None).unwrap();
     let e = Assembler::new().assemble_loaded(loaded).unwrap_err();
     assert_eq!(e.exit_code(), 1, "{e}");
     let d = e.diagnostics();
@@ -540,9 +542,9 @@ fn a_tampered_artifact_is_refused_naming_the_blob_and_leaves_no_output() {
     let work = tempfile::tempdir().unwrap();
     let opts = options(&reg, &work.path().join("cache"));
     let path = write_examples(&work.path().join("src"));
-    let assembled = Assembler::new().assemble_file(&path).unwrap();
+    let assembled = Assembler::new().assemble_file_blocking(&path).unwrap();
     let reference = format!("{}/asm/tampered:v1", reg.host());
-    share::push_assembled(&assembled, &reference, &opts, &NoProgress).unwrap();
+    share::push_assembled_blocking(&assembled, &reference, &opts, &NoProgress).unwrap();
     let m = skopeo_raw(&reference);
     let m = match m {
         Some(m) => m,
@@ -555,7 +557,7 @@ fn a_tampered_artifact_is_refused_naming_the_blob_and_leaves_no_output() {
     std::fs::write(&data, &bytes).unwrap();
 
     let out = work.path().join("pulled");
-    let e = share::pull(&reference, &out, &opts, &NoProgress).unwrap_err();
+    let e = share::pull_blocking(&reference, &out, &opts, &NoProgress).unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
     assert!(e.to_string().contains(&victim), "{e}");
     assert!(!out.exists(), "no output");
@@ -569,7 +571,7 @@ fn a_tampered_artifact_is_refused_naming_the_blob_and_leaves_no_output() {
     // A previous output stays as it was.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep"), b"previous").unwrap();
-    let e = share::pull(&reference, &out, &opts, &NoProgress).unwrap_err();
+    let e = share::pull_blocking(&reference, &out, &opts, &NoProgress).unwrap_err();
     assert_eq!(e.exit_code(), 3);
     assert_eq!(files_under(&out).keys().collect::<Vec<_>>(), ["keep"]);
 
@@ -580,7 +582,7 @@ fn a_tampered_artifact_is_refused_naming_the_blob_and_leaves_no_output() {
         format!("[assembly]\nextends = [\"oci://{reference}\"]\n"),
     )
     .unwrap();
-    let e = share::load(&child, &opts, None).unwrap_err();
+    let e = share::load_blocking(&child, &opts, None).unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
     assert!(
         e.to_string().contains(&victim) && e.to_string().contains("child.toml:2"),
@@ -603,12 +605,13 @@ fn what_is_not_a_published_assembly_is_refused() {
     rt.block_on(reg.push_image("plain/image", "v1", &img))
         .unwrap();
     let reference = format!("{}/plain/image:v1", reg.host());
-    let e = share::pull(&reference, &work.path().join("o"), &opts, &NoProgress).unwrap_err();
+    let e =
+        share::pull_blocking(&reference, &work.path().join("o"), &opts, &NoProgress).unwrap_err();
     assert_eq!(e.exit_code(), 1, "{e:?}");
     assert!(format!("{:?}", e.diagnostics()).contains("not a published Stackwright assembly"));
     assert!(!work.path().join("o").exists());
 
-    let e = share::pull(
+    let e = share::pull_blocking(
         &format!("{}/nope/nothing:v1", reg.host()),
         &work.path().join("o"),
         &opts,
@@ -616,4 +619,39 @@ fn what_is_not_a_published_assembly_is_refused() {
     )
     .unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
+}
+
+/// The async API inside a runtime (as a `#[tokio::main]` program calls it): publish, then
+/// read a child through its published parent, both awaited on the test's runtime. Before,
+/// both started a runtime of their own and panicked here.
+#[tokio::test]
+async fn push_and_published_parents_run_on_the_callers_runtime() {
+    let Some(reg) = LocalRegistry::start_or_skip() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let opts = options(&reg, &work.path().join("cache"));
+    let base_path = work.path().join("base/linuxkit-base.toml");
+    std::fs::create_dir_all(base_path.parent().unwrap()).unwrap();
+    std::fs::write(&base_path, example("linuxkit-base")).unwrap();
+    let base = Assembler::new().assemble_file(&base_path).await.unwrap();
+    let uri = format!("oci://{}/asm/linuxkit-base:async", reg.host());
+    let published = share::push_assembled(&base, &uri, &opts, &NoProgress)
+        .await
+        .unwrap();
+    let child = work.path().join("remote/docker-host.toml");
+    std::fs::create_dir_all(child.parent().unwrap()).unwrap();
+    std::fs::write(
+        &child,
+        example("docker-host").replace("\"linuxkit-base.toml\"", &format!("\"{uri}\"")),
+    )
+    .unwrap();
+    let loaded = share::load(&child, &opts, None).await.unwrap();
+    assert_eq!(loaded.parents.len(), 1);
+    assert_eq!(loaded.parents[0].digest, published.digest);
+    let a = Assembler::new().assemble_loaded(loaded).unwrap();
+    assert!(a.resolution.components.contains_key("dockerd"));
+    let out = work.path().join("pulled");
+    let pulled = share::pull(&uri, &out, &opts, &NoProgress).await.unwrap();
+    assert_eq!(pulled.digest, published.digest);
 }
