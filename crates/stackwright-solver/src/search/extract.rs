@@ -104,7 +104,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     /// Builds the resolution from the current (complete) assignment.
     pub(crate) fn extract(&mut self) -> Result<Resolution, Refusal> {
         let kept = self.prune();
-        let mut chosen: Vec<Option<Chosen>> = Vec::new();
+        // The chosen variables, in the order of their names (the map below is built from
+        // sorted input in one pass); `slot[v]` is `v`'s position.
+        let mut chosen: Vec<(u64, &'a str, Var)> = Vec::new();
         let mut slot: Vec<u32> = vec![NONE; self.vars.len()];
         let mut external = BTreeMap::new();
         for v in 0..self.vars.len() as u32 {
@@ -112,18 +114,16 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 continue;
             }
             let vd = &self.vars[v as usize];
-            let nd = &self.names[vd.name as usize];
+            let text = self.names[vd.name as usize].text;
             if vd.external {
-                external.insert(nd.text.to_string(), self.versions[v as usize].clone());
+                external.insert(text.to_string(), self.versions[v as usize].clone());
                 continue;
             }
-            slot[v as usize] = chosen.len() as u32;
-            chosen.push(Some(Chosen {
-                version: self.versions[v as usize].clone(),
-                release_index: vd.rel as usize,
-                stage: nd.stage,
-                why: Whys::default(),
-            }));
+            chosen.push((prefix_key(text), text, v));
+        }
+        chosen.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        for (i, c) in chosen.iter().enumerate() {
+            slot[c.2 as usize] = i as u32;
         }
         // Why each is there (compact records, turned into `Why`s only when read), and the
         // dependency edges among staged components.
@@ -205,11 +205,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 continue;
             }
             let pick = match via {
-                Some(via) => {
+                Some(via) if via != self.vars[first as usize].name => {
                     let cname = self.names[self.vars[first as usize].name as usize].text;
                     self.pick(via, cname)
                 }
-                None => Pick::Other,
+                _ => Pick::Other,
             };
             records.push((
                 i,
@@ -241,18 +241,20 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         table.records = records.into_iter().map(|r| r.1).collect();
         let table = Arc::new(table);
-        let mut components: BTreeMap<String, Chosen> = BTreeMap::new();
-        for v in 0..self.vars.len() as u32 {
-            let i = slot[v as usize];
-            if i != NONE {
-                if let Some(mut ch) = chosen[i as usize].take() {
-                    let (first, len) = spans[i as usize];
-                    ch.why = Whys::lazy(table.clone(), first, len);
-                    let name = self.names[self.vars[v as usize].name as usize].text;
-                    components.insert(name.to_string(), ch);
-                }
-            }
-        }
+        let components: BTreeMap<String, Chosen> = chosen
+            .iter()
+            .zip(&spans)
+            .map(|(&(_, text, v), &(first, len))| {
+                let vd = &self.vars[v as usize];
+                let ch = Chosen {
+                    version: self.versions[v as usize].clone(),
+                    release_index: vd.rel as usize,
+                    stage: self.names[vd.name as usize].stage,
+                    why: Whys::lazy(table.clone(), first, len),
+                };
+                (text.to_string(), ch)
+            })
+            .collect();
         let start = crate::order::start_order(&components, &deps)?;
         Ok(Resolution {
             components,
@@ -340,4 +342,13 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         None
     }
+}
+
+/// The first eight bytes of a name as a big-endian integer (zero-padded): ordering by it
+/// agrees with ordering by the text wherever the two keys differ.
+fn prefix_key(t: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = t.len().min(8);
+    b[..n].copy_from_slice(&t.as_bytes()[..n]);
+    u64::from_be_bytes(b)
 }

@@ -60,6 +60,8 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     pub req: &'a Request,
     pub asks: Vec<AskData<'a>>,
     pub index: FxMap<&'a str, u32>,
+    /// Where a name's text lives → its index (see `intern`).
+    pub by_address: FxMap<usize, u32>,
     pub names: Vec<NameData<'a>>,
     pub vars: Vec<VarData>,
     pub versions: Vec<&'a Version>,
@@ -149,6 +151,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             req,
             asks,
             index: FxMap::with_capacity_and_hasher(NAMES, Default::default()),
+            by_address: FxMap::with_capacity_and_hasher(NAMES, Default::default()),
             names: Vec::with_capacity(NAMES),
             vars: Vec::with_capacity(VARS),
             versions: Vec::with_capacity(VARS),

@@ -74,7 +74,17 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     // Names, components, releases.
 
     pub(crate) fn intern(&mut self, s: &'a str) -> u32 {
+        // Providers lend the same name from the same place again and again: the address
+        // finds it without hashing or comparing the text (an address and a length fix the
+        // text, which is borrowed for `'a` and so cannot change).
+        let at = s.as_ptr() as usize;
+        if let Some(&i) = self.by_address.get(&at) {
+            if self.names[i as usize].text.len() == s.len() {
+                return i;
+            }
+        }
         if let Some(&i) = self.index.get(s) {
+            self.by_address.entry(at).or_insert(i);
             return i;
         }
         let i = self.names.len() as u32;
@@ -93,6 +103,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             plain: false,
         });
         self.index.insert(s, i);
+        self.by_address.entry(at).or_insert(i);
         self.activity.push(0.0);
         self.hot.push(false);
         i
@@ -115,60 +126,79 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let external = req.external.get(text).map(|e| &e.value);
         let arch = req.arch.as_ref().map(|a| a.value);
         let (stage, privileged) = (comp.stage, comp.privileged);
-        let mut heads: Vec<(&'a Version, u32, Forbid)> = comp
-            .releases
-            .into_iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let mut f = Forbid::No;
-                if let (Some(a), Some(list)) = (arch, h.arch) {
-                    if !list.contains(&a) {
-                        f = Forbid::Arch;
-                    }
+        let forbid = |h: &crate::provider::ReleaseHead<'a>| {
+            let mut f = Forbid::No;
+            if let (Some(a), Some(list)) = (arch, h.arch) {
+                if !list.contains(&a) {
+                    f = Forbid::Arch;
                 }
-                if priv_bad {
-                    f = Forbid::Privileged;
-                }
-                if excluded {
-                    f = Forbid::Excluded;
-                }
-                if let Some(ev) = external {
-                    f = if h.version == ev {
-                        Forbid::No
-                    } else {
-                        Forbid::External
-                    };
-                }
-                (h.version, i as u32, f)
-            })
-            .collect();
-        if let Some(ev) = external {
-            if !heads.iter().any(|h| h.0 == ev) {
-                heads.push((ev, NONE, Forbid::No));
             }
-        }
-        // Newest first; equal versions (a careless provider) by release index. Providers
-        // usually list releases in order already, one way or the other.
-        if !heads.windows(2).all(|w| w[0].0 > w[1].0) {
-            if heads.windows(2).all(|w| w[0].0 < w[1].0) {
-                heads.reverse();
-            } else {
-                heads.sort_by(|a, b| b.0.cmp(a.0).then(a.1.cmp(&b.1)));
+            if priv_bad {
+                f = Forbid::Privileged;
             }
-        }
+            if excluded {
+                f = Forbid::Excluded;
+            }
+            if let Some(ev) = external {
+                f = if h.version == ev {
+                    Forbid::No
+                } else {
+                    Forbid::External
+                };
+            }
+            f
+        };
         let first = self.vars.len() as u32;
-        for (v, rel, forbid) in heads {
-            let is_ext = external.is_some_and(|e| e == v);
-            self.vars.push(VarData {
-                name: n,
-                rel,
-                forbid,
-                details: NONE,
-                activated: false,
-                external: is_ext,
-            });
-            self.vkey.push(vkey(v));
-            self.versions.push(v);
+        let rs = &comp.releases;
+        let newest_first = rs.windows(2).all(|w| w[0].version > w[1].version);
+        let oldest_first = !newest_first && rs.windows(2).all(|w| w[0].version < w[1].version);
+        if external.is_none() && (newest_first || oldest_first) {
+            // Providers usually list releases in order already, one way or the other: the
+            // variables are made straight from the list.
+            let n_rel = rs.len();
+            self.vars.reserve(n_rel);
+            self.vkey.reserve(n_rel);
+            self.versions.reserve(n_rel);
+            for k in 0..n_rel {
+                let i = if newest_first { k } else { n_rel - 1 - k };
+                let h = &rs[i];
+                self.vars.push(VarData {
+                    name: n,
+                    rel: i as u32,
+                    forbid: forbid(h),
+                    details: NONE,
+                    activated: false,
+                    external: false,
+                });
+                self.vkey.push(vkey(h.version));
+                self.versions.push(h.version);
+            }
+        } else {
+            let mut heads: Vec<(&'a Version, u32, Forbid)> = rs
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.version, i as u32, forbid(h)))
+                .collect();
+            if let Some(ev) = external {
+                if !heads.iter().any(|h| h.0 == ev) {
+                    heads.push((ev, NONE, Forbid::No));
+                }
+            }
+            // Newest first; equal versions (a careless provider) by release index.
+            heads.sort_by(|a, b| b.0.cmp(a.0).then(a.1.cmp(&b.1)));
+            for (v, rel, forbid) in heads {
+                let is_ext = external.is_some_and(|e| e == v);
+                self.vars.push(VarData {
+                    name: n,
+                    rel,
+                    forbid,
+                    details: NONE,
+                    activated: false,
+                    external: is_ext,
+                });
+                self.vkey.push(vkey(v));
+                self.versions.push(v);
+            }
         }
         let end = self.vars.len();
         self.value.resize(end, 0);
