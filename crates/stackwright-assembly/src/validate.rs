@@ -345,7 +345,7 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
                     local.join(", ")
                 ),
             )
-            .hint("build the root filesystem here, where they are built from their release files: --format tar or --format kernel+initrd (--pull puts them in images/)"),
+            .hint("publish them for `linuxkit build`: --push-packages REGISTRY/PREFIX builds and pushes them and names them there, pinned by digest; or build the root filesystem here: --format tar or --format kernel+initrd (--pull puts them in images/)"),
         );
     }
 

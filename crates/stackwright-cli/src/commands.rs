@@ -45,6 +45,9 @@ pub struct AssembleArgs {
     /// A registry to reach over plain HTTP (HOST:PORT, repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// Push the images Stackwright builds (packaged components, stackwright-init) to REGISTRY/PREFIX/<id>:<version> and name them there, pinned by digest, in linuxkit.yml and the lock (so `linuxkit build` can pull them).
+    #[arg(long, value_name = "REGISTRY/PREFIX")]
+    pub push_packages: Option<String>,
 }
 
 pub(crate) fn dispatch(cli: Cli) -> Outcome {
@@ -177,6 +180,7 @@ fn assemble(
         insecure: args.insecure_registries.clone(),
         update: args.update,
         offline: args.offline,
+        push_packages: args.push_packages.clone(),
     };
     let progress = LineProgress;
     let written = stackwright::output::write_blocking(&mut assembled, &out_dir, &extra, &progress)?;

@@ -6,7 +6,9 @@
 //!
 //! Covered: the images are built, pinned by digest in linuxkit.yml and the lock, pulled
 //! into the layout (skopeo reads it) and the root filesystem, and runc runs the packaged
-//! program; a rerun downloads nothing; another cache gives the same digests; a tampered
+//! program; a rerun downloads nothing and builds nothing (each image reused, checked);
+//! another cache gives the same digests; `--push-packages` to the real local
+//! docker-registry names the pushed images by digest (skopeo inspects them); a tampered
 //! file is exit 3 naming URL and both digests with nothing written; a 404 names the
 //! component and URL; a cut connection resumes; `--offline` with an empty cache names
 //! every missing file and asks nothing; a release without a checksum is refused.
@@ -675,4 +677,87 @@ fn eight_runs_at_once_share_one_cache() {
         let n = gets.iter().filter(|(d, _)| *d == l.digest).count();
         assert_eq!(n, 1, "layer {} downloaded once: {gets:?}", l.digest);
     }
+}
+
+/// `--push-packages REGISTRY/PREFIX`: every built image is pushed to the real local
+/// docker-registry under `PREFIX/<id>:<tag>` and named there, pinned by the same digest
+/// as the local build, in linuxkit.yml and the lock; SW0515 is gone; skopeo inspects the
+/// pushed images; the root filesystem is built from the pushed names. Without the flag,
+/// SW0515 says how to publish.
+#[test]
+fn push_packages_pushes_the_built_images_and_pins_them_there() {
+    let Some(reg) = testing::LocalRegistry::start_or_skip() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let art = artifacts(work.path());
+    let server = FileServer::start(&art.srv).unwrap();
+    let assembly = fixture(work.path(), &server, &art, &no_edit);
+    let cache = work.path().join("cache");
+
+    let local_out = work.path().join("local");
+    let o = assemble(&assembly, &local_out, &cache, &["--pull"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("SW0515") && stderr(&o).contains("--push-packages REGISTRY/PREFIX"),
+        "SW0515 says how to publish: {}",
+        stderr(&o)
+    );
+    let local = local_images(&local_out);
+    assert_eq!(local.len(), 5, "{local:?}");
+
+    let host = reg.host();
+    let prefix = format!("{host}/platform");
+    let out = work.path().join("pushed");
+    let o = assemble(
+        &assembly,
+        &out,
+        &cache,
+        &[
+            "--push-packages",
+            &prefix,
+            "--insecure-registry",
+            &host,
+            "--format",
+            "tar",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("SW0515"), "{}", stderr(&o));
+    let yml = std::fs::read_to_string(out.join("linuxkit.yml")).unwrap();
+    assert!(!yml.contains("stackwright.local/"), "{yml}");
+    let lock = std::fs::read_to_string(out.join("stackwright.lock")).unwrap();
+    assert!(!lock.contains("stackwright.local/"), "{lock}");
+    for l in &local {
+        let pushed = l.replacen("stackwright.local", &prefix, 1);
+        assert!(yml.contains(&pushed), "linuxkit.yml names {pushed}:\n{yml}");
+        let (name, digest) = pushed.split_once('@').unwrap();
+        assert!(lock.contains(&format!("\"{name}\"")), "lock names {name}");
+        assert!(lock.contains(digest), "lock pins {digest}");
+        if let Some(skopeo) = testing::skopeo_or_skip() {
+            let o = run_ok(
+                Command::new(&skopeo)
+                    .args(["inspect", "--tls-verify=false"])
+                    .arg(format!("docker://{name}")),
+            );
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(v["Digest"].as_str(), Some(digest), "{name}");
+            assert_eq!(v["Architecture"].as_str(), Some("amd64"), "{name}");
+        }
+    }
+    assert!(out.join("packaged.tar").is_file());
+
+    // A bad prefix is a usage error naming it.
+    let o = assemble(
+        &assembly,
+        &work.path().join("bad"),
+        &cache,
+        &["--push-packages", "Not A/Registry"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--push-packages Not A/Registry"),
+        "{}",
+        stderr(&o)
+    );
 }

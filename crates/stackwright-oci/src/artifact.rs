@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::sha256_digest;
 use crate::manifest::{Descriptor, OCI_MANIFEST};
+use crate::push::{upload_blobs, upload_manifest, Blob};
 use crate::registry::Conn;
 use crate::{Cache, ImageRef, OciError, Progress, Registry};
 
@@ -276,7 +277,7 @@ impl Artifact {
     }
 }
 
-/// What [`Registry::push_artifact`] did.
+/// What [`Registry::push_artifact`] or [`Registry::push_image`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushedArtifact {
     /// The reference as given.
@@ -338,62 +339,20 @@ impl Registry {
             .await;
 
         // Each distinct blob once: the empty config, then the files.
-        let mut blobs: BTreeMap<String, &[u8]> = BTreeMap::new();
-        blobs.insert(sha256_digest(EMPTY_BLOB), EMPTY_BLOB);
+        let mut blobs = BTreeMap::new();
+        blobs.insert(sha256_digest(EMPTY_BLOB), Blob::Bytes(EMPTY_BLOB));
         for f in &artifact.files {
-            blobs.entry(f.digest()).or_insert(&f.bytes);
+            blobs.entry(f.digest()).or_insert(Blob::Bytes(&f.bytes));
         }
-        let conn = &conn;
-        let target = &target;
-        let image = &image;
-        let jobs: Vec<_> = blobs
-            .iter()
-            .map(|(digest, bytes)| async move {
-                let exists = conn
-                    .retry(&format!("check blob {digest} in {image}"), || async {
-                        conn.client
-                            .blob_exists(target, digest)
-                            .await
-                            .map_err(|e| conn.classify(e, image, digest))
-                    })
-                    .await?;
-                if exists {
-                    progress.blob_finished(digest, bytes.len() as u64, true);
-                    return Ok::<bool, OciError>(false);
-                }
-                progress.blob_started(image.original(), digest, bytes.len() as u64, 0);
-                conn.retry(&format!("upload blob {digest} to {image}"), || async {
-                    conn.client
-                        .push_blob(target, bytes.to_vec(), digest)
-                        .await
-                        .map_err(|e| conn.classify(e, image, digest))
-                })
-                .await?;
-                progress.blob_progress(digest, bytes.len() as u64);
-                progress.blob_finished(digest, bytes.len() as u64, false);
-                Ok(true)
-            })
-            .collect();
-        let uploaded: Vec<bool> = futures_util::stream::iter(jobs)
-            .buffer_unordered(self.opts.concurrency.max(1))
-            .try_collect()
-            .await?;
-
-        let content_type = http::HeaderValue::from_static(OCI_MANIFEST);
-        conn.retry(&format!("upload manifest {digest} to {image}"), || async {
-            conn.client
-                .push_manifest_raw(target, manifest.clone(), content_type.clone())
-                .await
-                .map_err(|e| conn.classify(e, image, &digest))
-        })
-        .await?;
+        let (uploaded, present) = upload_blobs(&conn, &image, &blobs, progress).await?;
+        upload_manifest(&conn, &image, &manifest, &digest).await?;
         progress.resolved(image.original(), &digest);
         Ok(PushedArtifact {
             reference: reference.to_string(),
             pinned: image.pinned(&digest),
             size: manifest.len() as u64,
-            blobs_uploaded: uploaded.iter().filter(|u| **u).count(),
-            blobs_present: uploaded.iter().filter(|u| !**u).count(),
+            blobs_uploaded: uploaded,
+            blobs_present: present,
             digest,
         })
     }

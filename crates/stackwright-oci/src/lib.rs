@@ -15,6 +15,8 @@
 //! - [`Registry::push_artifact`] / [`Registry::pull_artifact`] ([`artifact`]): files
 //!   published as one OCI 1.1 artifact (empty config, one titled layer per file),
 //!   e.g. a Stackwright assembly with its lock and outputs.
+//! - [`Registry::push_image`]: an image built into the cache (a packaged component's)
+//!   published under a tag, its manifest byte for byte (so its digest stays).
 //!
 //! No terminal output: progress goes to a [`Progress`] implementation.
 //!
@@ -44,6 +46,7 @@ mod layout;
 pub mod manifest;
 mod progress;
 mod pull;
+mod push;
 mod reference;
 mod registry;
 

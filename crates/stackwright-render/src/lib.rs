@@ -62,6 +62,10 @@ pub struct Platform<'a> {
     pub validated: &'a Validated,
     /// Image reference (as written) → pinned digest (`sha256:…`), from `--pin` or the lock.
     pub digests: &'a BTreeMap<String, String>,
+    /// Images Stackwright built and pushed (`--push-packages`): the
+    /// `stackwright.local/…` reference → where it was pushed (`REGISTRY/PREFIX/<id>:<tag>`,
+    /// the name written into linuxkit.yml and the lock).
+    pub published: &'a BTreeMap<String, String>,
 }
 
 impl Platform<'_> {
@@ -71,16 +75,22 @@ impl Platform<'_> {
         let c = self.resolution.components.get(id)?;
         let m = self.registry.manifest(id)?;
         let release = m.release(&c.version)?;
-        let img = stackwright_assembly::component_image(
+        let img = self.published_name(stackwright_assembly::component_image(
             id,
             self.loaded.assembly.components.get(id),
             release,
             self.loaded.arch,
-        )?;
+        )?);
         Some(match self.digests.get(&img) {
             Some(d) if !img.contains('@') => format!("{img}@{d}"),
             _ => img,
         })
+    }
+
+    /// A component image's name as written into the outputs: where it was pushed, for a
+    /// built image that was (`published`), else as given.
+    pub fn published_name(&self, image: String) -> String {
+        self.published.get(&image).cloned().unwrap_or(image)
     }
 
     /// The one-line reason a component is there (its first, most direct reason), without

@@ -16,7 +16,8 @@ pub fn lockfile(p: &Platform<'_>) -> Lockfile {
             let req = p.loaded.assembly.components.get(id);
             let release = p.registry.manifest(id).and_then(|m| m.release(&c.version));
             let image = release
-                .and_then(|r| stackwright_assembly::component_image(id, req, r, p.loaded.arch));
+                .and_then(|r| stackwright_assembly::component_image(id, req, r, p.loaded.arch))
+                .map(|i| p.published_name(i));
             let digest = image.as_ref().and_then(|i| p.digests.get(i).cloned());
             let config = p
                 .registry

@@ -389,6 +389,7 @@ impl Assembler {
             resolution,
             validated,
             digests,
+            published: BTreeMap::new(),
         })
     }
 }
@@ -431,6 +432,9 @@ pub struct Assembled {
     pub validated: Validated,
     /// Image reference → digest, from the lock or from pinning.
     pub digests: BTreeMap<String, String>,
+    /// Built images pushed with `--push-packages`: `stackwright.local/…` → the pushed
+    /// name (see `stackwright_render::Platform::published`).
+    pub published: BTreeMap<String, String>,
 }
 
 impl Assembled {
@@ -441,6 +445,7 @@ impl Assembled {
             resolution: &self.resolution,
             validated: &self.validated,
             digests: &self.digests,
+            published: &self.published,
         }
     }
 
@@ -451,7 +456,7 @@ impl Assembled {
 
     /// Every image the platform runs (kernel, init, onboot, services, onshutdown), as
     /// written in the manifests or the assembly, or the `stackwright.local/…` reference of
-    /// a packaged one, sorted and unique.
+    /// a packaged one (where it was pushed, once `--push-packages` did), sorted and unique.
     pub fn images(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .resolution
@@ -466,6 +471,7 @@ impl Assembled {
                     r,
                     self.loaded.arch,
                 )
+                .map(|i| self.published.get(&i).cloned().unwrap_or(i))
             })
             .collect();
         v.sort();

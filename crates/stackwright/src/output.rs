@@ -134,13 +134,21 @@ pub struct WriteOptions {
     /// Use only the cache: no registry is asked, no release file downloaded; whatever
     /// is missing is named in one error (exit 3).
     pub offline: bool,
+    /// `--push-packages REGISTRY/PREFIX`: push every image Stackwright builds (packaged
+    /// components, stackwright-init) to `REGISTRY/PREFIX/<id>:<tag>` (same credentials,
+    /// `insecure` and retries as pulls) and name them there, pinned by digest, in
+    /// linuxkit.yml and the lock.
+    pub push_packages: Option<String>,
 }
 
 impl WriteOptions {
     /// Whether registries (or the cache behind them) are involved: pinning, pulling, or a
     /// format built from images.
     pub fn needs_registry(&self) -> bool {
-        self.pin || self.pull || self.formats.iter().any(|f| f.needs_images())
+        self.pin
+            || self.pull
+            || self.formats.iter().any(|f| f.needs_images())
+            || self.push_packages.is_some()
     }
 
     /// Refuses what cannot be done before any work is done: `--disk-size` without a raw
@@ -149,6 +157,9 @@ impl WriteOptions {
     /// ([`Error::NeedsFeature`]).
     pub fn check(&self) -> Result<(), Error> {
         check_disk_size(&self.formats, self.disk_size)?;
+        if let Some(prefix) = &self.push_packages {
+            check_push_prefix(prefix, "stackwright-init:0")?;
+        }
         if self.offline && self.pin {
             return Err(Error::Usage(vec![stackwright_types::Diagnostic::error(
                 stackwright_types::diagnostic::INVALID_VALUE,
@@ -161,6 +172,8 @@ impl WriteOptions {
         if !cfg!(feature = "oci") && self.needs_registry() {
             let what = if self.pin {
                 "pinning images (--pin)".to_string()
+            } else if self.push_packages.is_some() {
+                "pushing built images (--push-packages)".to_string()
             } else if self.pull {
                 "pulling images (--pull)".to_string()
             } else {
@@ -173,6 +186,20 @@ impl WriteOptions {
             });
         }
         Ok(())
+    }
+}
+
+/// `PREFIX/<path>` for `--push-packages PREFIX`, refused as a usage error (exit 2) when it
+/// is no image reference.
+pub fn check_push_prefix(prefix: &str, path: &str) -> Result<String, Error> {
+    let target = format!("{}/{path}", prefix.trim_end_matches('/'));
+    match stackwright_types::reference::ImageRef::parse(&target) {
+        Ok(_) => Ok(target),
+        Err(e) => Err(Error::Usage(vec![stackwright_types::Diagnostic::error(
+            stackwright_types::diagnostic::INVALID_VALUE,
+            format!("--push-packages {prefix}: `{target}` is not an image reference: {e}"),
+        )
+        .hint("give a registry and a repository prefix: --push-packages HOST[:PORT]/PREFIX, e.g. registry.example.com/platform")])),
     }
 }
 
@@ -289,12 +316,18 @@ async fn registry_work(
     let images = assembled.images();
     build_local_images(assembled, &images, opts)?;
     let pull = opts.pull || !opts.formats.is_empty();
-    if pull {
+    if pull || opts.push_packages.is_some() {
         // Packaged components: their release files fetched (or found in the cache), their
         // images built into the cache, the digests recorded before the pull below.
         let cache = cache(opts)?;
         build_packaged_images(assembled, &registry, &cache, progress).await?;
     }
+    if let Some(prefix) = &opts.push_packages {
+        let cache = cache(opts)?;
+        push_built_images(assembled, &images, prefix, &registry, &cache, progress).await?;
+    }
+    // Pushed images are named where they were pushed from here on.
+    let images = assembled.images();
     if opts.pin {
         let known = if opts.update {
             Default::default()
@@ -341,6 +374,45 @@ async fn registry_work(
         if !opts.formats.is_empty() {
             build_formats(assembled, staging, &layout, &opts.formats, opts.disk_size)?;
         }
+    }
+    Ok(())
+}
+
+/// `--push-packages`: pushes every built image (`stackwright.local/<id>:<tag>`, its
+/// digest recorded by the build) to `PREFIX/<id>:<tag>`, and records the pushed name
+/// (`Assembled::published`) and its digest, so linuxkit.yml and the lock name it there.
+/// Once every built image is pushed, warning SW0515 (no registry serves them) is dropped.
+#[cfg(feature = "oci")]
+async fn push_built_images(
+    assembled: &mut Assembled,
+    images: &[String],
+    prefix: &str,
+    registry: &stackwright_oci::Registry,
+    cache: &stackwright_oci::Cache,
+    progress: &dyn stackwright_oci::Progress,
+) -> Result<(), Error> {
+    use stackwright_types::package::{is_local_image_ref, LOCAL_REGISTRY};
+    for local in images.iter().filter(|i| is_local_image_ref(i)) {
+        let Some(digest) = assembled.digests.get(local).cloned() else {
+            continue;
+        };
+        let path = local
+            .strip_prefix(LOCAL_REGISTRY)
+            .and_then(|p| p.strip_prefix('/'))
+            .unwrap_or(local);
+        let target = check_push_prefix(prefix, path)?;
+        registry
+            .push_image(&target, cache, &digest, progress)
+            .await
+            .map_err(|e| Error::Registry(format!("pushing {local} to {target}: {e}")))?;
+        assembled.digests.insert(target.clone(), digest);
+        assembled.published.insert(local.clone(), target);
+    }
+    if assembled.images().iter().all(|i| !is_local_image_ref(i)) {
+        assembled
+            .validated
+            .diagnostics
+            .retain(|d| d.code != stackwright_types::diagnostic::LOCAL_IMAGE);
     }
     Ok(())
 }
