@@ -60,3 +60,47 @@ impl Hasher for FxHasher {
 }
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The first eight bytes of a text as a big-endian integer (zero-padded): where the keys
+/// of two texts differ, they order the texts as the texts themselves do.
+#[inline]
+pub(crate) fn prefix_key(t: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = t.len().min(8);
+    b[..n].copy_from_slice(&t.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// The order of two texts (byte order, as `str::cmp`), mostly without a `memcmp` call.
+#[inline]
+pub(crate) fn cmp_text(a: &str, b: &str) -> std::cmp::Ordering {
+    prefix_key(a).cmp(&prefix_key(b)).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cmp_text;
+
+    #[test]
+    fn text_order_by_prefix_keys_is_byte_order() {
+        let words = [
+            "",
+            "a",
+            "a\0",
+            "a\u{1}",
+            "ab",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefgha",
+            "b",
+            "p10",
+            "p2",
+            "é",
+        ];
+        for x in words {
+            for y in words {
+                assert_eq!(cmp_text(x, y), x.cmp(y), "{x:?} vs {y:?}");
+            }
+        }
+    }
+}

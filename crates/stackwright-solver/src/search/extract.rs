@@ -119,7 +119,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 external.insert(text.to_string(), self.versions[v as usize].clone());
                 continue;
             }
-            chosen.push((prefix_key(text), text, v));
+            chosen.push((crate::intern::prefix_key(text), text, v));
         }
         chosen.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         for (i, c) in chosen.iter().enumerate() {
@@ -344,11 +344,68 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     }
 }
 
-/// The first eight bytes of a name as a big-endian integer (zero-padded): ordering by it
-/// agrees with ordering by the text wherever the two keys differ.
-fn prefix_key(t: &str) -> u64 {
-    let mut b = [0u8; 8];
-    let n = t.len().min(8);
-    b[..n].copy_from_slice(&t.as_bytes()[..n]);
-    u64::from_be_bytes(b)
+#[cfg(test)]
+mod tests {
+    use crate::request::{Ask, Request};
+    use crate::search::{pos, Origin, Reason, Solver};
+    use crate::testing::Tiny;
+    use crate::Why;
+
+    #[test]
+    fn a_requirement_met_twice_keeps_only_the_release_it_picks() {
+        // Both a and b provide x; the request asks for x and both ended up true.
+        let p = Tiny::default()
+            .cap("x", false, None)
+            .comp("a", &["1.0.0"], &["provides x 1.0.0"])
+            .comp("b", &["1.0.0"], &["provides x 1.0.0"]);
+        let mut req = Request::new();
+        req.capabilities.insert("x".into(), Ask::any());
+        let mut s = Solver::new(&p, &req, &[]);
+        let x = s.intern("x");
+        let cands: Vec<u32> = s
+            .matching(x, &crate::provider::Range::Any, false, true)
+            .into_iter()
+            .map(pos)
+            .collect();
+        let (cid, _) = s.add_clause(&cands, Origin::Ask(0), 0);
+        s.active.push(cid);
+        for l in cands {
+            s.trail_lim.push(s.trail.len() as u32);
+            s.active_lim.push(s.active.len() as u32);
+            s.assign(l, Reason::None);
+        }
+        assert!(s.propagate().is_none());
+        let (a, b) = (s.intern("a"), s.intern("b"));
+        let (a1, b1) = (s.vars_of(a).start, s.vars_of(b).start);
+        let kept = s.prune();
+        assert!(
+            kept[a1 as usize] != kept[b1 as usize],
+            "one of them is enough"
+        );
+        let res = s.extract().expect("a resolution");
+        assert_eq!(res.components.len(), 1);
+        let only = res.components.values().next().expect("one component");
+        assert!(matches!(
+            &only.why[..],
+            [Why::AskedCapability { capability, .. }] if capability == "x"
+        ));
+    }
+
+    #[test]
+    fn components_come_out_by_name_with_their_reasons() {
+        let p = Tiny::default()
+            .comp("zed", &["1.0.0"], &["requires ab ^1"])
+            .comp("ab", &["2.0.0", "1.5.0", "1.0.0"], &[]);
+        let mut req = Request::new();
+        req.components.insert("zed".into(), Ask::any());
+        let res = crate::search::resolve(&p, &req).expect("solvable");
+        assert_eq!(res.components.keys().collect::<Vec<_>>(), ["ab", "zed"]);
+        let ab = &res.components["ab"];
+        assert_eq!(ab.version.to_string(), "1.5.0", "newest in ^1");
+        assert_eq!(ab.release_index, 1, "the provider's own position");
+        assert_eq!(
+            ab.why.iter().map(|w| w.describe()).collect::<Vec<_>>(),
+            ["required by zed 1.0.0 (ab ^1)"]
+        );
+    }
 }

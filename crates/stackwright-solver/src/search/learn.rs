@@ -71,7 +71,10 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     pub(crate) fn analyze(&mut self, c: Conflict) -> (Vec<Lit>, u32, Vec<Ante>) {
         let cur = self.decision_level();
         let mut learnt: Vec<Lit> = vec![0];
-        let mut ante = vec![Self::conflict_ante(c)];
+        let mut ante = Vec::new();
+        if self.record {
+            ante.push(Self::conflict_ante(c));
+        }
         let mut buf = Vec::new();
         let mut to_clear: Vec<Var> = Vec::new();
         self.conflict_lits(c, &mut buf);
@@ -87,7 +90,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 to_clear.push(v);
                 let lv = self.level[v as usize];
                 if lv == 0 {
-                    ante.push(Ante::Zero(v));
+                    if self.record {
+                        ante.push(Ante::Zero(v));
+                    }
                 } else if lv == cur {
                     counter += 1;
                 } else {
@@ -108,7 +113,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 break;
             }
             let a = self.reason_lits(var(p), &mut buf);
-            ante.push(a);
+            if self.record {
+                ante.push(a);
+            }
         }
         for v in to_clear {
             self.seen[v as usize] = false;

@@ -84,6 +84,10 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     /// Per literal: the first clause watching it (a list linked through `Clause::next`).
     pub watch_head: Vec<u32>,
     pub proofs: Vec<Vec<Ante>>,
+    /// Whether learned clauses keep the antecedents they came from (`proofs`). Only a
+    /// refusal reads them (to explain it), so the first search of a resolution runs
+    /// without, and a refused one is searched again with them (same search, same answer).
+    pub record: bool,
     pub trail: Vec<Lit>,
     pub trail_lim: Vec<u32>,
     pub qhead: usize,
@@ -168,6 +172,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             clauses: Vec::with_capacity(NAMES),
             watch_head: Vec::with_capacity(2 * VARS),
             proofs: Vec::new(),
+            record: true,
             trail: Vec::with_capacity(VARS),
             trail_lim: Vec::new(),
             qhead: 0,
@@ -264,7 +269,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 self.stats.backjumped_levels += (cur - target) as u64;
                 self.backjump(target);
                 let proof = self.proofs.len() as u32;
-                self.proofs.push(ante);
+                if self.record {
+                    self.proofs.push(ante);
+                }
                 self.stats.learned += 1;
                 let assert_lit = learnt[0];
                 let cid = self.clauses.len() as u32;
@@ -305,11 +312,17 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
 pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Resolution, Refusal> {
     let mut soft: Vec<AskData<'_>> = Vec::new();
     let mut s = Solver::new(p, req, &soft);
+    s.record = false;
     s.check_names()?;
     if !s.solve() {
         if let Some(refusal) = policy::privileged_refusal(p, req, &s) {
             return Err(refusal);
         }
+        // The same search again, keeping the proof this time.
+        s = Solver::new(p, req, &soft);
+        s.check_names()?;
+        let refused = !s.solve();
+        debug_assert!(refused, "a search gives the same answer every time");
         let mut s = crate::explain::minimise(p, req, s);
         return Err(Refusal::Unsatisfiable(crate::explain::explain(&mut s)));
     }
@@ -322,6 +335,7 @@ pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Reso
             }
             soft.push(rec);
             let mut s2 = Solver::new(p, req, &soft);
+            s2.record = false;
             let ok = s2.solve();
             add_stats(&mut stats, &s2.stats);
             if ok {

@@ -58,7 +58,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                         _ => {}
                     }
                 }
-                let gs: Vec<u32> = self.var_groups.get(&v).cloned().unwrap_or_default();
+                let gs: Vec<u32> = if self.var_groups.is_empty() {
+                    Vec::new()
+                } else {
+                    self.var_groups.get(&v).cloned().unwrap_or_default()
+                };
                 for g in gs {
                     for mi in 0..self.groups[g as usize].members.len() {
                         let u = self.groups[g as usize].members[mi];

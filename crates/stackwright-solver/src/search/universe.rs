@@ -150,8 +150,21 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         };
         let first = self.vars.len() as u32;
         let rs = &comp.releases;
-        let newest_first = rs.windows(2).all(|w| w[0].version > w[1].version);
-        let oldest_first = !newest_first && rs.windows(2).all(|w| w[0].version < w[1].version);
+        // The order of the list, by packed keys when every version packs (the usual case).
+        let (newest_first, oldest_first) = {
+            let k = |i: usize| vkey(rs[i].version);
+            let plain = (0..rs.len()).all(|i| k(i) != u64::MAX);
+            if plain {
+                let down = (1..rs.len()).all(|i| k(i - 1) > k(i));
+                (down, !down && (1..rs.len()).all(|i| k(i - 1) < k(i)))
+            } else {
+                let down = rs.windows(2).all(|w| w[0].version > w[1].version);
+                (
+                    down,
+                    !down && rs.windows(2).all(|w| w[0].version < w[1].version),
+                )
+            }
+        };
         if external.is_none() && (newest_first || oldest_first) {
             // Providers usually list releases in order already, one way or the other: the
             // variables are made straight from the list.
@@ -317,9 +330,13 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let names = &self.names;
         let edges = &mut self.edges[edge_first as usize..];
         let edge_count = edges.len() as u32;
-        let key = |e: &EdgeData<'a>| (e.kind, names[e.name as usize].text);
-        if !edges.windows(2).all(|w| key(&w[0]) <= key(&w[1])) {
-            edges.sort_by(|a, b| key(a).cmp(&key(b)));
+        let order = |a: &EdgeData<'a>, b: &EdgeData<'a>| {
+            a.kind.cmp(&b.kind).then_with(|| {
+                crate::intern::cmp_text(names[a.name as usize].text, names[b.name as usize].text)
+            })
+        };
+        if !edges.windows(2).all(|w| order(&w[0], &w[1]).is_le()) {
+            edges.sort_by(order);
         }
         let mut provides = Vec::with_capacity(buf.provides.len());
         for (c, ver) in buf.provides.drain(..) {
