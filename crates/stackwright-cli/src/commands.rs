@@ -182,8 +182,10 @@ fn assemble(
         offline: args.offline,
         push_packages: args.push_packages.clone(),
     };
-    let progress = LineProgress;
+    let progress =
+        crate::progress::Reporter::new(crate::progress::Work::Assemble).building(&extra.formats);
     let written = stackwright::output::write_blocking(&mut assembled, &out_dir, &extra, &progress)?;
+    drop(progress);
     if fmt == MessageFormat::Human {
         if ui::quiet() {
             return Ok(Outcome {
@@ -506,52 +508,4 @@ fn import_linuxkit(assembler: &Assembler, files: &[PathBuf], out: &Path) -> Resu
         code: 0,
         diagnostics: warnings,
     })
-}
-
-/// Registry progress as plain lines on stderr: images resolved, the pull's plan, blobs and
-/// files downloaded, retries; under `-v` also every blob found in the cache and every
-/// download's start; nothing under `-q`.
-pub(crate) struct LineProgress;
-
-impl stackwright::Progress for LineProgress {
-    fn resolved(&self, image: &str, digest: &str) {
-        ui::status(format_args!("resolved {image} -> {digest}"));
-    }
-    fn plan(&self, blobs: usize, total: u64, download: u64) {
-        ui::status(format_args!(
-            "{blobs} blobs, {total} bytes, {download} to download"
-        ));
-    }
-    fn blob_started(&self, image: &str, digest: &str, size: u64, resumed_at: u64) {
-        if ui::verbose() {
-            let resumed = if resumed_at > 0 {
-                format!(", resuming at {resumed_at}")
-            } else {
-                String::new()
-            };
-            ui::eline(format_args!(
-                "fetching {digest} for {image} ({size} bytes{resumed})"
-            ));
-        }
-    }
-    fn blob_finished(&self, digest: &str, size: u64, cached: bool) {
-        if !cached || ui::verbose() {
-            ui::status(format_args!(
-                "{} {digest} ({size} bytes)",
-                if cached { "cached" } else { "fetched" }
-            ));
-        }
-    }
-    fn image_built(&self, image: &str, digest: &str, reused: bool) {
-        if reused {
-            ui::status(format_args!(
-                "reused {image} -> {digest} (built before from the same files)"
-            ));
-        } else {
-            ui::status(format_args!("built {image} -> {digest}"));
-        }
-    }
-    fn retrying(&self, what: &str, attempt: u32, error: &(dyn std::error::Error + 'static)) {
-        ui::status(format_args!("retrying {what} (attempt {attempt}): {error}"));
-    }
 }

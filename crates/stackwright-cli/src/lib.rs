@@ -8,6 +8,7 @@
 
 mod commands;
 mod ops;
+mod progress;
 mod run;
 mod share;
 mod stdout;

@@ -224,7 +224,8 @@ fn assemble_first(assembler: &Assembler, args: &QemuArgs, path: &Path) -> Result
         &mut assembled,
         &out,
         &extras,
-        &crate::commands::LineProgress,
+        &crate::progress::Reporter::new(crate::progress::Work::Assemble)
+            .building(&extras.formats),
     )?;
     Ok(written)
 }

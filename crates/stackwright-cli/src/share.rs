@@ -9,6 +9,7 @@ use stackwright::{Assembler, Error};
 
 use crate::commands::{resolve_assembly_path, AssembleArgs};
 use crate::stdout::outln;
+use crate::progress::{Reporter, Work};
 use crate::ui;
 use crate::{MessageFormat, Outcome};
 
@@ -60,23 +61,6 @@ impl RegistryArgs {
     }
 }
 
-/// Registry progress while pushing and pulling, as plain lines on stderr.
-struct ShareProgress;
-
-impl stackwright::Progress for ShareProgress {
-    fn blob_finished(&self, digest: &str, size: u64, cached: bool) {
-        if !cached || ui::verbose() {
-            ui::status(format_args!(
-                "{} {digest} ({size} bytes)",
-                if cached { "present" } else { "done" }
-            ));
-        }
-    }
-    fn retrying(&self, what: &str, attempt: u32, error: &(dyn std::error::Error + 'static)) {
-        ui::status(format_args!("retrying {what} (attempt {attempt}): {error}"));
-    }
-}
-
 pub(crate) fn push(
     assembler: &Assembler,
     args: &PushArgs,
@@ -84,7 +68,7 @@ pub(crate) fn push(
 ) -> Result<Outcome, Error> {
     let opts = args.registry.options()?;
     let path = resolve_assembly_path(&args.assembly);
-    let progress = ShareProgress;
+    let progress = Reporter::new(Work::Share);
     let (pushed, name, warnings) = match &args.from {
         Some(dir) => {
             let lock = stackwright::read_lock(dir)?;
@@ -106,6 +90,7 @@ pub(crate) fn push(
             )
         }
     };
+    drop(progress);
     if fmt == MessageFormat::Human {
         ui::status(format_args!(
             "pushed assembly `{name}` to {} ({} blobs uploaded, {} already there)",
@@ -127,7 +112,9 @@ pub(crate) fn push(
 
 pub(crate) fn pull(args: &PullArgs, fmt: MessageFormat) -> Result<Outcome, Error> {
     let opts = args.registry.options()?;
-    let pulled = share::pull_blocking(&args.reference, &args.out, &opts, &ShareProgress)?;
+    let progress = Reporter::new(Work::Share);
+    let pulled = share::pull_blocking(&args.reference, &args.out, &opts, &progress)?;
+    drop(progress);
     if fmt == MessageFormat::Human {
         ui::status(format_args!(
             "pulled {}{} into {}: {}",
