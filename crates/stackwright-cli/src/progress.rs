@@ -273,7 +273,9 @@ impl Bars {
         let bar = self
             .multi
             .insert_before(&self.status, ProgressBar::new(size));
-        bar.set_style(style("{prefix:>9} {msg:28!} [{bar:20}] {bytes}/{total_bytes}"));
+        bar.set_style(style(
+            "{prefix:>9} {msg:28!} [{bar:20}] {bytes}/{total_bytes}",
+        ));
         bar.set_prefix("fetching");
         bar.set_message(short(image, digest));
         bar.set_position(resumed_at);

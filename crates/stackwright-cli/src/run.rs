@@ -224,8 +224,7 @@ fn assemble_first(assembler: &Assembler, args: &QemuArgs, path: &Path) -> Result
         &mut assembled,
         &out,
         &extras,
-        &crate::progress::Reporter::new(crate::progress::Work::Assemble)
-            .building(&extras.formats),
+        &crate::progress::Reporter::new(crate::progress::Work::Assemble).building(&extras.formats),
     )?;
     Ok(written)
 }

@@ -8,8 +8,8 @@ use stackwright::share::{self, ShareOptions};
 use stackwright::{Assembler, Error};
 
 use crate::commands::{resolve_assembly_path, AssembleArgs};
-use crate::stdout::outln;
 use crate::progress::{Reporter, Work};
+use crate::stdout::outln;
 use crate::ui;
 use crate::{MessageFormat, Outcome};
 

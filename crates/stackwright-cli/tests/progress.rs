@@ -126,7 +126,10 @@ fn bars_on_a_terminal_lines_elsewhere() {
     assert!(!lines.contains(ESC) && !lines.contains('\r'), "{lines:?}");
     assert!(lines.contains(&format!("fetched {layer} (")), "{lines}");
     assert!(lines.contains("to download"), "{lines}");
-    assert!(lines.contains(&format!("resolved {host}/big:1 -> sha256:")), "{lines}");
+    assert!(
+        lines.contains(&format!("resolved {host}/big:1 -> sha256:")),
+        "{lines}"
+    );
 
     // A terminal: bars (drawn and cleared with escapes), no per-blob lines, one summary.
     let (code, tty) = pull(d, &host, "tty", &[], true);
@@ -142,8 +145,14 @@ fn bars_on_a_terminal_lines_elsewhere() {
     // -v on a terminal: lines again, every blob and its start.
     let (code, verbose) = pull(d, &host, "verbose", &["-v"], true);
     assert_eq!(code, 0, "{verbose}");
-    assert!(verbose.contains(&format!("fetched {layer} (")), "{verbose:?}");
-    assert!(verbose.contains(&format!("fetching {layer} for ")), "{verbose:?}");
+    assert!(
+        verbose.contains(&format!("fetched {layer} (")),
+        "{verbose:?}"
+    );
+    assert!(
+        verbose.contains(&format!("fetching {layer} for ")),
+        "{verbose:?}"
+    );
 
     // -q: nothing at all, terminal or not.
     let (code, quiet) = pull(d, &host, "quiet", &["-q"], true);
