@@ -194,6 +194,57 @@ impl Cache {
         self.root.join("built").join(key.replace(':', "-"))
     }
 
+    /// The partial download of `digest` (`partial/<digest>`, its directory created) and,
+    /// unless `restart`, the sha256 state and length of what it already holds, so a
+    /// download continues from there with `Range`. Used by image blobs and release files
+    /// alike, under the blob's lock ([`Cache::lock_blob`]).
+    pub(crate) async fn resume_partial(
+        &self,
+        digest: &str,
+        restart: bool,
+    ) -> Result<(PathBuf, Sha256, u64), OciError> {
+        let partial = self.partial_path(digest);
+        let dir = partial.parent().expect("partial paths have a parent");
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| OciError::io(dir, e))?;
+        if restart {
+            return Ok((partial, Sha256::new(), 0));
+        }
+        let (hasher, n) = hash_prefix(&partial).await?;
+        Ok((partial, hasher, n))
+    }
+
+    /// Opens a partial download for the bytes from `have` on: appending when it continues
+    /// (`have > 0`), else truncated to start over.
+    pub(crate) async fn write_partial(
+        &self,
+        partial: &Path,
+        have: u64,
+    ) -> Result<tokio::fs::File, OciError> {
+        tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(have == 0)
+            .append(have > 0)
+            .open(partial)
+            .await
+            .map_err(|e| OciError::io(partial, e))
+    }
+
+    /// Takes a partial download whose digest (and size) the caller verified into
+    /// `blobs/` by one rename: the only way a downloaded blob enters the cache.
+    pub(crate) async fn adopt_partial(&self, partial: &Path, digest: &str) -> Result<(), OciError> {
+        let dest = self.blob_path(digest);
+        let dest_dir = dest.parent().expect("blob paths have a parent");
+        tokio::fs::create_dir_all(dest_dir)
+            .await
+            .map_err(|e| OciError::io(dest_dir, e))?;
+        tokio::fs::rename(partial, &dest)
+            .await
+            .map_err(|e| OciError::io(&dest, e))
+    }
+
     /// Removes a blob found to be corrupt.
     pub(crate) fn evict(&self, digest: &str) {
         let _ = std::fs::remove_file(self.blob_path(digest));
@@ -257,6 +308,31 @@ impl Drop for BlobWriter {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// The sha256 state and length of a file's content (none, for a missing file).
+pub(crate) async fn hash_prefix(path: &Path) -> Result<(Sha256, u64), OciError> {
+    use tokio::io::AsyncReadExt as _;
+    let mut hasher = Sha256::new();
+    let mut n = 0u64;
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((hasher, 0)),
+        Err(e) => return Err(OciError::io(path, e)),
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let r = file
+            .read(&mut buf)
+            .await
+            .map_err(|e| OciError::io(path, e))?;
+        if r == 0 {
+            break;
+        }
+        hasher.update(&buf[..r]);
+        n += r as u64;
+    }
+    Ok((hasher, n))
 }
 
 /// `sha256:<hex>` of some bytes.

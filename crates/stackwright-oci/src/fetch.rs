@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
-use crate::cache::{hex, Cache};
+use crate::cache::{hash_prefix, hex, Cache};
 use crate::registry::{error_chain, is_unreachable, with_retries};
 use crate::{OciError, Progress, Registry, RegistryOptions};
 
@@ -223,29 +223,6 @@ async fn hash_file(path: &std::path::Path) -> Result<(String, u64), OciError> {
     Ok((format!("sha256:{}", hex(&hasher.finalize())), n))
 }
 
-async fn hash_prefix(path: &std::path::Path) -> Result<(Sha256, u64), OciError> {
-    let mut hasher = Sha256::new();
-    let mut n = 0u64;
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((hasher, 0)),
-        Err(e) => return Err(OciError::io(path, e)),
-    };
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let r = file
-            .read(&mut buf)
-            .await
-            .map_err(|e| OciError::io(path, e))?;
-        if r == 0 {
-            break;
-        }
-        hasher.update(&buf[..r]);
-        n += r as u64;
-    }
-    Ok((hasher, n))
-}
-
 /// One attempt: continue (or start) `partial/<digest>`, hashing as bytes arrive, and
 /// rename it into `blobs/` once its sha256 matches.
 async fn attempt(
@@ -255,16 +232,7 @@ async fn attempt(
     progress: &dyn Progress,
     restart: bool,
 ) -> Result<Attempt, OciError> {
-    let partial = cache.partial_path(&f.digest);
-    let dir = partial.parent().expect("partial paths have a parent");
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|e| OciError::io(dir, e))?;
-    let (mut hasher, mut have) = if restart {
-        (Sha256::new(), 0)
-    } else {
-        hash_prefix(&partial).await?
-    };
+    let (partial, mut hasher, mut have) = cache.resume_partial(&f.digest, restart).await?;
     let failed = |status: Option<u16>, message: String, transient: bool| OciError::FileDownload {
         owner: f.owner.clone(),
         url: f.url.clone(),
@@ -310,14 +278,7 @@ async fn attempt(
     let resumed_from = have;
     let expected_len = response.content_length().map(|n| n + have);
     progress.blob_started(&f.owner, &f.digest, expected_len.unwrap_or(0), have);
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(have == 0)
-        .append(have > 0)
-        .open(&partial)
-        .await
-        .map_err(|e| OciError::io(&partial, e))?;
+    let mut file = cache.write_partial(&partial, have).await?;
     let mut stream = response.bytes_stream();
     let mut broke = None;
     while let Some(chunk) = stream.next().await {
@@ -364,14 +325,7 @@ async fn attempt(
             actual,
         });
     }
-    let dest = cache.blob_path(&f.digest);
-    let dest_dir = dest.parent().expect("blob paths have a parent");
-    tokio::fs::create_dir_all(dest_dir)
-        .await
-        .map_err(|e| OciError::io(dest_dir, e))?;
-    tokio::fs::rename(&partial, &dest)
-        .await
-        .map_err(|e| OciError::io(&dest, e))?;
+    cache.adopt_partial(&partial, &f.digest).await?;
     Ok(Attempt::Done {
         bytes: have - resumed_from,
         resumed: resumed_from > 0,

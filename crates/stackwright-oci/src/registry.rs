@@ -10,7 +10,7 @@ use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::cache::{hex, sha256_digest, Cache};
 use crate::manifest::{Descriptor, MANIFEST_TYPES};
@@ -389,33 +389,11 @@ impl<'a> Conn<'a> {
         desc: &Descriptor,
         restart: bool,
     ) -> Result<Attempt, OciError> {
-        let partial = cache.partial_path(&desc.digest);
-        let dir = partial.parent().expect("partial paths have a parent");
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| OciError::io(dir, e))?;
-        let mut hasher = Sha256::new();
-        let mut have = 0u64;
-        if !restart {
-            if let Ok(mut f) = tokio::fs::File::open(&partial).await {
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let n = f
-                        .read(&mut buf)
-                        .await
-                        .map_err(|e| OciError::io(&partial, e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    have += n as u64;
-                }
-            }
-            if have >= desc.size {
-                // Complete but never renamed, or too long: cheaper to start over than to guess.
-                hasher = Sha256::new();
-                have = 0;
-            }
+        let (partial, mut hasher, mut have) = cache.resume_partial(&desc.digest, restart).await?;
+        if have >= desc.size {
+            // Complete but never renamed, or too long: cheaper to start over than to guess.
+            hasher = Sha256::new();
+            have = 0;
         }
         let resumed_from = have;
         let reference = crate::reference::by_digest(image, &desc.digest);
@@ -444,14 +422,7 @@ impl<'a> Conn<'a> {
                 .await
                 .map_err(classify)?
         };
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(have == 0)
-            .append(have > 0)
-            .open(&partial)
-            .await
-            .map_err(|e| OciError::io(&partial, e))?;
+        let mut file = cache.write_partial(&partial, have).await?;
         self.progress
             .blob_started(image.original(), &desc.digest, desc.size, have);
         let expected_len = stream.content_length;
@@ -513,14 +484,7 @@ impl<'a> Conn<'a> {
                 actual,
             });
         }
-        let dest = cache.blob_path(&desc.digest);
-        let dest_dir = dest.parent().expect("blob paths have a parent");
-        tokio::fs::create_dir_all(dest_dir)
-            .await
-            .map_err(|e| OciError::io(dest_dir, e))?;
-        tokio::fs::rename(&partial, &dest)
-            .await
-            .map_err(|e| OciError::io(&dest, e))?;
+        cache.adopt_partial(&partial, &desc.digest).await?;
         Ok(Attempt::Done)
     }
 
