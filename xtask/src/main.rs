@@ -8,7 +8,8 @@
 //!   end-to-end test (see `debs.rs`).
 //! - `fuzz [--seconds N]` — every fuzz target of `tests/fuzz` for a bounded time (see `fuzz.rs`).
 //! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`), then the I/O
-//!   lines (`io_bench/`); `bench e2e-debian` runs only the end-to-end platform's line.
+//!   lines (`io_bench/`); `bench e2e-debian`, `bench boot-qemu` and `bench disk-images`
+//!   run only that line.
 //! - `docs` — regenerates `docs/diagnostics.md` from the code list.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the terminal is this crate's job
 
@@ -43,6 +44,15 @@ fn main() {
                 Err(e) => {
                     eprintln!("xtask bench: cannot start cargo: {e}");
                     3
+                }
+            }
+        }
+        Some("bench") if matches!(args[1..], [ref a] if a == "boot-qemu" || a == "disk-images") => {
+            match io_bench::boot_only(args[1] == "boot-qemu", args[1] == "disk-images") {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("xtask bench: {e:#}");
+                    1
                 }
             }
         }

@@ -5,6 +5,7 @@
 //! Target: at most 10 s under TCG on a 2-core machine.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use stackwright_qemu::{Boot, Kvm, Options};
@@ -48,11 +49,18 @@ fn opts() -> Options {
     }
 }
 
-pub fn line() -> Result<String, String> {
+/// The boot test's platform, assembled (`--format kernel+initrd`) into `out`; the disk
+/// image line builds its images from the same files.
+pub struct Assembled {
+    pub out: PathBuf,
+    p: BootPlatform,
+    _reg: LocalRegistry,
+}
+
+pub fn assemble() -> Result<Assembled, String> {
     if let Some(m) = stackwright_testkit::boot::missing() {
         return Err(m);
     }
-    let kernel = stackwright_testkit::boot::test_kernel().ok_or("no kernel")?;
     let reg = LocalRegistry::start()?;
     let p = BootPlatform::new(&reg);
     let asm = p.full();
@@ -67,7 +75,13 @@ pub fn line() -> Result<String, String> {
     if code != 0 {
         return Err(format!("assembling the boot platform exited {code}"));
     }
-    let boot = stackwright_qemu::find_boot(&out).map_err(|e| e.to_string())?;
+    Ok(Assembled { out, p, _reg: reg })
+}
+
+pub fn line(a: &Assembled) -> Result<String, String> {
+    let (p, out) = (&a.p, &a.out);
+    let kernel = stackwright_testkit::boot::test_kernel().ok_or("no kernel")?;
+    let boot = stackwright_qemu::find_boot(out).map_err(|e| e.to_string())?;
     let platform = stackwright_qemu::run(&boot.into(), &opts(), Box::new(std::io::sink()))
         .map_err(|e| e.to_string())?;
     if platform.exit_code() != 0 {

@@ -1,7 +1,8 @@
 //! The rest of `cargo xtask bench`, after the solver scenarios: every example assembly
 //! resolved on the real registry, pulling from a local registry against `skopeo copy`, and
 //! unpacking against `umoci unpack` — each printed as a line with its ratio — and booting
-//! the boot test's platform under qemu beside the kernel's own floor, and the end-to-end
+//! the boot test's platform under qemu beside the kernel's own floor, writing each disk
+//! image format of that platform beside writing its initrd alone, and the end-to-end
 //! platform of Debian-built parts from assemble to workload beside its boot alone.
 //!
 //! Pull and unpack need Debian's docker-registry, skopeo and umoci (`cargo xtask test`
@@ -10,6 +11,7 @@
 use std::path::Path;
 
 mod boot;
+mod disk;
 mod e2e;
 mod pull;
 mod unpack;
@@ -23,6 +25,36 @@ pub fn e2e_only() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cargo xtask bench boot-qemu` / `bench disk-images`: that line alone.
+pub fn boot_only(boot: bool, disk: bool) -> anyhow::Result<()> {
+    boot_and_disk_lines(boot, disk);
+    Ok(())
+}
+
+/// Both lines share one assembly of the boot test's platform.
+fn boot_and_disk_lines(boot: bool, disk: bool) {
+    let a = match boot::assemble() {
+        Ok(a) => a,
+        Err(e) => {
+            println!("bench boot-qemu skipped: {e}");
+            println!("bench disk-images skipped: {e}");
+            return;
+        }
+    };
+    if boot {
+        match boot::line(&a) {
+            Ok(l) => println!("{l}"),
+            Err(e) => println!("bench boot-qemu skipped: {e}"),
+        }
+    }
+    if disk {
+        match disk::line(&a.out) {
+            Ok(l) => println!("{l}"),
+            Err(e) => println!("bench disk-images skipped: {e}"),
+        }
+    }
+}
+
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     // Scenario filters given: the user wants only solver scenarios.
     if args.iter().any(|a| !a.starts_with('-')) {
@@ -31,10 +63,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     registry_lines()?;
     pull_line();
     unpack_line();
-    match boot::line() {
-        Ok(l) => println!("{l}"),
-        Err(e) => println!("bench boot-qemu skipped: {e}"),
-    }
+    boot_and_disk_lines(true, true);
     match e2e::line() {
         Ok(l) => println!("{l}"),
         Err(e) => println!("bench e2e-debian skipped: {e}"),
