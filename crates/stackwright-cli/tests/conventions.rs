@@ -129,6 +129,12 @@ fn color_always_never_and_auto_in_a_pipe() {
         .unwrap();
     assert!(String::from_utf8_lossy(&forced.stderr).contains(ESC));
     assert_eq!(run(&["--color", "sometimes", "check", WARNS]).code, 2);
+    // clap's own usage errors and help follow --color too.
+    let usage = run(&["--color=always", "check", "--no-such-flag"]);
+    assert_eq!(usage.code, 2);
+    assert!(usage.stderr.contains(ESC), "{:?}", usage.stderr);
+    let usage = run(&["check", "--no-such-flag"]);
+    assert!(!usage.stderr.contains(ESC), "{:?}", usage.stderr);
 }
 
 /// Runs the binary on a pseudo-terminal; returns everything it wrote there.
@@ -186,6 +192,16 @@ fn color_auto_on_a_terminal_and_no_color() {
     assert!(!no_color.contains(ESC), "NO_COLOR ignored: {no_color:?}");
     let never = on_a_terminal(&["--color", "never", "check", WARNS], false);
     assert!(!never.contains(ESC), "{never:?}");
+    let help = on_a_terminal(&["check", "--help", "--color", "never"], false);
+    assert!(
+        help.contains("Examples:") && !help.contains(ESC),
+        "{help:?}"
+    );
+    let help = on_a_terminal(&["check", "--help"], false);
+    assert!(
+        help.contains(ESC),
+        "clap's help is plain on a terminal: {help:?}"
+    );
 }
 
 #[test]
