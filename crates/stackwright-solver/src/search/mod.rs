@@ -85,8 +85,8 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     pub watch_head: Vec<u32>,
     pub proofs: Vec<Vec<Ante>>,
     /// Whether learned clauses keep the antecedents they came from (`proofs`). Only a
-    /// refusal reads them (to explain it), so the first search of a resolution runs
-    /// without, and a refused one is searched again with them (same search, same answer).
+    /// refusal reads them (to explain it); the searches that try a recommendation, whose
+    /// refusals are never explained, run without.
     pub record: bool,
     pub trail: Vec<Lit>,
     pub trail_lim: Vec<u32>,
@@ -312,17 +312,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
 pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Resolution, Refusal> {
     let mut soft: Vec<AskData<'_>> = Vec::new();
     let mut s = Solver::new(p, req, &soft);
-    s.record = false;
     s.check_names()?;
     if !s.solve() {
         if let Some(refusal) = policy::privileged_refusal(p, req, &s) {
             return Err(refusal);
         }
-        // The same search again, keeping the proof this time.
-        s = Solver::new(p, req, &soft);
-        s.check_names()?;
-        let refused = !s.solve();
-        debug_assert!(refused, "a search gives the same answer every time");
         let mut s = crate::explain::minimise(p, req, s);
         return Err(Refusal::Unsatisfiable(crate::explain::explain(&mut s)));
     }
