@@ -75,9 +75,32 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A registry could not be reached, refused us, or sent bad data: exit code 3.
-    #[error("{0}")]
-    Registry(String),
+    /// A registry could not be reached, refused us, or sent bad data: exit code 3. The
+    /// registry client's error is kept as it is (its variant says which).
+    #[cfg(feature = "oci")]
+    #[error(transparent)]
+    Registry(#[from] stackwright_oci::OciError),
+    /// A published (`oci://`) parent named in `extends` could not be fetched: exit code 3.
+    #[cfg(feature = "oci")]
+    #[error("{}cannot fetch the parent assembly {uri}: {source}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
+    Parent {
+        uri: String,
+        /// The `extends` entry naming it.
+        location: Option<Box<stackwright_types::Location>>,
+        #[source]
+        source: Box<stackwright_oci::OciError>,
+    },
+    /// The root filesystem or a disk image could not be built: exit code 3 when the
+    /// machine failed (I/O, a missing or failing tool), 1 when the platform's images or
+    /// files are at fault ([`Error::exit_code`]).
+    #[cfg(feature = "oci")]
+    #[error("building the root filesystem: {source}")]
+    Build {
+        #[source]
+        source: Box<stackwright_build::BuildError>,
+        /// What to do about it, where there is something to say.
+        hint: Option<String>,
+    },
     /// A release file could not be fetched, or did not match its sha256, or is not in
     /// the cache with `--offline`: exit code 3, with what to do about it.
     #[error("{message}")]
@@ -110,9 +133,29 @@ impl Error {
                 diagnostic::IO_ERROR,
                 format!("{context}: {source}"),
             )],
-            Error::Registry(m) => vec![Diagnostic::error(diagnostic::IO_ERROR, m.clone()).hint(
+            #[cfg(feature = "oci")]
+            Error::Registry(e) => vec![Diagnostic::error(diagnostic::IO_ERROR, e.to_string()).hint(
                 "check the image reference, the network, credentials in ~/.docker/config.json, or --insecure-registry for plain HTTP",
             )],
+            #[cfg(feature = "oci")]
+            Error::Parent {
+                uri,
+                location,
+                source,
+            } => vec![Diagnostic::error(
+                diagnostic::IO_ERROR,
+                format!("cannot fetch the parent assembly {uri}: {source}"),
+            )
+            .at_opt(location.as_deref().cloned())
+            .hint("check the reference, the network, credentials in ~/.docker/config.json, or --insecure-registry for plain HTTP")],
+            #[cfg(feature = "oci")]
+            Error::Build { hint, .. } => {
+                let d = Diagnostic::error(diagnostic::IO_ERROR, self.to_string());
+                vec![match hint {
+                    Some(h) => d.hint(h.clone()),
+                    None => d,
+                }]
+            }
             Error::Download { message, hint } => {
                 vec![Diagnostic::error(diagnostic::IO_ERROR, message.clone()).hint(hint.clone())]
             }
@@ -134,7 +177,11 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Render(_) => 1,
             Error::Usage(_) | Error::NeedsFeature { .. } | Error::BlockingInRuntime { .. } => 2,
-            Error::Io { .. } | Error::Registry(_) | Error::Download { .. } => 3,
+            Error::Io { .. } | Error::Download { .. } => 3,
+            #[cfg(feature = "oci")]
+            Error::Registry(_) | Error::Parent { .. } => 3,
+            #[cfg(feature = "oci")]
+            Error::Build { source, .. } => build_exit_code(source),
         }
     }
 }
@@ -159,10 +206,40 @@ impl From<stackwright_assembly::AssemblyError> for Error {
                 source,
             },
             stackwright_assembly::AssemblyError::Invalid(d) => Error::Invalid(d),
+            // Without registry support every published parent is refused by the loader:
+            // reported as the one missing-feature error.
+            #[cfg(not(feature = "oci"))]
+            stackwright_assembly::AssemblyError::Parent { uri, location, .. } => {
+                Error::NeedsFeature {
+                    feature: "oci",
+                    what: match location {
+                        Some(l) => format!("the published parent {uri} (extended at {l})"),
+                        None => format!("the published parent {uri}"),
+                    },
+                }
+            }
+            // With it, `share::load` fetches parents itself; what the loader still refuses
+            // is what a published parent holds (not text, no source files): its data is bad.
+            #[cfg(feature = "oci")]
             e @ stackwright_assembly::AssemblyError::Parent { .. } => {
-                Error::Registry(e.to_string())
+                Error::Invalid(e.diagnostics())
             }
         }
+    }
+}
+
+/// Exit code 3 for failures of the machine (I/O, a disk tool missing or failing), 1 for
+/// what the platform's images and files are to blame for.
+#[cfg(feature = "oci")]
+fn build_exit_code(e: &stackwright_build::BuildError) -> i32 {
+    use stackwright_build::{BuildError, DiskError};
+    match e {
+        BuildError::Io { .. }
+        | BuildError::Disk {
+            source: DiskError::Missing { .. } | DiskError::Tool { .. } | DiskError::Io { .. },
+            ..
+        } => 3,
+        _ => 1,
     }
 }
 
@@ -650,4 +727,53 @@ pub fn import_linuxkit(
         source,
     })?;
     Ok((n, import.warnings))
+}
+
+#[cfg(all(test, feature = "oci"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_failures_of_the_machine_exit_3_and_of_the_platform_exit_1() {
+        use stackwright_build::{BuildError, DiskError};
+        let io = BuildError::Io {
+            path: "/x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        let missing = BuildError::Disk {
+            file: "edge.raw".into(),
+            source: DiskError::Missing {
+                program: "grub-mkimage".into(),
+                package: "grub-common",
+            },
+        };
+        let kernel = BuildError::Kernel {
+            image: "linuxkit/kernel".into(),
+            reason: "no kernel file".into(),
+        };
+        let codes: Vec<i32> = [io, missing, kernel]
+            .into_iter()
+            .map(|e| {
+                Error::Build {
+                    source: Box::new(e),
+                    hint: None,
+                }
+                .exit_code()
+            })
+            .collect();
+        assert_eq!(codes, [3, 3, 1]);
+    }
+
+    #[test]
+    fn registry_errors_keep_their_cause() {
+        let e = Error::from(stackwright_oci::OciError::Offline {
+            cache: "/c".into(),
+            missing: vec!["busybox".into()],
+        });
+        assert_eq!(e.exit_code(), 3);
+        assert!(matches!(
+            e,
+            Error::Registry(stackwright_oci::OciError::Offline { .. })
+        ));
+    }
 }

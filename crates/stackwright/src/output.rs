@@ -304,7 +304,7 @@ async fn registry_work(
     progress: &dyn Progress,
 ) -> Result<(), Error> {
     use stackwright_oci::{Credentials, PullRequest, Registry, RegistryOptions};
-    let reg_err = |e: stackwright_oci::OciError| Error::Registry(e.to_string());
+    let reg_err = Error::Registry;
     let progress = &crate::progress::Forward(progress);
     let credentials = Credentials::from_default_location().map_err(reg_err)?;
     let registry = Registry::new(RegistryOptions {
@@ -404,7 +404,7 @@ async fn push_built_images(
         registry
             .push_image(&target, cache, &digest, progress)
             .await
-            .map_err(|e| Error::Registry(format!("pushing {local} to {target}: {e}")))?;
+            .map_err(Error::Registry)?;
         assembled.digests.insert(target.clone(), digest);
         assembled.published.insert(local.clone(), target);
     }
@@ -620,9 +620,16 @@ fn package_image(
         limits: ExtractLimits::default(),
     };
     recipe.build_or_reuse(cache).map_err(|e| match e {
-        PackageError::Io { .. } | PackageError::Cache(_) => {
-            Error::Registry(format!("{} {}: building its image: {e}", p.id, p.version))
-        }
+        PackageError::Io { path, source } => Error::Io {
+            context: format!(
+                "{} {}: building its image: {}",
+                p.id,
+                p.version,
+                path.display()
+            ),
+            source,
+        },
+        PackageError::Cache(e) => Error::Registry(e),
         other => Error::Invalid(vec![stackwright_types::Diagnostic::error(
             stackwright_types::diagnostic::INVALID_VALUE,
             format!("{} {}: building its image: {other}", p.id, p.version),
@@ -702,36 +709,37 @@ fn build_formats(
         Some(stackwright_render::sbom_spdx(&assembled.platform(), &sbom_time()?).into_bytes());
     opts.mtime = crate::source_date_epoch()?.unwrap_or(0);
     opts.disk_size = disk_size;
-    stackwright_build::build(&config, layout, &opts).map_err(|e| {
-        use stackwright_build::DiskError;
-        let hint = match &e {
-            stackwright_build::BuildError::Disk { source, .. } => match source {
-                DiskError::Missing { package, .. } => {
-                    Some(format!("install it: apt-get install -y {package}"))
-                }
-                DiskError::TooSmall { needed, .. } => Some(format!(
-                    "ask for at least {} MiB: --disk-size {}M",
-                    needed.div_ceil(1 << 20),
-                    needed.div_ceil(1 << 20)
-                )),
-                DiskError::Cmdline(_) => Some(
-                    "write the [kernel] cmdline without quotes or backslashes for disk images"
-                        .to_string(),
-                ),
-                _ => None,
-            },
-            _ => None,
-        };
-        let d = stackwright_types::Diagnostic::error(
-            stackwright_types::diagnostic::IO_ERROR,
-            format!("building the root filesystem: {e}"),
-        );
-        Error::Invalid(vec![match hint {
-            Some(h) => d.hint(h),
-            None => d,
-        }])
-    })?;
+    stackwright_build::build(&config, layout, &opts).map_err(build_error)?;
     Ok(())
+}
+
+/// A build failure with what to do about it; [`Error::exit_code`] tells the machine's
+/// failures (exit 3) from the platform's (exit 1).
+#[cfg(feature = "oci")]
+fn build_error(e: stackwright_build::BuildError) -> Error {
+    use stackwright_build::DiskError;
+    let hint = match &e {
+        stackwright_build::BuildError::Disk { source, .. } => match source {
+            DiskError::Missing { package, .. } => {
+                Some(format!("install it: apt-get install -y {package}"))
+            }
+            DiskError::TooSmall { needed, .. } => Some(format!(
+                "ask for at least {} MiB: --disk-size {}M",
+                needed.div_ceil(1 << 20),
+                needed.div_ceil(1 << 20)
+            )),
+            DiskError::Cmdline(_) => Some(
+                "write the [kernel] cmdline without quotes or backslashes for disk images"
+                    .to_string(),
+            ),
+            _ => None,
+        },
+        _ => None,
+    };
+    Error::Build {
+        source: Box::new(e),
+        hint,
+    }
 }
 
 /// A short listing of what a written output directory holds.

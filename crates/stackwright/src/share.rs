@@ -116,7 +116,7 @@ fn registry_error(e: OciError) -> Error {
         OciError::InvalidReference { .. } | OciError::InvalidArtifact { .. } => Error::Invalid(
             vec![Diagnostic::error(diagnostic::INVALID_VALUE, e.to_string())],
         ),
-        e => Error::Registry(e.to_string()),
+        e => Error::Registry(e),
     }
 }
 
@@ -449,7 +449,12 @@ pub async fn pull(
     )))?;
     for f in &pulled.artifact.files {
         // The oci crate refused unsafe titles already; this stays true if it changes.
-        art::check_title(&f.title).map_err(|r| Error::Registry(format!("{reference}: {r}")))?;
+        art::check_title(&f.title).map_err(|reason| {
+            Error::Invalid(vec![Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("{reference}: a file of the artifact has an unsafe title: {reason}"),
+            )])
+        })?;
         staging
             .write(&f.title, &f.bytes)
             .map_err(io(format!("writing {}", f.title)))?;
@@ -580,22 +585,25 @@ pub async fn load(
         let stackwright_assembly::AssemblyError::Parent { location, .. } = &error else {
             return Err(error.into());
         };
-        let parent_error = |message: String| stackwright_assembly::AssemblyError::Parent {
-            uri: uri.clone(),
-            location: location.clone(),
-            message,
-        };
         if client.is_none() {
-            let made = (|| Ok::<_, Error>((opts.registry()?, opts.cache()?)))()
-                .map_err(|e| Error::from(parent_error(e.to_string())))?;
-            client = Some(made);
+            client = Some((opts.registry()?, opts.cache()?));
         }
         let (registry, cache) = client.as_ref().expect("just made");
         let digest = known.get(uri.as_str()).copied();
-        let fetched = fetch_with(registry, cache, &uri, digest, &crate::NoProgress)
+        let pulled = fetch_with(registry, cache, &uri, digest, &crate::NoProgress)
             .await
-            .map_err(|e| parent_error(e.to_string()))
-            .and_then(|pulled| parent_files(pulled).map_err(parent_error))?;
+            .map_err(|source| Error::Parent {
+                uri: uri.clone(),
+                location: location.clone().map(Box::new),
+                source: Box::new(source),
+            })?;
+        let fetched = parent_files(pulled).map_err(|message| {
+            Error::from(stackwright_assembly::AssemblyError::Parent {
+                uri: uri.clone(),
+                location: location.clone(),
+                message,
+            })
+        })?;
         source.parents.insert(uri, fetched);
     }
 }
