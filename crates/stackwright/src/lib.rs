@@ -42,6 +42,7 @@ pub use stackwright_render as render;
 pub use stackwright_solver as solver;
 pub use stackwright_types as types;
 
+#[doc(inline)]
 pub use stackwright_registry::{
     Component, ComponentContext, ComponentError, Contribution, ManifestComponent,
     PlatformComponent, Registry, RegistryBuilder,
@@ -53,9 +54,20 @@ use std::sync::Arc;
 
 use stackwright_assembly::{Loaded, Validated};
 use stackwright_render::Platform;
-use stackwright_solver::{ManifestProvider, Request, Resolution};
-use stackwright_types::diagnostic::{self, Diagnostic};
+use stackwright_solver::{ManifestProvider, Request};
+use stackwright_types::diagnostic;
+
+/// The types a program meets first, shown here by `cargo doc` (they live in the layer
+/// crates re-exported above).
+#[doc(inline)]
+pub use stackwright_solver::Resolution;
+#[doc(inline)]
+pub use stackwright_types::diagnostic::Diagnostic;
+#[doc(inline)]
+pub use stackwright_types::linuxkit::File;
 use stackwright_types::lock::Lockfile;
+#[doc(inline)]
+pub use stackwright_types::manifest::Manifest;
 
 /// Errors of the pipeline, sorted by what the command line makes of them.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,10 @@
-//! Writing an assembled platform ([`write`]): the text outputs always, plus what
+//! Writing an assembled platform ([`write()`]): the text outputs always, plus what
 //! [`WriteOptions`] asks for (pinning, pulling, the [`Format`]s) — all into one staging
 //! directory ([`Staging`], from `stackwright-staging`) swapped into place at the end, so a
 //! failure anywhere (a registry error, a digest mismatch, Ctrl-C) leaves the previous
 //! output as it was.
 //!
-//! [`write`] is async and runs on the caller's runtime; [`write_blocking`] is the same for
+//! [`write()`] is async and runs on the caller's runtime; [`write_blocking`] is the same for
 //! synchronous callers. The signature is the same with or without the `oci` feature:
 //! options that need it (`pin`, `pull`, every format but [`Format::Sbom`]) are refused
 //! without it with [`Error::NeedsFeature`].
@@ -114,7 +114,7 @@ pub fn parse_formats<S: AsRef<str>>(names: &[S]) -> Result<Vec<Format>, Error> {
     names.iter().map(|n| n.as_ref().parse()).collect()
 }
 
-/// What [`write`] does beyond the text outputs.
+/// What [`write()`] does beyond the text outputs.
 #[derive(Clone, Debug, Default)]
 pub struct WriteOptions {
     /// Resolve every image tag to its digest against its registry (needs `oci`).
@@ -269,9 +269,9 @@ pub async fn write(
         .map_err(io(format!("moving the output into {}", out.display())))
 }
 
-/// [`write`] for synchronous callers: runs it on a runtime of its own, on this thread.
+/// [`write()`] for synchronous callers: runs it on a runtime of its own, on this thread.
 /// Called from inside an async runtime it refuses ([`Error::BlockingInRuntime`]) rather
-/// than panic; call [`write`] there.
+/// than panic; call [`write()`] there.
 pub fn write_blocking(
     assembled: &mut Assembled,
     out: &Path,
