@@ -124,3 +124,51 @@ fn a_failing_onboot_container_fails_the_run_and_is_named() {
     );
     line_of(&console, "FAILED onboot broken: exited with exit status 3");
 }
+
+#[test]
+fn a_data_disk_is_the_guests_dev_vda() {
+    let Some((p, _reg)) = setup() else { return };
+    p.container(
+        "disk",
+        "onboot",
+        "",
+        "binds = [\"/dev:/dev\"]",
+        "[ -b /dev/vda ] && echo data disk /dev/vda is a block device",
+        "",
+    );
+    p.poweroff("shutdown", "", "");
+    let asm = p.assembly("disk", &["disk", "shutdown"]);
+    // Debian's cloud kernel has virtio as modules: the init loads them (`kernel.tar`).
+    let modules = stackwright_testkit::boot::VIRTIO_MODULES[..6].join(",");
+    let text = std::fs::read_to_string(&asm).unwrap().replace(
+        "cmdline = \"console=ttyS0\"",
+        &format!("cmdline = \"console=ttyS0 stackwright.modules={modules}\""),
+    );
+    assert!(text.contains("stackwright.modules="), "{text}");
+    std::fs::write(&asm, text).unwrap();
+    let out = p.dir.path().join("out/disk");
+    let a = Command::new(BIN)
+        .args(p.assemble_args(&asm, &out))
+        .env("HOME", p.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let r = Command::new(BIN)
+        .args(["run", "qemu"])
+        .arg(&out)
+        .args(["--timeout", "300", "--mem", "512", "--disk", "64M"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&r.stdout);
+    let all = format!(
+        "{console}\n--- stderr\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_eq!(r.status.code(), Some(0), "{all}");
+    line_of(&console, "module virtio_blk: loaded");
+    line_of(&console, "[disk] data disk /dev/vda is a block device");
+    let len = std::fs::metadata(out.join("data-disk.img")).unwrap().len();
+    assert_eq!(len, 64 << 20, "the data disk is kept beside the output");
+}

@@ -509,6 +509,62 @@ fn await_level(ctx: &Ctx, level: &[(Unit, Arc<ServiceState>)]) {
     }
 }
 
+/// The modules `stackwright.modules=a,b,c` on the kernel command line names, in order.
+pub fn modules_asked(cmdline: &str) -> Vec<String> {
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("stackwright.modules="))
+        .flat_map(|l| l.split(','))
+        .filter(|m| !m.is_empty())
+        .map(|m| m.replace('-', "_"))
+        .collect()
+}
+
+/// `name.ko` anywhere under `dir` (`-` and `_` alike, as modprobe treats them).
+pub fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".ko"))
+                .is_some_and(|n| n.replace('-', "_") == name)
+            {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// Loads, in the order given, the modules `stackwright.modules=` names (a kernel whose
+/// device drivers are modules, e.g. Debian's virtio ones: `stackwright.modules=virtio_ring,
+/// virtio,virtio_pci_legacy_dev,virtio_pci_modern_dev,virtio_pci,virtio_blk`),
+/// from `/lib/modules/<release>/` (the kernel image's `kernel.tar`). Dependencies are not
+/// resolved: list them first. A missing or failing module is said on the console; the
+/// boot goes on (what needed it fails visibly).
+fn load_modules(report: &Report, cmdline: &str, dir: &Path) {
+    for m in modules_asked(cmdline) {
+        match find_module(dir, &m).map(|p| (sys::load_module(&p), p)) {
+            Some((Ok(()), p)) => report.say(&format!("module {m}: loaded {}", p.display())),
+            Some((Err(e), p)) if e.kind() == std::io::ErrorKind::NotFound => report.say(&format!(
+                "module {m} ({}): unknown symbols: list the modules it needs before it (the kernel's messages name them)",
+                p.display()
+            )),
+            Some((Err(e), p)) => report.say(&format!("module {m} ({}): {e}", p.display())),
+            None => report.say(&format!("module {m}: no {m}.ko under {}", dir.display())),
+        }
+    }
+}
+
 /// Runs the whole plan; returns the shutdown asked for and the number of failures.
 pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
     if opts.pid1 {
@@ -553,6 +609,13 @@ pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
         if let Err(e) = sys::loopback_up() {
             report.say(&format!("bringing up lo: {e}"));
         }
+        let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        load_modules(
+            &report,
+            &cmdline,
+            &Path::new("/lib/modules").join(release.trim()),
+        );
     }
     let reaper = Arc::new(Reaper::default());
     {
@@ -663,4 +726,27 @@ pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
     });
     report.say(&format!("{}, {failures} failure(s)", action.as_str()));
     Ok((action, failures))
+}
+
+#[cfg(test)]
+mod module_tests {
+    use super::*;
+
+    #[test]
+    fn modules_come_from_the_command_line_in_order() {
+        assert_eq!(
+            modules_asked("console=ttyS0 stackwright.modules=virtio-ring,virtio,,virtio_blk quiet"),
+            ["virtio_ring", "virtio", "virtio_blk"]
+        );
+        assert!(modules_asked("console=ttyS0").is_empty());
+        let d = tempfile::tempdir().unwrap();
+        let deep = d.path().join("kernel/drivers/block");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("virtio-blk.ko"), b"").unwrap();
+        assert_eq!(
+            find_module(d.path(), "virtio_blk"),
+            Some(deep.join("virtio-blk.ko"))
+        );
+        assert_eq!(find_module(d.path(), "virtio_net"), None);
+    }
 }

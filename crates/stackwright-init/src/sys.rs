@@ -340,6 +340,30 @@ impl Reaper {
     }
 }
 
+/// Loads the kernel module in `file` (`finit_module`); loaded already is success.
+pub fn load_module(file: &Path) -> io::Result<()> {
+    let f = std::fs::File::open(file)?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: an open file descriptor that outlives the call and an empty NUL-terminated
+    // parameter string; no memory is handed to the kernel beyond the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_finit_module,
+            f.as_raw_fd(),
+            c"".as_ptr(),
+            0 as libc::c_int,
+        )
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EEXIST) {
+            return Ok(());
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

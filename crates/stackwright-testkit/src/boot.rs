@@ -63,6 +63,73 @@ fn moded(files: &[(String, u32, Vec<u8>)]) -> TestLayer {
     layer_with_modes(&v)
 }
 
+/// The virtio modules (Debian's cloud kernel builds its virtio drivers as modules), in
+/// the order they load: what `stackwright.modules=` lists for a data disk (`virtio_blk`)
+/// and a NIC (`virtio_net`).
+pub const VIRTIO_MODULES: [&str; 9] = [
+    "virtio_ring",
+    "virtio",
+    "virtio_pci_legacy_dev",
+    "virtio_pci_modern_dev",
+    "virtio_pci",
+    "virtio_blk",
+    "failover",
+    "net_failover",
+    "virtio_net",
+];
+
+/// LinuxKit's `kernel.tar` for the test kernel: its [`VIRTIO_MODULES`] at
+/// `lib/modules/<release>/…`, from the unpacked package beside `vmlinuz` (empty when
+/// there are none, e.g. a `STACKWRIGHT_TEST_KERNEL` elsewhere).
+fn kernel_tar(vmlinuz: &Path) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let release = vmlinuz
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .unwrap_or_default();
+    let root = vmlinuz
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("lib/modules").join(release));
+    if let Some(root) = root.filter(|r| !release.is_empty() && r.is_dir()) {
+        let mut stack = vec![root.clone()];
+        let mut found = Vec::new();
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p
+                    .file_stem()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| VIRTIO_MODULES.contains(&n))
+                    && p.extension().is_some_and(|x| x == "ko")
+                {
+                    found.push(p);
+                }
+            }
+        }
+        found.sort();
+        for p in found {
+            let rel = p.strip_prefix(&root).expect("under root");
+            let data = std::fs::read(&p).expect("a module is readable");
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(0);
+            h.set_cksum();
+            b.append_data(
+                &mut h,
+                Path::new("lib/modules").join(release).join(rel),
+                data.as_slice(),
+            )
+            .expect("in-memory tar");
+        }
+    }
+    b.into_inner().expect("in-memory tar")
+}
+
 /// What is missing to boot here, with the command that installs it; `None`: all there.
 pub fn missing() -> Option<String> {
     if test_kernel().is_none() {
@@ -106,7 +173,7 @@ impl BootPlatform {
                     0o644,
                     std::fs::read(&vmlinuz).expect("kernel"),
                 ),
-                ("kernel.tar".into(), 0o644, vec![0u8; 1024]),
+                ("kernel.tar".into(), 0o644, kernel_tar(&vmlinuz)),
             ])],
         );
         let runc = which("runc").expect("checked");
