@@ -105,3 +105,37 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::refusal::{Refusal, Section};
+    use crate::request::{Ask, Request};
+    use crate::search::Solver;
+    use crate::testing::Tiny;
+
+    #[test]
+    fn names_the_request_uses_are_checked_on_their_own_side() {
+        let p = Tiny::default().cap("cri", false, None).comp(
+            "containerd",
+            &["2.0.0"],
+            &["provides cri 1.0.0"],
+        );
+        let mut req = Request::new();
+        req.components.insert("containerd".into(), Ask::any());
+        req.components.insert("cri".into(), Ask::any());
+        req.components.insert("zzz".into(), Ask::any());
+        let mut s = Solver::new(&p, &req, &[]);
+        let Err(Refusal::Unknown(list)) = s.check_names() else {
+            panic!("two names are wrong")
+        };
+        let got: Vec<(&str, bool)> = list
+            .iter()
+            .map(|u| (u.name.as_str(), u.other_kind))
+            .collect();
+        assert_eq!(got, [("cri", true), ("zzz", false)]);
+        assert!(list.iter().all(|u| u.section == Section::Components));
+        let mut ok = Request::new();
+        ok.capabilities.insert("cri".into(), Ask::any());
+        assert!(Solver::new(&p, &ok, &[]).check_names().is_ok());
+    }
+}
