@@ -244,3 +244,95 @@ pub(crate) fn check(
     }
     diags
 }
+
+/// `/var/run/x` is `/run/x` (LinuxKit's rc.init links /var/run to /run).
+fn host_path(p: &str) -> String {
+    let p = p.trim_end_matches('/');
+    match p.strip_prefix("/var/run") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/run{rest}"),
+        _ => p.to_string(),
+    }
+}
+
+/// SW0709 on LinuxKit's init (`containers`: every chosen component's effective container): a bind whose host source lies under the tmpfs `/var` or
+/// `/run` must be made at boot, by the init (`creates` of linuxkit-init: rc.init's
+/// directories), by a component that declares it `creates` it (the system containerd's
+/// root and state), or by a `runtime.mkdir` (LinuxKit makes nothing else there; `files`
+/// entries are under the tmpfs). runc refuses a bind whose source is missing, so the
+/// container would not start. Reported at the component (the assembly's entry, else its
+/// manifest), with the init's manifest in a note.
+pub(crate) fn bind_sources(
+    registry: &Registry,
+    loaded: &Loaded,
+    containers: &BTreeMap<String, stackwright_types::container::Container>,
+) -> Vec<Diagnostic> {
+    use stackwright_types::manifest::Stage;
+    let Some(init) = registry
+        .manifest("linuxkit-init")
+        .filter(|_| containers.contains_key("linuxkit-init"))
+    else {
+        return Vec::new();
+    };
+    let mut made: Vec<String> = Vec::new();
+    for id in containers.keys() {
+        if let Some(m) = registry.manifest(id) {
+            made.extend(m.creates.iter().map(|p| host_path(p)));
+        }
+        if let Some(mkdir) = containers
+            .get(id)
+            .and_then(|c| c.runtime.as_ref())
+            .and_then(|r| r.get("mkdir"))
+            .and_then(|m| m.as_array())
+        {
+            made.extend(mkdir.iter().filter_map(|d| d.as_str()).map(host_path));
+        }
+    }
+    let exists = |src: &str| {
+        made.iter()
+            .any(|m| m == src || m.starts_with(&format!("{src}/")))
+    };
+    let mut diags = Vec::new();
+    for (id, container) in containers {
+        let Some(m) = registry.manifest(id) else {
+            continue;
+        };
+        if !matches!(m.stage, Stage::Onboot | Stage::Service | Stage::Onshutdown) {
+            continue;
+        }
+        let binds = container
+            .binds
+            .iter()
+            .flatten()
+            .chain(container.binds_add.iter().flatten());
+        for bind in binds {
+            let source = host_path(bind.split(':').next().unwrap_or_default());
+            let tmpfs = ["/var/", "/run/"].iter().any(|t| source.starts_with(t));
+            if !tmpfs || exists(&source) {
+                continue;
+            }
+            let here = loaded
+                .assembly
+                .components
+                .get(id)
+                .map(|r| r.location.clone())
+                .unwrap_or_else(|| m.location.clone());
+            diags.push(
+                Diagnostic::warning(
+                    diagnostic::BIND_SOURCE_MISSING,
+                    format!(
+                        "`{id}` binds `{source}` (`{bind}`), which nothing makes at boot: runc refuses a bind whose source is missing, so `{id}` would not start"
+                    ),
+                )
+                .at(here)
+                .note(format!(
+                    "the other side: linuxkit-init mounts a tmpfs on /var and /run and makes only the directories its `creates` lists ({})",
+                    init.location.file
+                ))
+                .hint(format!(
+                    "make it before `{id}` starts: `{id} = {{ container = {{ runtime = {{ mkdir = [\"{source}\"] }} }} }}` (a directory), or bind a directory that exists"
+                )),
+            );
+        }
+    }
+    diags
+}

@@ -442,6 +442,21 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
 
     // Settings of two components that must agree (SW0705–SW0708).
     diags.extend(crate::coherence::check(registry, loaded, &platform));
+    // Bind sources under LinuxKit's tmpfs /var and /run that nothing makes (SW0709).
+    let containers: BTreeMap<String, Container> = resolution
+        .components
+        .keys()
+        .filter_map(|id| {
+            let m = registry.manifest(id)?;
+            let c = effective_container(m, additions.get(id), a.components.get(id));
+            Some((id.clone(), c))
+        })
+        .collect();
+    diags.extend(crate::coherence::bind_sources(
+        registry,
+        loaded,
+        &containers,
+    ));
 
     // `[linuxkit]` may only place components the platform has.
     if let Some(layout) = &a.linuxkit {

@@ -613,6 +613,7 @@ fn generate(
         override_: false,
         built_into: None,
         upgrade_after: Vec::new(),
+        creates: Vec::new(),
         // The entry's settings live in the assembly, beside every other entry's: with
         // `inherit_container = false` they are exactly what renders.
         container: Container::default(),

@@ -195,6 +195,7 @@ fn world(seed: u64) -> World {
             override_: false,
             built_into: None,
             upgrade_after: Vec::new(),
+            creates: Vec::new(),
             container: Container::default(),
             ports: vec![],
             config: BTreeMap::new(),

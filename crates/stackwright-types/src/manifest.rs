@@ -145,6 +145,8 @@ pub struct RawManifest {
     pub built_into: Option<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub upgrade_after: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub creates: Vec<String>,
     #[serde(default, skip_serializing_if = "Container::is_empty")]
     pub container: Container,
     #[serde(rename = "port", default, skip_serializing_if = "Vec::is_empty")]
@@ -484,6 +486,10 @@ pub struct Manifest {
     /// same step of minors): an upgrade order a peer's procedure fixes beyond the skew
     /// rules (kubeadm: control plane before kubelets).
     pub upgrade_after: Vec<String>,
+    /// Host paths this component makes at boot, before the services start (an init's
+    /// directories on its tmpfs `/var` and `/run`, a daemon's state directories): bind
+    /// sources there are checked against them (SW0709).
+    pub creates: Vec<String>,
     pub container: Container,
     pub ports: Vec<Port>,
     pub config: BTreeMap<String, ConfigOption>,
@@ -728,6 +734,7 @@ impl Manifest {
             override_: raw.override_,
             built_into,
             upgrade_after: raw.upgrade_after,
+            creates: raw.creates,
             container: raw.container,
             ports: raw.ports,
             config: raw.config,
@@ -818,6 +825,7 @@ impl Manifest {
             override_: self.override_,
             built_into: &self.built_into,
             upgrade_after: &self.upgrade_after,
+            creates: &self.creates,
             container: &self.container,
             port: &self.ports,
             config: &self.config,
@@ -867,6 +875,8 @@ struct TopLevel<'a> {
     built_into: &'a Option<String>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     upgrade_after: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    creates: &'a [String],
     #[serde(skip_serializing_if = "Container::is_empty")]
     container: &'a Container,
     #[serde(skip_serializing_if = "<[Port]>::is_empty")]
