@@ -8,8 +8,8 @@
 //!   end-to-end test (see `debs.rs`).
 //! - `fuzz [--seconds N]` — every fuzz target of `tests/fuzz` for a bounded time (see `fuzz.rs`).
 //! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`), then the I/O
-//!   lines (`io_bench/`); `bench e2e-debian`, `bench boot-qemu` and `bench disk-images`
-//!   run only that line.
+//!   lines (`io_bench/`); `bench e2e-debian`, `bench boot-qemu`, `bench disk-images`,
+//!   `bench package` and `bench pull` run only that line.
 //! - `docs` — regenerates `docs/diagnostics.md` from the code list.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the terminal is this crate's job
 
@@ -55,6 +55,17 @@ fn main() {
                     1
                 }
             }
+        }
+        Some("bench") if args[1..] == ["package"] => match io_bench::package_only() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("xtask bench: {e:#}");
+                1
+            }
+        },
+        Some("bench") if args[1..] == ["pull"] => {
+            io_bench::pull_only();
+            0
         }
         Some("bench") if args[1..] == ["e2e-debian"] => match io_bench::e2e_only() {
             Ok(()) => 0,

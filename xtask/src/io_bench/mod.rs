@@ -1,6 +1,8 @@
 //! The rest of `cargo xtask bench`, after the solver scenarios: every example assembly
 //! resolved on the real registry, pulling from a local registry against `skopeo copy`, and
-//! unpacking against `umoci unpack` — each printed as a line with its ratio — and booting
+//! unpacking against `umoci unpack`, packaging release files from a local file server
+//! against the bare download-and-sha256 of the same bytes — each printed as a line with
+//! its ratio — and booting
 //! the boot test's platform under qemu beside the kernel's own floor, writing each disk
 //! image format of that platform beside writing its initrd alone, and the end-to-end
 //! platform of Debian-built parts from assemble to workload beside its boot alone.
@@ -13,6 +15,7 @@ use std::path::Path;
 mod boot;
 mod disk;
 mod e2e;
+mod package;
 mod pull;
 mod unpack;
 
@@ -23,6 +26,20 @@ pub fn e2e_only() -> anyhow::Result<()> {
         Err(e) => anyhow::bail!("bench e2e-debian: {e}"),
     }
     Ok(())
+}
+
+/// `cargo xtask bench package`: the packaging line alone.
+pub fn package_only() -> anyhow::Result<()> {
+    match package::line() {
+        Ok(l) => println!("{l}"),
+        Err(e) => anyhow::bail!("bench package: {e}"),
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench pull`: the pull line alone.
+pub fn pull_only() {
+    pull_line();
 }
 
 /// `cargo xtask bench boot-qemu` / `bench disk-images`: that line alone.
@@ -63,6 +80,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     registry_lines()?;
     pull_line();
     unpack_line();
+    match package::line() {
+        Ok(l) => println!("{l}"),
+        Err(e) => println!("bench package failed: {e}"),
+    }
     boot_and_disk_lines(true, true);
     match e2e::line() {
         Ok(l) => println!("{l}"),
@@ -131,16 +152,18 @@ fn pull_line() {
     match rt.block_on(pull::bench_local(12, 3, 2048)) {
         Ok(b) => {
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-            match b.skopeo_sequential {
-                Some(sk) => println!(
-                    "bench pull-12-images stackwright={:.0} stackwright-cached={:.0} skopeo-sequential={:.0} ratio skopeo/stackwright={:.2}x cached-bytes-downloaded={}",
+            match (b.skopeo_sequential, b.skopeo_parallel) {
+                (Some(sk), Some(par)) => println!(
+                    "bench pull-12-images stackwright={:.0} stackwright-cached={:.0} skopeo-sequential={:.0} skopeo-all-at-once={:.0} ratio skopeo/stackwright={:.2}x skopeo-all-at-once/stackwright={:.2}x cached-bytes-downloaded={}",
                     ms(b.stackwright_cold),
                     ms(b.stackwright_warm),
                     ms(sk),
+                    ms(par),
                     sk.as_secs_f64() / b.stackwright_cold.as_secs_f64(),
+                    par.as_secs_f64() / b.stackwright_cold.as_secs_f64(),
                     b.warm_bytes_downloaded
                 ),
-                None => println!("bench pull-12-images {b}"),
+                _ => println!("bench pull-12-images {b}"),
             }
         }
         Err(e) => println!("bench pull failed: {e}"),

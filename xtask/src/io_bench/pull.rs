@@ -1,6 +1,8 @@
 //! Pull benchmark for `cargo xtask bench`: stackwright's
 //! concurrent pull (cold cache, then warm) against `skopeo copy` run once per
-//! image, the way users script it.
+//! image, the two ways users script it: one after another, and one process per image all
+//! started at once (each into its own layout: skopeo's `oci:` writes one `index.json`, so
+//! concurrent copies into one layout would race).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,6 +22,8 @@ pub struct PullBench {
     pub stackwright_warm: Duration,
     /// `skopeo copy docker://… oci:DIR:…` once per image, one after another.
     pub skopeo_sequential: Option<Duration>,
+    /// `skopeo copy` one process per image, all started at once, until the last exits.
+    pub skopeo_parallel: Option<Duration>,
     /// Blob bytes the warm run downloaded (should be 0).
     pub warm_bytes_downloaded: u64,
 }
@@ -36,9 +40,14 @@ impl std::fmt::Display for PullBench {
             ms(self.stackwright_warm),
             self.warm_bytes_downloaded
         )?;
-        match self.skopeo_sequential {
-            Some(d) => write!(f, "; skopeo copy one at a time {:.0} ms", ms(d)),
-            None => write!(f, "; skopeo not installed"),
+        match (self.skopeo_sequential, self.skopeo_parallel) {
+            (Some(d), Some(p)) => write!(
+                f,
+                "; skopeo copy one at a time {:.0} ms, all at once {:.0} ms",
+                ms(d),
+                ms(p)
+            ),
+            _ => write!(f, "; skopeo not installed"),
         }
     }
 }
@@ -70,40 +79,50 @@ pub async fn bench_pull(
         .map_err(|e| e.to_string())?;
     let stackwright_warm = t.elapsed();
 
-    let skopeo_sequential = match testing::find_program("skopeo", "STACKWRIGHT_SKOPEO") {
+    let skopeo = testing::find_program("skopeo", "STACKWRIGHT_SKOPEO");
+    let skopeo_sequential = match &skopeo {
         None => None,
         Some(skopeo) => {
             let dest = work.join("skopeo");
             let _ = std::fs::remove_dir_all(&dest);
             let t = Instant::now();
             for r in refs {
-                let name = stackwright_oci::ref_name(r).map_err(|e| e.to_string())?;
-                let tls = if opts
-                    .insecure
-                    .iter()
-                    .any(|h| r.starts_with(&format!("{h}/")))
-                {
-                    "false"
-                } else {
-                    "true"
-                };
-                let out = std::process::Command::new(&skopeo)
-                    .args([
-                        "copy",
-                        "--quiet",
-                        "--override-os",
-                        "linux",
-                        "--override-arch",
-                        arch,
-                    ])
-                    .arg(format!("--src-tls-verify={tls}"))
-                    .arg(format!("docker://{r}"))
-                    .arg(format!("oci:{}:{name}", dest.display()))
+                let out = skopeo_copy(skopeo, r, arch, &opts, &dest)?
                     .output()
                     .map_err(|e| format!("skopeo: {e}"))?;
                 if !out.status.success() {
                     return Err(format!(
                         "skopeo copy {r}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+            Some(t.elapsed())
+        }
+    };
+    let skopeo_parallel = match &skopeo {
+        None => None,
+        Some(skopeo) => {
+            let dest = work.join("skopeo-parallel");
+            let _ = std::fs::remove_dir_all(&dest);
+            std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+            let t = Instant::now();
+            let mut children = Vec::new();
+            for (i, r) in refs.iter().enumerate() {
+                let child = skopeo_copy(skopeo, r, arch, &opts, &dest.join(i.to_string()))?
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(|e| format!("skopeo: {e}"))?;
+                children.push((r, child));
+            }
+            for (r, child) in children {
+                let out = child
+                    .wait_with_output()
+                    .map_err(|e| format!("skopeo: {e}"))?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "skopeo copy {r} (all at once): {}",
                         String::from_utf8_lossy(&out.stderr)
                     ));
                 }
@@ -117,8 +136,43 @@ pub async fn bench_pull(
         stackwright_cold,
         stackwright_warm,
         skopeo_sequential,
+        skopeo_parallel,
         warm_bytes_downloaded: warm.bytes_downloaded,
     })
+}
+
+/// `skopeo copy --quiet docker://REF oci:DEST:NAME` for `arch`, plain HTTP for the
+/// registries `opts` calls insecure.
+fn skopeo_copy(
+    skopeo: &Path,
+    r: &str,
+    arch: &str,
+    opts: &RegistryOptions,
+    dest: &Path,
+) -> Result<std::process::Command, String> {
+    let name = stackwright_oci::ref_name(r).map_err(|e| e.to_string())?;
+    let tls = if opts
+        .insecure
+        .iter()
+        .any(|h| r.starts_with(&format!("{h}/")))
+    {
+        "false"
+    } else {
+        "true"
+    };
+    let mut c = std::process::Command::new(skopeo);
+    c.args([
+        "copy",
+        "--quiet",
+        "--override-os",
+        "linux",
+        "--override-arch",
+        arch,
+    ])
+    .arg(format!("--src-tls-verify={tls}"))
+    .arg(format!("docker://{r}"))
+    .arg(format!("oci:{}:{name}", dest.display()));
+    Ok(c)
 }
 
 /// Starts a local registry, pushes `images` multi-arch images of `layers` layers
