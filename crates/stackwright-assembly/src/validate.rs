@@ -193,12 +193,20 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
             components: &platform,
             location: req.map(|r| &r.location),
         };
-        diags.extend(component.validate(&ctx).into_iter().map(|mut d| {
-            if d.location.is_none() {
-                d.location = req.map(|r| r.location.clone()).or(Some(m.location.clone()));
-            }
-            d
-        }));
+        // The schema checks always run: a component's own `validate` adds rules to them and
+        // cannot drop them by overriding the method.
+        let schema = stackwright_registry::config::check_config(m, given, ctx.location);
+        diags.extend(
+            schema
+                .into_iter()
+                .chain(component.validate(&ctx))
+                .map(|mut d| {
+                    if d.location.is_none() {
+                        d.location = req.map(|r| r.location.clone()).or(Some(m.location.clone()));
+                    }
+                    d
+                }),
+        );
         match component.contribute(&ctx) {
             Ok(mut extra) => {
                 // An assembly's own `[[files]]` entry replaces a generated file of the

@@ -137,10 +137,12 @@ pub trait Component: Send + Sync + std::fmt::Debug {
         &self.manifest().id
     }
 
-    /// Checks this component's config in the context of the assembly. The default checks
-    /// the values against the manifest's typed schema.
-    fn validate(&self, ctx: &ComponentContext<'_>) -> Vec<Diagnostic> {
-        crate::config::check_config(self.manifest(), ctx.given_config, ctx.location)
+    /// Checks this component's config in the context of the assembly, beyond the
+    /// manifest's typed schema: the schema checks ([`crate::config::check_config`]) always
+    /// run before this, whether or not it is overridden, so an override only adds rules.
+    /// The default adds none.
+    fn validate(&self, _ctx: &ComponentContext<'_>) -> Vec<Diagnostic> {
+        Vec::new()
     }
 
     /// What this component adds to the platform: files (LinuxKit `files` entries, e.g. an

@@ -123,3 +123,38 @@ fn rust_components_are_registry_members_like_any_other() {
     assert_eq!(err.diagnostics()[0].code, diagnostic::DUPLICATE_COMPONENT);
     let _ = Agent::new();
 }
+
+#[test]
+fn overriding_validate_keeps_the_schema_checks() {
+    // An override that checks nothing: the manifest's schema still refuses interval = 0.
+    #[derive(Debug)]
+    struct Lenient(Agent);
+    impl Component for Lenient {
+        fn manifest(&self) -> &Manifest {
+            self.0.manifest()
+        }
+        fn validate(
+            &self,
+            _: &stackwright::ComponentContext<'_>,
+        ) -> Vec<stackwright::types::Diagnostic> {
+            Vec::new()
+        }
+    }
+    let loaded = stackwright::assembly::load_str(
+        "edge.toml",
+        &assembly("my-agent = { config = { interval = 0 } }"),
+    )
+    .unwrap();
+    let err = Assembler::new()
+        .component(Lenient(Agent::new()))
+        .assemble_loaded(loaded)
+        .unwrap_err();
+    let codes: Vec<&str> = err
+        .diagnostics()
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.0)
+        .collect();
+    // SW0503: out of the schema's range (the agent's own https rule, SW0511, is gone).
+    assert_eq!(codes, vec!["SW0503"]);
+}
