@@ -58,6 +58,7 @@ use stackwright_types::linuxkit::Config;
 pub use error::{BuildError, LimitKind, Origin};
 pub use layer::{Limits, Note, NoteKind, Policy};
 pub use layout::{host_arch, ImageSource, Layout};
+pub use platform::image_places;
 pub use stackwright_disk::DiskError;
 pub use tree::{Content, Node, NodeKind, Spool, Tree};
 pub use unpack::write_dir;

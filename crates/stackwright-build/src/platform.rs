@@ -41,6 +41,46 @@ const HOSTS: &str = "127.0.0.1       localhost\n::1     localhost ip6-localhost 
 const RESOLV: &str = "\n# no resolv.conf configured\n";
 const RESOLV_SYMLINK: &str = "/run/resolvconf/resolv.conf";
 
+/// The container sections in build order, and whether their directories are numbered.
+fn container_sections(config: &Config) -> [(&'static str, &Vec<Image>, bool); 3] {
+    [
+        ("onboot", &config.onboot, true),
+        ("onshutdown", &config.onshutdown, true),
+        ("services", &config.services, false),
+    ]
+}
+
+/// A container's directory in the tree (`containers/onboot/000-<name>`,
+/// `containers/services/<name>`), as LinuxKit names them.
+fn container_dir(section: &str, numbered: bool, index: usize, name: &str) -> String {
+    if numbered {
+        format!("containers/{section}/{index:03}-{name}")
+    } else {
+        format!("containers/{section}/{name}")
+    }
+}
+
+/// Where each image of `config` lands in the built tree, as `(image reference as written,
+/// directory)`: the kernel and `init` images at the root (`""`), each container's image
+/// in its `rootfs/`. An image used twice is listed twice. SBOM merging prefixes an image's
+/// file names with this, as LinuxKit does.
+pub fn image_places(config: &Config) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    if let Some(image) = config.kernel.as_ref().and_then(|k| k.image.clone()) {
+        v.push((image, String::new()));
+    }
+    v.extend(config.init.iter().map(|i| (i.clone(), String::new())));
+    for (section, images, numbered) in container_sections(config) {
+        for (i, img) in images.iter().enumerate() {
+            v.push((
+                img.image.clone(),
+                format!("{}/rootfs", container_dir(section, numbered, i, &img.name)),
+            ));
+        }
+    }
+    v
+}
+
 /// Flattens an image's layers into a tree.
 pub(crate) fn image_tree(
     layout: &Layout,
@@ -261,12 +301,7 @@ pub(crate) fn build_tree(
     {
         ids.entry(img.name.clone()).or_insert(100 + i as u32);
     }
-    let sections: [(&str, &Vec<Image>, bool); 3] = [
-        ("onboot", &config.onboot, true),
-        ("onshutdown", &config.onshutdown, true),
-        ("services", &config.services, false),
-    ];
-    for (section, images, numbered) in sections {
+    for (section, images, numbered) in container_sections(config) {
         for (i, img) in images.iter().enumerate() {
             let cerr = |reason: String| BuildError::Container {
                 section: section.into(),
@@ -293,11 +328,7 @@ pub(crate) fn build_tree(
                     .map(|b| String::from_utf8_lossy(&b).into_owned()),
             };
             let bundle = bundle_config(&src.config, &img.container, &resolver).map_err(cerr)?;
-            let dir = if numbered {
-                format!("containers/{section}/{i:03}-{}", img.name)
-            } else {
-                format!("containers/{section}/{}", img.name)
-            };
+            let dir = container_dir(section, numbered, i, &img.name);
             let config_json = bundle.config_json().map_err(cerr)?;
             let mut runtime = bundle.runtime.clone();
             let rootfs = format!("/{dir}/rootfs");
