@@ -101,6 +101,13 @@ pub struct FetchedParent {
     /// (relative title, text) of the component manifests and `capabilities.toml` files
     /// published with it (the directories its `component_paths` name).
     pub components: Vec<(String, String)>,
+    /// A local directory holding the `files` sources published with it, each at its title
+    /// (the entry's directory joined with the source as written, the way `stackwright
+    /// push` titles them); the fetcher writes them there (the facade: under its cache, by
+    /// the artifact's digest). `None` when the artifact carries none: then a published
+    /// `files` entry with a `source` is refused, since the child's directory holds nothing
+    /// of the parent's.
+    pub files_dir: Option<std::path::PathBuf>,
 }
 
 /// Where published (`oci://`) parents come from. Object-safe, so callers can pass
@@ -254,6 +261,52 @@ fn join_title(dir: &str, rel: &str) -> Option<String> {
         }
     }
     (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Points the `files` sources of a published assembly's file at the copies published with
+/// it. Sources are resolved against the top file's directory, and at `push` that was the
+/// published entry's; in a child they would be resolved against the child's, which holds
+/// nothing of the parent's. So each becomes the absolute path of its published copy in
+/// [`FetchedParent::files_dir`]; a source that was not published is an error at its line.
+fn published_file_sources(
+    file: &mut AssemblyFile,
+    uri: &str,
+    fetched: &FetchedParent,
+) -> Result<(), AssemblyError> {
+    let entry_dir = fetched
+        .entry
+        .rsplit_once('/')
+        .map_or("", |(d, _)| d)
+        .to_string();
+    let mut errors = Vec::new();
+    for f in &mut file.files {
+        let Some(source) = f.value.source.as_mut() else {
+            continue;
+        };
+        let copy = join_title(&entry_dir, source).and_then(|title| {
+            let dir = fetched.files_dir.as_ref()?;
+            let p = dir.join(&title);
+            p.is_file().then_some(p)
+        });
+        match copy {
+            Some(p) => *source = p.display().to_string(),
+            None => errors.push(
+                Diagnostic::error(
+                    diagnostic::MISSING_PARENT,
+                    format!(
+                        "the published assembly {uri} has a files entry with source `{source}`, which was not published with it"
+                    ),
+                )
+                .at(f.location.clone())
+                .hint("publish the parent again with `stackwright push` (it publishes files sources under its directory), or give the entry `contents` instead"),
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AssemblyError::Invalid(errors))
+    }
 }
 
 struct Reader<'a> {
@@ -470,8 +523,9 @@ impl Reader<'_> {
         let text = text.clone();
         self.enter(&key, &key, named_at)?;
         let src = SourceText::new(key.clone(), text.clone());
-        let file =
+        let mut file =
             AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
+        published_file_sources(&mut file, uri, fetched)?;
         let dir = title.rsplit_once('/').map_or("", |(d, _)| d).to_string();
         // The published assembly's own components: the files published under each of
         // its component_paths (titled relative to the same root as its sources).
@@ -741,6 +795,7 @@ mod tests {
                                     .map(|(t, x)| (t.to_string(), x.to_string()))
                                     .collect(),
                                 components: Vec::new(),
+                                files_dir: None,
                             },
                         )
                     })
@@ -797,6 +852,52 @@ mod tests {
         assert_eq!(names[1], "oci://reg/base:1#edge/base.toml");
         assert_eq!(l.local_sources().count(), 1);
         assert!(l.local_sources().all(|(n, _)| n.ends_with("child.toml")));
+    }
+
+    /// A published parent's `files` sources point at the copies published with it (titled
+    /// under the entry's directory), not at the child's directory; without a copy the
+    /// entry is an error at its line.
+    #[test]
+    fn published_files_sources_point_at_the_published_copies() {
+        let d = tempfile::tempdir().unwrap();
+        let published = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(published.path().join("edge/etc")).unwrap();
+        std::fs::write(published.path().join("edge/etc/motd"), "parent's motd\n").unwrap();
+        let base = "[assembly]\nname = \"base\"\n[components]\nsshd = \"*\"\n\n[[files]]\npath = \"etc/motd\"\nsource = \"etc/motd\"\n";
+        let mut fake = Fake::new(&[(
+            "oci://reg/base:1",
+            "edge/base.toml",
+            &[("edge/base.toml", base)],
+        )]);
+        // The child's directory has a file of the same name: it must not be used.
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/motd"), "child's\n").unwrap();
+        let child = write(
+            d.path(),
+            "child.toml",
+            "[assembly]\nname = \"edge\"\nextends = [\"oci://reg/base:1\"]\n",
+        );
+        // Published without its files: refused at the entry's line.
+        let e = load_with(&child, &fake).unwrap_err().diagnostics();
+        assert_eq!(e[0].code, diagnostic::MISSING_PARENT);
+        assert!(e[0].message.contains("`etc/motd`"), "{}", e[0].message);
+        assert_eq!(e[0].location.as_ref().unwrap().line, 6);
+        assert!(e[0]
+            .location
+            .as_ref()
+            .unwrap()
+            .file
+            .contains("oci://reg/base:1#edge/base.toml"));
+
+        fake.artifacts
+            .get_mut("oci://reg/base:1")
+            .unwrap()
+            .files_dir = Some(published.path().to_path_buf());
+        let l = load_with(&child, &fake).unwrap();
+        let f = &l.assembly.files[0].value;
+        let source = std::path::PathBuf::from(f.source.as_ref().unwrap());
+        assert!(source.is_absolute());
+        assert_eq!(std::fs::read_to_string(source).unwrap(), "parent's motd\n");
     }
 
     #[test]

@@ -56,12 +56,30 @@ fn attested_image_sboms_are_merged_into_the_platforms() {
     let host = reg.host();
     let kernel = testing::image(
         "amd64",
-        vec![testing::layer(&[("kernel", b"not a real kernel"), ("kernel.tar", &[0u8; 1024])])],
+        vec![testing::layer(&[
+            ("kernel", b"not a real kernel"),
+            ("kernel.tar", &[0u8; 1024]),
+        ])],
     );
-    let runc = testing::image("amd64", vec![testing::layer_with_modes(&[("usr/bin/runc", 0o755, b"#!/bin/sh\n")])]);
-    let web = testing::image("amd64", vec![testing::layer_with_modes(&[("bin/web", 0o755, b"#!/bin/sh\n")])]);
+    let runc = testing::image(
+        "amd64",
+        vec![testing::layer_with_modes(&[(
+            "usr/bin/runc",
+            0o755,
+            b"#!/bin/sh\n",
+        )])],
+    );
+    let web = testing::image(
+        "amd64",
+        vec![testing::layer_with_modes(&[(
+            "bin/web",
+            0o755,
+            b"#!/bin/sh\n",
+        )])],
+    );
     let att = testing::spdx_attestation(&web, &scanner_document());
-    let web_index = testing::index_with_attestations(vec![web.clone()], vec![(att, web.digest.clone())]);
+    let web_index =
+        testing::index_with_attestations(vec![web.clone()], vec![(att, web.digest.clone())]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         reg.push_image("test/kernel", "1", &kernel).await?;
@@ -97,7 +115,13 @@ fn attested_image_sboms_are_merged_into_the_platforms() {
         .arg(&out)
         .arg("--cache")
         .arg(dir.path().join("cache"))
-        .args(["--insecure-registry", &host, "--pull", "--format", "tar,sbom"])
+        .args([
+            "--insecure-registry",
+            &host,
+            "--pull",
+            "--format",
+            "tar,sbom",
+        ])
         .env("HOME", dir.path())
         .env("SOURCE_DATE_EPOCH", "1764763200")
         .stdin(Stdio::null())
@@ -111,16 +135,23 @@ fn attested_image_sboms_are_merged_into_the_platforms() {
     );
     let beside = std::fs::read(out.join("attested.spdx.json")).unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&beside).unwrap();
-    let files = doc["files"].as_array().expect("the image's files are merged");
+    let files = doc["files"]
+        .as_array()
+        .expect("the image's files are merged");
     assert!(
-        files.iter().any(|f| f["fileName"] == "containers/services/web/rootfs/bin/web"
-            && f["SPDXID"] == "SPDXRef-web-File-bin-web-0002"),
+        files.iter().any(
+            |f| f["fileName"] == "containers/services/web/rootfs/bin/web"
+                && f["SPDXID"] == "SPDXRef-web-File-bin-web-0002"
+        ),
         "{files:?}"
     );
-    assert!(doc["relationships"].as_array().unwrap().iter().any(|r| r["spdxElementId"]
-        == "SPDXRef-Package-web"
-        && r["relationshipType"] == "CONTAINS"
-        && r["relatedSpdxElement"] == "SPDXRef-web-Package-binary-web-0001"));
+    assert!(doc["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["spdxElementId"] == "SPDXRef-Package-web"
+            && r["relationshipType"] == "CONTAINS"
+            && r["relatedSpdxElement"] == "SPDXRef-web-Package-binary-web-0001"));
 
     // The tree's own copy (inside the tar) is the same document.
     let tar_path = std::fs::read_dir(&out)
@@ -139,7 +170,11 @@ fn attested_image_sboms_are_merged_into_the_platforms() {
             inside = Some(v);
         }
     }
-    assert_eq!(inside.as_deref(), Some(beside.as_slice()), "sbom.spdx.json in the tar");
+    assert_eq!(
+        inside.as_deref(),
+        Some(beside.as_slice()),
+        "sbom.spdx.json in the tar"
+    );
 
     if testing::sbom_validators_or_skip() {
         testing::validate_spdx(&out.join("attested.spdx.json"))
