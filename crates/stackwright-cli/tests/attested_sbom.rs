@@ -92,7 +92,7 @@ fn attested_image_sboms_are_merged_into_the_platforms() {
     let c = dir.path().join("components");
     write(
         &c.join("test-kernel.toml"),
-        &format!("id = \"test-kernel\"\ncategory = \"kernel\"\nsummary = \"a kernel\"\nstage = \"kernel\"\narch = [\"amd64\"]\n\n[[release]]\nversion = \"6.1.0\"\nimage = \"{host}/test/kernel:1\"\nprovides = {{ kernel = \"6.1.0\" }}\n"),
+        &format!("id = \"test-kernel\"\ncategory = \"kernel\"\nsummary = \"a kernel\"\nstage = \"kernel\"\narch = [\"amd64\"]\n\n[[release]]\nversion = \"6.1.0\"\nimage = \"{host}/test/kernel:1\"\nprovides = {{ kernel = \"6.1.0\" }}\nkernel_config = [\"CONFIG_CGROUPS=y\", \"CONFIG_DEVTMPFS=y\"]\n"),
     );
     write(
         &c.join("test-runc.toml"),

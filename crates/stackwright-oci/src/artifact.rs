@@ -29,6 +29,8 @@ pub const SOURCE_MEDIA_TYPE: &str = "application/vnd.stackwright.assembly.source
 pub const COMPONENT_MEDIA_TYPE: &str = "application/vnd.stackwright.component.v1+toml";
 /// A `capabilities.toml` published with its assembly's components.
 pub const CAPABILITIES_MEDIA_TYPE: &str = "application/vnd.stackwright.capabilities.v1+toml";
+/// A local file an assembly's `[[files]]` entry names as its `source`, published with it.
+pub const FILE_MEDIA_TYPE: &str = "application/vnd.stackwright.assembly.file.v1";
 /// `stackwright.lock`.
 pub const LOCK_MEDIA_TYPE: &str = "application/vnd.stackwright.lock.v1+toml";
 /// `linuxkit.yml`.

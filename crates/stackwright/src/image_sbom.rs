@@ -14,6 +14,14 @@ pub type ImageSboms = BTreeMap<String, Vec<Vec<u8>>>;
 /// `(component, prefix, document)` for every attested document of the platform's images,
 /// by component id, then place, then the attestation's order. Empty without pulled
 /// documents.
+#[cfg(not(feature = "oci"))]
+pub(crate) fn placed(_: &Assembled) -> Vec<(String, String, &[u8])> {
+    // Nothing is pulled without the registry feature.
+    Vec::new()
+}
+
+/// See above.
+#[cfg(feature = "oci")]
 pub(crate) fn placed(a: &Assembled) -> Vec<(String, String, &[u8])> {
     if a.image_sboms.values().all(Vec::is_empty) {
         return Vec::new();

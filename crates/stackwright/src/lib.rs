@@ -25,6 +25,7 @@
 
 mod blocking;
 pub mod diff;
+pub mod image_sbom;
 pub mod output;
 pub mod progress;
 #[cfg(feature = "oci")]
@@ -479,6 +480,7 @@ impl Assembler {
             validated,
             digests,
             published: BTreeMap::new(),
+            image_sboms: Default::default(),
         })
     }
 }
@@ -524,6 +526,9 @@ pub struct Assembled {
     /// Built images pushed with `--push-packages`: `stackwright.local/…` → the pushed
     /// name (see `stackwright_render::Platform::published`).
     pub published: BTreeMap<String, String>,
+    /// The SPDX documents pulled images carry as attestations (filled by a pull in
+    /// [`output::write`]), merged into the SPDX SBOM.
+    pub image_sboms: image_sbom::ImageSboms,
 }
 
 impl Assembled {
@@ -597,20 +602,43 @@ impl Assembled {
     }
 
     /// The SBOMs, `<name>.spdx.json` (SPDX 2.3) and `<name>.cdx.json` (CycloneDX 1.6),
-    /// created at `created` (RFC 3339 UTC; see [`output::sbom_time`]).
-    pub fn sboms(&self, created: &str) -> BTreeMap<String, Vec<u8>> {
+    /// created at `created` (RFC 3339 UTC; see [`output::sbom_time`]). The SPDX one has
+    /// the pulled images' attested documents ([`Assembled::image_sboms`]) merged in; one
+    /// that is not SPDX 2 JSON is an error naming its component.
+    pub fn sboms(&self, created: &str) -> Result<BTreeMap<String, Vec<u8>>, Error> {
         let p = self.platform();
         let name = &self.loaded.name;
-        BTreeMap::from([
+        Ok(BTreeMap::from([
             (
                 format!("{name}.spdx.json"),
-                stackwright_render::sbom_spdx(&p, created).into_bytes(),
+                self.spdx(created)?.into_bytes(),
             ),
             (
                 format!("{name}.cdx.json"),
                 stackwright_render::sbom_cyclonedx(&p, created).into_bytes(),
             ),
-        ])
+        ]))
+    }
+
+    /// The platform's SPDX document with the pulled images' attested ones merged in (as
+    /// `sbom.spdx.json` at the root of a built tree, and `<name>.spdx.json`).
+    pub fn spdx(&self, created: &str) -> Result<String, Error> {
+        let placed = image_sbom::placed(self);
+        let images: Vec<stackwright_render::ImageSbom<'_>> = placed
+            .iter()
+            .map(
+                |(component, prefix, document)| stackwright_render::ImageSbom {
+                    component,
+                    prefix,
+                    document,
+                },
+            )
+            .collect();
+        Ok(stackwright_render::sbom_spdx_with_images(
+            &self.platform(),
+            created,
+            &images,
+        )?)
     }
 
     /// The summary table of what was chosen and why.

@@ -257,7 +257,7 @@ pub async fn write(
     }
     let mut outputs = assembled.outputs()?;
     if sbom {
-        outputs.extend(assembled.sboms(&sbom_time()?));
+        outputs.extend(assembled.sboms(&sbom_time()?)?);
     }
     for (name, bytes) in outputs {
         staging
@@ -361,7 +361,7 @@ async fn registry_work(
             })
             .collect();
         let layout = staging.join("images");
-        registry
+        let report = registry
             .pull_into(
                 &requests,
                 assembled.loaded.arch.as_str(),
@@ -371,6 +371,13 @@ async fn registry_work(
             )
             .await
             .map_err(reg_err)?;
+        // What the images' publishers attested about them, for the SPDX SBOM.
+        assembled.image_sboms = report
+            .images
+            .into_iter()
+            .filter(|i| !i.sboms.is_empty())
+            .map(|i| (i.reference, i.sboms))
+            .collect();
         if !opts.formats.is_empty() {
             build_formats(assembled, staging, &layout, &opts.formats, opts.disk_size)?;
         }
@@ -705,8 +712,7 @@ fn build_formats(
     opts.files_base = assembled.loaded.base_dir.clone();
     opts.arch = assembled.loaded.arch.as_str().to_string();
     // The tree carries the platform's SPDX document as `linuxkit build` carries its own.
-    opts.sbom =
-        Some(stackwright_render::sbom_spdx(&assembled.platform(), &sbom_time()?).into_bytes());
+    opts.sbom = Some(assembled.spdx(&sbom_time()?)?.into_bytes());
     opts.mtime = crate::source_date_epoch()?.unwrap_or(0);
     opts.disk_size = disk_size;
     stackwright_build::build(&config, layout, &opts).map_err(build_error)?;

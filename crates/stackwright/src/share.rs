@@ -157,7 +157,7 @@ pub fn source_titles(loaded: &Loaded) -> Result<Vec<(String, String)>, Error> {
 /// `component_paths` (component manifests and `capabilities.toml`), all titled relative
 /// to one root, the deepest directory that holds every one of them, so a published
 /// `component_paths` entry still names its files.
-fn published_files(loaded: &Loaded) -> Result<(Titled, Titled), Error> {
+fn published_files(loaded: &Loaded) -> Result<(Titled, Titled, Vec<(String, Vec<u8>)>), Error> {
     let files: Vec<(PathBuf, &String)> = loaded
         .local_sources()
         .map(|(name, text)| (absolute(Path::new(name)), text))
@@ -180,11 +180,40 @@ fn published_files(loaded: &Loaded) -> Result<(Titled, Titled), Error> {
             components.push((PathBuf::from(&t.name), t.text.to_string()));
         }
     }
+    // `[[files]]` sources, resolved as a build resolves them (against the top file's
+    // directory). Absolute ones are not published: a child would find nothing there (the
+    // loader refuses them at their line); those of published parents are absolute paths
+    // into the cache and are carried by the parent's own artifact.
+    let mut file_sources: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for f in &loaded.assembly.files {
+        let Some(source) = f.value.source.as_deref() else {
+            continue;
+        };
+        if Path::new(source).is_absolute() {
+            continue;
+        }
+        let path = absolute(&loaded.base_dir.join(source));
+        if file_sources.iter().any(|(p, _)| *p == path) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| {
+            Error::Invalid(vec![Diagnostic::error(
+                diagnostic::IO_ERROR,
+                format!(
+                    "the files source {} cannot be published: {e}",
+                    path.display()
+                ),
+            )
+            .at(f.location.clone())])
+        })?;
+        file_sources.push((path, bytes));
+    }
     let mut root = first.parent().map(Path::to_path_buf).unwrap_or_default();
     for p in files
         .iter()
         .map(|(p, _)| p)
         .chain(components.iter().map(|(p, _)| p))
+        .chain(file_sources.iter().map(|(p, _)| p))
     {
         while !p.starts_with(&root) {
             if !root.pop() {
@@ -216,7 +245,11 @@ fn published_files(loaded: &Loaded) -> Result<(Titled, Titled), Error> {
             comps.push((t, text));
         }
     }
-    Ok((out, comps))
+    let sources = file_sources
+        .into_iter()
+        .map(|(p, bytes)| (title(&p), bytes))
+        .collect();
+    Ok((out, comps, sources))
 }
 
 /// Files as (title, text).
@@ -239,7 +272,7 @@ pub fn artifact(
     created: Option<u64>,
 ) -> Result<Artifact, Error> {
     let mut a = Artifact::new(art::ASSEMBLY_ARTIFACT_TYPE);
-    let (sources, components) = published_files(loaded)?;
+    let (sources, components, file_sources) = published_files(loaded)?;
     let entry = sources.last().map(|(t, _)| t.clone()).unwrap_or_default();
     for (title, text) in sources {
         a.add(title, art::SOURCE_MEDIA_TYPE, text.into_bytes());
@@ -248,6 +281,10 @@ pub fn artifact(
     for (title, text) in components {
         let media_type = component_media_type(&title);
         a.add(title, media_type, text.into_bytes());
+    }
+    // The local files its `[[files]]` entries name, so a child builds them as it did.
+    for (title, bytes) in file_sources {
+        a.add(title, art::FILE_MEDIA_TYPE, bytes);
     }
     for (name, media_type) in PUBLISHED_OUTPUTS {
         let bytes = outputs.get(name).ok_or_else(|| {
@@ -512,8 +549,10 @@ impl ParentSource for Fetched {
     }
 }
 
-/// A published assembly's files as the loader takes them.
-fn parent_files(pulled: PulledArtifact) -> Result<FetchedParent, String> {
+/// A published assembly's files as the loader takes them. Its `[[files]]` sources are
+/// written under `cache` (`assembly-files/<digest>/<title>`, swapped in whole, reused when
+/// there) so the loader can point the entries at them and a build read them from disk.
+fn parent_files(pulled: PulledArtifact, cache: &Cache) -> Result<FetchedParent, String> {
     let a = &pulled.artifact;
     let files = a
         .files_of_type(art::SOURCE_MEDIA_TYPE)
@@ -538,11 +577,31 @@ fn parent_files(pulled: PulledArtifact) -> Result<FetchedParent, String> {
         .cloned()
         .or_else(|| files.last().map(|(t, _)| t.clone()))
         .ok_or_else(|| format!("{} has no assembly source files", pulled.pinned))?;
+    let mut sources = a.files_of_type(art::FILE_MEDIA_TYPE).peekable();
+    let files_dir = if sources.peek().is_some() {
+        let dir = cache
+            .root()
+            .join("assembly-files")
+            .join(pulled.digest.replace(':', "-"));
+        if !dir.is_dir() {
+            let io = |e: std::io::Error| format!("writing {}: {e}", dir.display());
+            let staging = stackwright_staging::Staging::begin(&dir).map_err(io)?;
+            for f in sources {
+                // Titles were checked when the artifact was read (relative, no `..`).
+                staging.write(&f.title, &f.bytes).map_err(io)?;
+            }
+            staging.commit().map_err(io)?;
+        }
+        Some(dir)
+    } else {
+        None
+    };
     Ok(FetchedParent {
         digest: pulled.digest,
         entry,
         files,
         components,
+        files_dir,
     })
 }
 
@@ -597,7 +656,7 @@ pub async fn load(
                 location: location.clone().map(Box::new),
                 source: Box::new(source),
             })?;
-        let fetched = parent_files(pulled).map_err(|message| {
+        let fetched = parent_files(pulled, cache).map_err(|message| {
             Error::from(stackwright_assembly::AssemblyError::Parent {
                 uri: uri.clone(),
                 location: location.clone(),

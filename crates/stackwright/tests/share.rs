@@ -534,6 +534,86 @@ fn a_child_of_a_published_assembly_with_its_own_components_resolves_as_the_paren
     );
 }
 
+/// A published assembly carries the local files its `[[files]]` entries name: a child in
+/// another directory (holding a decoy file of the same name) builds the parent's file.
+#[test]
+fn a_child_gets_the_files_sources_published_with_its_parent() {
+    let Some(reg) = LocalRegistry::start_or_skip() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let opts = options(&reg, &work.path().join("cache"));
+    let fleet = work.path().join("fleet");
+    std::fs::create_dir_all(fleet.join("files")).unwrap();
+    std::fs::write(fleet.join("files/motd"), "welcome to the fleet\n").unwrap();
+    let base = example("linuxkit-base").replace(
+        "[assembly]\nname = \"linuxkit-base\"",
+        "[assembly]\nname = \"fleet-files\"",
+    ) + "\n[[files]]\npath = \"etc/motd\"\nsource = \"files/motd\"\nmode = \"0644\"\n";
+    std::fs::write(fleet.join("fleet-files.toml"), &base).unwrap();
+    let parent = Assembler::new()
+        .assemble_file_blocking(&fleet.join("fleet-files.toml"))
+        .unwrap();
+    let reference = format!("{}/fleet/files:v1", reg.host());
+    let uri = format!("oci://{reference}");
+    share::push_assembled_blocking(&parent, &uri, &opts, &NoProgress).unwrap();
+    if let Some(m) = skopeo_raw(&reference) {
+        let file = m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["annotations"]["org.opencontainers.image.title"] == "files/motd")
+            .expect("the files source is a layer");
+        assert_eq!(
+            file["mediaType"],
+            "application/vnd.stackwright.assembly.file.v1"
+        );
+    }
+
+    let edge = work.path().join("edge");
+    std::fs::create_dir_all(edge.join("files")).unwrap();
+    std::fs::write(
+        edge.join("files/motd"),
+        "the child's own, not the parent's\n",
+    )
+    .unwrap();
+    let child = edge.join("edge.toml");
+    std::fs::write(
+        &child,
+        format!("[assembly]\nname = \"edge\"\nextends = [\"{uri}\"]\n"),
+    )
+    .unwrap();
+    let loaded = share::load_blocking(&child, &opts, None).unwrap();
+    let f = loaded
+        .assembly
+        .files
+        .iter()
+        .find(|f| f.value.path == "etc/motd")
+        .expect("the parent's files entry");
+    let source = Path::new(f.value.source.as_deref().unwrap()).to_path_buf();
+    assert!(
+        source.is_absolute() && source.starts_with(work.path().join("cache")),
+        "{source:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&source).unwrap(),
+        "welcome to the fleet\n"
+    );
+    let got = Assembler::new().assemble_loaded(loaded).unwrap();
+    let yml = String::from_utf8(got.outputs().unwrap()["linuxkit.yml"].clone()).unwrap();
+    assert!(yml.contains(&source.display().to_string()), "{yml}");
+
+    // Loading again reuses the copy (same bytes, same place).
+    let again = share::load_blocking(&child, &opts, None).unwrap();
+    let f2 = again
+        .assembly
+        .files
+        .iter()
+        .find(|f| f.value.path == "etc/motd")
+        .unwrap();
+    assert_eq!(f2.value.source.as_deref(), Some(source.to_str().unwrap()));
+}
+
 #[test]
 fn a_tampered_artifact_is_refused_naming_the_blob_and_leaves_no_output() {
     let Some(reg) = LocalRegistry::start_or_skip() else {
