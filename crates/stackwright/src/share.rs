@@ -157,7 +157,7 @@ pub fn source_titles(loaded: &Loaded) -> Result<Vec<(String, String)>, Error> {
 /// `component_paths` (component manifests and `capabilities.toml`), all titled relative
 /// to one root, the deepest directory that holds every one of them, so a published
 /// `component_paths` entry still names its files.
-fn published_files(loaded: &Loaded) -> Result<(Titled, Titled, Vec<(String, Vec<u8>)>), Error> {
+fn published_files(loaded: &Loaded) -> Result<(Titled, Titled, TitledBytes), Error> {
     let files: Vec<(PathBuf, &String)> = loaded
         .local_sources()
         .map(|(name, text)| (absolute(Path::new(name)), text))
@@ -254,6 +254,8 @@ fn published_files(loaded: &Loaded) -> Result<(Titled, Titled, Vec<(String, Vec<
 
 /// Files as (title, text).
 type Titled = Vec<(String, String)>;
+/// Files as (title, bytes).
+type TitledBytes = Vec<(String, Vec<u8>)>;
 
 /// The media type a published component file gets.
 fn component_media_type(title: &str) -> &'static str {
