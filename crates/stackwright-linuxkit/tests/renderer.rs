@@ -4,6 +4,8 @@
 //! `[linuxkit]` table carries what `[components]` cannot (see
 //! `stackwright_linuxkit::layout::reconstruct`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use stackwright_linuxkit::{import, load, ImportOptions};
@@ -80,19 +82,10 @@ fn imported_assemblies_render_the_original_file() {
                 continue;
             }
         };
-        let mut rendered = stackwright::render::linuxkit_config(&assembled.platform());
-        // Files the components generate from their config (sshd's authorized_keys, …) are
-        // additions by design, not part of what the import maps: compared without them.
-        let generated: Vec<&str> = assembled
-            .validated
-            .files
-            .iter()
-            .filter(|(_, from)| from != "assembly")
-            .map(|(f, _)| f.path.as_str())
-            .collect();
-        rendered
-            .files
-            .retain(|f| !generated.contains(&f.path.trim_start_matches('/')));
+        let rendered = common::without_generated_files(
+            &assembled,
+            stackwright::render::linuxkit_config(&assembled.platform()),
+        );
         for ((section, want), (_, got)) in sections(&original).into_iter().zip(sections(&rendered))
         {
             if want != got {

@@ -13,6 +13,8 @@
 //! (as `bundled_schema_is_linuxkits` does for the shared schema). Files LinuxKit refuses
 //! too are listed in `tests/linuxkit/upstream-refused.txt` with the diagnostic they get.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -224,20 +226,10 @@ fn round_trip(dir: &Path, files: &[(String, String)], on_disk: Vec<String>, what
                 continue;
             }
         };
-        let mut rendered = stackwright::render::linuxkit_config(&assembled.platform());
-        // Files the components generate from their config (sshd's authorized_keys,
-        // dockerd's daemon.json, …) are additions by design, not part of what the import
-        // maps: compared without them (as renderer.rs does for our own fixtures).
-        let generated: Vec<&str> = assembled
-            .validated
-            .files
-            .iter()
-            .filter(|(_, from)| from != "assembly")
-            .map(|(f, _)| f.path.as_str())
-            .collect();
-        rendered
-            .files
-            .retain(|f| !generated.contains(&f.path.trim_start_matches('/')));
+        let rendered = common::without_generated_files(
+            &assembled,
+            stackwright::render::linuxkit_config(&assembled.platform()),
+        );
         for ((section, want), (_, got)) in sections(&original).into_iter().zip(sections(&rendered))
         {
             if want != got {

@@ -267,12 +267,7 @@ async fn resolve(
         None => conn.resolve_tag(&image).await?,
     };
     conn.progress.resolved(image.original(), &digest);
-    let bad = |digest: &str, reason: String| OciError::BadManifest {
-        image: image.original().to_string(),
-        registry: image.registry().to_string(),
-        digest: digest.to_string(),
-        reason,
-    };
+    let bad = |digest: &str, reason: String| bad_manifest(&image, digest, reason);
     let top = conn.manifest(cache, &image, &digest, None).await?;
     let top_type = serde_json::from_slice::<ManifestDoc>(&top)
         .ok()
@@ -375,6 +370,16 @@ async fn resolve(
     })
 }
 
+/// A manifest (or a blob it names) of `image` that cannot be used.
+fn bad_manifest(image: &ImageRef, digest: &str, reason: String) -> OciError {
+    OciError::BadManifest {
+        image: image.original().to_string(),
+        registry: image.registry().to_string(),
+        digest: digest.to_string(),
+        reason,
+    }
+}
+
 /// The SPDX documents attested for the image manifest `digest` of an index, as LinuxKit
 /// reads them (cache/imagesource.go `SBoMs`): at most one attestation manifest may name it;
 /// of its layers, those of type `application/vnd.in-toto+json` annotated with the SPDX
@@ -388,12 +393,7 @@ async fn attested_sboms(
     entries: &[Descriptor],
     digest: &str,
 ) -> Result<Vec<Vec<u8>>, OciError> {
-    let bad = |digest: &str, reason: String| OciError::BadManifest {
-        image: image.original().to_string(),
-        registry: image.registry().to_string(),
-        digest: digest.to_string(),
-        reason,
-    };
+    let bad = |digest: &str, reason: String| bad_manifest(image, digest, reason);
     let found = manifest::attestations_for(entries, digest);
     let att = match found.as_slice() {
         [] => return Ok(Vec::new()),

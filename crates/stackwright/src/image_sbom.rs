@@ -32,20 +32,8 @@ pub(crate) fn placed(a: &Assembled) -> Vec<(String, String, &[u8])> {
     let mut out = Vec::new();
     // Two components naming one image: each place is merged once, for the first of them.
     let mut used = std::collections::BTreeSet::new();
-    for (id, c) in &a.resolution.components {
-        let Some(written) = a
-            .registry
-            .manifest(id)
-            .and_then(|m| m.release(&c.version))
-            .and_then(|r| {
-                stackwright_assembly::component_image(
-                    id,
-                    a.loaded.assembly.components.get(id),
-                    r,
-                    a.loaded.arch,
-                )
-            })
-        else {
+    for id in a.resolution.components.keys() {
+        let Some(written) = a.component_image(id) else {
             continue;
         };
         let Some(docs) = a.image_sboms.get(&written) else {

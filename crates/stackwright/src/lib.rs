@@ -555,22 +555,26 @@ impl Assembled {
         let mut v: Vec<String> = self
             .resolution
             .components
-            .iter()
-            .filter_map(|(id, c)| {
-                let m = self.registry.manifest(id)?;
-                let r = m.release(&c.version)?;
-                stackwright_assembly::component_image(
-                    id,
-                    self.loaded.assembly.components.get(id),
-                    r,
-                    self.loaded.arch,
-                )
-                .map(|i| self.published.get(&i).cloned().unwrap_or(i))
-            })
+            .keys()
+            .filter_map(|id| self.component_image(id))
             .collect();
         v.sort();
         v.dedup();
         v
+    }
+
+    /// The image a chosen component runs, as [`Assembled::images`] lists it: as written, or
+    /// the name it was pushed under with `--push-packages`.
+    pub fn component_image(&self, id: &str) -> Option<String> {
+        let c = self.resolution.components.get(id)?;
+        let r = self.registry.manifest(id)?.release(&c.version)?;
+        stackwright_assembly::component_image(
+            id,
+            self.loaded.assembly.components.get(id),
+            r,
+            self.loaded.arch,
+        )
+        .map(|i| self.published.get(&i).cloned().unwrap_or(i))
     }
 
     /// The rendered outputs by file name: `stackwright.lock`, `linuxkit.yml`, `plan.json`,
