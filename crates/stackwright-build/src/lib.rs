@@ -43,8 +43,8 @@
 mod archive;
 mod error;
 mod layer;
-mod layout;
 mod platform;
+mod source_layout;
 pub mod spec;
 mod tree;
 #[allow(unsafe_code)] // the one unsafe module: its safety model is stated at its top
@@ -57,8 +57,8 @@ use stackwright_types::linuxkit::Config;
 
 pub use error::{BuildError, LimitKind, Origin};
 pub use layer::{Limits, Note, NoteKind, Policy};
-pub use layout::{host_arch, ImageSource, Layout};
 pub use platform::image_places;
+pub use source_layout::{host_arch, ImageSource, SourceLayout};
 pub use stackwright_disk::DiskError;
 pub use tree::{Content, Node, NodeKind, Spool, Tree};
 pub use unpack::write_dir;
@@ -419,7 +419,7 @@ pub fn image_tree(
     reference: &str,
     opts: &UnpackOptions,
 ) -> Result<(Tree, Vec<Note>), BuildError> {
-    let layout = Layout::open(layout)?;
+    let layout = SourceLayout::open(layout)?;
     let src = layout.image(reference, &opts.arch)?;
     let spool = Spool::new(
         opts.temp_dir

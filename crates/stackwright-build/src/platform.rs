@@ -32,7 +32,7 @@ use stackwright_types::linuxkit::{Config, File as FileEntry, Image};
 
 use crate::error::{BuildError, Origin};
 use crate::layer::{apply_blob, Budget, Ctx, Note};
-use crate::layout::{ImageSource, Layout};
+use crate::source_layout::{ImageSource, SourceLayout};
 use crate::spec::{bundle_config, pretty, IdResolver};
 use crate::tree::{Content, Node, NodeKind, Spool, Tree};
 use crate::{BuildOptions, Limits, Policy};
@@ -83,7 +83,7 @@ pub fn image_places(config: &Config) -> Vec<(String, String)> {
 
 /// Flattens an image's layers into a tree.
 pub(crate) fn image_tree(
-    layout: &Layout,
+    layout: &SourceLayout,
     src: &ImageSource,
     spool: &Arc<Spool>,
     limits: Limits,
@@ -196,7 +196,7 @@ pub(crate) fn build_tree(
     layout: &Path,
     opts: &BuildOptions,
 ) -> Result<(Tree, Vec<Note>), BuildError> {
-    let layout = Layout::open(layout)?;
+    let layout = SourceLayout::open(layout)?;
     let spool = Spool::new(
         opts.temp_dir
             .clone()

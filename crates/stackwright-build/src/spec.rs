@@ -265,7 +265,7 @@ fn put(obj: &mut Map<String, Value>, k: &str, v: Value) {
 
 /// The label's container settings, if the image has a valid one (config.go:821).
 fn label_settings(image: &ImageConfiguration) -> Result<Container, String> {
-    let labels = crate::layout::labels(image);
+    let labels = crate::source_layout::labels(image);
     let Some(raw) = labels.get(LABEL) else {
         return Ok(Container::default());
     };

@@ -357,7 +357,7 @@ fn corrupted_blobs_are_detected() {
     let dir = layout_with(vec![gzip(&tar_of(&[file("a", "data", 0o644)]))]);
     // Flip a byte in the layer blob (the largest file under blobs/ is not the layer,
     // so find it through the manifest).
-    let layout = stackwright_build::Layout::open(dir.path()).unwrap();
+    let layout = stackwright_build::SourceLayout::open(dir.path()).unwrap();
     let src = layout
         .image("test:1", stackwright_build::host_arch())
         .unwrap();

@@ -6,7 +6,7 @@
 //! settings (`container = …`); any other image — and the second use of a registry
 //! component, since an assembly lists a component once — becomes a generated component
 //! under `components/<id>.toml`. Sections, order, names and LinuxKit's own fields go to
-//! the assembly's `[linuxkit]` table ([`Layout`]).
+//! the assembly's `[linuxkit]` table ([`LinuxkitTable`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,8 +19,8 @@ use stackwright_types::manifest::{Arch, Category, Dep, Manifest, Release, Stage}
 use stackwright_types::version::parse_version;
 use stackwright_types::Location;
 
-use crate::layout::{Layout, LayoutKernel, LayoutKernelEntry};
 use crate::merge::Merged;
+use crate::table::{LinuxkitTable, TableKernel, TableKernelEntry};
 use stackwright_types::reference::ImageRef;
 
 /// Choices the LinuxKit file cannot make.
@@ -54,7 +54,7 @@ pub struct Import {
     /// Generated component id → its manifest (`components/<id>.toml`).
     pub components: BTreeMap<String, String>,
     /// The `[linuxkit]` table written into `assembly.toml`.
-    pub layout: Layout,
+    pub layout: LinuxkitTable,
     /// Every image and the component it became, in file order.
     pub mappings: Vec<Mapping>,
     /// Things the user should know (registry requirements the file does not meet, …).
@@ -194,19 +194,19 @@ pub fn map(merged: &Merged, registry: &[Manifest], opts: &ImportOptions) -> Impo
         .any(|m| m.releases.iter().any(|r| r.provides.contains_key("kernel")));
     let sources: Vec<String> = merged.files.clone();
 
-    let mut layout = Layout {
+    let mut layout = LinuxkitTable {
         inherit_container: false,
         // Only when there is something to say: extra fields, or a kernel section without
         // an image (which no kernel component would render).
         kernel: match &config.kernel {
-            None => Some(LayoutKernelEntry::Render(false)),
+            None => Some(TableKernelEntry::Render(false)),
             Some(k)
                 if k.image.is_none()
                     || k.binary.is_some()
                     || k.tar.is_some()
                     || k.ucode.is_some() =>
             {
-                Some(LayoutKernelEntry::Fields(LayoutKernel {
+                Some(TableKernelEntry::Fields(TableKernel {
                     binary: k.binary.clone(),
                     tar: k.tar.clone(),
                     ucode: k.ucode.clone(),
@@ -352,7 +352,7 @@ struct AsmOut {
     kernel: Option<AsmKernel>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     files: Vec<File>,
-    linuxkit: Layout,
+    linuxkit: LinuxkitTable,
 }
 
 #[derive(Serialize)]

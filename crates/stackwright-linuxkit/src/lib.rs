@@ -10,7 +10,7 @@
 //!   `assembly.toml` (with a `[linuxkit]` table: sections, order, names and LinuxKit's own
 //!   fields) and generated `components/<id>.toml`; [`Import::write_to`] writes them
 //!   atomically.
-//! - [`read_back`] / [`layout::reconstruct`] turn a written import back into the
+//! - [`read_back`] / [`table::reconstruct`] turn a written import back into the
 //!   [`Config`] it stands for: the reference the renderer's round trip is held to.
 //!
 //! The registry comes in as plain manifests, so this crate does not depend on the registry
@@ -44,12 +44,12 @@
 //!   ids, `kernel.binary`/`tar`/`ucode` (`kernel = false` when the file has no kernel
 //!   section), `trust`, `volumes`, and `inherit_container =
 //!   false` (components render with exactly the file's settings) — goes to the
-//!   assembly's `[linuxkit]` table ([`Layout`]).
+//!   assembly's `[linuxkit]` table ([`LinuxkitTable`]).
 
 pub mod import;
-pub mod layout;
 pub mod merge;
 pub mod parse;
+pub mod table;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -61,9 +61,9 @@ use stackwright_types::manifest::Manifest;
 use stackwright_types::{SourceText, TypesError};
 
 pub use import::{map, Import, ImportOptions, Mapping};
-pub use layout::{reconstruct, Layout, LayoutKernel, LayoutKernelEntry, ReadBack};
 pub use merge::{merge, Merged};
 pub use parse::{parse, Origins, Parsed, SCHEMA};
+pub use table::{reconstruct, LinuxkitTable, ReadBack, TableKernel, TableKernelEntry};
 
 /// Whether LinuxKit's YAML reader takes this unquoted scalar for an integer (`0644`,
 /// `1_000`, `0x1F`); see [`stackwright_types::linuxkit::reads_as_integer`].
@@ -268,7 +268,7 @@ fn read_back_texts(
     })
 }
 
-/// The configuration a written import stands for (see [`layout::reconstruct`]).
+/// The configuration a written import stands for (see [`table::reconstruct`]).
 pub fn reconstruct_dir(dir: &Path, registry: &[Manifest]) -> Result<Config, LinuxkitError> {
     let read = read_back(dir)?;
     reconstruct(&read, registry).map_err(|message| LinuxkitError::ReadBack {

@@ -2,7 +2,7 @@
 //! registry, assembled (`stackwright::Assembler`) and rendered (`linuxkit_config`,
 //! `linuxkit_yaml`), must give back the file, section by section — the assembly's
 //! `[linuxkit]` table carries what `[components]` cannot (see
-//! `stackwright_linuxkit::layout::reconstruct`).
+//! `stackwright_linuxkit::table::reconstruct`).
 
 mod common;
 

@@ -3,8 +3,8 @@
 //! and whose layers are the files themselves, each named by an
 //! `org.opencontainers.image.title` annotation (a relative path).
 //!
-//! [`Registry::push_artifact`] uploads the blobs the registry lacks and then the
-//! manifest; [`Registry::pull_artifact`] brings the files back through the
+//! [`RegistryClient::push_artifact`] uploads the blobs the registry lacks and then the
+//! manifest; [`RegistryClient::pull_artifact`] brings the files back through the
 //! [`Cache`], checking the manifest's digest and every blob's digest and size,
 //! and refusing titles that would land outside the directory they are written to.
 //! The manifest bytes are a pure function of the [`Artifact`] (sorted annotations,
@@ -16,10 +16,10 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::sha256_digest;
+use crate::client::Conn;
 use crate::manifest::{Descriptor, OCI_MANIFEST};
 use crate::push::{upload_blobs, upload_manifest, Blob};
-use crate::registry::Conn;
-use crate::{Cache, ImageRef, OciError, Progress, Registry};
+use crate::{Cache, ImageRef, OciError, Progress, RegistryClient};
 
 /// `artifactType` of a published Stackwright assembly.
 pub const ASSEMBLY_ARTIFACT_TYPE: &str = "application/vnd.stackwright.assembly.v1+json";
@@ -279,7 +279,7 @@ impl Artifact {
     }
 }
 
-/// What [`Registry::push_artifact`] or [`Registry::push_image`] did.
+/// What [`RegistryClient::push_artifact`] or [`RegistryClient::push_image`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushedArtifact {
     /// The reference as given.
@@ -295,7 +295,7 @@ pub struct PushedArtifact {
     pub blobs_present: usize,
 }
 
-/// What [`Registry::pull_artifact`] brought back.
+/// What [`RegistryClient::pull_artifact`] brought back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PulledArtifact {
     pub reference: String,
@@ -310,7 +310,7 @@ pub struct PulledArtifact {
     pub artifact: Artifact,
 }
 
-impl Registry {
+impl RegistryClient {
     /// Publishes `artifact` under `reference` (`host/repo:tag`, or `host/repo@sha256:…`
     /// which must then be the manifest's digest). Blobs the repository already has are
     /// not sent again. Returns the manifest digest.

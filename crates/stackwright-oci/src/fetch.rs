@@ -25,8 +25,8 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::cache::{hash_prefix, hex, Cache};
-use crate::registry::{error_chain, is_unreachable, with_retries};
-use crate::{OciError, Progress, Registry, RegistryOptions};
+use crate::client::{error_chain, is_unreachable, with_retries};
+use crate::{OciError, Progress, RegistryClient, RegistryOptions};
 
 /// One file to fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub struct FileRequest {
     pub digest: String,
 }
 
-/// What [`Registry::fetch_files`] did.
+/// What [`RegistryClient::fetch_files`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FetchReport {
     /// Distinct files downloaded (completely or the rest of a partial one).
@@ -69,7 +69,7 @@ enum Attempt {
     Restart,
 }
 
-impl Registry {
+impl RegistryClient {
     /// Makes sure every file is in `cache` (at [`Cache::blob_path`] of its digest),
     /// downloading the missing ones concurrently. On error, files already complete stay
     /// cached and a broken-off download stays partial, so a rerun continues.

@@ -10,9 +10,9 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use stackwright_staging::Staging;
 
 use crate::cache::Cache;
+use crate::client::Conn;
 use crate::manifest::{self, Descriptor, ManifestDoc, Parsed, Platform};
-use crate::registry::Conn;
-use crate::{ImageRef, OciError, Progress, Registry};
+use crate::{ImageRef, OciError, Progress, RegistryClient};
 
 /// One image to pull: a reference and, when already known (from the lock), the
 /// digest its tag resolved to, so the tag need not be looked up again.
@@ -101,7 +101,7 @@ struct Resolved {
     sboms: Vec<Vec<u8>>,
 }
 
-impl Registry {
+impl RegistryClient {
     /// Pulls `images` for linux/`arch` into the OCI image layout `dir`, through
     /// the cache. `dir` is replaced only once everything is fetched and verified:
     /// on any error it is left as it was (absent or the previous layout), and

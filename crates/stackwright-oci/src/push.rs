@@ -1,6 +1,6 @@
 //! Uploading to a registry: the blobs a repository lacks, then a manifest.
-//! [`Registry::push_image`] publishes an image from the [`Cache`] (one Stackwright built:
-//! a packaged component's); [`Registry::push_artifact`](crate::Registry::push_artifact)
+//! [`RegistryClient::push_image`] publishes an image from the [`Cache`] (one Stackwright built:
+//! a packaged component's); [`RegistryClient::push_artifact`](crate::RegistryClient::push_artifact)
 //! publishes files as an artifact. Both go through [`upload_blobs`]: each distinct blob
 //! checked with a HEAD first (nothing the repository has is sent again), uploads bounded
 //! by `RegistryOptions::concurrency`, every request retried like pulls are.
@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
+use crate::client::Conn;
 use crate::manifest::{ManifestDoc, Parsed, OCI_MANIFEST};
-use crate::registry::Conn;
-use crate::{Cache, ImageRef, OciError, Progress, PushedArtifact, Registry};
+use crate::{Cache, ImageRef, OciError, Progress, PushedArtifact, RegistryClient};
 
 /// Where an uploaded blob's bytes are.
 pub(crate) enum Blob<'a> {
@@ -102,7 +102,7 @@ pub(crate) async fn upload_manifest(
     .map(|_url| ())
 }
 
-impl Registry {
+impl RegistryClient {
     /// Publishes the image whose manifest `digest` is in `cache` (with its config and
     /// layers) as `reference` (`host/repo:tag`). Blobs the repository already has are
     /// not sent again; a layer is read into memory while it is uploaded. The pushed

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use stackwright_oci::artifact::{self as art, Artifact};
-use stackwright_oci::{sha256_digest, Cache, Credential, NoProgress, OciError, Registry};
+use stackwright_oci::{sha256_digest, Cache, Credential, NoProgress, OciError, RegistryClient};
 use stackwright_testkit::{self as testing, LocalRegistry, TestImage, TestLayer};
 
 fn sample() -> Artifact {
@@ -59,7 +59,7 @@ async fn push_is_an_oci_1_1_artifact_skopeo_reads_and_pull_brings_the_same_bytes
     let Some(reg) = LocalRegistry::start_or_skip() else {
         return;
     };
-    let registry = Registry::new(reg.options());
+    let registry = RegistryClient::new(reg.options());
     let a = sample();
     let reference = format!("{}/asm/edge:v1", reg.host());
     let pushed = registry
@@ -179,7 +179,7 @@ async fn a_tampered_blob_is_refused_naming_it() {
     let Some(reg) = LocalRegistry::start_or_skip() else {
         return;
     };
-    let registry = Registry::new(reg.options());
+    let registry = RegistryClient::new(reg.options());
     let a = sample();
     let reference = format!("{}/asm/tampered:v1", reg.host());
     registry
@@ -253,7 +253,7 @@ async fn titles_that_escape_are_refused_on_pull() {
     let Some(reg) = LocalRegistry::start_or_skip() else {
         return;
     };
-    let registry = Registry::new(reg.options());
+    let registry = RegistryClient::new(reg.options());
     let work = tempfile::tempdir().unwrap();
     let cache = Cache::new(work.path().join("cache"));
     for (repo, title) in [
@@ -311,7 +311,7 @@ async fn pushing_needs_the_registry_s_credentials() {
     }
     let reg = LocalRegistry::start_with_auth().unwrap_or_else(|e| panic!("{e}"));
     let reference = format!("{}/asm/private:v1", reg.host());
-    let err = Registry::new(reg.options())
+    let err = RegistryClient::new(reg.options())
         .push_artifact(&reference, &sample(), &NoProgress)
         .await
         .unwrap_err();
@@ -325,7 +325,7 @@ async fn pushing_needs_the_registry_s_credentials() {
             password: testing::TEST_PASSWORD.into(),
         },
     );
-    let registry = Registry::new(opts);
+    let registry = RegistryClient::new(opts);
     let pushed = registry
         .push_artifact(&reference, &sample(), &NoProgress)
         .await
@@ -349,7 +349,7 @@ async fn images_and_indexes_are_the_wrong_artifact_type() {
     let Some(reg) = LocalRegistry::start_or_skip() else {
         return;
     };
-    let registry = Registry::new(reg.options());
+    let registry = RegistryClient::new(reg.options());
     let work = tempfile::tempdir().unwrap();
     let cache = Cache::new(work.path());
     let img = testing::image("amd64", vec![testing::layer(&[("etc/x", b"x")])]);

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use stackwright_oci::{
-    sha256_digest, Cache, FileRequest, NoProgress, OciError, Progress, Registry, RegistryOptions,
+    sha256_digest, Cache, FileRequest, NoProgress, OciError, Progress, RegistryClient,
+    RegistryOptions,
 };
 use stackwright_testkit::{FileServer, SplitMix64};
 
@@ -79,7 +80,7 @@ async fn downloads_are_verified_cached_by_sha256_and_fetched_once() {
     let (_dir, server) = serve(&[("a", &a), ("b", &b)]);
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(cache_dir.path());
-    let registry = Registry::new(options());
+    let registry = RegistryClient::new(options());
     let files = [
         req(&server, "a", &a),
         req(&server, "b", &b),
@@ -131,7 +132,7 @@ async fn a_tampered_file_is_refused_naming_url_and_both_digests_and_nothing_is_k
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(cache_dir.path());
     let f = req(&server, "tool", &real);
-    let err = Registry::new(options())
+    let err = RegistryClient::new(options())
         .fetch_files(std::slice::from_ref(&f), &cache, &NoProgress)
         .await
         .unwrap_err();
@@ -159,7 +160,7 @@ async fn not_found_fails_at_once_and_server_errors_are_retried() {
     let (_dir, server) = serve(&[("tool", &content)]);
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(cache_dir.path());
-    let registry = Registry::new(options());
+    let registry = RegistryClient::new(options());
 
     let missing = FileRequest {
         url: format!("{}/gone", server.url()),
@@ -209,7 +210,7 @@ async fn a_cut_connection_resumes_with_range_in_the_same_run_and_the_next() {
 
     // Retried in the same run: the second request continues where the first broke off.
     server.cut("/big", 100_000);
-    let report = Registry::new(options())
+    let report = RegistryClient::new(options())
         .fetch_files(std::slice::from_ref(&f), &cache, &NoProgress)
         .await
         .unwrap();
@@ -225,7 +226,7 @@ async fn a_cut_connection_resumes_with_range_in_the_same_run_and_the_next() {
     // Without retries the run fails, the partial file stays, and the next run resumes it.
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(cache_dir.path());
-    let once = Registry::new(RegistryOptions {
+    let once = RegistryClient::new(RegistryOptions {
         retries: 0,
         ..options()
     });
@@ -264,7 +265,7 @@ async fn a_corrupt_partial_file_is_thrown_away_and_fetched_again() {
         .join(format!("partial/sha256-{}", &f.digest[7..]));
     std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
     std::fs::write(&partial, b"not the start of the file").unwrap();
-    Registry::new(options())
+    RegistryClient::new(options())
         .fetch_files(std::slice::from_ref(&f), &cache, &NoProgress)
         .await
         .unwrap();
@@ -285,7 +286,7 @@ async fn a_dead_host_fails_at_once_for_files_and_registries() {
     let port = dead_port();
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(cache_dir.path());
-    let registry = Registry::new(RegistryOptions {
+    let registry = RegistryClient::new(RegistryOptions {
         backoff: Duration::from_secs(5),
         insecure_loopback: true,
         ..RegistryOptions::default()
@@ -332,7 +333,7 @@ async fn offline_uses_the_cache_only_and_names_every_missing_file() {
     let (_dir, server) = serve(&[("a", &a), ("b", &b)]);
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(cache_dir.path());
-    let offline = Registry::new(RegistryOptions {
+    let offline = RegistryClient::new(RegistryOptions {
         offline: true,
         ..options()
     });
@@ -356,7 +357,7 @@ async fn offline_uses_the_cache_only_and_names_every_missing_file() {
     assert!(server.requests().is_empty(), "no request offline");
 
     // Once cached (online), offline works and asks nothing.
-    Registry::new(options())
+    RegistryClient::new(options())
         .fetch_files(&files[..1], &cache, &NoProgress)
         .await
         .unwrap();
@@ -387,7 +388,7 @@ async fn two_fetches_of_one_file_at_once_download_it_once() {
     let run = |f: FileRequest| {
         let cache = Cache::new(cache_dir.path());
         async move {
-            Registry::new(options())
+            RegistryClient::new(options())
                 .fetch_files(&[f], &cache, &NoProgress)
                 .await
         }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use stackwright_oci::{Cache, Credentials, Layout, NoProgress, OciError, PullRequest, Registry};
+use stackwright_oci::{
+    Cache, Credentials, ImageLayout, NoProgress, OciError, PullRequest, RegistryClient,
+};
 use stackwright_testkit::{self as testing, CutProxy, LocalRegistry};
 
 fn files_under(dir: &Path) -> Vec<String> {
@@ -73,7 +75,7 @@ async fn single_arch_image_lands_in_a_layout_skopeo_and_umoci_read() {
     reg.push_image("test/single", "v1", &img).await.unwrap();
     let reference = format!("{}/test/single:v1", reg.host());
 
-    let registry = Registry::new(reg.options());
+    let registry = RegistryClient::new(reg.options());
     let pinned = registry
         .pin(&[&reference], &BTreeMap::new(), &NoProgress)
         .await
@@ -137,7 +139,7 @@ async fn single_arch_image_lands_in_a_layout_skopeo_and_umoci_read() {
     );
     assert_eq!(entry["platform"]["architecture"], "amd64");
 
-    let layout = Layout::open(&out).unwrap();
+    let layout = ImageLayout::open(&out).unwrap();
     let found = layout
         .find(&reference)
         .unwrap()
@@ -185,7 +187,7 @@ async fn multi_arch_index_pins_to_the_index_and_pulls_only_the_requested_arch() 
     let idx = testing::index(vec![amd.clone(), arm.clone()]);
     reg.push_index("test/multi", "v2", &idx).await.unwrap();
     let reference = format!("{}/test/multi:v2", reg.host());
-    let registry = Registry::new(reg.options());
+    let registry = RegistryClient::new(reg.options());
 
     let pinned = registry
         .pin(&[&reference], &BTreeMap::new(), &NoProgress)
@@ -271,7 +273,7 @@ async fn shared_layers_are_fetched_and_stored_once() {
     ];
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("images");
-    let report = Registry::new(reg.options())
+    let report = RegistryClient::new(reg.options())
         .pull_into(
             &refs.iter().map(PullRequest::new).collect::<Vec<_>>(),
             "amd64",
@@ -297,7 +299,7 @@ async fn shared_layers_are_fetched_and_stored_once() {
         std::fs::read_dir(out.join("blobs/sha256")).unwrap().count(),
         7
     );
-    let layout = Layout::open(&out).unwrap();
+    let layout = ImageLayout::open(&out).unwrap();
     let names: Vec<String> = layout
         .images()
         .unwrap()
@@ -330,7 +332,7 @@ async fn a_second_pull_downloads_nothing() {
     let idx = testing::index(vec![amd.clone(), arm]);
     reg.push_index("test/cached", "v1", &idx).await.unwrap();
     let reference = format!("{}/test/cached:v1", reg.host());
-    let registry = Registry::new(reg.options());
+    let registry = RegistryClient::new(reg.options());
     let work = tempfile::tempdir().unwrap();
     let cache = Cache::new(work.path().join("cache"));
 
@@ -453,7 +455,7 @@ async fn a_tampered_blob_is_a_hard_error_that_leaves_nothing() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("previous"), b"the previous layout").unwrap();
     let cache = Cache::new(work.path().join("cache"));
-    let err = Registry::new(reg.options())
+    let err = RegistryClient::new(reg.options())
         .pull_into(
             &[PullRequest::new(&reference)],
             "amd64",
@@ -523,7 +525,7 @@ async fn a_registry_that_goes_away_leaves_nothing_and_the_rerun_resumes() {
     opts.insecure = vec![proxy.host()];
     opts.retries = 1;
     let reference = format!("{}/test/flaky:v1", proxy.host());
-    let err = Registry::new(opts.clone())
+    let err = RegistryClient::new(opts.clone())
         .pull_into(
             &[PullRequest::new(&reference)],
             "amd64",
@@ -565,7 +567,7 @@ async fn a_registry_that_goes_away_leaves_nothing_and_the_rerun_resumes() {
     let proxy = CutProxy::start(reg.addr(), None).unwrap();
     opts.insecure = vec![proxy.host()];
     let reference = format!("{}/test/flaky:v1", proxy.host());
-    let report = Registry::new(opts)
+    let report = RegistryClient::new(opts)
         .pull_into(
             &[PullRequest::new(&reference)],
             "amd64",
@@ -602,7 +604,7 @@ async fn unknown_names_and_tags_are_clear_errors() {
     )
     .await
     .unwrap();
-    let registry = Registry::new(reg.options());
+    let registry = RegistryClient::new(reg.options());
     let host = reg.host();
 
     let missing_repo = format!("{host}/test/nothing:v1");
@@ -652,7 +654,7 @@ async fn unknown_names_and_tags_are_clear_errors() {
     let mut opts = reg.options();
     opts.insecure.push(dead.to_string());
     let gone = format!("{dead}/x/y:1");
-    let err = Registry::new(opts)
+    let err = RegistryClient::new(opts)
         .pin(&[&gone], &BTreeMap::new(), &NoProgress)
         .await
         .unwrap_err();
@@ -680,7 +682,7 @@ async fn credentials_come_from_docker_config_json() {
     std::fs::write(&config, r#"{"auths": {}}"#).unwrap();
     let mut opts = reg.options();
     opts.credentials = Credentials::from_file(&config).unwrap();
-    let err = Registry::new(opts.clone())
+    let err = RegistryClient::new(opts.clone())
         .pin(&[&reference], &BTreeMap::new(), &NoProgress)
         .await
         .unwrap_err();
@@ -708,7 +710,7 @@ async fn credentials_come_from_docker_config_json() {
     )
     .unwrap();
     opts.credentials = Credentials::from_file(&config).unwrap();
-    let err = Registry::new(opts.clone())
+    let err = RegistryClient::new(opts.clone())
         .pin(&[&reference], &BTreeMap::new(), &NoProgress)
         .await
         .unwrap_err();
@@ -730,7 +732,7 @@ async fn credentials_come_from_docker_config_json() {
     .unwrap();
     std::env::set_var("DOCKER_CONFIG", work.path());
     opts.credentials = Credentials::from_default_location().unwrap();
-    let registry = Registry::new(opts);
+    let registry = RegistryClient::new(opts);
     let pinned = registry
         .pin(&[&reference], &BTreeMap::new(), &NoProgress)
         .await
@@ -796,7 +798,7 @@ async fn server_errors_are_retried_with_backoff_and_reported() {
     let reference = format!("{}/test/retry:v1", proxy.host());
     let rec = Recorder::default();
     let work = tempfile::tempdir().unwrap();
-    let report = Registry::new(opts.clone())
+    let report = RegistryClient::new(opts.clone())
         .pull_into(
             &[PullRequest::new(&reference)],
             "amd64",
@@ -842,7 +844,7 @@ async fn server_errors_are_retried_with_backoff_and_reported() {
     opts.insecure = vec![proxy.host()];
     opts.retries = 0;
     let reference = format!("{}/test/retry:v1", proxy.host());
-    let err = Registry::new(opts)
+    let err = RegistryClient::new(opts)
         .pin(&[&reference], &BTreeMap::new(), &NoProgress)
         .await
         .unwrap_err();
@@ -869,7 +871,7 @@ async fn server_errors_are_retried_with_backoff_and_reported() {
 #[test]
 fn pin_and_pull_futures_are_send() {
     fn is_send<T: Send>(_: &T) {}
-    let registry = Registry::new(Default::default());
+    let registry = RegistryClient::new(Default::default());
     let cache = Cache::new("/nonexistent");
     let pull = registry.pull_into(
         &[],
@@ -919,7 +921,7 @@ async fn spdx_attestations_of_the_pulled_arch_come_back_with_the_image() {
     let work = tempfile::tempdir().unwrap();
     let cache = Cache::new(work.path().join("cache"));
     let out = work.path().join("images");
-    let report = Registry::new(reg.options())
+    let report = RegistryClient::new(reg.options())
         .pull_into(
             &[PullRequest::new(&reference)],
             "arm64",
@@ -950,7 +952,7 @@ async fn spdx_attestations_of_the_pulled_arch_come_back_with_the_image() {
     // A rerun pinned by digest, offline: the statement comes from the cache.
     let mut opts = reg.options();
     opts.offline = true;
-    let again = Registry::new(opts)
+    let again = RegistryClient::new(opts)
         .pull_into(
             &[PullRequest::with_digest(&reference, &idx.digest)],
             "arm64",
@@ -968,7 +970,7 @@ async fn spdx_attestations_of_the_pulled_arch_come_back_with_the_image() {
         .await
         .unwrap();
     let plain_ref = format!("{}/test/plain:v1", reg.host());
-    let r = Registry::new(reg.options())
+    let r = RegistryClient::new(reg.options())
         .pull_into(
             &[PullRequest::new(&plain_ref)],
             "arm64",

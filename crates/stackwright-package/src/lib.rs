@@ -2,7 +2,7 @@
 //! symlinks and an image config (entrypoint, cmd, env, workdir, labels) into one OCI
 //! image for one architecture, stored in the content-addressed blob cache of
 //! `stackwright-oci` — the same cache pulled images go through, so an image layout
-//! written by `Registry::pull_into` and a root filesystem built from it include built
+//! written by `RegistryClient::pull_into` and a root filesystem built from it include built
 //! images exactly like pulled ones.
 //!
 //! ```

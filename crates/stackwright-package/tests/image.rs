@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use stackwright_oci::{Cache, NoProgress, PullRequest, Registry, RegistryOptions};
+use stackwright_oci::{Cache, NoProgress, PullRequest, RegistryClient, RegistryOptions};
 use stackwright_package::{BuiltImage, LocalImage};
 use stackwright_testkit as testing;
 
@@ -147,7 +147,7 @@ fn digest_depends_only_on_the_inputs() {
 /// Built images go into a layout through the same path as pulled ones: "pulling"
 /// `stackwright.local/…` by digest is served by the cache, and never by a network.
 async fn layout_of(cache: &Cache, reference: &str, built: &BuiltImage, dir: &Path) {
-    let registry = Registry::new(RegistryOptions::default());
+    let registry = RegistryClient::new(RegistryOptions::default());
     let report = registry
         .pull_into(
             &[PullRequest::with_digest(reference, &built.manifest.digest)],
@@ -212,7 +212,7 @@ async fn skopeo_and_umoci_read_the_layout() {
 async fn a_local_image_missing_from_the_cache_is_not_fetched() {
     let work = tempfile::tempdir().unwrap();
     let cache = Cache::new(work.path().join("cache"));
-    let registry = Registry::new(RegistryOptions::default());
+    let registry = RegistryClient::new(RegistryOptions::default());
     let digest = format!("sha256:{}", "ab".repeat(32));
     let err = registry
         .pull_into(
@@ -256,7 +256,7 @@ async fn runc_runs_the_packaged_program_from_the_built_root_filesystem() {
         .unwrap();
     let reference = "stackwright.local/hello:1.0.0";
     let layout = work.path().join("images");
-    let registry = Registry::new(RegistryOptions::default());
+    let registry = RegistryClient::new(RegistryOptions::default());
     registry
         .pull_into(
             &[PullRequest::with_digest(reference, &built.manifest.digest)],

@@ -30,7 +30,9 @@ mod verify;
 mod testing;
 
 pub use manifest_provider::ManifestProvider;
-pub use provider::{CapabilityInfo, Component, Edge, Provider, Range, ReleaseDetails, ReleaseHead};
+pub use provider::{
+    CapabilityInfo, ComponentHead, Edge, Provider, Range, ReleaseDetails, ReleaseHead,
+};
 pub use refusal::{Explanation, Fact, PolicyRefusal, Refusal, Section, UnknownName};
 pub use request::{Ask, Placed, Request};
 pub use resolution::{Chosen, Pick, Resolution, StartOrder, Stats, Why, Whys};

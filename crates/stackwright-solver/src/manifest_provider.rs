@@ -7,7 +7,7 @@ use stackwright_types::capability::{Capability, Cardinality};
 use stackwright_types::manifest::Manifest;
 
 use crate::provider::{
-    CapabilityInfo, Component, Edge, Provider, Range, ReleaseDetails, ReleaseHead,
+    CapabilityInfo, ComponentHead, Edge, Provider, Range, ReleaseDetails, ReleaseHead,
 };
 
 /// Components and capabilities, indexed for the solver. Borrows the manifests.
@@ -50,9 +50,9 @@ impl<'m> ManifestProvider<'m> {
 }
 
 impl Provider for ManifestProvider<'_> {
-    fn component(&self, id: &str) -> Option<Component<'_>> {
+    fn component(&self, id: &str) -> Option<ComponentHead<'_>> {
         let m = self.manifests.get(id)?;
-        Some(Component {
+        Some(ComponentHead {
             releases: m
                 .releases
                 .iter()

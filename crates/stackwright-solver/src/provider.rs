@@ -13,7 +13,7 @@ use stackwright_types::Location;
 
 /// A component as the solver sees it before looking at any release in detail.
 #[derive(Clone, Debug, Default)]
-pub struct Component<'p> {
+pub struct ComponentHead<'p> {
     /// Every release, in any order. The index of a release in this list is how
     /// [`Provider::release`] is asked about it.
     pub releases: Vec<ReleaseHead<'p>>,
@@ -205,9 +205,9 @@ pub struct CapabilityInfo<'p> {
 /// answers). Nothing here may fail: an unknown name is `None` / empty.
 pub trait Provider {
     /// The component with this id, or `None` when no component has it.
-    fn component(&self, id: &str) -> Option<Component<'_>>;
+    fn component(&self, id: &str) -> Option<ComponentHead<'_>>;
 
-    /// Fills `out` with release `index` (its position in [`Component::releases`]) of
+    /// Fills `out` with release `index` (its position in [`ComponentHead::releases`]) of
     /// component `id`. `out` arrives cleared.
     fn release<'p>(&'p self, id: &str, index: usize, out: &mut ReleaseDetails<'p>);
 

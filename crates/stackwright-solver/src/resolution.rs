@@ -69,7 +69,7 @@ impl Resolution {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chosen {
     pub version: Version,
-    /// Its position in the provider's [`Component::releases`](crate::Component::releases).
+    /// Its position in the provider's [`ComponentHead::releases`](crate::ComponentHead::releases).
     pub release_index: usize,
     pub stage: Option<Stage>,
     /// Every reason it is there, most direct first (asked for, then required, then

@@ -7,7 +7,7 @@ use semver::{Version, VersionReq};
 use stackwright_types::manifest::DepKind;
 
 use crate::provider::{
-    CapabilityInfo, Component, Edge, Provider, Range, ReleaseDetails, ReleaseHead,
+    CapabilityInfo, ComponentHead, Edge, Provider, Range, ReleaseDetails, ReleaseHead,
 };
 
 /// One release: its version, edges (kind, name, range) and provided names.
@@ -85,9 +85,9 @@ impl Tiny {
 }
 
 impl Provider for Tiny {
-    fn component(&self, id: &str) -> Option<Component<'_>> {
+    fn component(&self, id: &str) -> Option<ComponentHead<'_>> {
         let rels = self.comps.get(id)?;
-        Some(Component {
+        Some(ComponentHead {
             releases: rels.iter().map(|r| ReleaseHead::new(&r.version)).collect(),
             stage: None,
             privileged: false,

@@ -497,7 +497,7 @@ impl AssemblyFile {
     /// Parses one assembly file; every problem found is reported at its line.
     pub fn parse(src: &SourceText) -> Result<AssemblyFile, TypesError> {
         let raw: RawAssembly =
-            crate::tomlin::parse(src).map_err(|diagnostics| TypesError::Invalid {
+            crate::guarded_toml::parse(src).map_err(|diagnostics| TypesError::Invalid {
                 file: src.name.clone(),
                 diagnostics,
             })?;

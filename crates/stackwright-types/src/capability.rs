@@ -43,7 +43,7 @@ pub struct Capability {
 
 /// Parses a capabilities file: one table per capability.
 pub fn parse_capabilities(src: &SourceText) -> Result<BTreeMap<String, Capability>, TypesError> {
-    let raw: BTreeMap<Spanned<String>, Spanned<RawCapability>> = crate::tomlin::parse(src)
+    let raw: BTreeMap<Spanned<String>, Spanned<RawCapability>> = crate::guarded_toml::parse(src)
         .map_err(|diagnostics| TypesError::Invalid {
             file: src.name.clone(),
             diagnostics,

@@ -14,6 +14,7 @@ pub mod capability;
 pub mod container;
 pub mod diagnostic;
 pub mod generate;
+mod guarded_toml;
 pub mod linuxkit;
 pub mod lock;
 pub mod lockdiff;
@@ -23,7 +24,6 @@ pub mod reference;
 pub mod source;
 pub mod suggest;
 pub mod time;
-mod tomlin;
 pub mod upgrade;
 pub mod version;
 

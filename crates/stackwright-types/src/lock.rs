@@ -75,7 +75,7 @@ impl Lockfile {
     /// Parses a lockfile, reporting problems with their location.
     pub fn parse(src: &crate::SourceText) -> Result<Lockfile, crate::TypesError> {
         let lock: Lockfile =
-            crate::tomlin::parse(src).map_err(|diagnostics| crate::TypesError::Invalid {
+            crate::guarded_toml::parse(src).map_err(|diagnostics| crate::TypesError::Invalid {
                 file: src.name.clone(),
                 diagnostics,
             })?;

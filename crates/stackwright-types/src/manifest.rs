@@ -512,7 +512,7 @@ impl Manifest {
     /// Parses a manifest. `expected_id` is the file stem when read from a file, so the
     /// `id` inside can be checked against it.
     pub fn parse(src: &SourceText, expected_id: Option<&str>) -> Result<Manifest, TypesError> {
-        let raw: RawManifest = crate::tomlin::parse(src).map_err(|d| invalid(src, d))?;
+        let raw: RawManifest = crate::guarded_toml::parse(src).map_err(|d| invalid(src, d))?;
         Manifest::from_raw(src, raw, expected_id).map_err(|d| invalid(src, d))
     }
 

@@ -303,11 +303,11 @@ async fn registry_work(
     opts: &WriteOptions,
     progress: &dyn Progress,
 ) -> Result<(), Error> {
-    use stackwright_oci::{Credentials, PullRequest, Registry, RegistryOptions};
+    use stackwright_oci::{Credentials, PullRequest, RegistryClient, RegistryOptions};
     let reg_err = Error::Registry;
     let progress = &crate::progress::Forward(progress);
     let credentials = Credentials::from_default_location().map_err(reg_err)?;
-    let registry = Registry::new(RegistryOptions {
+    let registry = RegistryClient::new(RegistryOptions {
         credentials,
         insecure: opts.insecure.clone(),
         offline: opts.offline,
@@ -394,7 +394,7 @@ async fn push_built_images(
     assembled: &mut Assembled,
     images: &[String],
     prefix: &str,
-    registry: &stackwright_oci::Registry,
+    registry: &stackwright_oci::RegistryClient,
     cache: &stackwright_oci::Cache,
     progress: &dyn stackwright_oci::Progress,
 ) -> Result<(), Error> {
@@ -514,7 +514,7 @@ fn packaged_components(assembled: &Assembled) -> Vec<Packaged<'_>> {
 #[cfg(feature = "oci")]
 async fn build_packaged_images(
     assembled: &mut Assembled,
-    registry: &stackwright_oci::Registry,
+    registry: &stackwright_oci::RegistryClient,
     cache: &stackwright_oci::Cache,
     progress: &dyn stackwright_oci::Progress,
 ) -> Result<(), Error> {

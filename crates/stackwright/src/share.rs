@@ -24,7 +24,7 @@ use std::path::{Component, Path, PathBuf};
 use stackwright_assembly::{FetchedParent, Loaded, ParentSource, OCI_SCHEME};
 use stackwright_oci::artifact::{self as art, Artifact};
 use stackwright_oci::{
-    Cache, Credentials, OciError, PulledArtifact, PushedArtifact, Registry, RegistryOptions,
+    Cache, Credentials, OciError, PulledArtifact, PushedArtifact, RegistryClient, RegistryOptions,
 };
 use stackwright_types::diagnostic::{self, Diagnostic};
 use stackwright_types::lock::Lockfile;
@@ -70,12 +70,12 @@ impl Default for ShareOptions {
 }
 
 impl ShareOptions {
-    fn registry(&self) -> Result<Registry, Error> {
+    fn registry(&self) -> Result<RegistryClient, Error> {
         let credentials = match &self.credentials {
             Some(c) => c.clone(),
             None => Credentials::from_default_location().map_err(registry_error)?,
         };
-        Ok(Registry::new(RegistryOptions {
+        Ok(RegistryClient::new(RegistryOptions {
             credentials,
             insecure: self.insecure.clone(),
             insecure_loopback: self.insecure_loopback,
@@ -442,7 +442,7 @@ pub async fn fetch(
 }
 
 async fn fetch_with(
-    registry: &Registry,
+    registry: &RegistryClient,
     cache: &Cache,
     reference: &str,
     digest: Option<&str>,
@@ -634,7 +634,7 @@ pub async fn load(
         missing: RefCell::new(None),
     };
     // Made on first use: an assembly without published parents costs nothing.
-    let mut client: Option<(Registry, Cache)> = None;
+    let mut client: Option<(RegistryClient, Cache)> = None;
     loop {
         let error = match stackwright_assembly::load_with(path, &source) {
             Ok(loaded) => return Ok(loaded),

@@ -6,7 +6,7 @@
 
 use semver::Version;
 use stackwright_solver::{
-    Ask, Component, Edge, Range as SwRange, Refusal, ReleaseDetails, ReleaseHead, Request,
+    Ask, ComponentHead, Edge, Range as SwRange, Refusal, ReleaseDetails, ReleaseHead, Request,
 };
 use stackwright_types::manifest::DepKind;
 
@@ -84,15 +84,15 @@ impl Index {
 }
 
 impl stackwright_solver::Provider for Index {
-    fn component(&self, id: &str) -> Option<Component<'_>> {
+    fn component(&self, id: &str) -> Option<ComponentHead<'_>> {
         let p = self.id(id)? as usize;
         let count = (self.pkg_start[p + 1] - self.pkg_start[p]) as usize;
-        Some(Component {
+        Some(ComponentHead {
             releases: self.versions[..count]
                 .iter()
                 .map(ReleaseHead::new)
                 .collect(),
-            ..Component::default()
+            ..ComponentHead::default()
         })
     }
 

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use stackwright_oci::{Cache, FileRequest, NoProgress, Registry, RegistryOptions};
+use stackwright_oci::{Cache, FileRequest, NoProgress, RegistryClient, RegistryOptions};
 use stackwright_package::{ExtractLimits, Made, Recipe};
 use stackwright_testkit::{FileServer, SplitMix64};
 use stackwright_types::manifest::Arch;
@@ -51,7 +51,7 @@ pub fn line() -> Result<String, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let cache = Cache::new(work.path().join("cache"));
-    let registry = Registry::new(opts);
+    let registry = RegistryClient::new(opts);
     let releases = files
         .iter()
         .map(|f| release_file(f.url.clone(), &f.digest))
@@ -106,7 +106,7 @@ fn release_file(url: String, digest: &str) -> Result<ReleaseFile, String> {
 /// the time and how many images were built (not reused).
 fn package(
     rt: &tokio::runtime::Runtime,
-    registry: &Registry,
+    registry: &RegistryClient,
     cache: &Cache,
     files: &[FileRequest],
     releases: &[ReleaseFile],

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use stackwright_oci::{Cache, NoProgress, PullRequest, Registry, RegistryOptions};
+use stackwright_oci::{Cache, NoProgress, PullRequest, RegistryClient, RegistryOptions};
 use stackwright_testkit::{self as testing, LocalRegistry};
 
 /// Timings for pulling one set of images.
@@ -60,7 +60,7 @@ pub async fn bench_pull(
     opts: RegistryOptions,
     work: &Path,
 ) -> Result<PullBench, String> {
-    let registry = Registry::new(opts.clone());
+    let registry = RegistryClient::new(opts.clone());
     let reqs: Vec<PullRequest> = refs.iter().map(|r| PullRequest::new(r.clone())).collect();
     let cache = Cache::new(work.join("cache"));
     let _ = std::fs::remove_dir_all(cache.root());

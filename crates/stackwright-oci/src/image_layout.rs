@@ -1,4 +1,4 @@
-//! Reading an OCI image layout written by [`Registry::pull_into`](crate::Registry::pull_into),
+//! Reading an OCI image layout written by [`RegistryClient::pull_into`](crate::RegistryClient::pull_into),
 //! for the crates that build root filesystems from it (no network here).
 
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use crate::OciError;
 
 /// An OCI image layout directory.
 #[derive(Clone, Debug)]
-pub struct Layout {
+pub struct ImageLayout {
     dir: PathBuf,
 }
 
@@ -22,13 +22,13 @@ pub struct LayoutImage {
     pub layers: Vec<Descriptor>,
 }
 
-impl Layout {
+impl ImageLayout {
     /// Opens a layout, checking for its `oci-layout` marker.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<Layout, OciError> {
+    pub fn open(dir: impl Into<PathBuf>) -> Result<ImageLayout, OciError> {
         let dir = dir.into();
         let marker = dir.join("oci-layout");
         std::fs::metadata(&marker).map_err(|e| OciError::io(&marker, e))?;
-        Ok(Layout { dir })
+        Ok(ImageLayout { dir })
     }
 
     pub fn dir(&self) -> &Path {

@@ -40,9 +40,9 @@ fn same_image(want: &ImageRef, stored: &str, stored_digest: &str) -> bool {
     }
 }
 
-/// An OCI image layout directory.
+/// An OCI image layout directory that a root filesystem's images are read from.
 #[derive(Debug)]
-pub struct Layout {
+pub struct SourceLayout {
     root: PathBuf,
     index: ImageIndex,
 }
@@ -64,8 +64,8 @@ impl ImageSource {
     }
 }
 
-impl Layout {
-    pub fn open(root: impl AsRef<Path>) -> Result<Layout, BuildError> {
+impl SourceLayout {
+    pub fn open(root: impl AsRef<Path>) -> Result<SourceLayout, BuildError> {
         let root = root.as_ref().to_path_buf();
         let err = |reason: String| BuildError::Layout {
             layout: root.clone(),
@@ -79,7 +79,7 @@ impl Layout {
             fs::read(root.join("index.json")).map_err(|e| err(format!("index.json: {e}")))?;
         let index: ImageIndex =
             serde_json::from_slice(&data).map_err(|e| err(format!("index.json: {e}")))?;
-        Ok(Layout { root, index })
+        Ok(SourceLayout { root, index })
     }
 
     pub fn root(&self) -> &Path {

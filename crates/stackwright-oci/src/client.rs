@@ -58,7 +58,7 @@ impl Default for RegistryOptions {
 
 /// Talks to registries. Cheap to create; holds no connections between calls.
 #[derive(Clone, Debug)]
-pub struct Registry {
+pub struct RegistryClient {
     pub(crate) opts: RegistryOptions,
 }
 
@@ -75,9 +75,9 @@ pub struct Pinned {
     pub looked_up: bool,
 }
 
-impl Registry {
-    pub fn new(opts: RegistryOptions) -> Registry {
-        Registry { opts }
+impl RegistryClient {
+    pub fn new(opts: RegistryOptions) -> RegistryClient {
+        RegistryClient { opts }
     }
 
     pub fn options(&self) -> &RegistryOptions {
@@ -142,7 +142,7 @@ impl Registry {
 /// cache) configured for the registries involved.
 pub(crate) struct Conn<'a> {
     pub(crate) client: oci_client::Client,
-    pub(crate) reg: &'a Registry,
+    pub(crate) reg: &'a RegistryClient,
     pub(crate) progress: &'a dyn Progress,
     pub(crate) stats: std::sync::Mutex<Stats>,
 }
@@ -164,7 +164,7 @@ enum Attempt {
 
 impl<'a> Conn<'a> {
     pub(crate) fn new(
-        reg: &'a Registry,
+        reg: &'a RegistryClient,
         images: &[ImageRef],
         progress: &'a dyn Progress,
     ) -> Conn<'a> {

@@ -1,10 +1,10 @@
 //! The layout: what a `linuxkit.yml` says beyond *which* components — the assembly's
-//! `[linuxkit]` table — and the reading back of an import into a [`Config`].
+//! `[linuxkit]` table, [`LinuxkitTable`] — and the reading back of an import into a [`Config`].
 //!
 //! An assembly says which components; a LinuxKit file also says in which section and in
 //! which order each image runs, under which name, with which kernel files, trust and
 //! volumes. The import writes these as the `[linuxkit]` table of `assembly.toml`
-//! ([`Layout`] is its serialized form; `stackwright_types::assembly::LinuxkitLayout` the
+//! ([`LinuxkitTable`] is its serialized form; `stackwright_types::assembly::LinuxkitLayout` the
 //! parsed one). [`reconstruct`] is the reference for what the renderer does with an
 //! imported assembly to give back the original file.
 
@@ -21,7 +21,7 @@ use stackwright_types::manifest::{Manifest, Stage};
 /// components, so a component the solver adds for a requirement the file does not meet
 /// stays out of `linuxkit.yml` (the import warns about it).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Layout {
+pub struct LinuxkitTable {
     /// False for an import: registry components render with exactly the assembly's
     /// `container` settings, without the manifest's `[container]` defaults — the LinuxKit
     /// file said everything (the rest came from the image's own label at build time).
@@ -38,7 +38,7 @@ pub struct Layout {
     /// the solver adds); the fields beyond the image and command line when it has some, or
     /// has no image (the table then keeps a section no kernel component would produce).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<LayoutKernelEntry>,
+    pub kernel: Option<TableKernelEntry>,
     /// Component id → LinuxKit `name`, where they differ.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub names: BTreeMap<String, String>,
@@ -48,9 +48,9 @@ pub struct Layout {
     pub volumes: Vec<Volume>,
 }
 
-impl Default for Layout {
+impl Default for LinuxkitTable {
     fn default() -> Self {
-        Layout {
+        LinuxkitTable {
             inherit_container: true,
             init: Vec::new(),
             onboot: Vec::new(),
@@ -67,15 +67,15 @@ impl Default for Layout {
 /// `kernel = false`, or `[linuxkit.kernel]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
-pub enum LayoutKernelEntry {
+pub enum TableKernelEntry {
     /// Always `false`: no kernel section.
     Render(bool),
-    Fields(LayoutKernel),
+    Fields(TableKernel),
 }
 
 /// `[linuxkit.kernel]`: the kernel fields the assembly's `[kernel]` lacks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct LayoutKernel {
+pub struct TableKernel {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binary: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
