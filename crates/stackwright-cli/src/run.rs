@@ -47,8 +47,11 @@ pub struct QemuArgs {
     /// auto: KVM only if it actually works here; on: KVM or fail; off: TCG.
     #[arg(long, default_value = "auto")]
     pub kvm: String,
-    /// Forward a host TCP port to the guest (HOST:GUEST, repeatable).
-    #[arg(long, value_name = "HOST:GUEST")]
+    /// Forward a host TCP port to a guest port ([ADDR:]HOST:GUEST, repeatable; ADDR
+    /// default: every host address). Gives the guest a virtio NIC on qemu's user network;
+    /// a kernel+initrd guest gets stackwright.ip=10.0.2.15/24,gw=10.0.2.2,dns=10.0.2.3 on
+    /// its command line (unless it has its own), which stackwright-init sets up.
+    #[arg(long, value_name = "[ADDR:]HOST:GUEST")]
     pub publish: Vec<String>,
     /// A persistent data disk of this size (e.g. 1G), kept beside the platform.
     #[arg(long, value_name = "SIZE")]
@@ -85,7 +88,10 @@ pub(crate) fn run(
         .iter()
         .map(|p| stackwright_qemu::parse_publish(p))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| usage(e, "--publish HOST:GUEST, e.g. --publish 8080:80"))?;
+        .map_err(|e| usage(
+                e,
+                "--publish [ADDR:]HOST:GUEST, e.g. --publish 8080:80 or --publish 127.0.0.1:8080:80",
+            ))?;
     if let Some(d) = &args.disk {
         stackwright_qemu::parse_size(d).map_err(|e| usage(e, "--disk SIZE, e.g. --disk 1G"))?;
     }

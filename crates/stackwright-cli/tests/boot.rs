@@ -172,3 +172,95 @@ fn a_data_disk_is_the_guests_dev_vda() {
     let len = std::fs::metadata(out.join("data-disk.img")).unwrap().len();
     assert_eq!(len, 64 << 20, "the data disk is kept beside the output");
 }
+
+/// `run qemu --publish 127.0.0.1:PORT:8080`: the guest gets a virtio NIC and, on its
+/// command line, `stackwright.ip=` (the init loads the NIC's modules, sets the address and
+/// the default route before any container); a host-network service answers on 8080; the
+/// test reads that answer on the host through qemu's forward, and the service then powers
+/// the guest off.
+#[test]
+fn a_published_port_reaches_a_guest_service() {
+    use std::io::Read;
+    let Some((p, _reg)) = setup() else { return };
+    p.container(
+        "web",
+        "service",
+        "",
+        "net = \"host\"\npid = \"host\"\ncapabilities = [\"CAP_SYS_BOOT\"]",
+        "echo web listening; echo hello through the forward | /bin/busybox nc -l -p 8080; echo web served; /bin/busybox poweroff",
+        "",
+    );
+    let asm = p.assembly("web", &["web"]);
+    let out = p.dir.path().join("out/web");
+    let a = Command::new(BIN)
+        .args(p.assemble_args(&asm, &out))
+        .env("HOME", p.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut run = Command::new(BIN)
+        .args(["run", "qemu"])
+        .arg(&out)
+        .args(["--timeout", "300", "--mem", "512", "--publish"])
+        .arg(format!("127.0.0.1:{port}:8080"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut stdout, mut stderr) = (run.stdout.take().unwrap(), run.stderr.take().unwrap());
+    let console = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    // Until the guest listens, qemu accepts on the host and closes at once: try again.
+    let mut answer = String::new();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while std::time::Instant::now() < until && !answer.contains("hello through the forward") {
+        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+            answer.clear();
+            let mut buf = [0u8; 256];
+            while let Ok(n) = c.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if answer.contains('\n') {
+                    break;
+                }
+            }
+        }
+        if run.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let status = run.wait().unwrap();
+    let (console, stderr) = (console.join().unwrap(), errors.join().unwrap());
+    let all = format!("{console}\n--- stderr\n{stderr}");
+    assert!(
+        answer.contains("hello through the forward"),
+        "the host read the guest service's answer through the forward (got {answer:?})\n{all}"
+    );
+    assert_eq!(status.code(), Some(0), "{all}");
+    let net = line_of(&console, "network eth0: 10.0.2.15/24 via 10.0.2.2");
+    let web = line_of(&console, "service web: starting");
+    assert!(
+        net < web,
+        "the network was up before the service started\n{all}"
+    );
+    line_of(&console, "[web] web served");
+}

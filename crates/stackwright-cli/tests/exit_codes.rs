@@ -90,3 +90,25 @@ fn an_unknown_format_is_a_usage_error() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("unknown --format `zip`"), "{stderr}");
 }
+
+#[test]
+fn a_bad_publish_value_is_a_usage_error() {
+    let work = tempfile::tempdir().unwrap();
+    for bad in ["8080", "localhost:8080:80", "8080:0", "1:2:3:4"] {
+        let (code, stderr) = run(
+            &[
+                "run",
+                "qemu",
+                work.path().to_str().unwrap(),
+                "--publish",
+                bad,
+            ],
+            work.path(),
+        );
+        assert_eq!(code, 2, "--publish {bad}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--publish {bad}")) && stderr.contains("[ADDR:]HOST:GUEST"),
+            "{stderr}"
+        );
+    }
+}

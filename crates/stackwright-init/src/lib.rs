@@ -565,6 +565,161 @@ fn load_modules(report: &Report, cmdline: &str, dir: &Path) {
     }
 }
 
+/// The network `stackwright.ip=ADDR/PREFIX[,gw=GATEWAY][,dns=SERVER][,dev=NAME]` on the
+/// kernel command line asks for: one static IPv4 address (what `stackwright run qemu`
+/// passes for qemu's user network: `10.0.2.15/24,gw=10.0.2.2,dns=10.0.2.3`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub addr: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Option<std::net::Ipv4Addr>,
+    pub dns: Vec<std::net::Ipv4Addr>,
+    /// The interface; default: the first one that is not `lo`, by name.
+    pub dev: Option<String>,
+}
+
+/// The driver modules of a virtio NIC, in load order: loaded (those present under
+/// `/lib/modules/<release>/`) when `stackwright.ip=` asks for a network and no interface
+/// but `lo` exists, as on Debian's cloud kernel, which builds them as modules.
+pub const NIC_MODULES: [&str; 8] = [
+    "virtio_ring",
+    "virtio",
+    "virtio_pci_legacy_dev",
+    "virtio_pci_modern_dev",
+    "virtio_pci",
+    "failover",
+    "net_failover",
+    "virtio_net",
+];
+
+/// `stackwright.ip=` from the kernel command line: `None` when absent, an error naming
+/// the bad part when malformed.
+pub fn network_asked(cmdline: &str) -> Result<Option<Network>, String> {
+    let Some(value) = cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("stackwright.ip="))
+        .last()
+    else {
+        return Ok(None);
+    };
+    let bad = |why: String| {
+        format!("stackwright.ip={value}: {why} (write stackwright.ip=ADDR/PREFIX[,gw=GATEWAY][,dns=SERVER][,dev=NAME], e.g. 10.0.2.15/24,gw=10.0.2.2)")
+    };
+    let ip = |s: &str| {
+        s.parse::<std::net::Ipv4Addr>()
+            .map_err(|_| bad(format!("`{s}` is not an IPv4 address")))
+    };
+    let mut parts = value.split(',');
+    let first = parts.next().unwrap_or_default();
+    let (addr, prefix) = first
+        .split_once('/')
+        .ok_or_else(|| bad(format!("`{first}` has no /PREFIX")))?;
+    let prefix = prefix
+        .parse::<u8>()
+        .ok()
+        .filter(|p| (1..=32).contains(p))
+        .ok_or_else(|| bad(format!("`/{prefix}` is not a prefix length 1-32")))?;
+    let mut net = Network {
+        addr: ip(addr)?,
+        prefix,
+        gateway: None,
+        dns: Vec::new(),
+        dev: None,
+    };
+    for part in parts {
+        match part.split_once('=') {
+            Some(("gw", v)) => net.gateway = Some(ip(v)?),
+            Some(("dns", v)) => net.dns.push(ip(v)?),
+            Some(("dev", v))
+                if !v.is_empty()
+                    && v.len() < 16
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) =>
+            {
+                net.dev = Some(v.to_string())
+            }
+            Some(("dev", v)) => return Err(bad(format!("`{v}` is not an interface name"))),
+            _ => return Err(bad(format!("`{part}` is not gw=, dns= or dev="))),
+        }
+    }
+    Ok(Some(net))
+}
+
+/// The network interfaces but `lo`, by name (`/sys/class/net`).
+fn interfaces(sys_net: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(sys_net)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n != "lo")
+        .collect();
+    names.sort();
+    names
+}
+
+/// Brings up what `stackwright.ip=` asks for, before any container: the NIC's driver
+/// modules when no interface is there yet ([`NIC_MODULES`]), then the address, the
+/// default route and `/etc/resolv.conf`. What fails is a [`Stage::Setup`] failure (the run
+/// fails, the boot goes on).
+fn bring_up_network(report: &Report, net: &Network, modules: &Path) {
+    let sys_net = Path::new("/sys/class/net");
+    if interfaces(sys_net).is_empty() {
+        for m in NIC_MODULES {
+            if let Some(p) = find_module(modules, m) {
+                match sys::load_module(&p) {
+                    Ok(()) => report.say(&format!("module {m}: loaded {}", p.display())),
+                    Err(e) => report.say(&format!("module {m} ({}): {e}", p.display())),
+                }
+            }
+        }
+    }
+    // A driver may register its interface a moment after it loads.
+    let until = Instant::now() + Duration::from_secs(5);
+    let dev = loop {
+        let found = interfaces(sys_net);
+        let dev = match &net.dev {
+            Some(d) => found.into_iter().find(|f| f == d),
+            None => found.into_iter().next(),
+        };
+        if dev.is_some() || Instant::now() >= until {
+            break dev;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let Some(dev) = dev else {
+        return report.failed(
+            Stage::Setup,
+            "network",
+            format!(
+                "no network interface {}appeared (a NIC for the guest: `run qemu --publish`; its driver built in, or as a module under {})",
+                net.dev.as_ref().map(|d| format!("{d} ")).unwrap_or_default(),
+                modules.display()
+            ),
+        );
+    };
+    if let Err(e) = sys::configure_ipv4(&dev, net.addr, net.prefix, net.gateway) {
+        return report.failed(Stage::Setup, "network", format!("{dev}: {e}"));
+    }
+    if !net.dns.is_empty() {
+        let text: String = net
+            .dns
+            .iter()
+            .map(|d| format!("nameserver {d}\n"))
+            .collect();
+        let _ = std::fs::create_dir_all("/etc");
+        if let Err(e) = std::fs::write("/etc/resolv.conf", text) {
+            report.say(&format!("writing /etc/resolv.conf: {e}"));
+        }
+    }
+    report.say(&format!(
+        "network {dev}: {}/{}{}",
+        net.addr,
+        net.prefix,
+        net.gateway.map(|g| format!(" via {g}")).unwrap_or_default()
+    ));
+}
+
 /// Runs the whole plan; returns the shutdown asked for and the number of failures.
 pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
     if opts.pid1 {
@@ -611,11 +766,13 @@ pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
         }
         let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        load_modules(
-            &report,
-            &cmdline,
-            &Path::new("/lib/modules").join(release.trim()),
-        );
+        let modules = Path::new("/lib/modules").join(release.trim());
+        load_modules(&report, &cmdline, &modules);
+        match network_asked(&cmdline) {
+            Ok(Some(net)) => bring_up_network(&report, &net, &modules),
+            Ok(None) => {}
+            Err(e) => report.failed(Stage::Setup, "network", e),
+        }
     }
     let reaper = Arc::new(Reaper::default());
     {
@@ -731,6 +888,61 @@ pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
 #[cfg(test)]
 mod module_tests {
     use super::*;
+
+    #[test]
+    fn the_network_comes_from_the_command_line() {
+        use std::net::Ipv4Addr;
+        assert_eq!(network_asked("console=ttyS0 quiet"), Ok(None));
+        let n = network_asked("console=ttyS0 stackwright.ip=10.0.2.15/24,gw=10.0.2.2,dns=10.0.2.3")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            n,
+            Network {
+                addr: Ipv4Addr::new(10, 0, 2, 15),
+                prefix: 24,
+                gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
+                dns: vec![Ipv4Addr::new(10, 0, 2, 3)],
+                dev: None,
+            }
+        );
+        let n = network_asked("stackwright.ip=192.168.1.9/16,dev=ens3")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (n.prefix, n.gateway, n.dev.as_deref()),
+            (16, None, Some("ens3"))
+        );
+        // The last one wins, as the kernel's own parameters do.
+        let n = network_asked("stackwright.ip=10.0.0.1/8 stackwright.ip=10.0.2.15/24").unwrap();
+        assert_eq!(n.unwrap().addr, Ipv4Addr::new(10, 0, 2, 15));
+        for (bad, says) in [
+            ("stackwright.ip=10.0.2.15", "has no /PREFIX"),
+            ("stackwright.ip=10.0.2.15/33", "not a prefix length"),
+            (
+                "stackwright.ip=10.0.2/24",
+                "`10.0.2` is not an IPv4 address",
+            ),
+            (
+                "stackwright.ip=10.0.2.15/24,gw=x",
+                "`x` is not an IPv4 address",
+            ),
+            (
+                "stackwright.ip=10.0.2.15/24,via=1.2.3.4",
+                "is not gw=, dns= or dev=",
+            ),
+            (
+                "stackwright.ip=10.0.2.15/24,dev=a/b",
+                "not an interface name",
+            ),
+        ] {
+            let e = network_asked(bad).unwrap_err();
+            assert!(
+                e.contains(says) && e.contains("e.g. 10.0.2.15/24"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn modules_come_from_the_command_line_in_order() {

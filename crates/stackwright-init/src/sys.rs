@@ -1,14 +1,15 @@
-//! The few system calls PID 1 needs: mounts, host name, loopback, reaping, signals,
-//! poweroff. Everything here is a thin, checked wrapper over `libc`.
+//! The few system calls PID 1 needs: mounts, host name, loopback and one IPv4 interface,
+//! reaping, signals, poweroff. Everything here is a thin, checked wrapper over `libc`.
 //!
 //! Safety model: every `unsafe` block is one system call (or a zeroed plain C struct for
-//! one), with pointers to locals or `CString`s that outlive the call; no memory is shared
-//! with the kernel beyond the call, and results are checked. The signal handler only
-//! stores into an atomic.
+//! one, or an IPv4 `sockaddr_in` read as the same-sized `sockaddr`), with pointers to
+//! locals or `CString`s that outlive the call; no memory is shared with the kernel beyond
+//! the call, and results are checked. The signal handler only stores into an atomic.
 
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::io;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -146,29 +147,161 @@ pub fn set_hostname(name: &str) -> io::Result<()> {
 
 /// `ip link set lo up`: services bind 127.0.0.1 and readiness checks connect to it.
 pub fn loopback_up() -> io::Result<()> {
-    // SAFETY: a plain datagram socket, an ifreq zeroed then named "lo", closed at the end.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    let sock = Socket::inet()?;
+    sock.set_up("lo")
+}
+
+/// An `AF_INET` datagram socket for interface ioctls, closed on drop.
+struct Socket(libc::c_int);
+
+impl Socket {
+    fn inet() -> io::Result<Socket> {
+        // SAFETY: no pointers.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut ifr: libc::ifreq = std::mem::zeroed();
-        for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
-            *d = *s as libc::c_char;
+        Ok(Socket(fd))
+    }
+
+    /// A zeroed `ifreq` naming `dev` (at most 15 bytes, as the kernel's IFNAMSIZ allows).
+    fn ifreq(dev: &str) -> io::Result<libc::ifreq> {
+        if dev.is_empty() || dev.len() >= libc::IFNAMSIZ || dev.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{dev}` is not an interface name"),
+            ));
         }
-        let mut r = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr);
-        if r >= 0 {
+        // SAFETY: ifreq is a plain C struct (names and a union of plain values): all zero
+        // bytes is a valid value.
+        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (d, s) in ifr.ifr_name.iter_mut().zip(dev.bytes()) {
+            *d = s as libc::c_char;
+        }
+        Ok(ifr)
+    }
+
+    /// One ioctl on an `ifreq` that outlives it.
+    fn ioctl(&self, request: libc::c_ulong, ifr: &mut libc::ifreq) -> io::Result<()> {
+        // SAFETY: `ifr` is a valid, exclusively borrowed ifreq for the call's duration.
+        check(unsafe { libc::ioctl(self.0, request as _, ifr as *mut libc::ifreq) })
+    }
+
+    /// `ip link set DEV up`.
+    fn set_up(&self, dev: &str) -> io::Result<()> {
+        let mut ifr = Socket::ifreq(dev)?;
+        self.ioctl(libc::SIOCGIFFLAGS, &mut ifr)?;
+        // SAFETY: SIOCGIFFLAGS filled the union's flags member, which is read and set here.
+        unsafe {
             ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            r = libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr);
         }
-        let err = io::Error::last_os_error();
-        libc::close(fd);
-        if r < 0 {
-            Err(err)
-        } else {
-            Ok(())
+        self.ioctl(libc::SIOCSIFFLAGS, &mut ifr)
+    }
+
+    /// SIOCSIFADDR / SIOCSIFNETMASK: one IPv4 sockaddr in the ifreq's union.
+    fn set_inet(&self, dev: &str, request: libc::c_ulong, addr: Ipv4Addr) -> io::Result<()> {
+        let mut ifr = Socket::ifreq(dev)?;
+        ifr.ifr_ifru.ifru_addr = sockaddr(addr);
+        self.ioctl(request, &mut ifr)
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: our own descriptor, closed once.
+        unsafe {
+            libc::close(self.0);
         }
     }
+}
+
+/// An IPv4 address as the generic `sockaddr` the interface and route ioctls take.
+fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(addr.octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sockaddr_in and sockaddr are both 16-byte plain C structs; the kernel reads
+    // an AF_INET sockaddr as a sockaddr_in.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+/// Linux's `struct rtentry` (`<linux/route.h>`; libc declares it for musl only), for
+/// SIOCADDRT.
+#[repr(C)]
+struct RtEntry {
+    rt_pad1: libc::c_ulong,
+    rt_dst: libc::sockaddr,
+    rt_gateway: libc::sockaddr,
+    rt_genmask: libc::sockaddr,
+    rt_flags: libc::c_ushort,
+    rt_pad2: libc::c_short,
+    rt_pad3: libc::c_ulong,
+    rt_pad4: *mut libc::c_void,
+    rt_metric: libc::c_short,
+    rt_dev: *mut libc::c_char,
+    rt_mtu: libc::c_ulong,
+    rt_window: libc::c_ulong,
+    rt_irtt: libc::c_ushort,
+}
+
+/// `ip addr add ADDR/PREFIX dev DEV; ip link set DEV up; ip route add default via GW`:
+/// what `stackwright.ip=` asks for, with the classic interface and route ioctls.
+pub fn configure_ipv4(
+    dev: &str,
+    addr: Ipv4Addr,
+    prefix: u8,
+    gateway: Option<Ipv4Addr>,
+) -> io::Result<()> {
+    let sock = Socket::inet()?;
+    let mask = Ipv4Addr::from(
+        u32::MAX
+            .checked_shl(32 - u32::from(prefix.min(32)))
+            .unwrap_or(0),
+    );
+    let step = |what: &str, r: io::Result<()>| {
+        r.map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))
+    };
+    step(
+        "setting the address",
+        sock.set_inet(dev, libc::SIOCSIFADDR, addr),
+    )?;
+    step(
+        "setting the netmask",
+        sock.set_inet(dev, libc::SIOCSIFNETMASK, mask),
+    )?;
+    step("bringing it up", sock.set_up(dev))?;
+    if let Some(gw) = gateway {
+        let name = cstr(dev)?;
+        let mut rt = RtEntry {
+            rt_pad1: 0,
+            rt_dst: sockaddr(Ipv4Addr::UNSPECIFIED),
+            rt_gateway: sockaddr(gw),
+            rt_genmask: sockaddr(Ipv4Addr::UNSPECIFIED),
+            rt_flags: libc::RTF_UP | libc::RTF_GATEWAY,
+            rt_pad2: 0,
+            rt_pad3: 0,
+            rt_pad4: std::ptr::null_mut(),
+            rt_metric: 0,
+            rt_dev: name.as_ptr().cast_mut(),
+            rt_mtu: 0,
+            rt_window: 0,
+            rt_irtt: 0,
+        };
+        // SAFETY: `rt` is a valid rtentry whose `rt_dev` points at `name`, which outlives
+        // the call; the kernel only reads the name.
+        let r =
+            check(unsafe { libc::ioctl(sock.0, libc::SIOCADDRT as _, &mut rt as *mut RtEntry) });
+        match r {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            r => step(&format!("adding the default route via {gw}"), r)?,
+        }
+    }
+    Ok(())
 }
 
 /// Whether `/` is the initramfs (`rootfs`), where runc cannot `pivot_root`.

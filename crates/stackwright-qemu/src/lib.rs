@@ -185,8 +185,9 @@ pub struct Options {
     /// Stop the guest after this long.
     pub timeout: Option<Duration>,
     pub kvm: Kvm,
-    /// `HOST:GUEST` TCP port forwards (user networking, a virtio NIC).
-    pub publish: Vec<(u16, u16)>,
+    /// `[ADDR:]HOST:GUEST` TCP port forwards (user networking, a virtio NIC; a kernel+initrd
+    /// guest is given [`GUEST_NETWORK`] on its command line).
+    pub publish: Vec<Publish>,
     /// A persistent raw data disk of this size (`1G`), kept in the output directory.
     pub disk: Option<String>,
     /// The qemu program (default [`QEMU`] on `PATH`).
@@ -339,7 +340,11 @@ pub fn command(
     match guest {
         Guest::Kernel(boot) => {
             let mut cmdline = boot.cmdline.clone();
-            for (word, add) in [("console=ttyS0", "console=ttyS0"), ("panic=", "panic=-1")] {
+            let mut adds = vec![("console=ttyS0", "console=ttyS0"), ("panic=", "panic=-1")];
+            if !opts.publish.is_empty() {
+                adds.push(("stackwright.ip=", GUEST_NETWORK));
+            }
+            for (word, add) in adds {
                 if !cmdline.contains(word) {
                     cmdline.push(' ');
                     cmdline.push_str(add);
@@ -379,7 +384,10 @@ pub fn command(
         let fwd: String = opts
             .publish
             .iter()
-            .map(|(h, g)| format!(",hostfwd=tcp::{h}-:{g}"))
+            .map(|p| {
+                let addr = p.addr.map(|a| a.to_string()).unwrap_or_default();
+                format!(",hostfwd=tcp:{addr}:{}-:{}", p.host, p.guest)
+            })
             .collect();
         c.args(["-netdev", &format!("user,id=net0{fwd}")])
             .args(["-device", "virtio-net-pci,netdev=net0"]);
@@ -397,18 +405,46 @@ pub fn command(
 
 pub use stackwright_disk::parse_size;
 
-/// Parses `HOST:GUEST`.
-pub fn parse_publish(s: &str) -> Result<(u16, u16), String> {
-    let (h, g) = s
-        .split_once(':')
-        .ok_or_else(|| format!("--publish {s}: use HOST:GUEST, e.g. 8080:80"))?;
+/// What a kernel+initrd guest with a NIC is told on its command line (`stackwright-init`
+/// sets it up before any container): qemu's user network gives the guest 10.0.2.15, its
+/// gateway is 10.0.2.2 and its DNS server 10.0.2.3; the port forwards go to 10.0.2.15. A
+/// command line that already has `stackwright.ip=` keeps its own.
+pub const GUEST_NETWORK: &str = "stackwright.ip=10.0.2.15/24,gw=10.0.2.2,dns=10.0.2.3";
+
+/// One `--publish [ADDR:]HOST:GUEST`: host TCP port `host` (on `addr`, default every
+/// address) forwarded to the guest's port `guest`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Publish {
+    pub addr: Option<std::net::Ipv4Addr>,
+    pub host: u16,
+    pub guest: u16,
+}
+
+/// Parses `[ADDR:]HOST:GUEST` (`8080:80`, `127.0.0.1:8080:80`).
+pub fn parse_publish(s: &str) -> Result<Publish, String> {
+    let use_ = "use [ADDR:]HOST:GUEST, e.g. 8080:80 or 127.0.0.1:8080:80";
+    let parts: Vec<&str> = s.split(':').collect();
+    let (addr, h, g) = match parts.as_slice() {
+        [h, g] => (None, *h, *g),
+        [a, h, g] => {
+            let a = a
+                .parse::<std::net::Ipv4Addr>()
+                .map_err(|_| format!("--publish {s}: `{a}` is not an IPv4 address ({use_})"))?;
+            (Some(a), *h, *g)
+        }
+        _ => return Err(format!("--publish {s}: {use_}")),
+    };
     let port = |p: &str| {
         p.parse::<u16>()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| format!("--publish {s}: `{p}` is not a port"))
+            .ok_or_else(|| format!("--publish {s}: `{p}` is not a port 1-65535 ({use_})"))
     };
-    Ok((port(h)?, port(g)?))
+    Ok(Publish {
+        addr,
+        host: port(h)?,
+        guest: port(g)?,
+    })
 }
 
 /// Boots `guest`, streaming the console into `console`, until the guest stops or the
@@ -597,8 +633,29 @@ mod tests {
         assert_eq!(parse_size("512M"), Ok(512 << 20));
         assert_eq!(parse_size("2G"), Ok(2 << 30));
         assert!(parse_size("lots").is_err() && parse_size("0").is_err());
-        assert_eq!(parse_publish("8080:80"), Ok((8080, 80)));
-        assert!(parse_publish("8080").is_err() && parse_publish("x:1").is_err());
+        assert_eq!(
+            parse_publish("8080:80"),
+            Ok(Publish {
+                addr: None,
+                host: 8080,
+                guest: 80
+            })
+        );
+        assert_eq!(
+            parse_publish("127.0.0.1:8080:80").map(|p| p.addr),
+            Ok(Some(std::net::Ipv4Addr::LOCALHOST))
+        );
+        for bad in [
+            "8080",
+            "x:1",
+            "0:80",
+            "8080:70000",
+            "localhost:1:2",
+            "1:2:3:4",
+            "",
+        ] {
+            assert!(parse_publish(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -617,7 +674,10 @@ mod tests {
             dir: ".".into(),
         };
         let opts = Options {
-            publish: vec![(8080, 80)],
+            publish: vec![
+                parse_publish("8080:80").unwrap(),
+                parse_publish("127.0.0.1:8443:443").unwrap(),
+            ],
             ..Options::default()
         };
         let guest = Guest::from(boot);
@@ -638,7 +698,14 @@ mod tests {
         );
         assert!(line.contains("-serial chardev:console") && line.contains("file,id=status,path=s"));
         assert!(line.contains("-no-reboot") && line.contains("accel=tcg"));
-        assert!(line.contains("hostfwd=tcp::8080-:80"), "{line}");
+        assert!(
+            line.contains("user,id=net0,hostfwd=tcp::8080-:80,hostfwd=tcp:127.0.0.1:8443-:443"),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("panic=-1 {GUEST_NETWORK}")),
+            "a guest with a NIC is told its address: {line}"
+        );
         assert!(!line.contains("-nic none"), "{line}");
         let offline = command(
             Path::new("qemu"),
@@ -658,6 +725,7 @@ mod tests {
             line.contains("-nic none") && !line.contains("-netdev"),
             "no --publish, no network device: {line}"
         );
+        assert!(!line.contains("stackwright.ip="), "{line}");
     }
 
     #[test]

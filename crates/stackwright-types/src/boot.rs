@@ -170,6 +170,8 @@ pub enum Restart {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    /// The init's own setup before any container (the network `stackwright.ip=` asks for).
+    Setup,
     Onboot,
     Service,
     Onshutdown,
@@ -178,6 +180,7 @@ pub enum Stage {
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Stage::Setup => "setup",
             Stage::Onboot => "onboot",
             Stage::Service => "service",
             Stage::Onshutdown => "onshutdown",
