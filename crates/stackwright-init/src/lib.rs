@@ -598,7 +598,7 @@ pub fn network_asked(cmdline: &str) -> Result<Option<Network>, String> {
     let Some(value) = cmdline
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("stackwright.ip="))
-        .last()
+        .next_back()
     else {
         return Ok(None);
     };
