@@ -11,8 +11,8 @@ mod load;
 mod validate;
 
 pub use load::{
-    builtin, builtin_names, load, load_str, load_with, FetchedParent, Loaded, NoParentSource,
-    ParentSource, RemoteParent, BUILTIN_SCHEME, MAX_EXTENDS_DEPTH, OCI_SCHEME,
+    builtin, builtin_names, load, load_str, load_text, load_with, FetchedParent, Loaded,
+    NoParentSource, ParentSource, RemoteParent, BUILTIN_SCHEME, MAX_EXTENDS_DEPTH, OCI_SCHEME,
 };
 pub use validate::{
     component_image, effective_container, effective_image, packaged, platform_components, validate,

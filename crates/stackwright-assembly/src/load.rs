@@ -71,11 +71,14 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The sources read from local files (not from published parents, not built in).
+    /// The sources read from local files (not from published parents, not built in, not
+    /// held in memory).
     pub fn local_sources(&self) -> impl Iterator<Item = &(String, String)> {
-        self.sources
-            .iter()
-            .filter(|(n, _)| !n.starts_with(OCI_SCHEME) && !n.starts_with(BUILTIN_SCHEME))
+        self.sources.iter().filter(|(n, _)| {
+            !n.starts_with(OCI_SCHEME)
+                && !n.starts_with(BUILTIN_SCHEME)
+                && stackwright_types::source::memory_source(n).is_none()
+        })
     }
 }
 
@@ -140,15 +143,7 @@ pub fn load(path: &Path) -> Result<Loaded, AssemblyError> {
 /// Reads the assembly at `path` and every parent it extends, published parents
 /// through `parents` (each fetched once however often it is named).
 pub fn load_with(path: &Path, parents: &dyn ParentSource) -> Result<Loaded, AssemblyError> {
-    let mut r = Reader {
-        source: parents,
-        fetched: BTreeMap::new(),
-        parents: Vec::new(),
-        stack: Vec::new(),
-        sources: Vec::new(),
-        dirs: Vec::new(),
-        published_components: Vec::new(),
-    };
+    let mut r = Reader::new(parents);
     let builtin = path.to_str().and_then(|p| p.strip_prefix(BUILTIN_SCHEME));
     let (merged, stem, base_dir) = match builtin {
         Some(name) => (
@@ -164,38 +159,34 @@ pub fn load_with(path: &Path, parents: &dyn ParentSource) -> Result<Loaded, Asse
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         ),
     };
-    let mut loaded = finish(merged, stem, r.sources, r.dirs, base_dir)?;
-    loaded.parents = r.parents;
-    loaded.published_components = r.published_components;
-    Ok(loaded)
+    r.finish(merged, stem, base_dir)
 }
 
-/// Parses an assembly from text alone (no `extends`, no component paths): for library
-/// users who build assemblies in memory.
+/// Parses an assembly a program holds as text, shown in diagnostics as `<memory:NAME>`
+/// (`<memory:edge.toml>:3:1`), with no published parents (see [`load_text`]).
 pub fn load_str(name: &str, text: &str) -> Result<Loaded, AssemblyError> {
-    let src = SourceText::new(name, text);
-    let a = AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
-    if let Some(e) = a.extends.first() {
-        return Err(AssemblyError::Invalid(vec![Diagnostic::error(
-            diagnostic::MISSING_PARENT,
-            "an assembly given as text cannot `extends` files",
-        )
-        .at(e.location.clone())
-        .hint(
-            "load it from a file with `load`, or merge the parent yourself",
-        )]));
-    }
+    load_text(name, text, &NoParentSource)
+}
+
+/// Reads an assembly a program holds as text, named `name` (its stem is the assembly's
+/// name unless `[assembly] name` says otherwise; diagnostics show `<memory:NAME>` and the
+/// line). It may extend built-in (`builtin:NAME`) and published (`oci://…`, through
+/// `parents`) assemblies; what needs a directory is refused at its line: a relative
+/// `extends` entry, `component_paths` (add the components to the registry instead), a
+/// `files` entry whose `source` is a relative path.
+pub fn load_text(
+    name: &str,
+    text: &str,
+    parents: &dyn ParentSource,
+) -> Result<Loaded, AssemblyError> {
+    let mut r = Reader::new(parents);
+    let merged = r.read_memory(name, text)?;
     let stem = Path::new(name)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "assembly".into());
-    finish(
-        a,
-        stem,
-        vec![(name.to_string(), text.to_string())],
-        Vec::new(),
-        PathBuf::new(),
-    )
+    r.finish(merged, stem, PathBuf::new())
 }
 
 fn finish(
@@ -238,6 +229,9 @@ enum Base {
     Dir(PathBuf),
     /// Inside a built-in assembly: relative entries name other built-ins.
     Builtin,
+    /// Inside an assembly held in memory: there is no directory, relative entries are
+    /// refused.
+    Memory,
     /// Inside a published assembly: its URI and the directory (title prefix) of the file.
     Published {
         uri: String,
@@ -309,6 +303,68 @@ fn published_file_sources(
     }
 }
 
+/// What in an assembly held in memory would need the directory of its file: relative
+/// `extends` entries, `component_paths`, relative `files` sources; one error at each.
+fn needs_a_directory(file: &AssemblyFile) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for parent in &file.extends {
+        let v = &parent.value;
+        if !v.starts_with(OCI_SCHEME) && !v.starts_with(BUILTIN_SCHEME) {
+            errors.push(
+                Diagnostic::error(
+                    diagnostic::MISSING_PARENT,
+                    format!("`extends` names the file `{v}`, and an assembly held in memory has no directory to find it in"),
+                )
+                .at(parent.location.clone())
+                .hint(match builtin(v.strip_suffix(".toml").unwrap_or(v)) {
+                    Some(_) => format!(
+                        "for the built-in assembly write `{BUILTIN_SCHEME}{}`",
+                        v.strip_suffix(".toml").unwrap_or(v)
+                    ),
+                    None => format!(
+                        "extend a built-in (`{BUILTIN_SCHEME}NAME`) or published (`{OCI_SCHEME}…`) assembly, or load the assembly from a file"
+                    ),
+                }),
+            );
+        }
+    }
+    errors.extend(file
+        .component_paths
+        .iter()
+        .map(|cp| {
+            Diagnostic::error(
+                diagnostic::MISSING_PARENT,
+                format!(
+                    "component_paths `{}` names a directory, and an assembly held in memory has none to resolve it against",
+                    cp.value
+                ),
+            )
+            .at(cp.location.clone())
+            .hint("add the components to the registry instead (Assembler::component_text, RegistryBuilder::add_text or add_dir), or load the assembly from a file")
+        })
+        );
+    for f in &file.files {
+        if let Some(source) = f
+            .value
+            .source
+            .as_deref()
+            .filter(|s| !Path::new(s).is_absolute())
+        {
+            errors.push(
+                Diagnostic::error(
+                    diagnostic::MISSING_PARENT,
+                    format!(
+                        "the files source `{source}` is a relative path, and an assembly held in memory has no directory to resolve it against"
+                    ),
+                )
+                .at(f.location.clone())
+                .hint("give the entry `contents`, or an absolute `source` path"),
+            );
+        }
+    }
+    errors
+}
+
 struct Reader<'a> {
     source: &'a dyn ParentSource,
     fetched: BTreeMap<String, FetchedParent>,
@@ -322,7 +378,55 @@ struct Reader<'a> {
     published_components: Vec<(String, String)>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(source: &'a dyn ParentSource) -> Self {
+        Reader {
+            source,
+            fetched: BTreeMap::new(),
+            parents: Vec::new(),
+            stack: Vec::new(),
+            sources: Vec::new(),
+            dirs: Vec::new(),
+            published_components: Vec::new(),
+        }
+    }
+
+    /// The [`Loaded`] of what was read, `merged` being the top file merged over its
+    /// parents.
+    fn finish(
+        self,
+        merged: AssemblyFile,
+        stem: String,
+        base_dir: PathBuf,
+    ) -> Result<Loaded, AssemblyError> {
+        let mut loaded = finish(merged, stem, self.sources, self.dirs, base_dir)?;
+        loaded.parents = self.parents;
+        loaded.published_components = self.published_components;
+        Ok(loaded)
+    }
+
+    /// The top file given as text, and its parents. What would need the file's directory
+    /// is an error at its line (all of them at once).
+    fn read_memory(&mut self, name: &str, text: &str) -> Result<AssemblyFile, AssemblyError> {
+        let src = SourceText::in_memory(name, text);
+        let key = src.name.clone();
+        let file =
+            AssemblyFile::parse(&src).map_err(|e| AssemblyError::Invalid(e.into_diagnostics()))?;
+        let errors = needs_a_directory(&file);
+        if !errors.is_empty() {
+            return Err(AssemblyError::Invalid(errors));
+        }
+        self.stack.push((key.clone(), key.clone()));
+        let merged = self.read_parents(&file, &Base::Memory);
+        self.stack.pop();
+        let merged = merged?;
+        self.sources.push((key, text.to_string()));
+        Ok(match merged {
+            Some(m) => m.merge(file),
+            None => file,
+        })
+    }
+
     /// Refuses loops and over-deep chains before `key` is read.
     fn enter(
         &self,
@@ -596,6 +700,8 @@ impl Reader<'_> {
                         let name = parent.value.strip_suffix(".toml").unwrap_or(&parent.value);
                         self.read_builtin(name, at)
                     }
+                    // Refused before the parents are read (`read_memory`).
+                    Base::Memory => continue,
                     Base::Published { uri, dir } => match join_title(dir, &parent.value) {
                         Some(t) => self.read_published(uri, Some(t), at),
                         None => Err(AssemblyError::Invalid(vec![Diagnostic::error(

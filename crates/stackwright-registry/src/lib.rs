@@ -21,7 +21,7 @@ pub use component::{
     ManifestComponent, PlatformComponent,
 };
 pub use load::{load_dir, BUILTIN_ROOT};
-pub use registry::{Origin, Registry, RegistryBuilder};
+pub use registry::{ComponentOrigin, Registry, RegistryBuilder};
 
 use stackwright_types::Diagnostic;
 

@@ -13,13 +13,17 @@ use stackwright_types::SourceText;
 use crate::component::{Component, ManifestComponent};
 use crate::RegistryError;
 
-/// Where a component came from.
+/// Where a component came from (and so where a fix to it belongs: the hint for an
+/// undeclared capability names the `capabilities.toml` of the same origin).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
+pub enum ComponentOrigin {
     /// Shipped with Stackwright (`components/` at build time).
     Builtin,
-    /// A user directory.
+    /// A user directory (as shown in diagnostics).
     Directory(String),
+    /// Text a program handed over ([`RegistryBuilder::add_text`]), under the name it
+    /// chose; its diagnostics name `<memory:NAME>`.
+    Memory(String),
     /// Registered from Rust code.
     Rust,
 }
@@ -27,7 +31,7 @@ pub enum Origin {
 /// A checked set of components and capabilities.
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
-    components: BTreeMap<String, (Arc<dyn Component>, Origin)>,
+    components: BTreeMap<String, (Arc<dyn Component>, ComponentOrigin)>,
     capabilities: BTreeMap<String, Capability>,
     providers: BTreeMap<String, Vec<String>>,
     warnings: Vec<Diagnostic>,
@@ -47,7 +51,7 @@ impl Registry {
         self.get(id).map(|c| c.manifest())
     }
 
-    pub fn origin(&self, id: &str) -> Option<&Origin> {
+    pub fn origin(&self, id: &str) -> Option<&ComponentOrigin> {
         self.components.get(id).map(|(_, o)| o)
     }
 
@@ -108,7 +112,7 @@ impl Registry {
 /// Gathers components and capabilities, then checks them all at once.
 #[derive(Debug, Default)]
 pub struct RegistryBuilder {
-    entries: BTreeMap<String, (Arc<dyn Component>, Origin)>,
+    entries: BTreeMap<String, (Arc<dyn Component>, ComponentOrigin)>,
     capabilities: BTreeMap<String, Capability>,
     diags: Vec<Diagnostic>,
 }
@@ -122,18 +126,43 @@ impl RegistryBuilder {
     pub fn with_builtin() -> Self {
         let mut b = Self::new();
         for (path, text) in crate::builtin::BUILTIN {
-            b.add_source(SourceText::new(*path, *text), Origin::Builtin);
+            b.add_source(SourceText::new(*path, *text), ComponentOrigin::Builtin);
         }
         b
     }
 
+    /// A builder holding what `registry` holds (components with their origins, and
+    /// capabilities), to add more to and check again: a prebuilt registry extended by an
+    /// assembly's own `component_paths`.
+    pub fn from_registry(registry: &Registry) -> Self {
+        Self {
+            entries: registry.components.clone(),
+            capabilities: registry.capabilities.clone(),
+            diags: Vec::new(),
+        }
+    }
+
     /// Adds one file's text: `capabilities.toml` declares capabilities, anything else is a
     /// component manifest whose id must match the file stem.
-    pub fn add_source(&mut self, src: SourceText, origin: Origin) -> &mut Self {
-        let stem = Path::new(&src.name)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    pub fn add_source(&mut self, src: SourceText, origin: ComponentOrigin) -> &mut Self {
+        let stem = file_stem(&src.name);
+        self.add_named(src, &stem, origin)
+    }
+
+    /// Adds a text held in memory, as [`RegistryBuilder::add_source`] adds a file: `name`
+    /// is what the caller calls it (`kubelet.toml`; `capabilities.toml` declares
+    /// capabilities, any other name is a manifest whose id is its stem), and diagnostics
+    /// name it `<memory:kubelet.toml>` with the line, never a path that does not exist.
+    pub fn add_text(&mut self, name: &str, text: impl Into<std::sync::Arc<str>>) -> &mut Self {
+        let stem = file_stem(name);
+        self.add_named(
+            SourceText::in_memory(name, text),
+            &stem,
+            ComponentOrigin::Memory(name.to_string()),
+        )
+    }
+
+    fn add_named(&mut self, src: SourceText, stem: &str, origin: ComponentOrigin) -> &mut Self {
         if stem == "capabilities" {
             match parse_capabilities(&src) {
                 Ok(caps) => {
@@ -159,7 +188,7 @@ impl RegistryBuilder {
             }
             return self;
         }
-        match Manifest::parse(&src, Some(&stem)) {
+        match Manifest::parse(&src, Some(stem)) {
             Ok(m) => {
                 self.insert(Arc::new(ManifestComponent::new(m)), origin);
             }
@@ -177,29 +206,29 @@ impl RegistryBuilder {
         let (texts, diags) = crate::load::load_dir(dir, display_prefix)?;
         self.diags.extend(diags);
         for t in texts {
-            self.add_source(t, Origin::Directory(dir.display().to_string()));
+            self.add_source(t, ComponentOrigin::Directory(dir.display().to_string()));
         }
         Ok(self)
     }
 
     /// Adds a component implemented in Rust.
     pub fn add_component(&mut self, component: Box<dyn Component>) -> &mut Self {
-        self.insert(Arc::from(component), Origin::Rust);
+        self.insert(Arc::from(component), ComponentOrigin::Rust);
         self
     }
 
     /// Adds a component shared with the caller (for registries built more than once).
     pub fn add_shared(&mut self, component: Arc<dyn Component>) -> &mut Self {
-        self.insert(component, Origin::Rust);
+        self.insert(component, ComponentOrigin::Rust);
         self
     }
 
-    fn insert(&mut self, c: Arc<dyn Component>, origin: Origin) {
+    fn insert(&mut self, c: Arc<dyn Component>, origin: ComponentOrigin) {
         let id = c.id().to_string();
         match self.entries.get(&id) {
             Some((prev, prev_origin)) => {
                 if c.manifest().override_ {
-                    if *prev_origin == Origin::Builtin {
+                    if *prev_origin == ComponentOrigin::Builtin {
                         self.diags.push(
                             Diagnostic::warning(
                                 diagnostic::DUPLICATE_COMPONENT,
@@ -383,16 +412,28 @@ impl RegistryBuilder {
 /// Where a component's new capability belongs: the built-in `components/capabilities.toml`
 /// for a built-in component, else a `capabilities.toml` beside the user's own components
 /// (loaded with them), never the built-in file.
-fn capabilities_file_for(origin: &Origin, manifest_file: &str) -> String {
+fn capabilities_file_for(origin: &ComponentOrigin, manifest_file: &str) -> String {
     match origin {
-        Origin::Builtin => "components/capabilities.toml".to_string(),
-        Origin::Directory(_) => {
+        ComponentOrigin::Builtin => "components/capabilities.toml".to_string(),
+        ComponentOrigin::Directory(_) => {
             let beside = Path::new(manifest_file).with_file_name("capabilities.toml");
             format!("{} beside this component", beside.display())
         }
-        Origin::Rust => {
+        ComponentOrigin::Memory(_) => {
+            "a capabilities.toml text added with your components (RegistryBuilder::add_text)"
+                .to_string()
+        }
+        ComponentOrigin::Rust => {
             "a capabilities.toml added with your components (RegistryBuilder::add_source)"
                 .to_string()
         }
     }
+}
+
+/// The stem of a file name (`kubelet` of `dir/kubelet.toml`), the id a manifest must have.
+fn file_stem(name: &str) -> String {
+    Path::new(name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

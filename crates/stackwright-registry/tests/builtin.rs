@@ -99,7 +99,7 @@ fn duplicates_need_override() {
         .to_toml();
     b.add_source(
         SourceText::new("mine/getty.toml", getty.clone()),
-        stackwright_registry::Origin::Directory("mine".into()),
+        stackwright_registry::ComponentOrigin::Directory("mine".into()),
     );
     let err = b.build().unwrap_err();
     let d = err.diagnostics();
@@ -110,7 +110,7 @@ fn duplicates_need_override() {
     let shadow = getty.replacen("id = \"getty\"", "id = \"getty\"\noverride = true", 1);
     b.add_source(
         SourceText::new("mine/getty.toml", shadow),
-        stackwright_registry::Origin::Directory("mine".into()),
+        stackwright_registry::ComponentOrigin::Directory("mine".into()),
     );
     let r = b.build().unwrap();
     assert_eq!(r.warnings()[0].code.0, "SW0201");
@@ -133,7 +133,7 @@ provides = { gpu-device-plugin = "1.0.0" }
 summary = "Exposes GPUs to pods"
 cardinality = "many"
 "#;
-    let origin = stackwright_registry::Origin::Directory("mine".into());
+    let origin = stackwright_registry::ComponentOrigin::Directory("mine".into());
     // Without the declaration: the hint names the file beside the component.
     let mut b = RegistryBuilder::with_builtin();
     b.add_source(

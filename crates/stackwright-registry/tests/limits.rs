@@ -1,7 +1,7 @@
 //! Count limits: a registry refuses more than `MAX_COMPONENTS` components with SW0107
 //! instead of handing the solver an unbounded problem.
 
-use stackwright_registry::{Origin, RegistryBuilder};
+use stackwright_registry::{ComponentOrigin, RegistryBuilder};
 use stackwright_types::diagnostic;
 use stackwright_types::{SourceText, MAX_COMPONENTS};
 
@@ -20,7 +20,7 @@ fn more_components_than_the_limit_is_an_input_limit_error() {
     for i in 0..=MAX_COMPONENTS {
         b.add_source(
             manifest(&format!("c-{i}")),
-            Origin::Directory("extra".into()),
+            ComponentOrigin::Directory("extra".into()),
         );
     }
     let err = b.build().unwrap_err();
@@ -39,7 +39,7 @@ fn exactly_the_limit_is_accepted() {
     for i in 0..MAX_COMPONENTS {
         b.add_source(
             manifest(&format!("c-{i}")),
-            Origin::Directory("extra".into()),
+            ComponentOrigin::Directory("extra".into()),
         );
     }
     assert_eq!(b.build().unwrap().len(), MAX_COMPONENTS);

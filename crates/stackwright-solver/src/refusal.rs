@@ -199,7 +199,7 @@ fn unknown_diagnostic(u: &UnknownName) -> Diagnostic {
         });
     } else if u.suggestion.is_none() {
         d = d.hint(format!(
-            "no {what} by that name is in the registry; `stackwright list` shows them"
+            "no {what} by that name is in the registry; `stackwright components` lists them"
         ));
     }
     d

@@ -20,6 +20,12 @@ impl SourceText {
         }
     }
 
+    /// A text a program holds in memory (no file behind it), shown as `<memory:NAME>`:
+    /// diagnostics read `<memory:kubelet.toml>:12:3`, never a path that does not exist.
+    pub fn in_memory(name: &str, text: impl Into<Arc<str>>) -> Self {
+        Self::new(memory_name(name), text)
+    }
+
     /// The location of a byte range in this text (clamped to the text).
     pub fn locate(&self, span: Range<usize>) -> Location {
         Location::from_span(&self.name, &self.text, span)
@@ -36,6 +42,19 @@ impl SourceText {
         }
     }
 }
+
+/// How a text held in memory is named in diagnostics: `<memory:NAME>`.
+pub fn memory_name(name: &str) -> String {
+    format!("{MEMORY_PREFIX}{name}>")
+}
+
+/// The name given to [`memory_name`], if `shown` is the name of an in-memory text.
+pub fn memory_source(shown: &str) -> Option<&str> {
+    shown.strip_prefix(MEMORY_PREFIX)?.strip_suffix('>')
+}
+
+/// What an in-memory text's shown name starts with.
+pub const MEMORY_PREFIX: &str = "<memory:";
 
 /// A place in a file: 1-based line and column (in characters), the length of the marked
 /// region on that line, and the line's text so diagnostics render without the file at hand.

@@ -257,11 +257,18 @@ fn build_exit_code(e: &stackwright_build::BuildError) -> i32 {
 }
 
 /// Runs the pipeline with the registry and lock options given.
+///
+/// Everything can come from memory: a prebuilt [`Registry`] ([`Assembler::with_registry`]),
+/// manifest and `capabilities.toml` texts ([`Assembler::component_text`]) and the assembly
+/// itself ([`Assembler::assemble_text`]); diagnostics then name `<memory:NAME>` and the
+/// line, never a path.
 #[derive(Clone, Debug, Default)]
 pub struct Assembler {
     extra_dirs: Vec<PathBuf>,
+    texts: Vec<(String, Arc<str>)>,
     components: Vec<Arc<dyn Component>>,
     builtin: bool,
+    prebuilt: Option<Registry>,
     lock: Option<Lockfile>,
 }
 
@@ -277,6 +284,21 @@ impl Assembler {
     /// Without the built-in components (tests, fully custom registries).
     pub fn without_builtin(mut self) -> Self {
         self.builtin = false;
+        self
+    }
+
+    /// Starts from `registry` (already built and checked) instead of the built-in
+    /// components; what the assembler and the assembly add is checked with it.
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.prebuilt = Some(registry);
+        self
+    }
+
+    /// Adds a component manifest, or capabilities (when `name` is `capabilities.toml`),
+    /// held as text: `name` is what diagnostics call it (`<memory:kubelet.toml>:12:3`) and
+    /// a manifest's id must be its stem ([`RegistryBuilder::add_text`]).
+    pub fn component_text(mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
+        self.texts.push((name.into(), text.into()));
         self
     }
 
@@ -301,10 +323,16 @@ impl Assembler {
     /// The registry for an assembly: built-ins, then `component_paths`, then the
     /// assembler's directories and Rust components.
     pub fn registry(&self, loaded: Option<&Loaded>) -> Result<Registry, Error> {
-        let mut b = if self.builtin {
-            RegistryBuilder::with_builtin()
-        } else {
-            RegistryBuilder::new()
+        let adds_nothing = self.extra_dirs.is_empty()
+            && self.texts.is_empty()
+            && self.components.is_empty()
+            && loaded
+                .is_none_or(|l| l.component_dirs.is_empty() && l.published_components.is_empty());
+        let mut b = match &self.prebuilt {
+            Some(r) if adds_nothing => return Ok(r.clone()),
+            Some(r) => RegistryBuilder::from_registry(r),
+            None if self.builtin => RegistryBuilder::with_builtin(),
+            None => RegistryBuilder::new(),
         };
         if let Some(l) = loaded {
             for (dir, at) in &l.component_dirs {
@@ -326,12 +354,15 @@ impl Assembler {
                 let origin = name.split('#').next().unwrap_or(name).to_string();
                 b.add_source(
                     stackwright_types::SourceText::new(name.clone(), text.clone()),
-                    stackwright_registry::Origin::Directory(origin),
+                    stackwright_registry::ComponentOrigin::Directory(origin),
                 );
             }
         }
         for dir in &self.extra_dirs {
             b.add_dir(dir, &dir.display().to_string())?;
+        }
+        for (name, text) in &self.texts {
+            b.add_text(name, text.clone());
         }
         for c in &self.components {
             b.add_shared(c.clone());
@@ -358,6 +389,43 @@ impl Assembler {
             "Assembler::load_blocking",
             "Assembler::load",
             self.load(path),
+        )?
+    }
+
+    /// Reads an assembly held as text, named `name` (see
+    /// [`assembly::load_text`]: diagnostics show `<memory:NAME>` and the line). It may
+    /// extend `builtin:` and, with the `oci` feature, `oci://` parents (fetched as
+    /// [`Assembler::load`] fetches them); what needs a directory is refused at its line.
+    pub async fn load_text(&self, name: &str, text: &str) -> Result<Loaded, Error> {
+        #[cfg(feature = "oci")]
+        return share::load_text(
+            name,
+            text,
+            &share::ShareOptions::default(),
+            self.lock.as_ref(),
+        )
+        .await;
+        #[cfg(not(feature = "oci"))]
+        Ok(stackwright_assembly::load_text(
+            name,
+            text,
+            &stackwright_assembly::NoParentSource,
+        )?)
+    }
+
+    /// Reads, resolves and validates an assembly held as text ([`Assembler::load_text`]).
+    pub async fn assemble_text(&self, name: &str, text: &str) -> Result<Assembled, Error> {
+        let loaded = self.load_text(name, text).await?;
+        self.assemble_loaded(loaded)
+    }
+
+    /// [`Assembler::assemble_text`] for synchronous callers (refused inside an async
+    /// runtime: [`Error::BlockingInRuntime`]).
+    pub fn assemble_text_blocking(&self, name: &str, text: &str) -> Result<Assembled, Error> {
+        blocking::run(
+            "Assembler::assemble_text_blocking",
+            "Assembler::assemble_text",
+            self.assemble_text(name, text),
         )?
     }
 

@@ -621,6 +621,31 @@ pub async fn load(
     opts: &ShareOptions,
     lock: Option<&Lockfile>,
 ) -> Result<Loaded, Error> {
+    load_via(|s| stackwright_assembly::load_with(path, s), opts, lock).await
+}
+
+/// [`load`] for an assembly held as text, named `name`
+/// ([`stackwright_assembly::load_text`]).
+pub async fn load_text(
+    name: &str,
+    text: &str,
+    opts: &ShareOptions,
+    lock: Option<&Lockfile>,
+) -> Result<Loaded, Error> {
+    load_via(
+        |s| stackwright_assembly::load_text(name, text, s),
+        opts,
+        lock,
+    )
+    .await
+}
+
+/// Runs `loader` until every published parent it meets is fetched (see [`load`]).
+async fn load_via(
+    loader: impl Fn(&dyn ParentSource) -> Result<Loaded, stackwright_assembly::AssemblyError>,
+    opts: &ShareOptions,
+    lock: Option<&Lockfile>,
+) -> Result<Loaded, Error> {
     let known: BTreeMap<&str, &str> = lock
         .map(|l| {
             l.parents
@@ -636,7 +661,7 @@ pub async fn load(
     // Made on first use: an assembly without published parents costs nothing.
     let mut client: Option<(RegistryClient, Cache)> = None;
     loop {
-        let error = match stackwright_assembly::load_with(path, &source) {
+        let error = match loader(&source) {
             Ok(loaded) => return Ok(loaded),
             Err(e) => e,
         };
