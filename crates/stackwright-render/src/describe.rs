@@ -270,7 +270,7 @@ pub fn capability_providers<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stackwright_registry::{Origin, RegistryBuilder};
+    use stackwright_registry::{ComponentOrigin, RegistryBuilder};
     use stackwright_types::SourceText;
 
     #[test]
@@ -304,7 +304,7 @@ format = "binary"
 path = "usr/bin/pkgthing"
 "#;
         let mut b = RegistryBuilder::with_builtin();
-        b.add_source(SourceText::new("pkgthing.toml", text), Origin::Rust);
+        b.add_source(SourceText::new("pkgthing.toml", text), ComponentOrigin::Rust);
         let r = b.build().unwrap();
         let m = r.manifest("pkgthing").unwrap();
         insta::assert_snapshot!(describe_component(m, &r));
@@ -327,7 +327,7 @@ path = "usr/bin/pkgthing"
             SourceText::new(format!("mine/{id}.toml"), t)
         };
         let mut b = RegistryBuilder::with_builtin();
-        let origin = Origin::Directory("mine".into());
+        let origin = ComponentOrigin::Directory("mine".into());
         b.add_source(
             SourceText::new("mine/capabilities.toml", caps),
             origin.clone(),
