@@ -26,7 +26,7 @@ pub use upgrade::{upgrade_json, upgrade_text};
 pub use graph::{graph_dot, graph_mermaid};
 pub use linuxkit::{check_linuxkit_layout, check_linuxkit_schema, linuxkit_config, linuxkit_yaml};
 pub use lock::lockfile;
-pub use plan::{plan_json, summary_table, text_table};
+pub use plan::{check_plan_schema, plan_json, summary_table, text_table};
 
 use std::collections::BTreeMap;
 
@@ -40,6 +40,9 @@ pub enum RenderError {
     /// The rendered linuxkit.yml breaks LinuxKit's schema (a bug, or a bad override).
     #[error("linuxkit.yml does not pass LinuxKit's schema: {0}")]
     Schema(String),
+    /// A `plan.json` breaks the plan's schema (`schema/plan-schema.json`).
+    #[error("plan.json does not pass its schema: {0}")]
+    PlanSchema(String),
     #[error("cannot serialize {what}: {message}")]
     Serialize { what: &'static str, message: String },
     /// The assembly's `[linuxkit]` table lists components the platform does not have.
@@ -91,6 +94,35 @@ impl Platform<'_> {
     /// built image that was (`published`), else as given.
     pub fn published_name(&self, image: String) -> String {
         self.published.get(&image).cloned().unwrap_or(image)
+    }
+
+    /// The component whose process this part runs in (`built_into`: swarmkit and the
+    /// overlay driver are parts of dockerd). Such a part has no image, is not started on
+    /// its own and starts with its host.
+    pub fn built_into(&self, id: &str) -> Option<&str> {
+        self.registry.manifest(id)?.built_into.as_deref()
+    }
+
+    /// For an image of stage `sandbox` (pause): the chosen CRI runtimes, the components
+    /// providing `cri`, which pull it for every pod sandbox; no LinuxKit section runs it.
+    /// `None` for any other stage.
+    pub fn pulled_by(&self, id: &str) -> Option<Vec<String>> {
+        if self.registry.manifest(id)?.stage != stackwright_types::manifest::Stage::Sandbox {
+            return None;
+        }
+        Some(
+            self.resolution
+                .components
+                .iter()
+                .filter(|(cri, c)| {
+                    self.registry
+                        .manifest(cri)
+                        .and_then(|m| m.release(&c.version))
+                        .is_some_and(|r| r.provides.contains_key("cri"))
+                })
+                .map(|(cri, _)| cri.clone())
+                .collect(),
+        )
     }
 
     /// The one-line reason a component is there (its first, most direct reason), without

@@ -1,12 +1,16 @@
 //! `plan.json` and the summary table.
 
+use std::sync::OnceLock;
+
 use serde_json::{json, Value};
 
-use crate::Platform;
+use crate::{Platform, RenderError};
 
 /// The whole resolved plan for other tools (SPEC §7): at least `assembly`, `arch`,
 /// `components` (sorted by id, each with id, version, category, stage, image, reason) and
-/// `order` (start levels).
+/// `order` (start levels). A part built into another component's process has `built_into`
+/// (its host) instead of `image`, and no start level; a `sandbox` image (pause) has
+/// `pulled_by`, the CRI runtimes that pull it. `schema/plan-schema.json` is the schema.
 pub fn plan_json(p: &Platform<'_>) -> String {
     let components: Vec<Value> = p
         .resolution
@@ -14,18 +18,25 @@ pub fn plan_json(p: &Platform<'_>) -> String {
         .iter()
         .map(|(id, c)| {
             let m = p.registry.manifest(id);
-            let image = p.image_ref(id);
-            json!({
+            let mut entry = json!({
                 "id": id,
                 "version": c.version.to_string(),
                 "category": m.map(|m| m.category.as_str()),
                 "stage": m.map(|m| m.stage.as_str()),
-                "image": image,
                 "reason": p.reason(id),
                 "reasons": c.why.iter().map(|w| w.summary()).collect::<Vec<_>>(),
                 "privileged": m.map(|m| m.privileged),
                 "verified": m.map(|m| m.verified),
-            })
+            });
+            // A built-in part has no image to be missing: it says whose process it is.
+            match p.built_into(id) {
+                Some(host) => entry["built_into"] = json!(host),
+                None => entry["image"] = json!(p.image_ref(id)),
+            }
+            if let Some(cri) = p.pulled_by(id) {
+                entry["pulled_by"] = json!(cri);
+            }
+            entry
         })
         .collect();
     let external: serde_json::Map<String, Value> = p
@@ -51,7 +62,7 @@ pub fn plan_json(p: &Platform<'_>) -> String {
             "kernel": p.resolution.start.kernel,
             "init": p.resolution.start.init,
             "onboot": p.resolution.start.onboot,
-            "services": p.resolution.start.services,
+            "services": service_levels(p),
             "onshutdown": p.resolution.start.onshutdown,
         },
         "files": p.validated.files.iter().map(|(f, from)| json!({"path": f.path, "from": from})).collect::<Vec<_>>(),
@@ -72,9 +83,65 @@ pub fn order_levels(p: &Platform<'_>) -> Vec<Vec<String>> {
     }
     levels.extend(s.init.iter().map(|i| vec![i.clone()]));
     levels.extend(s.onboot.iter().map(|i| vec![i.clone()]));
-    levels.extend(s.services.iter().cloned());
+    levels.extend(service_levels(p));
     levels.extend(s.onshutdown.iter().map(|i| vec![i.clone()]));
     levels
+}
+
+/// The service levels of the start order without built-in parts: those are not started,
+/// they run when their host does (swarmkit with dockerd). A level left empty is dropped.
+fn service_levels(p: &Platform<'_>) -> Vec<Vec<String>> {
+    p.resolution
+        .start
+        .services
+        .iter()
+        .map(|level| {
+            level
+                .iter()
+                .filter(|id| p.built_into(id).is_none())
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .filter(|level| !level.is_empty())
+        .collect()
+}
+
+/// The plan's JSON schema (`schema/plan-schema.json`, documented in
+/// docs/assembly-format.md).
+const PLAN_SCHEMA: &str = include_str!("../schema/plan-schema.json");
+
+/// Checks a `plan.json` text against the plan's schema; the error lists every violation
+/// with its JSON path.
+pub fn check_plan_schema(plan: &str) -> Result<(), RenderError> {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let value: Value =
+        serde_json::from_str(plan).map_err(|e| RenderError::PlanSchema(e.to_string()))?;
+    let v = VALIDATOR.get_or_init(|| {
+        let schema: Value = serde_json::from_str(PLAN_SCHEMA).expect("embedded schema is JSON");
+        jsonschema::draft202012::new(&schema).expect("embedded schema compiles")
+    });
+    let errors: Vec<String> = v
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RenderError::PlanSchema(errors.join("; ")))
+    }
+}
+
+/// What the stage column says: the stage, or for a part with no section of its own,
+/// where it runs (a built-in part: in its host's process; pause: pulled by the CRI runtime).
+fn stage_text(p: &Platform<'_>, id: &str, stage: &str) -> String {
+    if let Some(host) = p.built_into(id) {
+        return format!("built into {host}");
+    }
+    match p.pulled_by(id) {
+        Some(cri) if cri.is_empty() => format!("{stage} (no CRI runtime chosen to pull it)"),
+        Some(cri) => format!("{stage}, pulled by {}", cri.join(", ")),
+        None => stage.to_string(),
+    }
 }
 
 /// A short table of what was chosen and why, for the terminal.
@@ -91,7 +158,12 @@ pub fn summary_table(p: &Platform<'_>) -> String {
                 .unwrap_or("-");
             // The terminal table keeps the assembly line: it is read where the file is.
             let why = c.why.first().map(|w| w.describe()).unwrap_or_default();
-            vec![id.clone(), c.version.to_string(), stage.to_string(), why]
+            vec![
+                id.clone(),
+                c.version.to_string(),
+                stage_text(p, id, stage),
+                why,
+            ]
         })
         .collect();
     for (id, v) in &p.resolution.external {
@@ -132,4 +204,65 @@ pub fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(&line(&mut r.iter().map(String::as_str)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(component: Value) -> String {
+        json!({
+            "assembly": "a", "version": null, "arch": "amd64",
+            "components": [component], "external": {}, "order": [["x"]],
+            "stages": {"kernel": [], "init": [], "onboot": [], "services": [["x"]], "onshutdown": []},
+            "files": [{"path": "etc/x", "from": "assembly"}], "diagnostics": [],
+        })
+        .to_string()
+    }
+
+    fn component(stage: &str) -> Value {
+        json!({
+            "id": "x", "version": "1.0.0", "category": "runtime", "stage": stage,
+            "reason": "asked for", "reasons": ["asked for"], "privileged": false, "verified": true,
+        })
+    }
+
+    #[test]
+    fn the_schema_takes_an_image_a_built_in_part_and_a_pulled_sandbox() {
+        let mut c = component("service");
+        c["image"] = json!("docker.io/x/y:1");
+        check_plan_schema(&plan(c)).unwrap();
+        let mut c = component("service");
+        c["image"] = Value::Null;
+        check_plan_schema(&plan(c)).unwrap();
+        let mut c = component("service");
+        c["built_into"] = json!("dockerd");
+        check_plan_schema(&plan(c)).unwrap();
+        let mut c = component("sandbox");
+        c["image"] = json!("registry.k8s.io/pause:3.10.2");
+        c["pulled_by"] = json!(["containerd"]);
+        check_plan_schema(&plan(c)).unwrap();
+    }
+
+    #[test]
+    fn the_schema_refuses_what_a_reader_would_misread() {
+        let bad = [
+            // A built-in part with an image field, or with neither.
+            json!({"built_into": "dockerd", "image": null}),
+            json!({}),
+            // A sandbox image that does not say who pulls it, and pulled_by elsewhere.
+            json!({"stage": "sandbox", "image": "p:1"}),
+            json!({"image": "p:1", "pulled_by": ["containerd"]}),
+            json!({"image": "p:1", "stage": "later"}),
+        ];
+        for extra in bad {
+            let mut c = component("service");
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            let err = check_plan_schema(&plan(c.clone()));
+            assert!(matches!(err, Err(RenderError::PlanSchema(_))), "{c} passed");
+        }
+        assert!(check_plan_schema("{").is_err());
+    }
 }
