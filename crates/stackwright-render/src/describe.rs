@@ -304,7 +304,10 @@ format = "binary"
 path = "usr/bin/pkgthing"
 "#;
         let mut b = RegistryBuilder::with_builtin();
-        b.add_source(SourceText::new("pkgthing.toml", text), ComponentOrigin::Rust);
+        b.add_source(
+            SourceText::new("pkgthing.toml", text),
+            ComponentOrigin::Rust,
+        );
         let r = b.build().unwrap();
         let m = r.manifest("pkgthing").unwrap();
         insta::assert_snapshot!(describe_component(m, &r));
