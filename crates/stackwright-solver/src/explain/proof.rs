@@ -276,17 +276,23 @@ fn removed<'a, P: Provider + ?Sized>(
     range: &Range<'a>,
 ) -> Vec<(Var, Forbid)> {
     s.load(n);
-    let mut all: Vec<Var> = s.vars_of(n).collect();
+    let mut comps = vec![n];
     for q in s.providers(n) {
         s.load(q);
-        all.extend(s.vars_of(q));
+        comps.push(q);
+    }
+    // Ruled-out releases are never candidates, so they get their variables only here.
+    let mut all: Vec<Var> = Vec::new();
+    for c in comps {
+        for slot in s.slots_of(c) {
+            if s.slot_forbid[slot as usize] != Forbid::No {
+                all.push(s.var_at(c, slot));
+            }
+        }
     }
     let mut out = Vec::new();
     for v in all {
         let f = s.vars[v as usize].forbid;
-        if f == Forbid::No {
-            continue;
-        }
         let r = range.clone();
         if s.release_matches(v, n, &r) {
             out.push((v, f));

@@ -566,7 +566,7 @@ impl Render {
     /// `kubelet ~1.36`, `every kubelet release`, `kubelet >=1.34.2, <=1.36.4`.
     fn term<P: Provider + ?Sized>(&self, s: &Solver<'_, P>, n: u32, set: &BTreeSet<Var>) -> String {
         let name = s.names[n as usize].text;
-        let all = s.vars_of(n);
+        let all = s.slots_of(n);
         if set.len() as u32 == all.len() as u32 && all.len() > 1 {
             return format!("every {name} release");
         }
@@ -589,7 +589,7 @@ impl Render {
         n: u32,
         set: &BTreeSet<Var>,
     ) -> String {
-        let all = s.vars_of(n);
+        let all = s.slots_of(n);
         if set.len() == 1 {
             return s.versions[*set.iter().next().expect("one") as usize].to_string();
         }
@@ -605,25 +605,33 @@ impl Render {
 
 /// A set of releases as runs over the component's full, sorted version list.
 fn runs<P: Provider + ?Sized>(s: &Solver<'_, P>, n: u32, set: &BTreeSet<Var>) -> String {
-    let all = s.vars_of(n);
+    let all = s.slots_of(n);
     if set.len() == 1 {
         return s.versions[*set.iter().next().expect("one") as usize].to_string();
     }
-    // Vars are newest first: a run is a maximal stretch of consecutive members.
+    // Slots are newest first: a run is a maximal stretch of consecutive members (a
+    // release without a variable is in no set).
+    let member = |slot: u32| {
+        let v = s.slot_var[slot as usize];
+        v != NONE && set.contains(&v)
+    };
     let mut parts: Vec<String> = Vec::new();
     let mut v = all.start;
     while v < all.end {
-        if !set.contains(&v) {
+        if !member(v) {
             v += 1;
             continue;
         }
         let newest = v;
-        while v + 1 < all.end && set.contains(&(v + 1)) {
+        while v + 1 < all.end && member(v + 1) {
             v += 1;
         }
         let oldest = v;
         v += 1;
-        let (hi, lo) = (&s.versions[newest as usize], &s.versions[oldest as usize]);
+        let (hi, lo) = (
+            &s.slot_version[newest as usize],
+            &s.slot_version[oldest as usize],
+        );
         parts.push(if newest == oldest {
             hi.to_string()
         } else if newest == all.start && oldest == all.end - 1 {
@@ -667,7 +675,7 @@ mod tests {
         let (a, b) = (s.intern("a"), s.intern("b"));
         s.load(a);
         s.load(b);
-        let a1 = s.vars_of(a).start;
+        let a1 = s.make_vars(a)[0];
         let ask = ReqFact {
             owner: NONE,
             ask: Some(0),
@@ -681,7 +689,7 @@ mod tests {
         let conflict = ExclFact {
             owner: a,
             owners: [a1].into_iter().collect(),
-            targets: s.vars_of(b).collect(),
+            targets: s.make_vars(b).into_iter().collect(),
             because: "conflicts with b *".into(),
             location: None,
         };
@@ -693,7 +701,7 @@ mod tests {
             range_text: "*".into(),
             location: None,
             owners: [a1].into_iter().collect(),
-            cands: s.vars_of(b).collect(),
+            cands: s.make_vars(b).into_iter().collect(),
         };
         let proof = Proof {
             reqs: vec![ask, needs],

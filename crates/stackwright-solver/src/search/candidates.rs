@@ -55,10 +55,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         for q in self.providers(n) {
             self.load(q);
             let mut list = Vec::new();
-            for v in self.vars_of(q) {
-                if self.vars[v as usize].forbid != Forbid::No {
+            for slot in self.slots_of(q) {
+                if self.slot_forbid[slot as usize] != Forbid::No {
                     continue;
                 }
+                let v = self.var_at(q, slot);
                 let d = self.details(v) as usize;
                 let hit = self.rels[d]
                     .provides
@@ -101,29 +102,29 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             .as_ref()
             .is_some_and(|p| p.is_empty());
         if no_providers && self.req.locked.is_empty() {
-            let r = self.vars_of(n);
-            let vs = &self.versions[r.start as usize..r.end as usize];
+            let r = self.slots_of(n);
+            let count = r.len();
             let (lo, hi) = match range {
-                Range::Any => (0, vs.len()),
+                Range::Any => (0, count),
                 Range::Between { min, below } => {
                     let lo = below.map_or(0, |b| self.at_or_above(n, b));
-                    let hi = min.map_or(vs.len(), |m| self.at_or_above(n, m));
+                    let hi = min.map_or(count, |m| self.at_or_above(n, m));
                     (lo, hi.max(lo))
                 }
                 Range::Req(_) => {
-                    for (i, v) in vs.iter().enumerate() {
-                        let var = r.start + i as u32;
-                        if range.contains(v) && self.vars[var as usize].forbid == Forbid::No {
-                            out.push(pos(var));
+                    for slot in r {
+                        if self.slot_forbid[slot as usize] == Forbid::No
+                            && range.contains(self.slot_version[slot as usize])
+                        {
+                            out.push(pos(self.var_at(n, slot)));
                         }
                     }
                     return;
                 }
             };
-            for i in lo..hi {
-                let var = r.start + i as u32;
-                if self.vars[var as usize].forbid == Forbid::No {
-                    out.push(pos(var));
+            for slot in r.start + lo as u32..r.start + hi as u32 {
+                if self.slot_forbid[slot as usize] == Forbid::No {
+                    out.push(pos(self.var_at(n, slot)));
                 }
             }
             return;
@@ -132,31 +133,28 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         out.extend(cands.iter().map(|&c| pos(c)));
     }
 
-    pub(crate) fn own_matching(&self, n: u32, range: &Range<'a>, complement: bool) -> Vec<Var> {
-        let r = self.vars_of(n);
-        let vs = &self.versions[r.start as usize..r.end as usize];
-        let mut out = Vec::new();
-        let push = |i: usize, out: &mut Vec<Var>| {
-            let v = r.start + i as u32;
-            if self.vars[v as usize].forbid == Forbid::No {
-                out.push(v);
-            }
-        };
-        match (range, complement) {
-            (Range::Any, false) => (0..vs.len()).for_each(|i| push(i, &mut out)),
-            (Range::Any, true) => {}
+    /// The allowed releases of `n` itself in `range` (or, with `complement`, outside it),
+    /// newest first, their variables made.
+    pub(crate) fn own_matching(&mut self, n: u32, range: &Range<'a>, complement: bool) -> Vec<Var> {
+        let r = self.slots_of(n);
+        let count = r.len();
+        let slots: Vec<u32> = match (range, complement) {
+            (Range::Any, false) => r.collect(),
+            (Range::Any, true) => Vec::new(),
             (Range::Between { min, below }, false) => {
                 // Newest first: versions >= below come first, then the window, then < min.
                 let lo = below.map_or(0, |b| self.at_or_above(n, b));
-                let hi = min.map_or(vs.len(), |m| self.at_or_above(n, m));
-                (lo..hi.max(lo)).for_each(|i| push(i, &mut out));
+                let hi = min.map_or(count, |m| self.at_or_above(n, m));
+                (r.start + lo as u32..r.start + hi.max(lo) as u32).collect()
             }
-            _ => {
-                for (i, v) in vs.iter().enumerate() {
-                    if range.contains(v) != complement {
-                        push(i, &mut out);
-                    }
-                }
+            _ => r
+                .filter(|slot| range.contains(self.slot_version[*slot as usize]) != complement)
+                .collect(),
+        };
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            if self.slot_forbid[slot as usize] == Forbid::No {
+                out.push(self.var_at(n, slot));
             }
         }
         out

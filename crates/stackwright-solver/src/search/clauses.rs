@@ -369,10 +369,10 @@ mod tests {
         let mut s = Solver::new(&p, &req, &[]);
         let (a, b, c) = (s.intern("a"), s.intern("b"), s.intern("c"));
         s.load(a);
-        let a1 = s.vars_of(a).start;
+        let a1 = s.make_vars(a)[0];
         assert!(s.activate(a1).is_none());
-        let (b2, b1) = (s.vars_of(b).start, s.vars_of(b).start + 1);
-        let c2 = s.vars_of(c).start;
+        let (b2, b1) = (s.make_vars(b)[0], s.make_vars(b)[1]);
+        let c2 = s.make_vars(c)[0];
         let got: Vec<(Vec<u32>, Origin)> = (0..s.clauses.len() as u32)
             .map(|i| (s.clause_lits(i).to_vec(), s.clauses[i as usize].origin))
             .collect();

@@ -206,17 +206,17 @@ mod tests {
         let b = s.intern("b");
         s.load(a);
         s.load(b);
-        let lits: Vec<u32> = s.vars_of(a).map(pos).collect();
+        let lits: Vec<u32> = s.make_vars(a).into_iter().map(pos).collect();
         let (cid, _) = s.add_clause(&lits, Origin::Ask(0), 0);
         s.clauses[cid as usize].target = a;
         s.active.push(cid);
         let first = s.decide().expect("an open requirement");
-        assert_eq!(first, pos(s.vars_of(a).start), "newest release first");
+        assert_eq!(first, pos(s.make_vars(a)[0]), "newest release first");
         s.trail_lim.push(s.trail.len() as u32);
         s.active_lim.push(s.active.len() as u32);
         s.assign(first, Reason::None);
         assert_eq!(s.decide(), None, "the requirement is met");
-        let b1 = s.vars_of(b).start;
+        let b1 = s.make_vars(b)[0];
         s.trail_lim.push(s.trail.len() as u32);
         s.active_lim.push(s.active.len() as u32);
         s.assign(pos(b1), Reason::None);
@@ -224,7 +224,8 @@ mod tests {
         s.backjump(1);
         assert_eq!(s.decision_level(), 1);
         assert_eq!(s.value[b1 as usize], 0, "level 2 is undone");
-        assert!(s.is_true(s.vars_of(a).start), "level 1 stays");
+        let a_newest = s.make_vars(a)[0];
+        assert!(s.is_true(a_newest), "level 1 stays");
         assert_eq!(s.trail.len(), 1);
     }
 }

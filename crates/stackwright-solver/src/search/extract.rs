@@ -320,6 +320,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                         self.load(q);
                         all.extend(self.vars_of(q));
                     }
+                    // Only releases with a variable can be chosen.
                     all.into_iter()
                         .filter(|u| self.is_true(*u))
                         .collect::<Vec<_>>()
@@ -376,7 +377,7 @@ mod tests {
         }
         assert!(s.propagate().is_none());
         let (a, b) = (s.intern("a"), s.intern("b"));
-        let (a1, b1) = (s.vars_of(a).start, s.vars_of(b).start);
+        let (a1, b1) = (s.make_vars(a)[0], s.make_vars(b)[0]);
         let kept = s.prune();
         assert!(
             kept[a1 as usize] != kept[b1 as usize],

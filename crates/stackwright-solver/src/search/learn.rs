@@ -177,7 +177,7 @@ mod tests {
         let mut s = Solver::new(&p, &req, &[]);
         let a = s.intern("a");
         s.load(a);
-        let a1 = s.vars_of(a).start;
+        let a1 = s.make_vars(a)[0];
         s.trail_lim.push(0);
         s.active_lim.push(0);
         s.assign(pos(a1), Reason::None);

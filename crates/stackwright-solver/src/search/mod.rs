@@ -50,7 +50,8 @@ pub(crate) use universe::{EdgeData, Forbid, NameData, RelData, VarData};
 
 /// Initial capacities: enough for a real registry's resolution without regrowing.
 const NAMES: usize = 128;
-const VARS: usize = 512;
+const SLOTS: usize = 512;
+const VARS: usize = 256;
 
 /// Backjumps longer than this many levels backtrack chronologically instead.
 const CHRONO_THRESHOLD: u32 = 0;
@@ -63,11 +64,18 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     /// Where a name's text lives → its index (see `intern`).
     pub by_address: FxMap<usize, u32>,
     pub names: Vec<NameData<'a>>,
+    /// Per slot (every release of every loaded component, see `NameData::first`): its
+    /// version, why it is ruled out up front, and its variable (`NONE` until made).
+    pub slot_version: Vec<&'a Version>,
+    pub slot_forbid: Vec<Forbid>,
+    pub slot_var: Vec<Var>,
+    /// The release index of each slot of a component the provider did not list in
+    /// order (`Listed::Sorted`).
+    pub slot_rel: FxMap<u32, u32>,
+    /// Per variable (see `VarData`); variables are made only for releases that are
+    /// candidates somewhere (`var_at`), the search's state below is per variable.
     pub vars: Vec<VarData>,
     pub versions: Vec<&'a Version>,
-    /// Per release: `major.minor.patch` packed in 63 bits when the version is plain
-    /// (no pre-release or build part, each number below 2^21), else `u64::MAX`.
-    pub vkey: Vec<u64>,
     pub rels: Vec<RelData<'a>>,
     /// Every loaded release's edges, one release after another (see `RelData`).
     pub edges: Vec<EdgeData<'a>>,
@@ -157,9 +165,12 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             index: FxMap::with_capacity_and_hasher(NAMES, Default::default()),
             by_address: FxMap::with_capacity_and_hasher(NAMES, Default::default()),
             names: Vec::with_capacity(NAMES),
+            slot_version: Vec::with_capacity(SLOTS),
+            slot_forbid: Vec::with_capacity(SLOTS),
+            slot_var: Vec::with_capacity(SLOTS),
+            slot_rel: FxMap::default(),
             vars: Vec::with_capacity(VARS),
             versions: Vec::with_capacity(VARS),
-            vkey: Vec::with_capacity(VARS),
             rels: Vec::with_capacity(NAMES),
             edges: Vec::with_capacity(4 * NAMES),
             any_recommends: false,
@@ -213,10 +224,15 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             let range = self.asks[i].range.clone();
             let cands = match self.asks[i].kind {
                 AskKind::External => {
+                    // The pinned release: the only one not ruled out.
                     self.load(name);
-                    self.vars_of(name)
-                        .filter(|v| self.vars[*v as usize].external)
-                        .collect()
+                    let mut pinned = Vec::new();
+                    for slot in self.slots_of(name) {
+                        if self.slot_forbid[slot as usize] == Forbid::No {
+                            pinned.push(self.var_at(name, slot));
+                        }
+                    }
+                    pinned
                 }
                 _ => self.matching(name, &range, false, true),
             };

@@ -21,7 +21,7 @@ pub(crate) fn privileged_refusal<P: Provider + ?Sized>(
     req: &Request,
     s: &Solver<'_, P>,
 ) -> Option<Refusal> {
-    if !s.vars.iter().any(|v| v.forbid == Forbid::Privileged) {
+    if !s.slot_forbid.contains(&Forbid::Privileged) {
         return None;
     }
     let mut lifted = req.clone();

@@ -34,29 +34,32 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     }
                     self.active.push(cid);
                 }
-                // At most one release of this component.
+                // At most one release of this component: only the releases that have a
+                // variable (candidates somewhere) need ruling out; one made later is ruled
+                // out as it is made (`var_at`).
                 let n = self.vars[v as usize].name;
-                for u in self.vars_of(n) {
-                    if u == v {
-                        continue;
-                    }
-                    match self.value[u as usize] {
-                        1 => {
-                            return Some(Conflict::Amo {
-                                a: v,
-                                b: u,
-                                group: PKG_GROUP,
-                            })
+                let mut u = self.names[n as usize].vars;
+                while u != NONE {
+                    if u != v {
+                        match self.value[u as usize] {
+                            1 => {
+                                return Some(Conflict::Amo {
+                                    a: v,
+                                    b: u,
+                                    group: PKG_GROUP,
+                                })
+                            }
+                            0 => self.assign(
+                                neg(u),
+                                Reason::Amo {
+                                    other: v,
+                                    group: PKG_GROUP,
+                                },
+                            ),
+                            _ => {}
                         }
-                        0 => self.assign(
-                            neg(u),
-                            Reason::Amo {
-                                other: v,
-                                group: PKG_GROUP,
-                            },
-                        ),
-                        _ => {}
                     }
+                    u = self.vars[u as usize].sibling;
                 }
                 let gs: Vec<u32> = if self.var_groups.is_empty() {
                     Vec::new()
@@ -166,7 +169,7 @@ mod tests {
         let mut s = Solver::new(&p, &req, &[]);
         let a = s.intern("a");
         s.load(a);
-        let (a2, a1) = (s.vars_of(a).start, s.vars_of(a).start + 1);
+        let (a2, a1) = (s.make_vars(a)[0], s.make_vars(a)[1]);
         decide(&mut s, pos(a2));
         assert!(s.propagate().is_none());
         assert_eq!(s.value[a1 as usize], -1);
@@ -178,7 +181,7 @@ mod tests {
             }
         );
         let b = s.intern("b");
-        let b1 = s.vars_of(b).start;
+        let b1 = s.make_vars(b)[0];
         assert!(
             s.is_true(b1),
             "the only candidate of a's requirement is implied"
@@ -197,7 +200,7 @@ mod tests {
         let mut s = Solver::new(&p, &req, &[]);
         let a = s.intern("a");
         s.load(a);
-        let a1 = s.vars_of(a).start;
+        let a1 = s.make_vars(a)[0];
         decide(&mut s, pos(a1));
         let Some(Conflict::Clause(c)) = s.propagate() else {
             panic!("expected a clause conflict")

@@ -1,5 +1,7 @@
-//! What the search knows about names, components and releases: interned names, one
-//! variable per release (newest first), release details asked of the provider once.
+//! What the search knows about names, components and releases: interned names, every
+//! release of a loaded component as a *slot* (newest first; its version and whether it
+//! is ruled out up front), release details asked of the provider once, and a variable
+//! made only for a release that becomes a candidate somewhere (`var_at`).
 
 use semver::Version;
 use stackwright_types::manifest::{DepKind, KernelOption, Stage};
@@ -7,7 +9,7 @@ use stackwright_types::Location;
 
 use crate::provider::{CapabilityInfo, Provider, Range};
 
-use super::{vkey, Reason, Solver, Var, NONE};
+use super::{neg, vkey, Reason, Solver, Var, NONE, PKG_GROUP};
 
 /// Why a release can never be chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -19,12 +21,31 @@ pub(crate) enum Forbid {
     External,
 }
 
+/// How a component's slots map to the provider's release list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listed {
+    /// The provider listed them newest first: slot `i` is release `i`.
+    NewestFirst,
+    /// Oldest first: slot `i` is release `n - 1 - i`.
+    OldestFirst,
+    /// In another order (or with an `[external]` version the registry does not list):
+    /// `Solver::slot_rel` holds each slot's release index.
+    Sorted,
+}
+
 pub(crate) struct NameData<'a> {
     pub text: &'a str,
     pub loaded: bool,
     pub exists: bool,
+    /// Its releases are slots `first .. first + n`, newest first.
     pub first: u32,
     pub n: u32,
+    /// The variables made for its releases so far: a list linked through
+    /// `VarData::sibling` (`NONE` when there are none).
+    pub vars: u32,
+    pub listed: Listed,
+    /// An `[external]` pin names it (its pinned release is the one not ruled out).
+    pub pinned: bool,
     pub stage: Option<Stage>,
     pub privileged: bool,
     pub cap_loaded: bool,
@@ -36,6 +57,7 @@ pub(crate) struct NameData<'a> {
     pub plain: bool,
 }
 
+/// A variable: one release that is a candidate somewhere.
 pub(crate) struct VarData {
     pub name: u32,
     /// Position in the provider's release list; `NONE` for an `[external]` version the
@@ -45,6 +67,8 @@ pub(crate) struct VarData {
     pub details: u32,
     pub activated: bool,
     pub external: bool,
+    /// The next variable of the same component (`NONE` at the end).
+    pub sibling: u32,
 }
 
 pub(crate) struct EdgeData<'a> {
@@ -94,6 +118,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             exists: false,
             first: 0,
             n: 0,
+            vars: NONE,
+            listed: Listed::NewestFirst,
+            pinned: false,
             stage: None,
             privileged: false,
             cap_loaded: false,
@@ -109,7 +136,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         i
     }
 
-    /// Asks the provider for a component's releases (once) and creates their variables.
+    /// Asks the provider for a component's releases (once) and records them as slots,
+    /// newest first. No variable is made here (see `var_at`).
     pub(crate) fn load(&mut self, n: u32) {
         if self.names[n as usize].loaded {
             return;
@@ -148,7 +176,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             }
             f
         };
-        let first = self.vars.len() as u32;
+        let first = self.slot_version.len() as u32;
         let rs = &comp.releases;
         // The order of the list, by packed keys when every version packs (the usual case).
         let (newest_first, oldest_first) = {
@@ -165,27 +193,24 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 )
             }
         };
+        let listed;
         if external.is_none() && (newest_first || oldest_first) {
             // Providers usually list releases in order already, one way or the other: the
-            // variables are made straight from the list.
+            // slots are made straight from the list.
             let n_rel = rs.len();
-            self.vars.reserve(n_rel);
-            self.vkey.reserve(n_rel);
-            self.versions.reserve(n_rel);
+            self.slot_version.reserve(n_rel);
+            self.slot_forbid.reserve(n_rel);
             for k in 0..n_rel {
                 let i = if newest_first { k } else { n_rel - 1 - k };
                 let h = &rs[i];
-                self.vars.push(VarData {
-                    name: n,
-                    rel: i as u32,
-                    forbid: forbid(h),
-                    details: NONE,
-                    activated: false,
-                    external: false,
-                });
-                self.vkey.push(vkey(h.version));
-                self.versions.push(h.version);
+                self.slot_version.push(h.version);
+                self.slot_forbid.push(forbid(h));
             }
+            listed = if newest_first {
+                Listed::NewestFirst
+            } else {
+                Listed::OldestFirst
+            };
         } else {
             let mut heads: Vec<(&'a Version, u32, Forbid)> = rs
                 .iter()
@@ -199,33 +224,91 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             }
             // Newest first; equal versions (a careless provider) by release index.
             heads.sort_by(|a, b| b.0.cmp(a.0).then(a.1.cmp(&b.1)));
-            for (v, rel, forbid) in heads {
-                let is_ext = external.is_some_and(|e| e == v);
-                self.vars.push(VarData {
-                    name: n,
-                    rel,
-                    forbid,
-                    details: NONE,
-                    activated: false,
-                    external: is_ext,
-                });
-                self.vkey.push(vkey(v));
-                self.versions.push(v);
+            for (k, (v, rel, forbid)) in heads.into_iter().enumerate() {
+                self.slot_rel.insert(first + k as u32, rel);
+                self.slot_version.push(v);
+                self.slot_forbid.push(forbid);
             }
+            listed = Listed::Sorted;
         }
-        let end = self.vars.len();
-        self.value.resize(end, 0);
-        self.level.resize(end, 0);
-        self.reason.resize(end, Reason::None);
-        self.seen.resize(end, false);
-        self.watch_head.resize(2 * end, NONE);
+        let end = self.slot_version.len();
+        self.slot_var.resize(end, NONE);
+        let plain = self.slot_version[first as usize..]
+            .iter()
+            .all(|v| vkey(v) != u64::MAX);
         let nd = &mut self.names[n as usize];
         nd.exists = true;
         nd.first = first;
-        nd.n = self.vars.len() as u32 - first;
+        nd.n = end as u32 - first;
+        nd.listed = listed;
+        nd.pinned = external.is_some();
         nd.stage = stage;
         nd.privileged = privileged;
-        nd.plain = self.vkey[first as usize..].iter().all(|k| *k != u64::MAX);
+        nd.plain = plain;
+    }
+
+    /// The variable of slot `slot` (a release of component `n`), made the first time it
+    /// is asked for. A component with a chosen release rules the new one out at once (at
+    /// most one release per component), so no clause ever sees it open.
+    pub(crate) fn var_at(&mut self, n: u32, slot: u32) -> Var {
+        let v = self.slot_var[slot as usize];
+        if v != NONE {
+            return v;
+        }
+        let nd = &self.names[n as usize];
+        let pos = slot - nd.first;
+        let rel = match nd.listed {
+            Listed::NewestFirst => pos,
+            Listed::OldestFirst => nd.n - 1 - pos,
+            Listed::Sorted => self.slot_rel.get(&slot).copied().unwrap_or(NONE),
+        };
+        let forbid = self.slot_forbid[slot as usize];
+        let v = self.vars.len() as u32;
+        let head = nd.vars;
+        let external = nd.pinned && forbid == Forbid::No;
+        self.vars.push(VarData {
+            name: n,
+            rel,
+            forbid,
+            details: NONE,
+            activated: false,
+            external,
+            sibling: head,
+        });
+        self.names[n as usize].vars = v;
+        self.slot_var[slot as usize] = v;
+        self.versions.push(self.slot_version[slot as usize]);
+        self.value.push(0);
+        self.level.push(0);
+        self.reason.push(Reason::None);
+        self.seen.push(false);
+        self.watch_head.push(NONE);
+        self.watch_head.push(NONE);
+        if forbid == Forbid::No {
+            let mut u = head;
+            while u != NONE {
+                if self.value[u as usize] == 1 {
+                    self.assign(
+                        neg(v),
+                        Reason::Amo {
+                            other: u,
+                            group: PKG_GROUP,
+                        },
+                    );
+                    break;
+                }
+                u = self.vars[u as usize].sibling;
+            }
+        }
+        v
+    }
+
+    /// Every release of `n` as a variable, newest first (tests build clauses by hand).
+    #[cfg(test)]
+    pub(crate) fn make_vars(&mut self, n: u32) -> Vec<Var> {
+        self.load(n);
+        let r = self.slots_of(n);
+        r.map(|slot| self.var_at(n, slot)).collect()
     }
 
     pub(crate) fn cap(&mut self, n: u32) -> Option<&CapabilityInfo<'a>> {
@@ -264,12 +347,13 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     /// How many releases of `n` (newest first) are at or above `b`.
     #[inline]
     pub(crate) fn at_or_above(&self, n: u32, b: &Version) -> usize {
-        let r = self.vars_of(n);
+        let r = self.slots_of(n);
+        let vs = &self.slot_version[r.start as usize..r.end as usize];
         let kb = vkey(b);
         if self.names[n as usize].plain && kb != u64::MAX {
-            self.vkey[r.start as usize..r.end as usize].partition_point(|k| *k >= kb)
+            vs.partition_point(|v| vkey(v) >= kb)
         } else {
-            self.versions[r.start as usize..r.end as usize].partition_point(|v| *v >= b)
+            vs.partition_point(|v| *v >= b)
         }
     }
 
@@ -279,9 +363,22 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         &self.edges[r.edge_first as usize..(r.edge_first + r.edge_count) as usize]
     }
 
-    pub(crate) fn vars_of(&self, n: u32) -> std::ops::Range<u32> {
+    /// The slots of `n`'s releases, newest first.
+    pub(crate) fn slots_of(&self, n: u32) -> std::ops::Range<u32> {
         let nd = &self.names[n as usize];
         nd.first..nd.first + nd.n
+    }
+
+    /// The variables made so far for `n`'s releases (most recently made first).
+    pub(crate) fn vars_of(&self, n: u32) -> impl Iterator<Item = Var> + '_ {
+        let mut u = self.names[n as usize].vars;
+        std::iter::from_fn(move || {
+            (u != NONE).then(|| {
+                let v = u;
+                u = self.vars[v as usize].sibling;
+                v
+            })
+        })
     }
 
     /// The details of a release (asked of the provider once).
@@ -385,11 +482,20 @@ mod tests {
         let mut s = Solver::new(&p, &req, &[]);
         let n = s.intern("a");
         s.load(n);
+        assert_eq!(s.vars.len(), 0, "no variable is made before it is a candidate");
         let got: Vec<String> = s
-            .vars_of(n)
-            .map(|x| s.versions[x as usize].to_string())
+            .slots_of(n)
+            .map(|x| s.slot_version[x as usize].to_string())
             .collect();
         assert_eq!(got, ["2.0.0", "1.10.0", "1.2.0", "0.9.0"]);
+        // Variables keep the provider's release index whenever they are made.
+        let slot = s.slots_of(n).start + 1;
+        let x = s.var_at(n, slot);
+        assert_eq!(
+            (s.versions[x as usize].to_string(), s.vars[x as usize].rel),
+            ("1.10.0".to_string(), 2)
+        );
+        assert_eq!(s.var_at(n, slot), x, "made once");
         assert!(s.names[n as usize].exists);
         assert_eq!(
             s.stats.releases_loaded, 0,
@@ -407,9 +513,10 @@ mod tests {
         let z = s.intern("zzz");
         s.load(a);
         s.load(z);
-        let x = s.vars_of(a).start;
-        assert_eq!(s.vars[x as usize].forbid, Forbid::Excluded);
-        assert!(!s.names[z as usize].exists && s.vars_of(z).is_empty());
+        let slot = s.slots_of(a).start;
+        assert_eq!(s.slot_forbid[slot as usize], Forbid::Excluded);
+        assert!(s.matching(a, &crate::provider::Range::Any, false, true).is_empty());
+        assert!(!s.names[z as usize].exists && s.slots_of(z).is_empty());
     }
 
     #[test]
@@ -426,8 +533,7 @@ mod tests {
         let req = Request::new();
         let mut s = Solver::new(&p, &req, &[]);
         let a = s.intern("a");
-        s.load(a);
-        let x = s.vars_of(a).start;
+        let x = s.make_vars(a)[0];
         let d = s.details(x);
         assert_eq!(s.details(x), d);
         assert_eq!(s.stats.releases_loaded, 1);
