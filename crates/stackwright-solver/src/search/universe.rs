@@ -193,8 +193,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 )
             }
         };
-        let listed;
-        if external.is_none() && (newest_first || oldest_first) {
+        let listed = if external.is_none() && (newest_first || oldest_first) {
             // Providers usually list releases in order already, one way or the other: the
             // slots are made straight from the list.
             let n_rel = rs.len();
@@ -206,11 +205,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 self.slot_version.push(h.version);
                 self.slot_forbid.push(forbid(h));
             }
-            listed = if newest_first {
+            if newest_first {
                 Listed::NewestFirst
             } else {
                 Listed::OldestFirst
-            };
+            }
         } else {
             let mut heads: Vec<(&'a Version, u32, Forbid)> = rs
                 .iter()
@@ -229,8 +228,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 self.slot_version.push(v);
                 self.slot_forbid.push(forbid);
             }
-            listed = Listed::Sorted;
-        }
+            Listed::Sorted
+        };
         let end = self.slot_version.len();
         self.slot_var.resize(end, NONE);
         let plain = self.slot_version[first as usize..]
@@ -482,7 +481,11 @@ mod tests {
         let mut s = Solver::new(&p, &req, &[]);
         let n = s.intern("a");
         s.load(n);
-        assert_eq!(s.vars.len(), 0, "no variable is made before it is a candidate");
+        assert_eq!(
+            s.vars.len(),
+            0,
+            "no variable is made before it is a candidate"
+        );
         let got: Vec<String> = s
             .slots_of(n)
             .map(|x| s.slot_version[x as usize].to_string())
@@ -515,7 +518,9 @@ mod tests {
         s.load(z);
         let slot = s.slots_of(a).start;
         assert_eq!(s.slot_forbid[slot as usize], Forbid::Excluded);
-        assert!(s.matching(a, &crate::provider::Range::Any, false, true).is_empty());
+        assert!(s
+            .matching(a, &crate::provider::Range::Any, false, true)
+            .is_empty());
         assert!(!s.names[z as usize].exists && s.slots_of(z).is_empty());
     }
 
