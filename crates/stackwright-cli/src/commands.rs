@@ -141,17 +141,16 @@ fn assemble(
                 .hint("--disk-size SIZE, e.g. --disk-size 2G")])
         })?;
     stackwright::output::check_disk_size(&formats, disk_size)?;
-    let loaded = crate::share::load_for_assemble(args)?;
-    let out_dir = args
-        .out
+    // The lock of the output directory keeps its choices (versions, digests, published
+    // parents) while the assembly allows them.
+    let (mut assembled, out_dir) = assembler
         .clone()
-        .unwrap_or_else(|| Path::new("out").join(&loaded.name));
-    let lock = if args.update {
-        None
-    } else {
-        stackwright::read_lock(&out_dir)?
-    };
-    let mut assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
+        .share_options(crate::share::assemble_options(args)?)
+        .assemble_locked_blocking(
+            &resolve_assembly_path(&args.assembly),
+            args.out.as_deref(),
+            args.update,
+        )?;
     if assembled.loaded.assembly.is_base() {
         // A base is checked like any assembly, and nothing is written.
         if fmt == MessageFormat::Json {

@@ -1,9 +1,8 @@
 //! `stackwright push` and `stackwright pull`: assemblies shared through OCI registries,
 //! and the registry options used to read published (`oci://`) parents.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use stackwright::assembly::Loaded;
 use stackwright::share::{self, ShareOptions};
 use stackwright::{Assembler, Error};
 
@@ -77,10 +76,10 @@ pub(crate) fn push(
             (pushed, loaded.name, Vec::new())
         }
         None => {
-            let loaded = load_locked(&path, None, false, &opts)?;
-            let lock = stackwright::read_lock(&Path::new("out").join(&loaded.name))?
-                .filter(|l| l.assembly == loaded.name);
-            let assembled = assembler.clone().with_lock(lock).assemble_loaded(loaded)?;
+            let (assembled, _) = assembler
+                .clone()
+                .share_options(opts.clone())
+                .assemble_locked_blocking(&path, None, false)?;
             let pushed =
                 share::push_assembled_blocking(&assembled, &args.reference, &opts, &progress)?;
             (
@@ -138,47 +137,11 @@ pub(crate) fn pull(args: &PullArgs, fmt: MessageFormat) -> Result<Outcome, Error
     Ok(Outcome::ok())
 }
 
-/// Reads an assembly for `assemble`: published parents are pinned to the lock of the
-/// output directory (`--out`, else `out/<name>` — known only once the assembly is
-/// read, so then it is read again if that lock pins its parents elsewhere).
-pub(crate) fn load_for_assemble(args: &AssembleArgs) -> Result<Loaded, Error> {
-    let opts = RegistryArgs {
+/// The registry options of `assemble` (for its published parents).
+pub(crate) fn assemble_options(args: &AssembleArgs) -> Result<ShareOptions, Error> {
+    RegistryArgs {
         cache: args.cache.clone(),
         insecure_registries: args.insecure_registries.clone(),
     }
-    .options()?;
-    let path = resolve_assembly_path(&args.assembly);
-    load_locked(&path, args.out.as_deref(), args.update, &opts)
-}
-
-fn load_locked(
-    path: &Path,
-    out: Option<&Path>,
-    update: bool,
-    opts: &ShareOptions,
-) -> Result<Loaded, Error> {
-    if update {
-        return share::load_blocking(path, opts, None);
-    }
-    if let Some(out) = out {
-        let lock = stackwright::read_lock(out)?;
-        return share::load_blocking(path, opts, lock.as_ref());
-    }
-    let loaded = share::load_blocking(path, opts, None)?;
-    if loaded.parents.is_empty() {
-        return Ok(loaded);
-    }
-    let lock = stackwright::read_lock(&Path::new("out").join(&loaded.name))?;
-    match lock {
-        Some(lock)
-            if lock.assembly == loaded.name
-                && loaded
-                    .parents
-                    .iter()
-                    .any(|p| lock.parent_digest(&p.uri).is_some_and(|d| d != p.digest)) =>
-        {
-            share::load_blocking(path, opts, Some(&lock))
-        }
-        _ => Ok(loaded),
-    }
+    .options()
 }

@@ -26,12 +26,14 @@
 mod blocking;
 pub mod diff;
 pub mod image_sbom;
+mod locked;
 pub mod output;
 pub mod progress;
 #[cfg(feature = "oci")]
 pub mod share;
 pub mod upgrade;
 
+pub use locked::{default_out_dir, Locked};
 pub use progress::{NoProgress, Progress};
 
 pub use stackwright_assembly as assembly;
@@ -270,6 +272,9 @@ pub struct Assembler {
     builtin: bool,
     prebuilt: Option<Registry>,
     lock: Option<Lockfile>,
+    /// How published (`oci://`) parents are fetched.
+    #[cfg(feature = "oci")]
+    share: share::ShareOptions,
 }
 
 impl Assembler {
@@ -311,6 +316,14 @@ impl Assembler {
     /// Registers a component implemented in Rust.
     pub fn component(mut self, c: impl Component + 'static) -> Self {
         self.components.push(Arc::new(c));
+        self
+    }
+
+    /// How published (`oci://`) parents are fetched (cache, plain-HTTP registries,
+    /// credentials); the default is `ShareOptions::default()`.
+    #[cfg(feature = "oci")]
+    pub fn share_options(mut self, options: share::ShareOptions) -> Self {
+        self.share = options;
         self
     }
 
@@ -376,10 +389,18 @@ impl Assembler {
     /// assembler's lock; see `share::load` for other registry options. Without it, an
     /// `oci://` parent is an error.
     pub async fn load(&self, path: &Path) -> Result<Loaded, Error> {
+        self.load_pinned(path, self.lock.as_ref()).await
+    }
+
+    /// [`Assembler::load`] with published parents pinned to `lock`'s digests.
+    async fn load_pinned(&self, path: &Path, lock: Option<&Lockfile>) -> Result<Loaded, Error> {
         #[cfg(feature = "oci")]
-        return share::load(path, &share::ShareOptions::default(), self.lock.as_ref()).await;
+        return share::load(path, &self.share, lock).await;
         #[cfg(not(feature = "oci"))]
-        Ok(stackwright_assembly::load(path)?)
+        {
+            let _ = lock;
+            Ok(stackwright_assembly::load(path)?)
+        }
     }
 
     /// [`Assembler::load`] for synchronous callers (refused inside an async runtime:
@@ -513,7 +534,7 @@ impl Assembler {
                     .map_err(|r| Error::Invalid(r.to_diagnostics()))?;
             }
         }
-        if let Some(lock) = &self.lock {
+        if let Some(lock) = self.lock.as_ref().filter(|l| l.assembly == loaded.name) {
             for c in &lock.components {
                 let now = resolution
                     .components

@@ -342,6 +342,25 @@ fn a_published_parent_works_like_the_local_file_and_the_lock_pins_it() {
     );
     assert!(rerun["plan.json"] == got["plan.json"]);
 
+    // The same through the facade's lock reuse, from an output directory holding the
+    // lock (what `stackwright assemble --out DIR` does): pinned; `update` follows the tag.
+    let out_dir = work.path().join("out-remote");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(out_dir.join("stackwright.lock"), &lock_text).unwrap();
+    let assembler = Assembler::new().share_options(opts.clone());
+    let (kept, _) = assembler
+        .assemble_locked_blocking(&remote, Some(&out_dir), false)
+        .unwrap();
+    assert_eq!(kept.loaded.parents[0].digest, published.digest);
+    assert_eq!(
+        kept.outputs().unwrap()["stackwright.lock"],
+        rerun["stackwright.lock"]
+    );
+    let (updated, _) = assembler
+        .assemble_locked_blocking(&remote, Some(&out_dir), true)
+        .unwrap();
+    assert_eq!(updated.loaded.parents[0].digest, moved.digest);
+
     // Without the lock the tag is followed.
     let fresh = share::load_blocking(&remote, &opts, None).unwrap();
     assert_eq!(fresh.parents[0].digest, moved.digest);
