@@ -190,6 +190,7 @@ impl<'a> Conn<'a> {
             user_agent: concat!("stackwright/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
+        crate::tls::install_tls_provider();
         Conn {
             client: oci_client::Client::new(config),
             reg,

@@ -140,6 +140,7 @@ impl RegistryClient {
 }
 
 fn client(opts: &RegistryOptions) -> Result<reqwest::Client, reqwest::Error> {
+    crate::tls::install_tls_provider();
     reqwest::Client::builder()
         .connect_timeout(opts.connect_timeout)
         .read_timeout(opts.read_timeout)

@@ -49,6 +49,7 @@ mod progress;
 mod pull;
 mod push;
 mod reference;
+mod tls;
 
 pub use artifact::{Artifact, ArtifactFile, PulledArtifact, PushedArtifact};
 pub use auth::{default_config_path, Credential, Credentials};
@@ -60,3 +61,4 @@ pub use image_layout::{ImageLayout, LayoutImage};
 pub use progress::{NoProgress, Progress};
 pub use pull::{ref_name, PullReport, PullRequest, PulledImage};
 pub use reference::{is_sha256_digest, ImageRef};
+pub use tls::install_tls_provider;

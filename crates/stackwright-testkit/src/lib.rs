@@ -32,7 +32,7 @@ pub use programs::{
     static_program, umoci_or_skip, SKIP_CONFIG_TOOLS_ENV, SKIP_ENV, SKIP_RUNC_ENV,
 };
 pub use proxy::CutProxy;
-pub use registry::{LocalRegistry, LoggedRequest, TEST_PASSWORD, TEST_USER};
+pub use registry::{LocalRegistry, LoggedRequest, TEST_CA, TEST_PASSWORD, TEST_USER};
 pub use rng::SplitMix64;
 pub use sbom::{
     sbom_validators_or_skip, validate_all, validate_cyclonedx, validate_spdx, SKIP_SBOM_ENV,

@@ -31,6 +31,8 @@ pub struct LocalRegistry {
     dir: tempfile::TempDir,
     addr: SocketAddr,
     auth: bool,
+    /// Serving HTTPS with [`TEST_CA`]'s server certificate.
+    tls: bool,
 }
 
 /// A user the registry accepts when started with [`LocalRegistry::start_with_auth`].
@@ -39,6 +41,13 @@ pub const TEST_PASSWORD: &str = "s3cret";
 // bcrypt of TEST_PASSWORD (cost 4, so the registry checks it quickly).
 const TEST_HTPASSWD: &str =
     "stackwright:$2b$04$D0.4gZHuDfjiCws14vTlp.iMEXlauVORqK539zzyC7619UQqpCJfu\n";
+
+/// The test CA (`tls/ca.pem`) that signed the certificate of [`LocalRegistry::start_tls`]
+/// (for `127.0.0.1` and `localhost`). Trust it with `SSL_CERT_FILE` (rustls' platform
+/// verifier reads it on Linux). Its key was thrown away after signing.
+pub const TEST_CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tls/ca.pem");
+const TLS_CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tls/server.pem");
+const TLS_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tls/server.key");
 
 impl LocalRegistry {
     /// Starts a registry, or panics with an installation hint; `None` when
@@ -50,17 +59,32 @@ impl LocalRegistry {
         Some(LocalRegistry::start().unwrap_or_else(|e| panic!("{e}")))
     }
 
+    /// [`LocalRegistry::start_tls`], or panics with an installation hint; `None` when
+    /// `STACKWRIGHT_SKIP_REGISTRY_TESTS=1`.
+    pub fn start_tls_or_skip() -> Option<LocalRegistry> {
+        if skip_requested() {
+            return None;
+        }
+        Some(LocalRegistry::start_tls().unwrap_or_else(|e| panic!("{e}")))
+    }
+
     /// Starts an anonymous-access registry.
     pub fn start() -> Result<LocalRegistry, String> {
-        LocalRegistry::spawn(false)
+        LocalRegistry::spawn(false, false)
+    }
+
+    /// Starts an anonymous-access registry serving HTTPS only, with a certificate
+    /// [`TEST_CA`] signed.
+    pub fn start_tls() -> Result<LocalRegistry, String> {
+        LocalRegistry::spawn(false, true)
     }
 
     /// Starts a registry that requires [`TEST_USER`]/[`TEST_PASSWORD`] (htpasswd).
     pub fn start_with_auth() -> Result<LocalRegistry, String> {
-        LocalRegistry::spawn(true)
+        LocalRegistry::spawn(true, false)
     }
 
-    fn spawn(auth: bool) -> Result<LocalRegistry, String> {
+    fn spawn(auth: bool, tls: bool) -> Result<LocalRegistry, String> {
         let bin = find_program("docker-registry", "STACKWRIGHT_DOCKER_REGISTRY").ok_or_else(|| {
             format!(
                 "`docker-registry` is not installed, and registry tests need it. Install it with \
@@ -92,13 +116,18 @@ impl LocalRegistry {
             } else {
                 String::new()
             };
+            let tls_section = if tls {
+                format!("  tls:\n    certificate: {TLS_CERT}\n    key: {TLS_KEY}\n")
+            } else {
+                String::new()
+            };
             let config = format!(
                 "version: 0.1\n\
                  log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  \
                  maintenance:\n    uploadpurging:\n      enabled: false\n\
                  http:\n  addr: {addr}\n  secret: stackwright-test-secret\n\
-                 {auth_section}",
+                 {tls_section}{auth_section}",
                 storage.display()
             );
             let config_path = dir.path().join("config.yml");
@@ -120,6 +149,7 @@ impl LocalRegistry {
                 dir,
                 addr,
                 auth,
+                tls,
             };
             match reg.wait_ready(Duration::from_secs(15)) {
                 Ok(()) => return Ok(reg),
@@ -143,7 +173,8 @@ impl LocalRegistry {
                 }
             }
             if let Some(status) = http_status(self.addr, "/v2/") {
-                if status == 200 || status == 401 {
+                // An HTTPS server answers a plain request with 400.
+                if status == 200 || status == 401 || (self.tls && status == 400) {
                     return Ok(());
                 }
             }
@@ -176,10 +207,11 @@ impl LocalRegistry {
             .join("data")
     }
 
-    /// Options for talking to this registry over plain HTTP, with quick retries.
+    /// Options for talking to this registry (over plain HTTP unless it serves HTTPS),
+    /// with quick retries.
     pub fn options(&self) -> RegistryOptions {
         RegistryOptions {
-            insecure: vec![self.host()],
+            insecure: if self.tls { vec![] } else { vec![self.host()] },
             retries: 2,
             backoff: Duration::from_millis(50),
             connect_timeout: Duration::from_secs(5),
@@ -280,8 +312,13 @@ impl LocalRegistry {
 
     /// A client for pushing (with the test user when the registry requires auth).
     async fn push_client(&self) -> oci_client::Client {
+        stackwright_oci::install_tls_provider();
         let client = oci_client::Client::new(oci_client::client::ClientConfig {
-            protocol: oci_client::client::ClientProtocol::HttpsExcept(vec![self.host()]),
+            protocol: if self.tls {
+                oci_client::client::ClientProtocol::Https
+            } else {
+                oci_client::client::ClientProtocol::HttpsExcept(vec![self.host()])
+            },
             ..Default::default()
         });
         let auth = if self.auth {
