@@ -140,9 +140,10 @@ fn a_data_disk_is_the_guests_dev_vda() {
     let asm = p.assembly("disk", &["disk", "shutdown"]);
     // Debian's cloud kernel has virtio as modules: the init loads them (`kernel.tar`).
     let modules = stackwright_testkit::boot::VIRTIO_MODULES[..6].join(",");
+    let cmdline = stackwright_testkit::boot::CMDLINE;
     let text = std::fs::read_to_string(&asm).unwrap().replace(
-        "cmdline = \"console=ttyS0\"",
-        &format!("cmdline = \"console=ttyS0 stackwright.modules={modules}\""),
+        &format!("cmdline = \"{cmdline}\""),
+        &format!("cmdline = \"{cmdline} stackwright.modules={modules}\""),
     );
     assert!(text.contains("stackwright.modules="), "{text}");
     std::fs::write(&asm, text).unwrap();

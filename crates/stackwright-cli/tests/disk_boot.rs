@@ -107,9 +107,10 @@ fn every_disk_image_is_reproducible_and_boots_to_poweroff() {
     // ends qemu, `no_timer_check` because on a loaded host TCG's timer can look broken to
     // the kernel's IO-APIC check ("IO-APIC + timer doesn't work!"), a panic seen here.
     let text = std::fs::read_to_string(&asm).unwrap();
+    let cmdline = stackwright_testkit::boot::CMDLINE;
     let text = text.replace(
-        "cmdline = \"console=ttyS0\"",
-        "cmdline = \"console=ttyS0 panic=-1 no_timer_check\"",
+        &format!("cmdline = \"{cmdline}\""),
+        &format!("cmdline = \"{cmdline} panic=-1 no_timer_check\""),
     );
     assert!(
         text.contains("no_timer_check"),

@@ -148,6 +148,19 @@ pub fn missing() -> Option<String> {
     None
 }
 
+/// The test platforms' kernel command line: the console on the first serial port, and no
+/// boot-time self-tests of the kernel's crypto algorithms (`cryptomgr.notests`: under TCG
+/// they take about 1.5 s of the kernel's own boot, measured with `-icount`).
+pub const CMDLINE: &str = "console=ttyS0 cryptomgr.notests";
+
+/// How long `db` of [`BootPlatform::full`] waits before it listens (seconds), so that
+/// its readiness check has something to wait for.
+pub const DB_DELAY: &str = "0.5";
+
+/// The waits [`BootPlatform::full`] makes on purpose, in milliseconds: db's delay and
+/// flaky's restart backoff (`cargo xtask bench` reports them beside its time).
+pub const DELIBERATE_WAITS_MS: u64 = 500 + 200;
+
 /// A platform under construction: components in a temporary directory, images in `reg`.
 pub struct BootPlatform {
     pub dir: tempfile::TempDir,
@@ -255,7 +268,7 @@ impl BootPlatform {
         std::fs::write(
             &p,
             format!(
-                "[assembly]\nname = \"{name}\"\narch = \"amd64\"\ncomponent_paths = [\"components\"]\n\n[components]\nboot-kernel = \"*\"\nstackwright-init = \"*\"\ntest-runc = \"*\"\n{list}\n[prefer]\noci-runtime = \"test-runc\"\n\n[kernel]\ncmdline = \"console=ttyS0\"\n"
+                "[assembly]\nname = \"{name}\"\narch = \"amd64\"\ncomponent_paths = [\"components\"]\n\n[components]\nboot-kernel = \"*\"\nstackwright-init = \"*\"\ntest-runc = \"*\"\n{list}\n[prefer]\noci-runtime = \"test-runc\"\n\n[kernel]\ncmdline = \"{CMDLINE}\"\n"
             ),
         )
         .expect("writing the assembly");
@@ -279,13 +292,16 @@ impl BootPlatform {
         ]
     }
 
-    /// The platform of the boot test: one onboot container; `db`, ready on TCP 7000; `app`,
-    /// which requires db; `flaky`, which crashes once and is restarted; `shutdown`
-    /// (`pid = "host"`, `CAP_SYS_BOOT`), which requires both and asks the init to power
-    /// off (`busybox poweroff`: SIGUSR2 to PID 1); and two onshutdown containers, `goodbye`
-    /// requiring `flush`, so that shutdown runs `goodbye` first (reverse dependency order).
-    /// The long-running services exit on SIGTERM (a shell trap: a container's PID 1
-    /// ignores signals it has no handler for), so stopping them takes no grace period.
+    /// The platform of the boot test: one onboot container; `db`, ready on TCP 7000 (it
+    /// waits [`DB_DELAY`] before it listens); `app`, which requires db; `flaky`, which
+    /// crashes once and is restarted after a 200 ms backoff; `shutdown` (`pid = "host"`,
+    /// `CAP_SYS_BOOT`), which requires both, waits until flaky's second life has begun
+    /// (a file in the shared `/run`, polled every 50 ms; no fixed sleep) and asks the init
+    /// to power off (`busybox poweroff`: SIGUSR2 to PID 1); and two onshutdown containers,
+    /// `goodbye` requiring `flush`, so that shutdown runs `goodbye` first (reverse
+    /// dependency order). The long-running services exit on SIGTERM (a shell trap: a
+    /// container's PID 1 ignores signals it has no handler for), so stopping them takes no
+    /// grace period. The waits put there on purpose: [`DELIBERATE_WAITS_MS`].
     pub fn full(&self) -> PathBuf {
         self.container("hello", "onboot", "", "", "echo hello from onboot", "");
         self.container(
@@ -293,7 +309,7 @@ impl BootPlatform {
             "service",
             "[service]\nready = { tcp = 7000 }\nready_timeout = 60\n",
             "net = \"host\"",
-            "/bin/busybox sleep 1; echo db listening; trap 'exit 0' TERM; /bin/busybox httpd -f -p 7000 -h / & wait",
+            &format!("/bin/busybox sleep {DB_DELAY}; echo db listening; trap 'exit 0' TERM; /bin/busybox httpd -f -p 7000 -h / & wait"),
             "",
         );
         self.container(
@@ -309,15 +325,15 @@ impl BootPlatform {
             "service",
             "[service]\nrestart = \"on-failure\"\nbackoff_ms = 200\n",
             "binds = [\"/run:/run\"]",
-            "if [ -f /run/flaky ]; then echo flaky second life; trap 'exit 0' TERM; /bin/busybox sleep 600 & wait; exit 0; fi; /bin/busybox touch /run/flaky; echo flaky crashing; exit 3",
+            "if [ -f /run/flaky ]; then echo flaky second life; /bin/busybox touch /run/flaky-again; trap 'exit 0' TERM; /bin/busybox sleep 600 & wait; exit 0; fi; /bin/busybox touch /run/flaky; echo flaky crashing; exit 3",
             "",
         );
         self.container(
             "shutdown",
             "service",
             "",
-            "pid = \"host\"\ncapabilities = [\"CAP_SYS_BOOT\"]",
-            "/bin/busybox sleep 2; echo powering off; /bin/busybox poweroff",
+            "pid = \"host\"\ncapabilities = [\"CAP_SYS_BOOT\"]\nbinds = [\"/run:/run\"]",
+            "until [ -f /run/flaky-again ]; do /bin/busybox sleep 0.05; done; echo powering off; /bin/busybox poweroff",
             "requires = { app = \"*\", flaky = \"*\" }",
         );
         self.container("flush", "onshutdown", "", "", "echo flush runs last", "");
