@@ -15,11 +15,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         cap_pref: bool,
     ) -> Vec<Var> {
         self.load(n);
-        self.ensure_providers(n);
-        let no_providers = self.names[n as usize]
-            .providers
-            .as_ref()
-            .is_some_and(|p| p.is_empty());
+        let no_providers = !self.has_providers(n);
         if no_providers && self.req.locked.is_empty() {
             return self.own_matching(n, range, complement);
         }
@@ -60,9 +56,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     continue;
                 }
                 let v = self.var_at(q, slot);
-                let d = self.details(v) as usize;
-                let hit = self.rels[d]
-                    .provides
+                let d = self.details(v);
+                let hit = self
+                    .provides(d)
                     .iter()
                     .any(|(c, pv)| *c == n && (range.contains(pv) != complement));
                 if hit {
@@ -96,11 +92,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     /// building intermediate lists when `n` has no other providers.
     pub(crate) fn matching_lits(&mut self, n: u32, range: &Range<'a>, out: &mut Vec<Lit>) {
         self.load(n);
-        self.ensure_providers(n);
-        let no_providers = self.names[n as usize]
-            .providers
-            .as_ref()
-            .is_some_and(|p| p.is_empty());
+        let no_providers = !self.has_providers(n);
         if no_providers && self.req.locked.is_empty() {
             let r = self.slots_of(n);
             let count = r.len();

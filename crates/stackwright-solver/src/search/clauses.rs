@@ -180,8 +180,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let mut pending = std::mem::take(&mut self.pending);
         pending.clear();
         // `one` capability groups.
-        for pi in 0..self.rels[d].provides.len() {
-            let c = self.rels[d].provides[pi].0;
+        for pi in 0..self.provides(d as u32).len() {
+            let c = self.provides(d as u32)[pi].0;
             if self.cap(c).is_some_and(|ci| ci.one) {
                 self.ensure_group(c);
             }
@@ -248,7 +248,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     DepKind::Recommends => {}
                 }
             }
-            let (kmin, kneeds) = (self.rels[d].kernel_min, self.rels[d].kernel_needs);
+            let x = self.extra(d as u32);
+            let (kmin, kneeds) = (x.kernel_min, x.kernel_needs);
             let kernel_rule = RuleKey::Kernel {
                 owner: self.names[me as usize].text,
             };
@@ -308,16 +309,16 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     /// `None` when kernel release `k` meets every kernel need of release `v`; otherwise
     /// the first need it misses, as text.
     pub(crate) fn kernel_meets(&mut self, k: Var, v: Var) -> Option<String> {
-        let dv = self.details(v) as usize;
-        let dk = self.details(k) as usize;
+        let dv = self.details(v);
+        let dk = self.details(k);
         let kn = self.kernel_name;
-        let kver = self.rels[dk]
-            .provides
+        let kver = self
+            .provides(dk)
             .iter()
             .find(|p| p.0 == kn)
             .map(|p| p.1.clone())
             .unwrap_or_else(|| self.versions[k as usize].clone());
-        if let Some(min) = self.rels[dv].kernel_min {
+        if let Some(min) = self.extra(dv).kernel_min {
             let mut plain = kver.clone();
             plain.pre = semver::Prerelease::EMPTY;
             plain.build = semver::BuildMetadata::EMPTY;
@@ -325,8 +326,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 return Some(format!("a kernel >= {min}"));
             }
         }
-        for need in self.rels[dv].kernel_needs {
-            let have = self.rels[dk]
+        for need in self.extra(dv).kernel_needs {
+            let have = self
+                .extra(dk)
                 .kernel_config
                 .iter()
                 .find(|o| o.name == need.name);

@@ -119,7 +119,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 external.insert(text.to_string(), self.versions[v as usize].clone());
                 continue;
             }
-            chosen.push((crate::intern::prefix_key(text), text, v));
+            chosen.push((self.names[vd.name as usize].key, text, v));
         }
         chosen.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         for (i, c) in chosen.iter().enumerate() {

@@ -46,7 +46,7 @@ pub(crate) use clauses::{Clause, Group, Origin, RuleKey, PKG_GROUP};
 pub(crate) use decisions::Reason;
 pub(crate) use learn::{Ante, Conflict};
 pub(crate) use literal::{is_neg, neg, pos, var, vkey, Lit, Var, NONE};
-pub(crate) use universe::{EdgeData, Forbid, NameData, RelData, VarData};
+pub(crate) use universe::{EdgeData, Forbid, NameData, RelData, RelExtra, VarData};
 
 /// Initial capacities: enough for a real registry's resolution without regrowing.
 const NAMES: usize = 128;
@@ -77,6 +77,11 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     pub vars: Vec<VarData>,
     pub versions: Vec<&'a Version>,
     pub rels: Vec<RelData<'a>>,
+    pub rel_extra: Vec<RelExtra<'a>>,
+    /// Declared capabilities asked of the provider so far (see `NameData::cap_loaded`).
+    pub caps: FxMap<u32, crate::provider::CapabilityInfo<'a>>,
+    /// Provider lists (see `NameData::providers`); 0 is the empty list.
+    pub provider_lists: Vec<Vec<u32>>,
     /// Every loaded release's edges, one release after another (see `RelData`).
     pub edges: Vec<EdgeData<'a>>,
     /// Whether any loaded release has a `recommends` edge (else none is tried).
@@ -172,6 +177,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             vars: Vec::with_capacity(VARS),
             versions: Vec::with_capacity(VARS),
             rels: Vec::with_capacity(NAMES),
+            rel_extra: Vec::new(),
+            caps: FxMap::default(),
+            provider_lists: vec![Vec::new()],
             edges: Vec::with_capacity(4 * NAMES),
             any_recommends: false,
             value: Vec::with_capacity(VARS),

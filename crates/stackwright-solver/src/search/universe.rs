@@ -35,6 +35,8 @@ pub(crate) enum Listed {
 
 pub(crate) struct NameData<'a> {
     pub text: &'a str,
+    /// `intern::prefix_key(text)`: names order by it first.
+    pub key: u64,
     pub loaded: bool,
     pub exists: bool,
     /// Its releases are slots `first .. first + n`, newest first.
@@ -48,9 +50,11 @@ pub(crate) struct NameData<'a> {
     pub pinned: bool,
     pub stage: Option<Stage>,
     pub privileged: bool,
+    /// Whether `Solver::caps` holds the provider's answer for this name.
     pub cap_loaded: bool,
-    pub cap: Option<CapabilityInfo<'a>>,
-    pub providers: Option<Vec<u32>>,
+    /// Index into `Solver::provider_lists` (`NONE` until asked; most names share the
+    /// empty list at 0).
+    pub providers: u32,
     pub group: u32,
     /// Every release version packs into a `vkey` (no pre-release or build part), so
     /// range bounds can be found by comparing integers.
@@ -78,14 +82,29 @@ pub(crate) struct EdgeData<'a> {
     pub location: Option<&'a Location>,
 }
 
-pub(crate) struct RelData<'a> {
-    /// This release's edges: `Solver::edges[edge_first .. edge_first + edge_count]`.
-    pub edge_first: u32,
-    pub edge_count: u32,
+/// The rarer facts of a release (see `RelData::extra`).
+#[derive(Default)]
+pub(crate) struct RelExtra<'a> {
     pub provides: Vec<(u32, &'a Version)>,
     pub kernel_min: Option<&'a Version>,
     pub kernel_needs: &'a [KernelOption],
     pub kernel_config: &'a [KernelOption],
+}
+
+static NO_EXTRA: RelExtra<'static> = RelExtra {
+    provides: Vec::new(),
+    kernel_min: None,
+    kernel_needs: &[],
+    kernel_config: &[],
+};
+
+pub(crate) struct RelData<'a> {
+    /// This release's edges: `Solver::edges[edge_first .. edge_first + edge_count]`.
+    pub edge_first: u32,
+    pub edge_count: u32,
+    /// What it provides and its kernel facts, in `Solver::rel_extra` (`NONE`: nothing;
+    /// few releases have any).
+    pub extra: u32,
     pub location: Option<&'a Location>,
     /// The requirement clauses of this release: `req_first .. req_first + req_count`
     /// (requires edges sort first, so their clauses are added one after another).
@@ -114,6 +133,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let i = self.names.len() as u32;
         self.names.push(NameData {
             text: s,
+            key: crate::intern::prefix_key(s),
             loaded: false,
             exists: false,
             first: 0,
@@ -124,8 +144,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             stage: None,
             privileged: false,
             cap_loaded: false,
-            cap: None,
-            providers: None,
+            providers: NONE,
             group: NONE,
             plain: false,
         });
@@ -179,10 +198,10 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let first = self.slot_version.len() as u32;
         let rs = &comp.releases;
         // The order of the list, by packed keys when every version packs (the usual case).
+        let all_plain = rs.iter().all(|h| vkey(h.version) != u64::MAX);
         let (newest_first, oldest_first) = {
             let k = |i: usize| vkey(rs[i].version);
-            let plain = (0..rs.len()).all(|i| k(i) != u64::MAX);
-            if plain {
+            if all_plain {
                 let down = (1..rs.len()).all(|i| k(i - 1) > k(i));
                 (down, !down && (1..rs.len()).all(|i| k(i - 1) < k(i)))
             } else {
@@ -232,9 +251,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         };
         let end = self.slot_version.len();
         self.slot_var.resize(end, NONE);
-        let plain = self.slot_version[first as usize..]
-            .iter()
-            .all(|v| vkey(v) != u64::MAX);
+        let plain = all_plain && external.is_none_or(|ev| vkey(ev) != u64::MAX);
         let nd = &mut self.names[n as usize];
         nd.exists = true;
         nd.first = first;
@@ -314,21 +331,31 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let nd = &mut self.names[n as usize];
         if !nd.cap_loaded {
             nd.cap_loaded = true;
-            nd.cap = self.p.capability(nd.text);
+            let info = self.p.capability(nd.text);
+            if let Some(info) = info {
+                self.caps.insert(n, info);
+            }
         }
-        self.names[n as usize].cap.as_ref()
+        self.caps.get(&n)
     }
 
     pub(crate) fn ensure_providers(&mut self, n: u32) {
-        if self.names[n as usize].providers.is_none() {
+        if self.names[n as usize].providers == NONE {
             self.providers(n);
         }
     }
 
+    /// Whether name `n` has other providers (asking the provider once).
+    pub(crate) fn has_providers(&mut self, n: u32) -> bool {
+        self.ensure_providers(n);
+        !self.provider_lists[self.names[n as usize].providers as usize].is_empty()
+    }
+
     /// The other components providing name `n`, sorted by id.
     pub(crate) fn providers(&mut self, n: u32) -> Vec<u32> {
-        if let Some(p) = &self.names[n as usize].providers {
-            return p.clone();
+        let at = self.names[n as usize].providers;
+        if at != NONE {
+            return self.provider_lists[at as usize].clone();
         }
         let text = self.names[n as usize].text;
         let mut list: Vec<&'a str> = self.p.providers(text);
@@ -339,8 +366,29 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             .filter(|t| *t != text)
             .map(|t| self.intern(t))
             .collect();
-        self.names[n as usize].providers = Some(ids.clone());
+        let at = if ids.is_empty() {
+            0
+        } else {
+            self.provider_lists.push(ids.clone());
+            self.provider_lists.len() as u32 - 1
+        };
+        self.names[n as usize].providers = at;
         ids
+    }
+
+    /// What release details `d` provides, by name id (sorted).
+    #[inline]
+    pub(crate) fn provides(&self, d: u32) -> &[(u32, &'a Version)] {
+        &self.extra(d).provides
+    }
+
+    /// The rarer facts of release details `d` (provides, kernel).
+    #[inline]
+    pub(crate) fn extra(&self, d: u32) -> &RelExtra<'a> {
+        match self.rels[d as usize].extra {
+            NONE => &NO_EXTRA,
+            e => &self.rel_extra[e as usize],
+        }
     }
 
     /// How many releases of `n` (newest first) are at or above `b`.
@@ -392,10 +440,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             self.rels.push(RelData {
                 edge_first: 0,
                 edge_count: 0,
-                provides: Vec::new(),
-                kernel_min: None,
-                kernel_needs: &[],
-                kernel_config: &[],
+                extra: NONE,
                 location: None,
                 req_first: 0,
                 req_count: 0,
@@ -427,25 +472,39 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let edges = &mut self.edges[edge_first as usize..];
         let edge_count = edges.len() as u32;
         let order = |a: &EdgeData<'a>, b: &EdgeData<'a>| {
-            a.kind.cmp(&b.kind).then_with(|| {
-                crate::intern::cmp_text(names[a.name as usize].text, names[b.name as usize].text)
-            })
+            let (x, y) = (&names[a.name as usize], &names[b.name as usize]);
+            a.kind
+                .cmp(&b.kind)
+                .then_with(|| x.key.cmp(&y.key))
+                .then_with(|| x.text.cmp(y.text))
         };
         if !edges.windows(2).all(|w| order(&w[0], &w[1]).is_le()) {
             edges.sort_by(order);
         }
-        let mut provides = Vec::with_capacity(buf.provides.len());
-        for (c, ver) in buf.provides.drain(..) {
-            provides.push((self.intern(c), ver));
-        }
-        provides.sort_by_key(|p| p.0);
+        let extra = if buf.provides.is_empty()
+            && buf.kernel_min.is_none()
+            && buf.kernel_needs.is_empty()
+            && buf.kernel_config.is_empty()
+        {
+            NONE
+        } else {
+            let mut provides = Vec::with_capacity(buf.provides.len());
+            for (c, ver) in buf.provides.drain(..) {
+                provides.push((self.intern(c), ver));
+            }
+            provides.sort_by_key(|p| p.0);
+            self.rel_extra.push(RelExtra {
+                provides,
+                kernel_min: buf.kernel_min,
+                kernel_needs: buf.kernel_needs,
+                kernel_config: buf.kernel_config,
+            });
+            self.rel_extra.len() as u32 - 1
+        };
         self.rels.push(RelData {
             edge_first,
             edge_count,
-            provides,
-            kernel_min: buf.kernel_min,
-            kernel_needs: buf.kernel_needs,
-            kernel_config: buf.kernel_config,
+            extra,
             location: buf.location,
             req_first: 0,
             req_count: 0,
@@ -461,8 +520,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             return range.contains(self.versions[v as usize]);
         }
         let d = self.details(v);
-        self.rels[d as usize]
-            .provides
+        self.provides(d)
             .iter()
             .any(|(c, pv)| *c == n && range.contains(pv))
     }
