@@ -301,10 +301,8 @@ fn write_layer(
 ) -> Result<(Descriptor, String), PackageError> {
     use sha2::Digest as _;
     let blob = cache.writer()?;
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(blob, flate2::Compression::default());
+    let gz =
+        crate::gzip::Gzip::new(blob).map_err(|e| PackageError::io("(layer) gzip header", e))?;
     let mut tar = tar::Builder::new(Hashing {
         inner: gz,
         hasher: sha2::Sha256::new(),

@@ -26,8 +26,11 @@
 //!   [`ImageBuilder::mtime`] (0 unless the caller passes one, the facade
 //!   `SOURCE_DATE_EPOCH`), ustar headers with GNU
 //!   long-name records where a path needs one;
-//! - a gzip header with no file name, mtime 0 and OS byte 255, compression level 6 of
-//!   the workspace's one deflate implementation (zlib-rs);
+//! - a gzip header with no file name, mtime 0 and OS byte 255; the tar cut into fixed
+//!   64 KiB chunks, each with a flat byte histogram (random or already compressed data)
+//!   written as deflate stored blocks, the others compressed at level 6 by the
+//!   workspace's one deflate implementation (zlib-rs), all in one deflate stream
+//!   (`gzip.rs`);
 //! - config and manifest JSON with a fixed key order and no whitespace; the config's
 //!   `created` is the same mtime;
 //! - blobs enter the cache only complete, by rename ([`stackwright_oci::Cache::writer`]).
@@ -41,6 +44,7 @@
 
 mod error;
 mod extract;
+mod gzip;
 mod image;
 mod recipe;
 

@@ -18,6 +18,13 @@ use crate::{add_release_file, BuiltImage, ExtractLimits, LocalImage, PackageErro
 /// builds images differently never reuses an older one's.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The revision of how images are laid out and compressed: part of every
+/// [`Recipe::key`] beside [`VERSION`] (which does not move with every change). Raise it
+/// whenever the same inputs would build different bytes, so a cache filled by an older
+/// build is never reused for a digest a fresh build would not give. 2: layers written
+/// by `gzip.rs` (flat chunks stored).
+pub const IMAGE_FORMAT: u32 = 2;
+
 /// One packaged component's image, for one architecture.
 #[derive(Clone, Debug)]
 pub struct Recipe<'a> {
@@ -73,6 +80,7 @@ impl Recipe<'_> {
         let p = self.package;
         let doc = serde_json::json!({
             "stackwright-package": VERSION,
+            "image-format": IMAGE_FORMAT,
             "arch": self.arch,
             "mtime": self.mtime,
             "title": self.title,
