@@ -569,8 +569,11 @@ async fn build_packaged_images(
         .map_err(download_error)?;
     let mtime = crate::source_date_epoch()?.unwrap_or(0);
     let mut built = Vec::new();
-    for p in &packaged {
-        let (image, made) = package_image(p, &arch, mtime, cache)?;
+    for (p, result) in packaged
+        .iter()
+        .zip(package_images(&packaged, &arch, mtime, cache))
+    {
+        let (image, made) = result?;
         progress.image_built(
             &p.image,
             &image.manifest.digest,
@@ -605,6 +608,46 @@ fn download_error(e: stackwright_oci::OciError) -> Error {
         message: e.to_string(),
         hint: hint.to_string(),
     }
+}
+
+/// Builds (or reuses) every packaged component's image, one per core at a time (each
+/// build is one thread's work: extract, tar, gzip, hash), the results in `packaged`'s
+/// order. Every image is built whole even when another fails, so the first error in
+/// that order is the one reported, on every run.
+#[cfg(feature = "oci")]
+fn package_images(
+    packaged: &[Packaged<'_>],
+    arch: &str,
+    mtime: u64,
+    cache: &stackwright_oci::Cache,
+) -> Vec<Result<(stackwright_package::BuiltImage, stackwright_package::Made), Error>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(packaged.len());
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(p) = packaged.get(i) else {
+                            return done;
+                        };
+                        done.push((i, package_image(p, arch, mtime, cache)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Builds one packaged component's image from its (cached) release files and `[package]`,
