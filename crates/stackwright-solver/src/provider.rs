@@ -60,7 +60,19 @@ pub enum Range<'p> {
     },
 }
 
-impl Range<'_> {
+impl<'p> Range<'p> {
+    /// The range as `Any` or `Between` when it is one of those or means one (`*`, which
+    /// [`stackwright_types::version::matches`] takes to match every version, pre-releases
+    /// included); `None` for other requirements.
+    pub(crate) fn as_window(&self) -> Option<&Range<'p>> {
+        static ANY: Range<'static> = Range::Any;
+        match self {
+            Range::Req(r) if r.comparators.is_empty() => Some(&ANY),
+            Range::Req(_) => None,
+            other => Some(other),
+        }
+    }
+
     /// Whether `v` is in the range.
     pub fn contains(&self, v: &Version) -> bool {
         match self {
@@ -264,5 +276,17 @@ mod tests {
         };
         assert_eq!(pre.to_text(), ">=6.6.0-rt.1+b7");
         assert_eq!(Range::Any.to_text(), "*");
+    }
+
+    #[test]
+    fn a_star_requirement_is_the_whole_window() {
+        let star = VersionReq::STAR;
+        assert_eq!(Range::Req(&star).as_window(), Some(&Range::Any));
+        // `*` takes pre-releases too, so treating it as `Any` changes no answer.
+        let rc = Version::parse("1.0.0-rc.1").unwrap();
+        assert!(Range::Req(&star).contains(&rc));
+        let caret = VersionReq::parse("^1.2").unwrap();
+        assert_eq!(Range::Req(&caret).as_window(), None);
+        assert_eq!(Range::Any.as_window(), Some(&Range::Any));
     }
 }

@@ -96,7 +96,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         if no_providers && self.req.locked.is_empty() {
             let r = self.slots_of(n);
             let count = r.len();
-            let (lo, hi) = match range {
+            let (lo, hi) = match range.as_window().unwrap_or(range) {
                 Range::Any => (0, count),
                 Range::Between { min, below } => {
                     let lo = below.map_or(0, |b| self.at_or_above(n, b));
@@ -130,21 +130,29 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     pub(crate) fn own_matching(&mut self, n: u32, range: &Range<'a>, complement: bool) -> Vec<Var> {
         let r = self.slots_of(n);
         let count = r.len();
-        let slots: Vec<u32> = match (range, complement) {
-            (Range::Any, false) => r.collect(),
-            (Range::Any, true) => Vec::new(),
-            (Range::Between { min, below }, false) => {
+        let (lo, hi) = match (range.as_window(), complement) {
+            (Some(Range::Any), false) => (0, count),
+            (Some(Range::Any), true) => (0, 0),
+            (Some(Range::Between { min, below }), false) => {
                 // Newest first: versions >= below come first, then the window, then < min.
                 let lo = below.map_or(0, |b| self.at_or_above(n, b));
                 let hi = min.map_or(count, |m| self.at_or_above(n, m));
-                (r.start + lo as u32..r.start + hi.max(lo) as u32).collect()
+                (lo, hi.max(lo))
             }
-            _ => r
-                .filter(|slot| range.contains(self.slot_version[*slot as usize]) != complement)
-                .collect(),
+            _ => {
+                let mut out = Vec::new();
+                for slot in r {
+                    if self.slot_forbid[slot as usize] == Forbid::No
+                        && range.contains(self.slot_version[slot as usize]) != complement
+                    {
+                        out.push(self.var_at(n, slot));
+                    }
+                }
+                return out;
+            }
         };
-        let mut out = Vec::with_capacity(slots.len());
-        for slot in slots {
+        let mut out = Vec::with_capacity(hi - lo);
+        for slot in r.start + lo as u32..r.start + hi as u32 {
             if self.slot_forbid[slot as usize] == Forbid::No {
                 out.push(self.var_at(n, slot));
             }
