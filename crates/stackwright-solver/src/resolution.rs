@@ -520,7 +520,8 @@ pub struct Stats {
     pub components_loaded: u64,
     /// Releases whose details were asked of the provider.
     pub releases_loaded: u64,
-    /// Separate searches run (the first, then one per recommendation tried).
+    /// Separate searches run (the first, one per recommendation tried, and the bounded
+    /// ones of `fewest_searches`).
     pub searches: u64,
     /// Assignments undone by backjumps (work the search threw away).
     pub undone: u64,
@@ -528,4 +529,9 @@ pub struct Stats {
     pub learned_lits: u64,
     /// Decision levels jumped back over, in total.
     pub backjumped_levels: u64,
+    /// Searches run to find fewer components than the first answer had (each with a bound
+    /// on the count), and whether the count is proven the fewest (SPEC §4; see the
+    /// solver's module doc). Not proven only when those searches ran out of their budget.
+    pub fewest_searches: u64,
+    pub fewest_proven: bool,
 }

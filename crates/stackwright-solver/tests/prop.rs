@@ -317,6 +317,67 @@ fn oracle(w: &World) -> Vec<BTreeMap<String, Version>> {
     }
 }
 
+/// A chosen set: component id → version, `[external]` entries included.
+type Choice = BTreeMap<String, Version>;
+
+/// Whether release `r` of `m` may be chosen at all under `w`'s request.
+fn allowed(w: &World, m: &Manifest, r: &Release) -> bool {
+    let arch_ok = match (&w.req.arch, &r.arch) {
+        (Some(a), Some(list)) => list.contains(&a.value),
+        _ => true,
+    };
+    let policy_ok = !m.privileged || w.req.privileged.value.allows(&m.id);
+    let external_ok = w.req.external.get(&m.id).is_none_or(|e| e.value == r.version);
+    arch_ok && policy_ok && external_ok && !w.req.exclude.contains_key(&m.id)
+}
+
+/// The capabilities `sol` leaves (the solver's module doc `search::fewest`): a requirement
+/// on capability `c` in `range` has a first choice when the preferred provider (else the
+/// default one) has an allowed release providing `c` in `range`, and `sol` leaves `c` when
+/// it chose none of those.
+fn left(w: &World, sol: &Choice) -> BTreeSet<String> {
+    let mut reqs: Vec<(String, VersionReq)> = w
+        .req
+        .capabilities
+        .iter()
+        .map(|(c, a)| (c.clone(), a.range.clone()))
+        .collect();
+    for m in &w.manifests {
+        let Some(v) = sol.get(&m.id) else { continue };
+        if w.req.external.contains_key(&m.id) {
+            continue;
+        }
+        if let Some(r) = m.releases.iter().find(|r| &r.version == v) {
+            reqs.extend(r.requires.iter().map(|d| (d.name.clone(), d.req.clone())));
+        }
+    }
+    let provides_in = |m: &Manifest, r: &Release, c: &str, range: &VersionReq| {
+        allowed(w, m, r) && r.provides.get(c).is_some_and(|pv| range.matches(pv))
+    };
+    let mut out = BTreeSet::new();
+    for (c, range) in reqs {
+        let preferred = w.req.prefer.get(&c).map(|p| p.value.clone());
+        let default = w.caps.get(&c).and_then(|cap| cap.default.clone());
+        let first = [preferred, default].into_iter().flatten().find_map(|x| {
+            let m = w.manifests.iter().find(|m| m.id == x)?;
+            m.releases
+                .iter()
+                .any(|r| provides_in(m, r, &c, &range))
+                .then_some(m)
+        });
+        let Some(m) = first else { continue };
+        let kept = sol.get(&m.id).is_some_and(|v| {
+            m.releases
+                .iter()
+                .any(|r| &r.version == v && provides_in(m, r, &c, &range))
+        });
+        if !kept {
+            out.insert(c);
+        }
+    }
+    out
+}
+
 /// Names reachable from the request through any edge, provider or kernel need.
 fn reachable(w: &World) -> BTreeSet<String> {
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -454,6 +515,31 @@ proptest! {
             Ok(res) => {
                 let v = verify(&p, &w.req, res);
                 prop_assert!(v.is_empty(), "solution breaks rules: {:?}\n{}", v, res.render());
+                // The fewest components: no solution at least as good on the preferences
+                // (it leaves no capability the answer keeps) has fewer. Accepted
+                // recommendations count as asks, which the oracle does not know: left out.
+                let recommended = res.components.values().any(|c| {
+                    c.why.iter().any(|w| matches!(w, stackwright_solver::Why::Recommended { .. }))
+                });
+                if !recommended {
+                    prop_assert!(res.stats.fewest_proven, "a tiny registry's optimum is always proven");
+                    let with_external = |mut c: Choice| {
+                        c.extend(w.req.external.iter().map(|(k, v)| (k.clone(), v.value.clone())));
+                        c
+                    };
+                    let answer: Choice = with_external(
+                        res.components.iter().map(|(k, c)| (k.clone(), c.version.clone())).collect(),
+                    );
+                    let answer_left = left(&w, &answer);
+                    for t in &solutions {
+                        let t_left = left(&w, &with_external(t.clone()));
+                        prop_assert!(
+                            !t_left.is_subset(&answer_left) || t.len() >= res.components.len(),
+                            "{:?} (leaving {:?}) has fewer components than the answer (leaving {:?})\n{}",
+                            t, t_left, answer_left, res.render()
+                        );
+                    }
+                }
             }
             Err(Refusal::Unsatisfiable(e)) => {
                 prop_assert!(solutions.is_empty(), "solver refused but {:?} works\n{}", solutions[0], e.lines.join("\n"));

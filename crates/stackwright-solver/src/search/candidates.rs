@@ -75,6 +75,10 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 (a.0, names[a.1 as usize].text).cmp(&(b.0, names[b.1 as usize].text))
             });
         }
+        // An optimising search keeps the preferences the first answer kept (see `fewest`).
+        if cap_pref && groups.first().is_some_and(|g| g.0 <= 1) && self.keeps_preference(n) {
+            groups.truncate(1);
+        }
         let mut out = Vec::new();
         for (_, q, mut list) in groups {
             if let Some(lv) = self.req.locked.get(self.names[q as usize].text) {

@@ -55,6 +55,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             }
         };
         self.value[v] = if is_neg(l) { -1 } else { 1 };
+        if !is_neg(l) && !self.vars[v].external {
+            self.chosen_count += 1;
+        }
         self.level[v] = lvl;
         self.reason[v] = r;
         self.trail.push(l);
@@ -74,6 +77,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             let l = self.trail[i];
             let v = var(l) as usize;
             if self.level[v] > lvl {
+                if self.value[v] == 1 && !self.vars[v].external {
+                    self.chosen_count -= 1;
+                }
                 self.value[v] = 0;
                 self.reason[v] = Reason::None;
                 self.stats.undone += 1;

@@ -35,6 +35,7 @@ mod candidates;
 mod clauses;
 mod decisions;
 mod extract;
+mod fewest;
 mod learn;
 mod literal;
 mod policy;
@@ -112,6 +113,10 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     pub stats: Stats,
     /// When set, the only rules the search uses (see `RuleKey`).
     pub allow: Option<BTreeSet<RuleKey<'a>>>,
+    /// The component bound of an optimising search (see `fewest`); `None` in the others.
+    pub bound: Option<fewest::Bound<'a>>,
+    /// How many releases (not `[external]` ones) are true: the components chosen so far.
+    pub chosen_count: u32,
     buf: ReleaseDetails<'a>,
     kernel_name: u32,
     pending: Vec<(u32, Option<Result<Lit, ()>>)>,
@@ -202,6 +207,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             final_proof: Vec::new(),
             stats: Stats::default(),
             allow: None,
+            bound: None,
+            chosen_count: 0,
             buf: ReleaseDetails::default(),
             kernel_name: 0,
             pending: Vec::new(),
@@ -269,7 +276,14 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             }
         }
         loop {
-            if let Some(c) = self.propagate() {
+            let conflict = match self.propagate() {
+                None if self.bound.is_some() => match self.bound_conflict() {
+                    Ok(c) => c,
+                    Err(fewest::OutOfBudget) => return false,
+                },
+                c => c,
+            };
+            if let Some(c) = conflict {
                 self.stats.conflicts += 1;
                 let maxl = self.conflict_max_level(c);
                 if maxl == 0 {
@@ -364,6 +378,7 @@ pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Reso
         }
     }
     s.stats = stats;
+    let mut s = fewest::fewest(p, req, &soft, s);
     s.extract()
 }
 

@@ -1,0 +1,373 @@
+//! The fewest components, as a proven optimum (SPEC §4's third criterion).
+//!
+//! SPEC §4 ranks the solutions by the user's `prefer`, then the capability's default
+//! provider, then the fewest components, then the newest versions. The first search meets
+//! the first two greedily (a requirement's candidates come in that order, see
+//! `candidates`) and the last by the order it tries versions in; this module makes the
+//! third exact.
+//!
+//! **The order, exactly.** A requirement on a name (something the request asks, or a
+//! `requires` edge of a chosen release) has a *first choice* when the user's `prefer`
+//! names a provider with an allowed release meeting it (then those releases), or else the
+//! name's default provider has one (then those). A solution *leaves* a capability when one
+//! of its requirements on it has a first choice and none of those releases is chosen. For
+//! the answer `S` and any other solution `T`: if `T` leaves no capability `S` keeps
+//! (`left(T) ⊆ left(S)`, i.e. `T` is at least as good on the first two criteria), then
+//! `T` has at least as many components as `S`. `[external]` entries are not counted.
+//! Among the solutions with that fewest count, the answer is the one the search reaches
+//! first in its usual order (first requirement, first candidate: prefer, default, by
+//! name, newest first), so ties are broken as before and the answer is deterministic.
+//!
+//! **How.** After the first answer (`n` components), a lower bound is computed (the
+//! components every solution has: what the request names, and what every allowed release
+//! of one of those requires by name when nothing else provides it). While `n` is above it,
+//! the request is searched again with "at most `n - 1` components" and with every
+//! requirement on a capability `S` keeps limited to its first choice. A solution gives a
+//! new, smaller `n`; a refusal proves `n` the fewest. The bound is a native constraint of
+//! the search: the number of true releases is kept as they are assigned
+//! (`Solver::chosen_count`); once it reaches the bound, a requirement no true release
+//! meets is a conflict, explained by the clause "not all of these true releases, or one of
+//! the requirement's false candidates" (implied by the requirement and the bound), which
+//! the usual 1-UIP learning takes from there.
+//!
+//! **Cost.** The bounded searches may spend at most `BUDGET_FACTOR` times the
+//! propagations of the searches before them (and at least `BUDGET_FLOOR`): proving an
+//! optimum is NP-hard in general. When they run out, the smallest answer found is
+//! returned and `Stats::fewest_proven` says it is not proven.
+
+use std::collections::BTreeSet;
+
+use semver::Version;
+use stackwright_types::manifest::DepKind;
+
+use crate::provider::Provider;
+use crate::request::Request;
+
+use super::{
+    add_stats, is_neg, neg, pos, var, AskData, AskKind, Conflict, Forbid, Origin, Reason, Solver,
+    Var, NONE,
+};
+
+/// Propagations the bounded searches may spend, per propagation of the first searches.
+const BUDGET_FACTOR: u64 = 4;
+/// ... and at least this many (a real registry's proof takes a few thousand).
+const BUDGET_FLOOR: u64 = 200_000;
+
+/// The bound of an optimising search.
+pub(crate) struct Bound<'a> {
+    /// At most this many components.
+    pub max: u32,
+    /// The capabilities the first answer leaves (see the module doc): their requirements
+    /// keep every candidate. Every other capability's requirements keep only their first
+    /// choice.
+    pub free: BTreeSet<&'a str>,
+    /// Propagations after which the search gives up.
+    pub limit: u64,
+}
+
+/// A bounded search ran out of its budget.
+#[derive(Debug)]
+pub(crate) struct OutOfBudget;
+
+/// Turns the solved search `s` into one whose answer has the fewest components (see the
+/// module doc). `soft` are the recommendations accepted so far, asked like the request.
+pub(crate) fn fewest<'a, P: Provider + ?Sized>(
+    p: &'a P,
+    req: &'a Request,
+    soft: &[AskData<'a>],
+    mut s: Solver<'a, P>,
+) -> Solver<'a, P> {
+    let kept = s.prune();
+    let mut count = s.components_in(&kept);
+    let lower = s.lower_bound();
+    let free = s.left_capabilities(&kept);
+    let locks = s.kept_locks(&kept);
+    let budget = BUDGET_FLOOR.max(s.stats.propagations.saturating_mul(BUDGET_FACTOR));
+    let mut stats = s.stats;
+    let mut spent = 0;
+    let mut proven = count <= lower;
+    while !proven && spent < budget {
+        let mut s2 = Solver::new(p, req, soft);
+        s2.record = false;
+        let limit = budget - spent;
+        s2.bound = Some(Bound {
+            max: count - 1,
+            free: free.clone(),
+            limit,
+        });
+        s2.keep_locks(&locks);
+        let ok = s2.solve();
+        spent += s2.stats.propagations;
+        add_stats(&mut stats, &s2.stats);
+        stats.fewest_searches += 1;
+        if !ok {
+            proven = s2.stats.propagations <= limit;
+            break;
+        }
+        let kept = s2.prune();
+        count = s2.components_in(&kept);
+        s = s2;
+        proven = count <= lower;
+    }
+    stats.fewest_proven = proven;
+    s.stats = stats;
+    s
+}
+
+impl<'a, P: Provider + ?Sized> Solver<'a, P> {
+    /// How many components (releases that are not `[external]` ones) `kept` holds.
+    fn components_in(&self, kept: &[bool]) -> u32 {
+        (0..self.vars.len())
+            .filter(|&v| kept[v] && !self.vars[v].external)
+            .count() as u32
+    }
+
+    /// The components `kept` holds at the version the lockfile gives.
+    fn kept_locks(&self, kept: &[bool]) -> Vec<(&'a str, &'a Version)> {
+        (0..self.vars.len())
+            .filter(|&v| kept[v])
+            .filter_map(|v| {
+                let text = self.names[self.vars[v].name as usize].text;
+                let version = self.versions[v];
+                (self.req.locked.get(text) == Some(version)).then_some((text, version))
+            })
+            .collect()
+    }
+
+    /// Sets the releases of `locks` true at level 0, before the search: a bounded search
+    /// keeps what the lockfile kept in the first answer (see the module doc).
+    fn keep_locks(&mut self, locks: &[(&'a str, &'a Version)]) {
+        for &(text, version) in locks {
+            let n = self.intern(text);
+            self.load(n);
+            let Some(v) = self
+                .vars_of(n)
+                .find(|v| self.versions[*v as usize] == version && self.vars[*v as usize].forbid == Forbid::No)
+            else {
+                continue;
+            };
+            if self.value[v as usize] == 0 {
+                let (cid, _) = self.add_clause(&[pos(v)], Origin::Learned(NONE), 0);
+                self.assign(pos(v), Reason::Clause(cid));
+            }
+        }
+    }
+
+    /// Whether requirements on `n` keep only their first choice in this search.
+    pub(crate) fn keeps_preference(&self, n: u32) -> bool {
+        self.bound
+            .as_ref()
+            .is_some_and(|b| !b.free.contains(self.names[n as usize].text))
+    }
+
+    /// The bound's check, once propagation is done: a conflict when the true releases
+    /// are more than the bound, or as many while a requirement is still unmet.
+    pub(crate) fn bound_conflict(&mut self) -> Result<Option<Conflict>, OutOfBudget> {
+        let Some(b) = self.bound.as_ref() else {
+            return Ok(None);
+        };
+        if self.stats.propagations > b.limit {
+            return Err(OutOfBudget);
+        }
+        let max = b.max;
+        if self.chosen_count < max {
+            return Ok(None);
+        }
+        let mut lits = Vec::new();
+        if self.chosen_count == max {
+            // Requirements before `scan` are met (see `decide`).
+            let unmet = self.active[self.scan.min(self.active.len())..]
+                .iter()
+                .copied()
+                .find(|&cid| self.true_cands(cid).next().is_none());
+            let Some(cid) = unmet else {
+                return Ok(None);
+            };
+            let c = &self.clauses[cid as usize];
+            let from = (c.start + c.cand as u32) as usize;
+            let to = (c.start + c.len) as usize;
+            lits.extend(
+                self.lits[from..to]
+                    .iter()
+                    .copied()
+                    .filter(|l| self.lit_value(*l) == -1),
+            );
+        }
+        for &l in &self.trail {
+            if !is_neg(l) && !self.vars[var(l) as usize].external {
+                lits.push(neg(var(l)));
+            }
+        }
+        // Implied by the bound and the requirement, never explained: no proof of its own.
+        let (cid, status) = self.add_clause(&lits, Origin::Learned(NONE), 0);
+        debug_assert!(matches!(status, Some(Err(()))), "every literal is false");
+        Ok(Some(Conflict::Clause(cid)))
+    }
+
+    /// The components every solution has: the components the request asks for (when
+    /// nothing else provides them), and, from each of those, a component every allowed
+    /// release requires (again when nothing else provides it). `[external]` entries are
+    /// not counted.
+    fn lower_bound(&mut self) -> u32 {
+        let mut seen: BTreeSet<u32> = BTreeSet::new();
+        let mut work: Vec<u32> = Vec::new();
+        for i in 0..self.asks.len() {
+            let a = &self.asks[i];
+            if matches!(a.kind, AskKind::Component | AskKind::Recommended { .. }) {
+                let n = self.intern(a.name);
+                work.push(n);
+            }
+        }
+        while let Some(n) = work.pop() {
+            if !self.only_itself(n) || !seen.insert(n) {
+                continue;
+            }
+            let allowed: Vec<Var> = self
+                .vars_of(n)
+                .filter(|v| self.vars[*v as usize].forbid == Forbid::No)
+                .collect();
+            let mut common: Option<BTreeSet<u32>> = None;
+            for v in allowed {
+                if self.vars[v as usize].external {
+                    common = Some(BTreeSet::new());
+                    break;
+                }
+                let d = self.details(v) as usize;
+                let names: BTreeSet<u32> = self
+                    .edges_of(d)
+                    .iter()
+                    .filter(|e| e.kind == DepKind::Requires)
+                    .map(|e| e.name)
+                    .collect();
+                common = Some(match common {
+                    None => names,
+                    Some(c) => c.intersection(&names).copied().collect(),
+                });
+            }
+            work.extend(common.unwrap_or_default());
+        }
+        seen.len() as u32
+    }
+
+    /// Whether `n` is a component, not `[external]`, that no other component provides.
+    fn only_itself(&mut self, n: u32) -> bool {
+        self.load(n);
+        if !self.names[n as usize].exists || self.req.external.contains_key(self.names[n as usize].text)
+        {
+            return false;
+        }
+        self.providers(n).iter().all(|q| *q == n)
+    }
+
+    /// The capabilities the solution `kept` leaves (see the module doc).
+    fn left_capabilities(&mut self, kept: &[bool]) -> BTreeSet<&'a str> {
+        let mut free = BTreeSet::new();
+        for i in 0..self.active.len() {
+            let cid = self.active[i];
+            let c = &self.clauses[cid as usize];
+            match c.origin {
+                Origin::Requires { var, .. } if !kept[var as usize] => continue,
+                Origin::Requires { .. } => {}
+                Origin::Ask(a) if !matches!(self.asks[a as usize].kind, AskKind::External) => {}
+                _ => continue,
+            }
+            let target = c.target;
+            let name = self.names[target as usize].text;
+            let cands: Vec<Var> = self.clause_lits(cid)[c.cand as usize..]
+                .iter()
+                .map(|l| var(*l))
+                .collect();
+            let provider_of = |s: &Self, v: Var| s.names[s.vars[v as usize].name as usize].text;
+            let preferred = self.req.prefer.get(name).map(|p| p.value.as_str());
+            let default = self.cap(target).and_then(|ci| ci.default);
+            let first = [preferred, default]
+                .into_iter()
+                .flatten()
+                .find(|x| cands.iter().any(|v| provider_of(self, *v) == *x));
+            let Some(first) = first else {
+                continue;
+            };
+            let kept_first = cands
+                .iter()
+                .any(|v| kept[*v as usize] && provider_of(self, *v) == first);
+            if !kept_first {
+                free.insert(name);
+            }
+        }
+        free
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::request::{Ask, Request};
+    use crate::testing::Tiny;
+
+    fn names(res: &crate::Resolution) -> Vec<&str> {
+        res.components.keys().map(|k| k.as_str()).collect()
+    }
+
+    /// Failed before this module: the first provider by name (`b`) brings a requirement of
+    /// its own; `c` alone meets the capability.
+    #[test]
+    fn a_provider_that_needs_more_loses_to_one_that_does_not() {
+        let p = Tiny::default()
+            .cap("x", false, None)
+            .comp("a", &["1.0.0"], &["requires x ^1"])
+            .comp("b", &["1.0.0"], &["provides x 1.0.0", "requires d ^1"])
+            .comp("c", &["1.0.0"], &["provides x 1.0.0"])
+            .comp("d", &["1.0.0"], &[]);
+        let mut req = Request::new();
+        req.components.insert("a".into(), Ask::any());
+        let res = crate::search::resolve(&p, &req).expect("solvable");
+        assert_eq!(names(&res), ["a", "c"]);
+        assert!(res.stats.fewest_proven);
+        assert_eq!(res.stats.fewest_searches, 2, "one smaller answer, one proof");
+    }
+
+    /// Fewest components rank above the newest versions.
+    #[test]
+    fn an_older_release_that_needs_less_wins() {
+        let p = Tiny::default()
+            .comp("a", &["1.0.0"], &["requires b ^1"])
+            .comp("b", &["1.0.0", "1.1.0"], &[])
+            .comp("d", &["1.0.0"], &[])
+            .edge("b", "1.1.0", "d", "^1");
+        let mut req = Request::new();
+        req.components.insert("a".into(), Ask::any());
+        let res = crate::search::resolve(&p, &req).expect("solvable");
+        assert_eq!(names(&res), ["a", "b"]);
+        assert_eq!(res.components["b"].version.to_string(), "1.0.0");
+    }
+
+    /// The default provider is kept even when another provider would need fewer
+    /// components: it ranks first.
+    #[test]
+    fn the_default_provider_ranks_above_the_count() {
+        let p = Tiny::default()
+            .cap("x", false, Some("b"))
+            .comp("a", &["1.0.0"], &["requires x ^1"])
+            .comp("b", &["1.0.0"], &["provides x 1.0.0", "requires d ^1"])
+            .comp("c", &["1.0.0"], &["provides x 1.0.0"])
+            .comp("d", &["1.0.0"], &[]);
+        let mut req = Request::new();
+        req.components.insert("a".into(), Ask::any());
+        let res = crate::search::resolve(&p, &req).expect("solvable");
+        assert_eq!(names(&res), ["a", "b", "d"]);
+        assert!(res.stats.fewest_proven);
+    }
+
+    /// When the answer is already the lower bound, no bounded search runs.
+    #[test]
+    fn no_search_when_the_lower_bound_is_met() {
+        let p = Tiny::default()
+            .comp("a", &["1.0.0"], &["requires b ^1"])
+            .comp("b", &["1.0.0"], &[]);
+        let mut req = Request::new();
+        req.components.insert("a".into(), Ask::any());
+        let res = crate::search::resolve(&p, &req).expect("solvable");
+        assert_eq!(names(&res), ["a", "b"]);
+        assert_eq!(res.stats.fewest_searches, 0);
+        assert!(res.stats.fewest_proven);
+    }
+}
