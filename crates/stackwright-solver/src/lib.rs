@@ -9,6 +9,11 @@
 //! and components loaded from the provider only as they become reachable. Refusals keep
 //! the proof: the original rules it used become the explanation.
 //!
+//! SPEC §4's ranking (prefer, default provider, fewest components, newest versions) is
+//! met by the order the search tries candidates in, and the fewest components exactly:
+//! after the first answer the request is searched again with a bound on the count until
+//! none is found (`search::fewest` defines the order precisely and bounds the cost).
+//!
 //! Entry points: [`resolve`], and [`ManifestProvider`] over the real registry model.
 
 // A refusal carries its whole explanation; it is returned once per resolution, so its

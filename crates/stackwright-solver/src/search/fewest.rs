@@ -160,8 +160,12 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             .is_some_and(|b| !b.free.contains(self.names[n as usize].text))
     }
 
-    /// The bound's check, once propagation is done: a conflict when the true releases
-    /// are more than the bound, or as many while a requirement is still unmet.
+    /// The bound's check, once propagation is done. Requirements no true release meets
+    /// each need a component not chosen yet; those whose open candidates are of disjoint
+    /// components need that many different ones. When the components chosen plus those
+    /// are more than the bound, that is a conflict, explained by the clause "not all of
+    /// these true releases, or one of those requirements' false candidates" (implied by the
+    /// requirements, the one-release-per-component groups and the bound).
     pub(crate) fn bound_conflict(&mut self) -> Result<Option<Conflict>, OutOfBudget> {
         let Some(b) = self.bound.as_ref() else {
             return Ok(None);
@@ -170,35 +174,58 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             return Err(OutOfBudget);
         }
         let max = b.max;
-        if self.chosen_count < max {
-            return Ok(None);
-        }
         let mut lits = Vec::new();
-        if self.chosen_count == max {
+        if self.chosen_count <= max {
+            let room = max - self.chosen_count;
             // Requirements before `scan` are met (see `decide`).
-            let unmet = self.active[self.scan.min(self.active.len())..]
-                .iter()
-                .copied()
-                .find(|&cid| self.true_cands(cid).next().is_none());
-            let Some(cid) = unmet else {
-                return Ok(None);
-            };
-            let c = &self.clauses[cid as usize];
-            let from = (c.start + c.cand as u32) as usize;
-            let to = (c.start + c.len) as usize;
-            lits.extend(
-                self.lits[from..to]
+            let from = self.scan.min(self.active.len());
+            let mut used = std::mem::take(&mut self.scratch_names);
+            used.resize(self.names.len(), false);
+            let mut marked: Vec<u32> = Vec::new();
+            let mut taken = 0u32;
+            for i in from..self.active.len() {
+                let cid = self.active[i];
+                if self.true_cands(cid).next().is_some() {
+                    continue;
+                }
+                let c = &self.clauses[cid as usize];
+                let cands = &self.lits[(c.start + c.cand as u32) as usize..(c.start + c.len) as usize];
+                let disjoint = cands
                     .iter()
-                    .copied()
-                    .filter(|l| self.lit_value(*l) == -1),
-            );
+                    .all(|l| self.lit_value(*l) != 0 || !used[self.vars[var(*l) as usize].name as usize]);
+                if !disjoint {
+                    continue;
+                }
+                for l in cands {
+                    if self.lit_value(*l) == 0 {
+                        let n = self.vars[var(*l) as usize].name;
+                        if !used[n as usize] {
+                            used[n as usize] = true;
+                            marked.push(n);
+                        }
+                    } else {
+                        lits.push(*l);
+                    }
+                }
+                taken += 1;
+                if taken > room {
+                    break;
+                }
+            }
+            for n in marked {
+                used[n as usize] = false;
+            }
+            self.scratch_names = used;
+            if taken <= room {
+                return Ok(None);
+            }
         }
         for &l in &self.trail {
             if !is_neg(l) && !self.vars[var(l) as usize].external {
                 lits.push(neg(var(l)));
             }
         }
-        // Implied by the bound and the requirement, never explained: no proof of its own.
+        // Implied (see above), never explained: no proof of its own.
         let (cid, status) = self.add_clause(&lits, Origin::Learned(NONE), 0);
         debug_assert!(matches!(status, Some(Err(()))), "every literal is false");
         Ok(Some(Conflict::Clause(cid)))

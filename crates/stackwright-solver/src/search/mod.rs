@@ -117,6 +117,8 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     pub bound: Option<fewest::Bound<'a>>,
     /// How many releases (not `[external]` ones) are true: the components chosen so far.
     pub chosen_count: u32,
+    /// Per name, marks for the bound's check (all false between uses).
+    scratch_names: Vec<bool>,
     buf: ReleaseDetails<'a>,
     kernel_name: u32,
     pending: Vec<(u32, Option<Result<Lit, ()>>)>,
@@ -209,6 +211,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             allow: None,
             bound: None,
             chosen_count: 0,
+            scratch_names: Vec::new(),
             buf: ReleaseDetails::default(),
             kernel_name: 0,
             pending: Vec::new(),
