@@ -231,10 +231,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         Ok(Some(Conflict::Clause(cid)))
     }
 
-    /// The components every solution has: the components the request asks for (when
-    /// nothing else provides them), and, from each of those, a component every allowed
-    /// release requires (again when nothing else provides it). `[external]` entries are
-    /// not counted.
+    /// Components every solution has: the components the request asks for (when nothing
+    /// else provides them), and what a component of those with a single allowed release
+    /// requires (again when nothing else provides it). Components with more releases are
+    /// not followed: asking the provider about every release of each costs more than the
+    /// searches the bound could save. `[external]` entries are not counted.
     fn lower_bound(&mut self) -> u32 {
         let mut seen: BTreeSet<u32> = BTreeSet::new();
         let mut work: Vec<u32> = Vec::new();
@@ -249,29 +250,22 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             if !self.only_itself(n) || !seen.insert(n) {
                 continue;
             }
-            let allowed: Vec<Var> = self
+            let mut allowed = self
                 .vars_of(n)
-                .filter(|v| self.vars[*v as usize].forbid == Forbid::No)
-                .collect();
-            let mut common: Option<BTreeSet<u32>> = None;
-            for v in allowed {
-                if self.vars[v as usize].external {
-                    common = Some(BTreeSet::new());
-                    break;
-                }
-                let d = self.details(v) as usize;
-                let names: BTreeSet<u32> = self
-                    .edges_of(d)
+                .filter(|v| self.vars[*v as usize].forbid == Forbid::No);
+            let (Some(v), None) = (allowed.next(), allowed.next()) else {
+                continue;
+            };
+            if self.vars[v as usize].external {
+                continue;
+            }
+            let d = self.details(v) as usize;
+            work.extend(
+                self.edges_of(d)
                     .iter()
                     .filter(|e| e.kind == DepKind::Requires)
-                    .map(|e| e.name)
-                    .collect();
-                common = Some(match common {
-                    None => names,
-                    Some(c) => c.intersection(&names).copied().collect(),
-                });
-            }
-            work.extend(common.unwrap_or_default());
+                    .map(|e| e.name),
+            );
         }
         seen.len() as u32
     }
