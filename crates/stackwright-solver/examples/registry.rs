@@ -83,7 +83,8 @@ fn main() {
             times.push(t.elapsed().as_secs_f64() * 1e3);
             if let Ok(res) = r {
                 let s = res.stats;
-                outcome = format!(
+                outcome =
+                    format!(
                     "resolved: {} components, {} propagations, {} searches, {} bounded, fewest {}",
                     res.components.len(),
                     s.propagations,

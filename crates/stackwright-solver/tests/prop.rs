@@ -327,7 +327,11 @@ fn allowed(w: &World, m: &Manifest, r: &Release) -> bool {
         _ => true,
     };
     let policy_ok = !m.privileged || w.req.privileged.value.allows(&m.id);
-    let external_ok = w.req.external.get(&m.id).is_none_or(|e| e.value == r.version);
+    let external_ok = w
+        .req
+        .external
+        .get(&m.id)
+        .is_none_or(|e| e.value == r.version);
     arch_ok && policy_ok && external_ok && !w.req.exclude.contains_key(&m.id)
 }
 

@@ -12,7 +12,7 @@
 //! Output, one line each (milliseconds, medians):
 //!
 //! ```text
-//! bench <scenario> stackwright=<ms> pubgrub=<ms> resolvo=<ms> [explanation_lines=<n> pubgrub_lines=<n> resolvo_lines=<n>]
+//! bench <scenario> stackwright=<ms> pubgrub=<ms> resolvo=<ms> [explanation_lines=<n> pubgrub_lines=<n> resolvo_lines=<n>] [components=<n> pubgrub_components=<n> resolvo_components=<n>]
 //! ratio <scenario> pubgrub/stackwright=<r>x resolvo/stackwright=<r>x
 //! index-memory large stackwright=<MiB> pubgrub=<MiB> resolvo=<MiB>
 //! solve-peak-memory large-w6 stackwright=<MiB> pubgrub=<MiB> resolvo=<MiB>
@@ -232,6 +232,9 @@ pub struct Measured {
     pub median_ms: [f64; 3],
     /// Explanation line counts per solver (unsatisfiable scenarios only).
     pub lines: Option<[usize; 3]>,
+    /// Packages in each solver's answer, the root included (satisfiable scenarios only):
+    /// stackwright's is the fewest it proves or finds within its budget (SPEC §4).
+    pub components: Option<[usize; 3]>,
 }
 
 impl Measured {
@@ -244,6 +247,11 @@ impl Measured {
         if let Some([sw, pg, rv]) = self.lines {
             s.push_str(&format!(
                 " explanation_lines={sw} pubgrub_lines={pg} resolvo_lines={rv}"
+            ));
+        }
+        if let Some([sw, pg, rv]) = self.components {
+            s.push_str(&format!(
+                " components={sw} pubgrub_components={pg} resolvo_components={rv}"
             ));
         }
         s
@@ -279,6 +287,7 @@ fn measure(
     explanations: bool,
 ) -> anyhow::Result<Measured> {
     let mut lines = [0usize; 3];
+    let mut components = [0usize; 3];
     let mut warm = [0f64; 3];
     for (i, name) in NAMES.iter().enumerate() {
         // The checked solve doubles as the warm-up.
@@ -289,6 +298,9 @@ fn measure(
             println!("--- {name} on {}:\n{explanation}---", scenario.name);
         }
         lines[i] = verify(u, scenario, name, &outcome)?.unwrap_or(0);
+        if let Outcome::Solved(sol) = &outcome {
+            components[i] = sol.iter().flatten().count();
+        }
     }
     let per_round: f64 = warm.iter().sum();
     let affordable = (SCENARIO_BUDGET.as_secs_f64() * 1e3 / per_round.max(1e-3)) as usize;
@@ -311,6 +323,7 @@ fn measure(
         scenario: scenario.name,
         median_ms: [median(a), median(b), median(d)],
         lines: scenario.unsat.map(|_| lines),
+        components: scenario.unsat.is_none().then_some(components),
     })
 }
 
