@@ -14,6 +14,10 @@
 //! the answer `S` and any other solution `T`: if `T` leaves no capability `S` keeps
 //! (`left(T) ⊆ left(S)`, i.e. `T` is at least as good on the first two criteria), then
 //! `T` has at least as many components as `S`. `[external]` entries are not counted.
+//! Only solutions `T` that keep what ranks above everything are compared: a component the
+//! lockfile names and the first answer chose at its locked version stays at it, and so
+//! does a component whose recommendation was accepted (the recommended name is asked
+//! for, like the request's own asks).
 //! Among the solutions with that fewest count, the answer is the one the search reaches
 //! first in its usual order (first requirement, first candidate: prefer, default, by
 //! name, newest first), so ties are broken as before and the answer is deterministic.
@@ -83,7 +87,10 @@ pub(crate) fn fewest<'a, P: Provider + ?Sized>(
     let mut count = s.components_in(&kept);
     let lower = s.lower_bound();
     let free = s.left_capabilities(&kept);
-    let locks = s.kept_locks(&kept);
+    // What stays chosen, at its version: what the lockfile kept, and the components whose
+    // recommendations were accepted (the recommended ones are asked for).
+    let mut locks: Vec<(&'a str, &Version)> = s.kept_locks(&kept);
+    locks.extend(recommenders(soft));
     let budget = BUDGET_FLOOR.max(s.stats.propagations / BUDGET_DIVISOR);
     let mut stats = s.stats;
     let mut spent = 0;
@@ -97,7 +104,7 @@ pub(crate) fn fewest<'a, P: Provider + ?Sized>(
             free: free.clone(),
             limit,
         });
-        s2.keep_locks(&locks);
+        s2.keep_chosen(&locks);
         let ok = s2.solve();
         spent += s2.stats.propagations;
         add_stats(&mut stats, &s2.stats);
@@ -114,6 +121,16 @@ pub(crate) fn fewest<'a, P: Provider + ?Sized>(
     stats.fewest_proven = proven;
     s.stats = stats;
     s
+}
+
+/// The components (and versions) whose recommendations `soft` asks for.
+pub(crate) fn recommenders<'s, 'a>(soft: &'s [AskData<'a>]) -> Vec<(&'a str, &'s Version)> {
+    soft.iter()
+        .filter_map(|a| match &a.kind {
+            AskKind::Recommended { by, by_version } => Some((*by, by_version)),
+            _ => None,
+        })
+        .collect()
 }
 
 impl<'a, P: Provider + ?Sized> Solver<'a, P> {
@@ -137,16 +154,19 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     }
 
     /// Sets the releases of `locks` true at level 0, before the search: a bounded search
-    /// keeps what the lockfile kept in the first answer (see the module doc).
-    fn keep_locks(&mut self, locks: &[(&'a str, &'a Version)]) {
+    /// keeps what the lockfile kept in the first answer, and the recommenders of accepted
+    /// recommendations (see the module doc).
+    pub(crate) fn keep_chosen(&mut self, locks: &[(&'a str, &Version)]) {
         for &(text, version) in locks {
             let n = self.intern(text);
             self.load(n);
-            let Some(v) = self.vars_of(n).find(|v| {
-                self.versions[*v as usize] == version && self.vars[*v as usize].forbid == Forbid::No
+            let Some(slot) = self.slots_of(n).find(|&i| {
+                *self.slot_version[i as usize] == *version
+                    && self.slot_forbid[i as usize] == Forbid::No
             }) else {
                 continue;
             };
+            let v = self.var_at(n, slot);
             if self.value[v as usize] == 0 {
                 let (cid, _) = self.add_clause(&[pos(v)], Origin::Learned(NONE), 0);
                 self.assign(pos(v), Reason::Clause(cid));
@@ -252,12 +272,14 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             if !self.only_itself(n) || !seen.insert(n) {
                 continue;
             }
-            let mut allowed = self
-                .vars_of(n)
-                .filter(|v| self.vars[*v as usize].forbid == Forbid::No);
-            let (Some(v), None) = (allowed.next(), allowed.next()) else {
+            let allowed: Vec<u32> = self
+                .slots_of(n)
+                .filter(|i| self.slot_forbid[*i as usize] == Forbid::No)
+                .collect();
+            let [slot] = allowed[..] else {
                 continue;
             };
+            let v = self.var_at(n, slot);
             if self.vars[v as usize].external {
                 continue;
             }

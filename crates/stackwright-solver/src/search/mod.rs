@@ -371,6 +371,9 @@ pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Reso
             soft.push(rec);
             let mut s2 = Solver::new(p, req, &soft);
             s2.record = false;
+            // The components whose recommendations are asked stay (else a "recommended by"
+            // could name a component the answer no longer has).
+            s2.keep_chosen(&fewest::recommenders(&soft));
             let ok = s2.solve();
             add_stats(&mut stats, &s2.stats);
             if ok {
