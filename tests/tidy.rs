@@ -146,6 +146,49 @@ fn every_crate_uses_the_workspace_lints() {
     );
 }
 
+/// Every `[workspace.dependencies]` entry is used (`name.workspace = true`) by some
+/// member: a dependency nobody declares any more leaves the table with its last user.
+#[test]
+fn every_workspace_dependency_is_used() {
+    let root = root();
+    let text = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let doc: toml::Table = text.parse().unwrap();
+    let declared: Vec<String> = doc["workspace"]["dependencies"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let mut manifests = vec![root.join("xtask/Cargo.toml"), root.join("tests/Cargo.toml")];
+    if let Ok(entries) = std::fs::read_dir(root.join("crates")) {
+        for e in entries.flatten() {
+            let m = e.path().join("Cargo.toml");
+            if m.is_file() {
+                manifests.push(m);
+            }
+        }
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for m in &manifests {
+        let member: toml::Table = std::fs::read_to_string(m).unwrap().parse().unwrap();
+        for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+            let Some(deps) = member.get(section).and_then(|d| d.as_table()) else {
+                continue;
+            };
+            for (name, spec) in deps {
+                if spec.get("workspace").and_then(|w| w.as_bool()) == Some(true) {
+                    used.insert(name.clone());
+                }
+            }
+        }
+    }
+    let unused: Vec<&String> = declared.iter().filter(|d| !used.contains(*d)).collect();
+    assert!(
+        unused.is_empty(),
+        "[workspace.dependencies] entries no member uses (remove them): {unused:?}"
+    );
+}
+
 /// The two containerd daemons (packaged and LinuxKit's) generate config.toml from one
 /// template: a change to one must be made to both.
 #[test]

@@ -85,7 +85,11 @@ fn build(manifest_dir: &Path, init_dir: &Path, out: &Path, dest: &Path) -> Resul
             cmd.env_remove(&k);
         }
     }
+    // opt-level 1: the init's work is starting processes, not computing, and a cold build
+    // compiles it and its dependencies once more (issue 16, measured: 52 CPU-seconds at
+    // opt-level 1 against 59 at 3; the binary is 2.0 MB instead of 1.9).
     cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
         .env("CARGO_PROFILE_RELEASE_STRIP", "true");
     let status = cmd
