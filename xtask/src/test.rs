@@ -47,6 +47,8 @@ const TOOLS: &[(&str, &str)] = &[
     // The disk image tests check partition tables and FAT contents.
     ("sfdisk", "fdisk"),
     ("mdir", "mtools"),
+    // The LZ4 initrd (`[kernel] initrd = "lz4"`) is read back by the reference tool.
+    ("lz4", "lz4"),
 ];
 
 /// Where the boot test finds the kernel (`x/boot/vmlinuz-*`).

@@ -323,9 +323,115 @@ pub(crate) fn gzip<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
         .write(w, flate2::Compression::default())
 }
 
+/// The kernel's legacy LZ4 format (`lz4 -l`, what `CONFIG_RD_LZ4` unpacks,
+/// lib/decompress_unlz4.c): the magic, then each 8 MiB of input as one LZ4 block, prefixed
+/// by its compressed size (little endian). Same input, same bytes.
+pub(crate) struct Lz4Legacy<W: Write> {
+    out: W,
+    chunk: Vec<u8>,
+}
+
+/// The legacy format's magic number and the uncompressed size of its chunks.
+const LZ4_LEGACY_MAGIC: u32 = 0x184C_2102;
+const LZ4_LEGACY_CHUNK: usize = 8 << 20;
+
+impl<W: Write> Lz4Legacy<W> {
+    pub(crate) fn new(mut out: W) -> std::io::Result<Self> {
+        out.write_all(&LZ4_LEGACY_MAGIC.to_le_bytes())?;
+        Ok(Lz4Legacy {
+            out,
+            chunk: Vec::with_capacity(LZ4_LEGACY_CHUNK),
+        })
+    }
+
+    fn flush_chunk(&mut self) -> std::io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let block = lz4_flex::block::compress(&self.chunk);
+        let len = u32::try_from(block.len()).map_err(std::io::Error::other)?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.out.write_all(&block)?;
+        self.chunk.clear();
+        Ok(())
+    }
+
+    /// Writes the last chunk; returns the inner writer.
+    pub(crate) fn finish(mut self) -> std::io::Result<W> {
+        self.flush_chunk()?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for Lz4Legacy<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(LZ4_LEGACY_CHUNK - self.chunk.len());
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() == LZ4_LEGACY_CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        // A chunk is written whole (the format has no partial chunks): only at 8 MiB or
+        // at `finish`.
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The legacy LZ4 stream over more than one 8 MiB chunk, read back by the reference
+    /// `lz4` tool (what `CONFIG_RD_LZ4` reads is what `lz4 -l` writes).
+    #[test]
+    fn lz4_legacy_is_what_the_lz4_tool_reads() {
+        let mut input = Vec::new();
+        let mut x: u32 = 1;
+        while input.len() < 19 << 20 {
+            // Some runs, some noise: both kinds of LZ4 sequence.
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            if x % 3 == 0 {
+                input.extend(std::iter::repeat_n((x >> 8) as u8, (x % 300) as usize));
+            } else {
+                input.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        let mut lz = Lz4Legacy::new(Vec::new()).unwrap();
+        // Odd write sizes across the chunk boundaries.
+        for part in input.chunks(777_777) {
+            lz.write_all(part).unwrap();
+        }
+        let stream = lz.finish().unwrap();
+        assert_eq!(stream[..4], [0x02, 0x21, 0x4c, 0x18], "legacy magic");
+        let again = Lz4Legacy::new(Vec::new())
+            .and_then(|mut l| l.write_all(&input).map(|()| l))
+            .and_then(|l| l.finish())
+            .unwrap();
+        assert_eq!(stream, again, "same input, same bytes");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.lz4");
+        std::fs::write(&file, &stream).unwrap();
+        let out = std::process::Command::new("lz4")
+            .args(["-d", "-c"])
+            .arg(&file)
+            .output()
+            .expect("lz4 is needed (apt-get install -y lz4; cargo xtask test installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout == input,
+            "lz4 -d gave back {} of {} bytes",
+            out.stdout.len(),
+            input.len()
+        );
+    }
     use crate::tree::{Content, Node, Spool};
 
     fn sample() -> Tree {

@@ -53,6 +53,7 @@ mod unpack;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub use stackwright_types::assembly::InitrdCompression;
 use stackwright_types::linuxkit::Config;
 
 pub use error::{BuildError, LimitKind, Origin};
@@ -132,6 +133,8 @@ pub struct BuildOptions {
     /// The size of disk images in bytes (`--disk-size`; default: the content plus the
     /// margin `stackwright-disk` documents).
     pub disk_size: Option<u64>,
+    /// How the initrd is compressed (`[kernel] initrd`; default gzip, as LinuxKit).
+    pub initrd: InitrdCompression,
 }
 
 impl BuildOptions {
@@ -155,6 +158,7 @@ impl BuildOptions {
             temp_dir: None,
             sbom: None,
             disk_size: None,
+            initrd: InitrdCompression::Gzip,
         }
     }
 }
@@ -252,6 +256,7 @@ pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, B
         Ok(())
     };
     let mtime = opts.mtime;
+    let initrd_compression = opts.initrd;
     let kernel_of = || -> Result<&Content, BuildError> {
         let kernel = tree
             .get("boot/kernel")
@@ -265,9 +270,19 @@ pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, B
     let ucode = tree.read_file("boot/ucode.cpio").unwrap_or_default();
     let initrd = |w: &mut std::io::BufWriter<&std::fs::File>| -> std::io::Result<()> {
         w.write_all(&ucode)?;
-        let mut gz = archive::gzip(&mut *w);
-        archive::write_cpio(tree, &mut gz, mtime, &|k| !k.starts_with(b"boot/"))?;
-        gz.finish()?;
+        let platform = |k: &[u8]| !k.starts_with(b"boot/");
+        match initrd_compression {
+            InitrdCompression::Gzip => {
+                let mut gz = archive::gzip(&mut *w);
+                archive::write_cpio(tree, &mut gz, mtime, &platform)?;
+                gz.finish()?;
+            }
+            InitrdCompression::Lz4 => {
+                let mut lz = archive::Lz4Legacy::new(&mut *w)?;
+                archive::write_cpio(tree, &mut lz, mtime, &platform)?;
+                lz.finish()?;
+            }
+        }
         Ok(())
     };
     // The kernel and initrd the disk images are made of: the staged kernel+initrd files

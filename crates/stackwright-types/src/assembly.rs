@@ -171,6 +171,22 @@ struct RawPolicy {
 struct RawKernel {
     #[serde(default)]
     cmdline: Option<Spanned<String>>,
+    #[serde(default)]
+    initrd: Option<Spanned<InitrdCompression>>,
+}
+
+/// `[kernel] initrd`: how the initrd of `--format kernel+initrd` (and of the disk images)
+/// is compressed. `gzip` (the default) is what `linuxkit build` writes and every kernel
+/// reads; `lz4` (the kernel's legacy LZ4 format, as `lz4 -l` writes it) needs
+/// `CONFIG_RD_LZ4=y` and unpacks several times faster, which shortens the boot (about 1 s
+/// of a 27 MB initrd under qemu's TCG). `linuxkit.yml` does not carry it (LinuxKit always
+/// writes gzip).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitrdCompression {
+    #[default]
+    Gzip,
+    Lz4,
 }
 
 #[derive(Debug)]
@@ -313,6 +329,8 @@ pub struct AssemblyFile {
     /// with warning SW0510 instead of the error.
     pub unpackaged: BTreeMap<String, Location>,
     pub cmdline: Option<Located<String>>,
+    /// `[kernel] initrd`.
+    pub initrd: Option<Located<InitrdCompression>>,
     pub files: Vec<Located<File>>,
     /// The `[linuxkit]` table, when some file of the chain has one.
     pub linuxkit: Option<LinuxkitLayout>,
@@ -689,9 +707,15 @@ impl AssemblyFile {
             };
             out.privileged = Some(Located::new(pol, l));
         }
-        if let Some(c) = raw.kernel.and_then(|k| k.cmdline) {
-            let l = loc(c.span());
-            out.cmdline = Some(Located::new(c.into_inner(), l));
+        if let Some(k) = raw.kernel {
+            if let Some(c) = k.cmdline {
+                let l = loc(c.span());
+                out.cmdline = Some(Located::new(c.into_inner(), l));
+            }
+            if let Some(c) = k.initrd {
+                let l = loc(c.span());
+                out.initrd = Some(Located::new(c.into_inner(), l));
+            }
         }
         for f in raw.files {
             let l = loc(f.span());
@@ -749,6 +773,7 @@ impl AssemblyFile {
         self.privileged = child.privileged.or(self.privileged);
         self.unpackaged.extend(child.unpackaged);
         self.cmdline = child.cmdline.or(self.cmdline);
+        self.initrd = child.initrd.or(self.initrd);
         self.linuxkit = match (self.linuxkit, child.linuxkit) {
             (Some(p), Some(c)) => Some(p.merge(c)),
             (p, c) => c.or(p),

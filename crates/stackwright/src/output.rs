@@ -758,6 +758,12 @@ fn build_formats(
     opts.sbom = Some(assembled.spdx(&sbom_time()?)?.into_bytes());
     opts.mtime = crate::source_date_epoch()?.unwrap_or(0);
     opts.disk_size = disk_size;
+    opts.initrd = assembled
+        .loaded
+        .assembly
+        .initrd
+        .as_ref()
+        .map_or_else(Default::default, |c| c.value);
     stackwright_build::build(&config, layout, &opts).map_err(build_error)?;
     Ok(())
 }
