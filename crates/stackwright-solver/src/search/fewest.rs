@@ -57,7 +57,7 @@ use super::{
 /// them (the extra cost of an answer that is not proven: at most a quarter again)...
 const BUDGET_DIVISOR: u64 = 4;
 /// ... and at least this many: the largest example assembly's proof takes about 300.
-const BUDGET_FLOOR: u64 = 2_000;
+const BUDGET_FLOOR: u64 = 400;
 
 /// The bound of an optimising search.
 pub(crate) struct Bound<'a> {
