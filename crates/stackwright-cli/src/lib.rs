@@ -276,13 +276,13 @@ pub(crate) fn print_diagnostics(format: MessageFormat, diags: &[Diagnostic]) {
     let shown = |d: &&Diagnostic| d.is_error() || !ui::quiet() || ui::deny_warnings();
     match format {
         MessageFormat::Human => {
+            // `diagnostic::report`'s text, painted: each rendered diagnostic, then the
+            // summary line.
             for d in diags.iter().filter(shown) {
                 ui::eline(ui::paint(d));
             }
-            let errors = diags.iter().filter(|d| d.is_error()).count();
-            let warnings = diags.len() - errors;
-            if errors > 0 {
-                ui::eline(format!("{errors} error(s), {warnings} warning(s)"));
+            if let Some(line) = diagnostic::summary_line(diags) {
+                ui::eline(line);
             }
         }
         // Machine-read: every diagnostic, whatever -q says.

@@ -265,3 +265,28 @@ fn strip(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn the_library_report_is_what_the_command_line_prints() {
+    // `stackwright::report` (what a program prints, e.g. examples/custom_platform.rs) is
+    // the command line's stderr without colour: errors and warnings, then the summary.
+    for (file, code) in [
+        (
+            "tests/assemblies-bad/config-problems-all-at-once/assembly.toml",
+            1,
+        ),
+        (WARNS, 0),
+    ] {
+        let cli = run(&["--color", "never", "check", file]);
+        assert_eq!(cli.code, code, "{}", cli.stderr);
+        let path = repo().join(file);
+        let diags = match stackwright::Assembler::new().assemble_file_blocking(&path) {
+            Ok(a) => a.warnings().to_vec(),
+            Err(e) => e.diagnostics(),
+        };
+        assert!(!diags.is_empty());
+        // The command line ran in the repository with a relative path.
+        let report = stackwright::report(&diags).replace(&format!("{}/", repo().display()), "");
+        assert_eq!(cli.stderr, report);
+    }
+}

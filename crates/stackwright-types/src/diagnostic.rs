@@ -213,6 +213,29 @@ pub fn render_all(diags: &[Diagnostic]) -> String {
         .join("\n")
 }
 
+/// The closing line after a run's diagnostics when any is an error:
+/// `2 error(s), 1 warning(s)` (the command line's last line on stderr).
+pub fn summary_line(diags: &[Diagnostic]) -> Option<String> {
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    (errors > 0).then(|| format!("{errors} error(s), {} warning(s)", diags.len() - errors))
+}
+
+/// The diagnostics as the command line prints them on stderr (without colour): each
+/// [`Diagnostic::render`]ed and followed by a blank line, then the [`summary_line`] when
+/// there are errors. `stackwright_cli` prints exactly this (colour only adds styles).
+pub fn report(diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diags {
+        out.push_str(&d.render());
+        out.push('\n');
+    }
+    if let Some(line) = summary_line(diags) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
 /// Sorts diagnostics by file, line, column, then code, so output never depends on the
 /// order checks happened to run in.
 pub fn sort(diags: &mut [Diagnostic]) {

@@ -66,6 +66,9 @@ use stackwright_types::diagnostic;
 pub use stackwright_solver::Resolution;
 #[doc(inline)]
 pub use stackwright_types::diagnostic::Diagnostic;
+/// Diagnostics as the command line prints them (`report`), and its closing line.
+#[doc(inline)]
+pub use stackwright_types::diagnostic::{report, summary_line};
 #[doc(inline)]
 pub use stackwright_types::linuxkit::File;
 use stackwright_types::lock::Lockfile;
