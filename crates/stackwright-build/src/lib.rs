@@ -44,6 +44,7 @@ mod archive;
 mod error;
 mod layer;
 mod platform;
+mod progress;
 mod source_layout;
 pub mod spec;
 mod tree;
@@ -59,6 +60,7 @@ use stackwright_types::linuxkit::Config;
 pub use error::{BuildError, LimitKind, Origin};
 pub use layer::{Limits, Note, NoteKind, Policy};
 pub use platform::image_places;
+pub use progress::{BuildProgress, NoBuildProgress};
 pub use source_layout::{host_arch, ImageSource, SourceLayout};
 pub use stackwright_disk::DiskError;
 pub use tree::{Content, Node, NodeKind, Spool, Tree};
@@ -190,7 +192,7 @@ pub fn build_tree(
     layout: &Path,
     opts: &BuildOptions,
 ) -> Result<(Tree, Vec<Note>), BuildError> {
-    platform::build_tree(config, layout, opts)
+    platform::build_tree(config, layout, opts, &NoBuildProgress)
 }
 
 /// Builds and writes every requested format. Nothing is left in `out_dir` on failure,
@@ -199,6 +201,16 @@ pub fn build(
     config: &Config,
     layout: &Path,
     opts: &BuildOptions,
+) -> Result<BuildOutput, BuildError> {
+    build_with_progress(config, layout, opts, &NoBuildProgress)
+}
+
+/// [`build`], reporting what it unpacks and writes to `progress` as it goes.
+pub fn build_with_progress(
+    config: &Config,
+    layout: &Path,
+    opts: &BuildOptions,
+    progress: &dyn BuildProgress,
 ) -> Result<BuildOutput, BuildError> {
     if opts.name.is_empty() || opts.name.contains('/') {
         return Err(BuildError::Options(format!(
@@ -223,19 +235,31 @@ pub fn build(
             "`{f}` needs a kernel image in the config"
         )));
     }
-    let (tree, notes) = build_tree(config, layout, opts)?;
-    let files = write_formats(&tree, opts)?;
+    let (tree, notes) = platform::build_tree(config, layout, opts, progress)?;
+    let files = write_formats_with_progress(&tree, opts, progress)?;
     Ok(BuildOutput { files, notes })
 }
 
 /// Writes `tree` in every format of `opts` (atomically, see [`build`]).
 pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, BuildError> {
+    write_formats_with_progress(tree, opts, &NoBuildProgress)
+}
+
+/// [`write_formats`], reporting each output file to `progress` once written.
+pub fn write_formats_with_progress(
+    tree: &Tree,
+    opts: &BuildOptions,
+    progress: &dyn BuildProgress,
+) -> Result<Vec<PathBuf>, BuildError> {
     use std::io::Write;
     let dir = &opts.out_dir;
     std::fs::create_dir_all(dir).map_err(|e| BuildError::io(dir, e))?;
     let mut staged: Vec<(tempfile::NamedTempFile, PathBuf)> = Vec::new();
+    // `output`: a file of the build's outputs (reported), not a scratch file a disk
+    // image is made from.
     let stage = |staged: &mut Vec<(tempfile::NamedTempFile, PathBuf)>,
                  file: String,
+                 output: bool,
                  write: &dyn Fn(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>|
      -> Result<(), BuildError> {
         let target = dir.join(&file);
@@ -252,6 +276,10 @@ pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, B
         tmp.as_file()
             .sync_all()
             .map_err(|e| BuildError::io(&target, e))?;
+        if output {
+            let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+            progress.output_written(&file, size);
+        }
         staged.push((tmp, target));
         Ok(())
     };
@@ -291,18 +319,23 @@ pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, B
     let mut scratch: Vec<tempfile::NamedTempFile> = Vec::new();
     for format in &opts.formats {
         match format {
-            Format::Tar => stage(&mut staged, format!("{}.tar", opts.name), &|w| {
+            Format::Tar => stage(&mut staged, format!("{}.tar", opts.name), true, &|w| {
                 archive::write_tar(tree, w, mtime, &|_| true)
             })?,
             Format::KernelInitrd => {
                 let content = kernel_of()?;
-                stage(&mut staged, format!("{}-kernel", opts.name), &|w| {
+                stage(&mut staged, format!("{}-kernel", opts.name), true, &|w| {
                     tree.spool().copy_to(content, w)
                 })?;
-                stage(&mut staged, format!("{}-cmdline", opts.name), &|w| {
+                stage(&mut staged, format!("{}-cmdline", opts.name), true, &|w| {
                     w.write_all(&cmdline)
                 })?;
-                stage(&mut staged, format!("{}-initrd.img", opts.name), &initrd)?;
+                stage(
+                    &mut staged,
+                    format!("{}-initrd.img", opts.name),
+                    true,
+                    &initrd,
+                )?;
                 let n = staged.len();
                 boot_files = Some((
                     staged[n - 3].0.path().to_path_buf(),
@@ -317,7 +350,7 @@ pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, B
         if boot_files.is_none() {
             let content = kernel_of()?;
             let mut scratch_stage = |file: &str| -> Result<usize, BuildError> {
-                stage(&mut staged, file.to_string(), &|w| {
+                stage(&mut staged, file.to_string(), false, &|w| {
                     if file.ends_with("-kernel") {
                         tree.spool().copy_to(content, w)
                     } else {
@@ -352,8 +385,12 @@ pub fn write_formats(tree: &Tree, opts: &BuildOptions) -> Result<Vec<PathBuf>, B
             .suffix(".tmp")
             .tempfile_in(dir)
             .map_err(|e| BuildError::io(dir, e))?;
-        stackwright_disk::write(*disk, &input, tmp.path())
-            .map_err(|source| BuildError::Disk { file, source })?;
+        stackwright_disk::write(*disk, &input, tmp.path()).map_err(|source| BuildError::Disk {
+            file: file.clone(),
+            source,
+        })?;
+        let size = std::fs::metadata(tmp.path()).map(|m| m.len()).unwrap_or(0);
+        progress.output_written(&file, size);
         staged.push((tmp, target));
     }
     drop(scratch);
@@ -442,6 +479,14 @@ pub fn image_tree(
             .unwrap_or_else(tree::default_spool_dir),
     );
     let mut notes = Vec::new();
-    let tree = platform::image_tree(&layout, &src, &spool, opts.limits, opts.policy, &mut notes)?;
+    let tree = platform::image_tree(
+        &layout,
+        &src,
+        &spool,
+        opts.limits,
+        opts.policy,
+        &mut notes,
+        &NoBuildProgress,
+    )?;
     Ok((tree, notes))
 }

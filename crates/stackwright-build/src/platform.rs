@@ -32,6 +32,7 @@ use stackwright_types::linuxkit::{Config, File as FileEntry, Image};
 
 use crate::error::{BuildError, Origin};
 use crate::layer::{apply_blob, Budget, Ctx, Note};
+use crate::progress::BuildProgress;
 use crate::source_layout::{ImageSource, SourceLayout};
 use crate::spec::{bundle_config, pretty, IdResolver};
 use crate::tree::{Content, Node, NodeKind, Spool, Tree};
@@ -89,6 +90,7 @@ pub(crate) fn image_tree(
     limits: Limits,
     policy: Policy,
     notes: &mut Vec<Note>,
+    progress: &dyn BuildProgress,
 ) -> Result<Tree, BuildError> {
     let mut tree = Tree::new(spool.clone());
     let mut budget = Budget::default();
@@ -112,8 +114,32 @@ pub(crate) fn image_tree(
             &mut budget,
             &mut ctx,
         )?;
+        progress.layer_unpacked(&src.reference, &digest, layer.size());
     }
+    progress.image_unpacked(&src.reference);
     Ok(tree)
+}
+
+/// Reports what the build will unpack: every image of the config (kernel, init,
+/// containers), its layers and their stored size.
+fn plan(
+    config: &Config,
+    image: &dyn Fn(&str) -> Result<ImageSource, BuildError>,
+    progress: &dyn BuildProgress,
+) -> Result<(), BuildError> {
+    let kernel = config.kernel.as_ref().and_then(|k| k.image.as_ref());
+    let containers = container_sections(config)
+        .into_iter()
+        .flat_map(|(_, images, _)| images.iter().map(|i| &i.image));
+    let (mut images, mut layers, mut bytes) = (0, 0, 0);
+    for r in kernel.into_iter().chain(&config.init).chain(containers) {
+        let src = image(r)?;
+        images += 1;
+        layers += src.layers().len();
+        bytes += src.layers().iter().map(|l| l.size()).sum::<u64>();
+    }
+    progress.build_planned(images, layers, bytes);
+    Ok(())
 }
 
 /// LinuxKit's `ImageTar` touch-ups of an image's root filesystem.
@@ -195,6 +221,7 @@ pub(crate) fn build_tree(
     config: &Config,
     layout: &Path,
     opts: &BuildOptions,
+    progress: &dyn BuildProgress,
 ) -> Result<(Tree, Vec<Note>), BuildError> {
     let layout = SourceLayout::open(layout)?;
     let spool = Spool::new(
@@ -205,6 +232,7 @@ pub(crate) fn build_tree(
     let mut tree = Tree::new(spool.clone());
     let mut notes = Vec::new();
     let image = |reference: &str| layout.image(reference, &opts.arch);
+    plan(config, &image, progress)?;
 
     // Kernel.
     if let Some(k) = &config.kernel {
@@ -214,7 +242,15 @@ pub(crate) fn build_tree(
                 reason,
             };
             let src = image(kref)?;
-            let ktree = image_tree(&layout, &src, &spool, opts.limits, opts.policy, &mut notes)?;
+            let ktree = image_tree(
+                &layout,
+                &src,
+                &spool,
+                opts.limits,
+                opts.policy,
+                &mut notes,
+                progress,
+            )?;
             let binary = k.binary.clone().unwrap_or_else(|| "kernel".into());
             let knode = ktree
                 .get(&binary)
@@ -281,7 +317,15 @@ pub(crate) fn build_tree(
     // Init images, flattened into `/`.
     for r in &config.init {
         let src = image(r)?;
-        let mut itree = image_tree(&layout, &src, &spool, opts.limits, opts.policy, &mut notes)?;
+        let mut itree = image_tree(
+            &layout,
+            &src,
+            &spool,
+            opts.limits,
+            opts.policy,
+            &mut notes,
+            progress,
+        )?;
         linuxkit_touchups(&mut itree, true);
         let origin = Origin {
             image: r.clone(),
@@ -315,8 +359,15 @@ pub(crate) fn build_tree(
                 return Err(cerr("the name must be a single path component".into()));
             }
             let src = image(&img.image)?;
-            let mut ctree =
-                image_tree(&layout, &src, &spool, opts.limits, opts.policy, &mut notes)?;
+            let mut ctree = image_tree(
+                &layout,
+                &src,
+                &spool,
+                opts.limits,
+                opts.policy,
+                &mut notes,
+                progress,
+            )?;
             linuxkit_touchups(&mut ctree, false);
             let resolver = IdResolver {
                 containers: ids.clone(),

@@ -1,10 +1,10 @@
-//! Registry work as the terminal shows it: the library reports pins, pulls, release-file
-//! downloads, packaged images and pushes through `stackwright::Progress`; this module
-//! draws them.
+//! Registry work and builds as the terminal shows them: the library reports pins, pulls,
+//! release-file downloads, packaged images, pushes, and the build (images unpacked, layers
+//! applied, outputs written) through `stackwright::Progress`; this module draws them.
 //!
 //! On a terminal (stderr), at the default verbosity: progress bars (indicatif) — one
-//! for the whole pull once its plan is known, one per blob or file while it downloads, a
-//! status line with the current phase and the elapsed time — cleared at the end, leaving
+//! for the whole pull once its plan is known, one per blob or file while it downloads, one
+//! for the build's layers (by their stored bytes) once it starts, a status line with the current phase and the elapsed time — cleared at the end, leaving
 //! only lasting lines (images built, retries) and one summary line. Otherwise plain lines:
 //! not a terminal (CI logs, pipes) or `-v` (every blob and file, cached or not, and every
 //! download's start); nothing under `-q`.
@@ -65,7 +65,7 @@ impl Reporter {
     }
 
     /// What the status line says once every blob of the pull is in place: the formats
-    /// being built (the library reports nothing while it builds them).
+    /// being built (until the build reports its plan).
     pub(crate) fn building<F: std::fmt::Display>(mut self, formats: &[F]) -> Self {
         if !formats.is_empty() {
             let names: Vec<String> = formats.iter().map(F::to_string).collect();
@@ -186,6 +186,42 @@ impl stackwright::Progress for Reporter {
     fn retrying(&self, what: &str, attempt: u32, error: &(dyn std::error::Error + 'static)) {
         self.line(format_args!("retrying {what} (attempt {attempt}): {error}"));
     }
+
+    fn build_planned(&self, images: usize, layers: usize, bytes: u64) {
+        match self.mode {
+            Mode::Lines => ui::eline(format_args!(
+                "building: {images} images, {layers} layers, {bytes} bytes"
+            )),
+            Mode::Bars => self.with_bars(|b| b.build_planned(images, layers, bytes)),
+            Mode::Silent => {}
+        }
+    }
+
+    fn layer_unpacked(&self, image: &str, digest: &str, bytes: u64) {
+        match self.mode {
+            Mode::Lines if ui::verbose() => {
+                ui::eline(format_args!("unpacked {digest} of {image} ({bytes} bytes)"))
+            }
+            Mode::Bars => self.with_bars(|b| b.layer_unpacked(image, digest, bytes)),
+            _ => {}
+        }
+    }
+
+    fn image_unpacked(&self, image: &str) {
+        match self.mode {
+            Mode::Lines if ui::verbose() => ui::eline(format_args!("unpacked {image}")),
+            Mode::Bars => self.with_bars(|b| b.images_unpacked += 1),
+            _ => {}
+        }
+    }
+
+    fn output_written(&self, file: &str, bytes: u64) {
+        match self.mode {
+            Mode::Lines => ui::eline(format_args!("wrote {file} ({bytes} bytes)")),
+            Mode::Bars => self.with_bars(|b| b.output_written(file, bytes)),
+            Mode::Silent => {}
+        }
+    }
 }
 
 /// The bars of one run, and what the summary line counts.
@@ -197,6 +233,12 @@ struct Bars {
     total: Option<ProgressBar>,
     /// Downloads under way, by digest.
     blobs: HashMap<String, ProgressBar>,
+    /// The build's layers, once it starts.
+    build: Option<ProgressBar>,
+    images_unpacked: usize,
+    /// Outputs the build wrote: how many, how many bytes.
+    outputs: usize,
+    output_bytes: u64,
     planned: usize,
     resolved: usize,
     fetched: usize,
@@ -233,6 +275,10 @@ impl Bars {
             status,
             total: None,
             blobs: HashMap::new(),
+            build: None,
+            images_unpacked: 0,
+            outputs: 0,
+            output_bytes: 0,
             planned: 0,
             resolved: 0,
             fetched: 0,
@@ -309,6 +355,37 @@ impl Bars {
         }
     }
 
+    fn build_planned(&mut self, images: usize, layers: usize, bytes: u64) {
+        let bar = self
+            .multi
+            .insert_before(&self.status, ProgressBar::new(bytes));
+        bar.set_style(style(
+            "{prefix:>9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        ));
+        bar.set_prefix("unpacking");
+        bar.set_message(format!("({images} images, {layers} layers)"));
+        if let Some(old) = self.build.replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn layer_unpacked(&mut self, image: &str, digest: &str, bytes: u64) {
+        if let Some(bar) = &self.build {
+            bar.inc(bytes);
+        }
+        self.status(format!("unpacking {}", short(image, digest)));
+    }
+
+    fn output_written(&mut self, file: &str, bytes: u64) {
+        if let Some(bar) = self.build.take() {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        self.outputs += 1;
+        self.output_bytes += bytes;
+        self.status(format!("wrote {file} ({})", HumanBytes(bytes)));
+    }
+
     /// Every blob the plans named is in place and nothing is downloading.
     fn pull_complete(&self) -> bool {
         self.planned > 0 && self.fetched + self.cached >= self.planned && self.blobs.is_empty()
@@ -320,6 +397,9 @@ impl Bars {
         }
         if let Some(t) = &self.total {
             t.finish_and_clear();
+        }
+        if let Some(b) = &self.build {
+            b.finish_and_clear();
         }
         self.status.finish_and_clear();
         let _ = self.multi.clear();
@@ -338,6 +418,14 @@ impl Bars {
                 self.fetched,
                 HumanBytes(self.bytes),
                 self.cached
+            ));
+        }
+        if self.images_unpacked > 0 || self.outputs > 0 {
+            parts.push(format!(
+                "{} image(s) unpacked, {} output(s) written ({})",
+                self.images_unpacked,
+                self.outputs,
+                HumanBytes(self.output_bytes)
             ));
         }
         if !parts.is_empty() {

@@ -379,7 +379,14 @@ async fn registry_work(
             .map(|i| (i.reference, i.sboms))
             .collect();
         if !opts.formats.is_empty() {
-            build_formats(assembled, staging, &layout, &opts.formats, opts.disk_size)?;
+            build_formats(
+                assembled,
+                staging,
+                &layout,
+                &opts.formats,
+                opts.disk_size,
+                progress,
+            )?;
         }
     }
     Ok(())
@@ -735,6 +742,7 @@ fn build_formats(
     layout: &Path,
     formats: &[Format],
     disk_size: Option<u64>,
+    progress: &crate::progress::Forward<'_>,
 ) -> Result<(), Error> {
     let formats = formats
         .iter()
@@ -764,7 +772,8 @@ fn build_formats(
         .initrd
         .as_ref()
         .map_or_else(Default::default, |c| c.value);
-    stackwright_build::build(&config, layout, &opts).map_err(build_error)?;
+    stackwright_build::build_with_progress(&config, layout, &opts, progress)
+        .map_err(build_error)?;
     Ok(())
 }
 

@@ -1,9 +1,10 @@
-//! Progress of registry work (pins, pulls, release-file downloads, pushes), reported to
-//! whoever drives the pipeline: the command line draws it, a library user may log it or
-//! ignore it ([`NoProgress`]). The trait is the same whether or not the `oci` feature is
-//! on; without it nothing is ever reported.
+//! Progress of registry work (pins, pulls, release-file downloads, pushes) and of builds
+//! (root filesystems and the formats written from them), reported to whoever drives the
+//! pipeline: the command line draws it, a library user may log it or ignore it
+//! ([`NoProgress`]). The trait is the same whether or not the `oci` feature is on;
+//! without it nothing is ever reported.
 
-/// Progress of registry work. Every method has an empty default.
+/// Progress of registry work and builds. Every method has an empty default.
 pub trait Progress: Send + Sync {
     /// A reference was resolved to a digest (the index digest for multi-arch images).
     fn resolved(&self, _image: &str, _digest: &str) {}
@@ -20,6 +21,17 @@ pub trait Progress: Send + Sync {
     fn image_built(&self, _image: &str, _digest: &str, _reused: bool) {}
     /// A transient failure; the request is retried after a pause.
     fn retrying(&self, _what: &str, _attempt: u32, _error: &(dyn std::error::Error + 'static)) {}
+    /// A build starts (`--format`): `images` images (kernel, init, containers) to unpack,
+    /// with `layers` layers, `bytes` of layer blobs as stored (compressed).
+    fn build_planned(&self, _images: usize, _layers: usize, _bytes: u64) {}
+    /// One layer of `image` is applied to the root filesystem (`bytes`: its blob as
+    /// stored).
+    fn layer_unpacked(&self, _image: &str, _digest: &str, _bytes: u64) {}
+    /// Every layer of `image` is applied.
+    fn image_unpacked(&self, _image: &str) {}
+    /// An output of the build (`<name>.tar`, `<name>-initrd.img`, a disk image…) is
+    /// written, `bytes` long (all are put in place together once every one is).
+    fn output_written(&self, _file: &str, _bytes: u64) {}
 }
 
 /// Reports nothing.
@@ -54,5 +66,21 @@ impl stackwright_oci::Progress for Forward<'_> {
     }
     fn retrying(&self, what: &str, attempt: u32, error: &stackwright_oci::OciError) {
         self.0.retrying(what, attempt, error)
+    }
+}
+
+#[cfg(feature = "oci")]
+impl stackwright_build::BuildProgress for Forward<'_> {
+    fn build_planned(&self, images: usize, layers: usize, bytes: u64) {
+        self.0.build_planned(images, layers, bytes)
+    }
+    fn layer_unpacked(&self, image: &str, digest: &str, bytes: u64) {
+        self.0.layer_unpacked(image, digest, bytes)
+    }
+    fn image_unpacked(&self, image: &str) {
+        self.0.image_unpacked(image)
+    }
+    fn output_written(&self, file: &str, bytes: u64) {
+        self.0.output_written(file, bytes)
     }
 }
