@@ -154,7 +154,7 @@ fn a_build_reports_its_plan_layers_images_and_outputs() {
     let got_unpack: Vec<String> = builds[1..8].iter().map(|s| s.to_string()).collect();
     assert_eq!(got_unpack, want_unpack, "{events:#?}");
     // Every output, with the size it has on disk, in format order.
-    let written: Vec<&String> = builds[8..].iter().copied().collect();
+    let written: Vec<&String> = builds[8..].to_vec();
     let names = ["tiny.tar", "tiny-kernel", "tiny-cmdline", "tiny-initrd.img"];
     assert_eq!(written.len(), names.len(), "{events:#?}");
     for (e, name) in written.iter().zip(names) {
