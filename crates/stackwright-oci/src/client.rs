@@ -321,6 +321,22 @@ impl<'a> Conn<'a> {
         Ok(bytes.to_vec())
     }
 
+    /// Whether `desc` is complete in `cache`; if so it counts as a cache hit in the stats
+    /// and the progress report.
+    fn found_in_cache(&self, cache: &Cache, desc: &Descriptor) -> bool {
+        if !cache.contains(&desc.digest, desc.size) {
+            return false;
+        }
+        self.stats
+            .lock()
+            .expect("stats lock")
+            .blobs
+            .entry(desc.digest.clone())
+            .or_insert((desc.size, false));
+        self.progress.blob_finished(&desc.digest, desc.size, true);
+        true
+    }
+
     /// Makes sure a blob is in the cache; `Ok(true)` if it had to be downloaded.
     pub(crate) async fn blob(
         &self,
@@ -328,14 +344,7 @@ impl<'a> Conn<'a> {
         image: &ImageRef,
         desc: &Descriptor,
     ) -> Result<bool, OciError> {
-        if cache.contains(&desc.digest, desc.size) {
-            self.stats
-                .lock()
-                .expect("stats lock")
-                .blobs
-                .entry(desc.digest.clone())
-                .or_insert((desc.size, false));
-            self.progress.blob_finished(&desc.digest, desc.size, true);
+        if self.found_in_cache(cache, desc) {
             return Ok(false);
         }
         if image.is_local() {
@@ -350,14 +359,7 @@ impl<'a> Conn<'a> {
         // writers of one partial file would corrupt it, and the second rename would find
         // it gone. Whoever waited finds the blob complete.
         let _lock = cache.lock_blob(&desc.digest).await?;
-        if cache.contains(&desc.digest, desc.size) {
-            self.stats
-                .lock()
-                .expect("stats lock")
-                .blobs
-                .entry(desc.digest.clone())
-                .or_insert((desc.size, false));
-            self.progress.blob_finished(&desc.digest, desc.size, true);
+        if self.found_in_cache(cache, desc) {
             return Ok(false);
         }
         let what = format!("blob {} of {image}", desc.digest);
