@@ -4,6 +4,8 @@
 //!   `assemblies/<name>.toml`; likewise `check`, `explain`, `why`.
 //! - `components`, `show`, `import` — as `stackwright`.
 //! - `test` — every test, installing the tools the I/O tests need (see `test.rs`).
+//! - `setup` — only the preparation of `test`: the tools it installs, the downloads and the
+//!   SBOM validators, without running a test.
 //! - `fetch` — only the downloads of `test`: the boot kernel and the Debian packages of the
 //!   end-to-end test (see `debs.rs`).
 //! - `fuzz [--seconds N]` — every fuzz target of `tests/fuzz` for a bounded time (see `fuzz.rs`).
@@ -85,6 +87,13 @@ fn main() {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("xtask fuzz: {e:#}");
+                1
+            }
+        },
+        Some("setup") => match test::setup() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("xtask setup: {e:#}");
                 1
             }
         },

@@ -144,49 +144,76 @@ pub fn fetch() -> anyhow::Result<()> {
     crate::debs::fetch(is_root())
 }
 
-pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let mut missing: Vec<&str> = TOOLS
+/// `cargo xtask setup` (and the first step of `test`): installs the tools the I/O tests
+/// run when they are missing (apt-get, as root), then the downloads (`fetch`) and the SBOM
+/// validators.
+pub fn setup() -> anyhow::Result<()> {
+    let mut missing: Vec<String> = TOOLS
         .iter()
         .filter(|(bin, _)| !have(bin))
-        .map(|(_, pkg)| *pkg)
+        .map(|(_, pkg)| (*pkg).to_string())
         .collect();
     if !have_static_libc() {
-        missing.push("libc6-dev");
+        missing.push("libc6-dev".into());
     }
     for t in stackwright_disk::TOOLS {
-        if t.find().is_err() && !missing.contains(&t.package) {
-            missing.push(t.package);
+        if t.find().is_err() && !missing.iter().any(|m| m == t.package) {
+            missing.push(t.package.into());
         }
     }
     if !stackwright_qemu::OVMF
         .iter()
         .any(|p| std::path::Path::new(p).is_file())
     {
-        missing.push("ovmf");
+        missing.push("ovmf".into());
     }
     // The reference CNI plugins live outside PATH.
     if !std::path::Path::new("/usr/lib/cni/bridge").is_file() {
-        missing.push("containernetworking-plugins");
+        missing.push("containernetworking-plugins".into());
     }
     if !missing.is_empty() {
-        if is_root() {
-            status(Command::new("apt-get").args(["update", "-qq"]))?;
-            status(
-                Command::new("apt-get")
-                    .args(["install", "-y", "-qq"])
-                    .args(&missing)
-                    .env("DEBIAN_FRONTEND", "noninteractive"),
-            )?;
-        } else {
+        if !is_root() {
             anyhow::bail!(
                 "the I/O tests need: {} — install them (sudo apt-get install -y {}) and rerun",
                 missing.join(", "),
                 missing.join(" ")
             );
         }
+        status(Command::new("apt-get").args(["update", "-qq"]))?;
+        let mut install = Command::new("apt-get");
+        install
+            .args(["install", "-y", "-qq"])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        if let Some(pin) = qemu_utils_pin(&missing)? {
+            // The machine image ships a newer qemu-utils (a backport) than the
+            // distribution's qemu-system-x86, and the newer one `Breaks` the older
+            // qemu-system-common: apt would remove qemu-utils (and with it qemu-img, which
+            // the disk tests run) rather than downgrade it. Ask for the matching version.
+            install.arg("--allow-downgrades").arg(pin);
+        }
+        status(install.args(&missing))?;
+        let still: Vec<&str> = TOOLS
+            .iter()
+            .filter(|(bin, _)| !have(bin))
+            .map(|(bin, _)| *bin)
+            .chain(
+                stackwright_disk::TOOLS
+                    .iter()
+                    .filter(|t| t.find().is_err())
+                    .map(|t| t.package),
+            )
+            .collect();
+        if !still.is_empty() {
+            anyhow::bail!("after apt-get install, still missing: {}", still.join(", "));
+        }
     }
     fetch()?;
-    sbom_validators()?;
+    sbom_validators()
+}
+
+/// The whole test suite, after `setup`.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    setup()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let nextest = Command::new(&cargo)
         .args(["nextest", "--version"])
@@ -209,6 +236,37 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `qemu-utils=VERSION` when qemu-system-x86 is to be installed and the installed
+/// qemu-utils is not the version apt would install qemu-system-x86 at (the two must match:
+/// each `Breaks` the other's other versions).
+fn qemu_utils_pin(missing: &[String]) -> anyhow::Result<Option<String>> {
+    if !missing.iter().any(|m| m == "qemu-system-x86") {
+        return Ok(None);
+    }
+    let installed = Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", "qemu-utils"])
+        .output()?;
+    if !installed.status.success() {
+        return Ok(None); // not installed: apt picks the matching one
+    }
+    let installed = String::from_utf8_lossy(&installed.stdout)
+        .trim()
+        .to_string();
+    let policy = Command::new("apt-cache")
+        .args(["policy", "qemu-system-x86"])
+        .output()?;
+    let policy = String::from_utf8_lossy(&policy.stdout);
+    let candidate = policy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate:"))
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "(none)")
+        .ok_or_else(|| {
+            anyhow::anyhow!("apt-cache policy qemu-system-x86 names no candidate (apt-get update?)")
+        })?;
+    Ok((candidate != installed).then(|| format!("qemu-utils={candidate}")))
 }
 
 /// The reference SBOM validators (PyPI: spdx-tools' `pyspdxtools`, cyclonedx-python-lib's
