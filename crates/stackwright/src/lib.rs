@@ -93,11 +93,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A registry could not be reached, refused us, or sent bad data: exit code 3. The
-    /// registry client's error is kept as it is (its variant says which).
+    /// An OCI registry could not be reached, refused us, or sent bad data, or the blob
+    /// cache failed: exit code 3. The OCI client's error is kept as it is (its variant says
+    /// which). Named for the OCI side, not `Registry`: that is the registry of components.
     #[cfg(feature = "oci")]
     #[error(transparent)]
-    Registry(#[from] stackwright_oci::OciError),
+    Oci(#[from] stackwright_oci::OciError),
     /// A published (`oci://`) parent named in `extends` could not be fetched: exit code 3.
     #[cfg(feature = "oci")]
     #[error("{}cannot fetch the parent assembly {uri}: {source}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
@@ -152,7 +153,7 @@ impl Error {
                 format!("{context}: {source}"),
             )],
             #[cfg(feature = "oci")]
-            Error::Registry(e) => vec![Diagnostic::error(diagnostic::IO_ERROR, e.to_string()).hint(
+            Error::Oci(e) => vec![Diagnostic::error(diagnostic::IO_ERROR, e.to_string()).hint(
                 "check the image reference, the network, credentials in ~/.docker/config.json, or --insecure-registry for plain HTTP",
             )],
             #[cfg(feature = "oci")]
@@ -197,7 +198,7 @@ impl Error {
             Error::Usage(_) | Error::NeedsFeature { .. } | Error::BlockingInRuntime { .. } => 2,
             Error::Io { .. } | Error::Download { .. } => 3,
             #[cfg(feature = "oci")]
-            Error::Registry(_) | Error::Parent { .. } => 3,
+            Error::Oci(_) | Error::Parent { .. } => 3,
             #[cfg(feature = "oci")]
             Error::Build { source, .. } => build_exit_code(source),
         }
@@ -909,7 +910,7 @@ mod tests {
         assert_eq!(e.exit_code(), 3);
         assert!(matches!(
             e,
-            Error::Registry(stackwright_oci::OciError::Offline { .. })
+            Error::Oci(stackwright_oci::OciError::Offline { .. })
         ));
     }
 }

@@ -304,9 +304,9 @@ async fn registry_work(
     progress: &dyn Progress,
 ) -> Result<(), Error> {
     use stackwright_oci::{Credentials, PullRequest, RegistryClient, RegistryOptions};
-    let reg_err = Error::Registry;
+    let oci_err = Error::Oci;
     let progress = &crate::progress::Forward(progress);
-    let credentials = Credentials::from_default_location().map_err(reg_err)?;
+    let credentials = Credentials::from_default_location().map_err(oci_err)?;
     let registry = RegistryClient::new(RegistryOptions {
         credentials,
         insecure: opts.insecure.clone(),
@@ -343,7 +343,7 @@ async fn registry_work(
         let pinned = registry
             .pin(&remote, &known, progress)
             .await
-            .map_err(reg_err)?;
+            .map_err(oci_err)?;
         assembled
             .digests
             .retain(|i, _| stackwright_types::package::is_local_image_ref(i));
@@ -370,7 +370,7 @@ async fn registry_work(
                 progress,
             )
             .await
-            .map_err(reg_err)?;
+            .map_err(oci_err)?;
         // What the images' publishers attested about them, for the SPDX SBOM.
         assembled.image_sboms = report
             .images
@@ -418,7 +418,7 @@ async fn push_built_images(
         registry
             .push_image(&target, cache, &digest, progress)
             .await
-            .map_err(Error::Registry)?;
+            .map_err(Error::Oci)?;
         assembled.digests.insert(target.clone(), digest);
         assembled.published.insert(local.clone(), target);
     }
@@ -686,7 +686,7 @@ fn package_image(
             ),
             source,
         },
-        PackageError::Cache(e) => Error::Registry(e),
+        PackageError::Cache(e) => Error::Oci(e),
         other => Error::Invalid(vec![stackwright_types::Diagnostic::error(
             stackwright_types::diagnostic::INVALID_VALUE,
             format!("{} {}: building its image: {other}", p.id, p.version),

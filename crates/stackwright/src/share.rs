@@ -116,7 +116,7 @@ fn registry_error(e: OciError) -> Error {
         OciError::InvalidReference { .. } | OciError::InvalidArtifact { .. } => Error::Invalid(
             vec![Diagnostic::error(diagnostic::INVALID_VALUE, e.to_string())],
         ),
-        e => Error::Registry(e),
+        e => Error::Oci(e),
     }
 }
 
