@@ -6,11 +6,11 @@ use stackwright_registry::{
     ComponentContext, ComponentError, Contribution, PlatformComponent, Registry,
 };
 use stackwright_solver::Resolution;
-use stackwright_types::assembly::{ComponentRequest, Located};
+use stackwright_types::assembly::{ComponentRequest, InitrdCompression, Located};
 use stackwright_types::container::Container;
 use stackwright_types::diagnostic::{self, Diagnostic};
 use stackwright_types::linuxkit::File;
-use stackwright_types::manifest::{Arch, Manifest, Port, PortScope, Release};
+use stackwright_types::manifest::{Arch, Manifest, Port, PortScope, Release, Stage};
 use stackwright_types::package::local_image_ref;
 use stackwright_types::reference::ImageRef;
 use stackwright_types::Location;
@@ -210,6 +210,9 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
         &containers,
     ));
 
+    // `[kernel] initrd`: the chosen kernel must unpack it (SW0508).
+    diags.extend(initrd_needs(registry, loaded, resolution));
+
     // `[linuxkit]` may only place components the platform has.
     if let Some(layout) = &a.linuxkit {
         diags.extend(layout.check(|id| resolution.components.contains_key(id)));
@@ -222,6 +225,66 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
         files: files.into_iter().map(|(f, from, _)| (f, from)).collect(),
         additions,
     }
+}
+
+/// The kernel option that unpacks an initrd compressed this way.
+fn initrd_kernel_option(c: InitrdCompression) -> &'static str {
+    match c {
+        InitrdCompression::Gzip => "CONFIG_RD_GZIP",
+        InitrdCompression::Lz4 => "CONFIG_RD_LZ4",
+    }
+}
+
+/// `[kernel] initrd` as written is a need of the chosen kernel, checked as the solver
+/// checks a component's `kernel.config` needs: met only by the option listed built in
+/// (`=y`; a decompressor cannot be a module) in the kernel release's `kernel_config`; a
+/// kernel that lists nothing meets nothing. The unwritten default (gzip, what LinuxKit
+/// writes for every kernel it boots) is not checked. One SW0508 at the `initrd` line per
+/// chosen kernel that lacks it.
+fn initrd_needs(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -> Vec<Diagnostic> {
+    let Some(initrd) = &loaded.assembly.initrd else {
+        return Vec::new();
+    };
+    let option = initrd_kernel_option(initrd.value);
+    let written = match initrd.value {
+        InitrdCompression::Gzip => "gzip",
+        InitrdCompression::Lz4 => "lz4",
+    };
+    resolution
+        .components
+        .iter()
+        .filter_map(|(id, c)| {
+            let m = registry.manifest(id).filter(|m| m.stage == Stage::Kernel)?;
+            let release = m.release(&c.version)?;
+            let listed = release.kernel_config.iter().find(|o| o.name == option);
+            let lacks = match listed {
+                Some(o) if o.builtin => return None,
+                Some(_) => format!("lists {option}=m (a module cannot unpack the initrd)"),
+                None if release.kernel_config.is_empty() => {
+                    "declares no kernel_config at all".to_string()
+                }
+                None => format!("does not list {option}=y in its kernel_config"),
+            };
+            Some(
+                Diagnostic::error(
+                    diagnostic::KERNEL_OPTION,
+                    format!(
+                        "[kernel] initrd = \"{written}\" needs a kernel built with {option}=y, but {id} {} {lacks}",
+                        c.version
+                    ),
+                )
+                .at(initrd.location.clone())
+                .hint(match initrd.value {
+                    InitrdCompression::Lz4 => format!(
+                        "drop `initrd = \"lz4\"` (gzip, the default, is what LinuxKit's kernels read), or choose a kernel built with {option}=y"
+                    ),
+                    InitrdCompression::Gzip => format!(
+                        "choose a kernel built with {option}=y, or, if {id} has it, list \"{option}=y\" in its kernel_config"
+                    ),
+                }),
+            )
+        })
+        .collect()
 }
 
 /// Config and LinuxKit settings of the components the assembly names but that were not

@@ -129,7 +129,15 @@ pub(crate) fn run(
     } else {
         Box::new(std::io::sink())
     };
-    let report = stackwright_qemu::run(&guest, &opts, sink).map_err(qemu_error)?;
+    let human = fmt == MessageFormat::Human;
+    let report = stackwright_qemu::run_with(&guest, &opts, sink, &mut |n| match n {
+        // Said once, before the TCG run's console: it is why the console starts late.
+        stackwright_qemu::Notice::KvmFallback { reason } if human => crate::ui::eline(format_args!(
+            "stackwright run: qemu failed under KVM before the guest started ({reason}); starting it again under TCG"
+        )),
+        _ => {}
+    })
+    .map_err(qemu_error)?;
     let code = report.exit_code();
     let failures = match &report.verdict {
         Verdict::Failed(f) => f.clone(),
@@ -157,6 +165,13 @@ pub(crate) fn run(
         for f in &failures {
             crate::ui::eline(format_args!("  failed: {f}"));
         }
+        if let Some(why) = report
+            .kvm_unused
+            .as_deref()
+            .filter(|_| crate::ui::verbose())
+        {
+            crate::ui::eline(format_args!("  KVM not used: {why}"));
+        }
     } else {
         crate::stdout::outln!(
             "{}",
@@ -166,6 +181,7 @@ pub(crate) fn run(
                 "failures": failures,
                 "seconds": report.elapsed.as_secs_f64(),
                 "kvm": report.kvm,
+                "kvm_unused": report.kvm_unused,
             })
         );
     }
@@ -192,8 +208,8 @@ fn qemu_error(e: QemuError) -> Error {
             context: what,
             source,
         },
-        QemuError::NoKvm => Error::Io {
-            context: "--kvm on: KVM does not work here (use --kvm auto or off)".into(),
+        QemuError::NoKvm { reason } => Error::Io {
+            context: format!("--kvm on: KVM does not work here ({reason}; use --kvm auto or off)"),
             source: std::io::Error::from(std::io::ErrorKind::Unsupported),
         },
         e @ QemuError::NotBootable { .. } => Error::Invalid(vec![Diagnostic::error(

@@ -52,7 +52,7 @@ fn boot(p: &BootPlatform, assembly: &Path) -> (i32, String, String) {
         String::from_utf8_lossy(&a.stderr)
     );
     let r = Command::new(BIN)
-        .args(["run", "qemu", "--kvm", "off"])
+        .args(["run", "qemu", "--kvm", "auto"])
         .arg(&out)
         .args(["--timeout", "120", "--mem", "512"])
         .stdin(Stdio::null())
@@ -156,7 +156,7 @@ fn a_data_disk_is_the_guests_dev_vda() {
         .unwrap();
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     let r = Command::new(BIN)
-        .args(["run", "qemu", "--kvm", "off"])
+        .args(["run", "qemu", "--kvm", "auto"])
         .arg(&out)
         .args(["--timeout", "300", "--mem", "512", "--disk", "64M"])
         .stdin(Stdio::null())
@@ -206,7 +206,7 @@ fn a_published_port_reaches_a_guest_service() {
         .unwrap()
         .port();
     let mut run = Command::new(BIN)
-        .args(["run", "qemu", "--kvm", "off"])
+        .args(["run", "qemu", "--kvm", "auto"])
         .arg(&out)
         .args(["--timeout", "300", "--mem", "512", "--publish"])
         .arg(format!("127.0.0.1:{port}:8080"))

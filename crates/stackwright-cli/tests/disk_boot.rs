@@ -169,7 +169,7 @@ fn every_disk_image_is_reproducible_and_boots_to_poweroff() {
             let f = f.to_string();
             std::thread::spawn(move || {
                 let r = Command::new(BIN)
-                    .args(["run", "qemu", "--kvm", "off"])
+                    .args(["run", "qemu", "--kvm", "auto"])
                     .arg(&image)
                     .args(["--timeout", "600", "--mem", "512"])
                     .stdin(Stdio::null())

@@ -326,7 +326,7 @@ fn a_debian_built_platform_boots_and_containerd_runs_a_container() {
 
     let booted = std::time::Instant::now();
     let r = Command::new(BIN)
-        .args(["run", "qemu", "--kvm", "off"])
+        .args(["run", "qemu", "--kvm", "auto"])
         .arg(&out)
         .args(debian::E2E_RUN_ARGS)
         .stdin(std::process::Stdio::null())

@@ -9,7 +9,9 @@
 //! - the second (`ttyS1`) is the status channel: `stackwright-init` writes one JSON
 //!   [`Event`] a line there, and [`run`] reads it when the guest has stopped;
 //! - `-no-reboot`: a guest poweroff (or reboot) ends qemu;
-//! - `--kvm auto` uses KVM only if starting a KVM guest actually works ([`kvm_works`]).
+//! - `--kvm auto` uses KVM only if qemu takes this guest's machine under KVM
+//!   ([`kvm_check`]), and starts the guest again under TCG if qemu still fails under KVM
+//!   before the guest ran ([`run_with`]).
 //!
 //! The verdict ([`Verdict`]): clean (powered off, nothing failed), failed (the init
 //! reported failures, or never reported at all), or timed out. The CLI maps them to exit
@@ -45,8 +47,8 @@ pub enum QemuError {
     },
     #[error("{dir} holds no bootable platform: {reason}")]
     NotBootable { dir: String, reason: String },
-    #[error("--kvm on, but KVM does not work here (creating a VM on /dev/kvm failed)")]
-    NoKvm,
+    #[error("--kvm on, but KVM does not work here: {reason}")]
+    NoKvm { reason: String },
     #[error("{path} is not a disk image Stackwright boots: {reason}")]
     NotAnImage { path: String, reason: String },
     #[error("{0}")]
@@ -137,43 +139,146 @@ impl std::str::FromStr for Kvm {
     }
 }
 
-/// Whether KVM works on this machine with this qemu: tried, not guessed from `/dev/kvm`.
-/// First a VM is created on `/dev/kvm`; then qemu is started with KVM and its CPU stopped
-/// (`-S`): where KVM is only half there (no nested virtualisation: setting the vCPU's MSRs
-/// fails) qemu aborts within a fraction of a second; still running after 2 s, KVM works.
-pub fn kvm_works(qemu: &Path) -> bool {
+/// How long the KVM probe may take before it counts as "KVM does not work here".
+const PROBE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Whether KVM works on this machine with this qemu for `guest`: tried, not guessed from
+/// `/dev/kvm`. First a VM is created on `/dev/kvm`; then qemu is started with KVM and the
+/// guest's machine (`-cpu host`, its memory, CPUs and firmware) with its CPU stopped
+/// (`-S`) and the monitor on stdin, which is sent `quit`. qemu reads the monitor only
+/// once the machine is built and reset (the vCPUs' registers and MSRs set under KVM), so
+/// exiting 0 on `quit` means KVM took this machine; where KVM is only half there (no
+/// nested virtualisation: `failed to set MSR 0x10a`, an assertion and an abort) qemu dies
+/// first. No timing is involved: a loaded machine gets the same answer, only later.
+/// `Err` says why not, in qemu's words where it said any.
+pub fn kvm_check(qemu: &Path, guest: &Guest, opts: &Options) -> Result<(), String> {
     if !kvm::works() {
-        return false;
+        return Err("creating a VM on /dev/kvm failed".into());
     }
-    let Ok(mut child) = Command::new(qemu)
-        .args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .args([
-            "-machine",
-            "q35,accel=kvm",
-            "-cpu",
-            "host",
-            "-m",
-            "64",
-            "-S",
-        ])
-        .args(["-monitor", "none", "-serial", "none"])
-        .stdin(Stdio::null())
+    let mut c = Command::new(qemu);
+    c.args(["-nodefaults", "-no-user-config", "-display", "none"]);
+    // A firmware this run cannot find or tell fails the run itself, later, with its own
+    // error; the probe then goes without it.
+    machine(
+        &mut c,
+        opts,
+        true,
+        firmware(guest, opts).ok().flatten().as_deref(),
+    );
+    c.args(["-S", "-monitor", "stdio", "-serial", "none", "-nic", "none"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c
         .spawn()
-    else {
-        return false;
-    };
-    let until = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < until {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        .map_err(|e| format!("starting {}: {e}", qemu.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A qemu that died already closed its end: its exit status says why.
+        let _ = stdin.write_all(b"quit\n");
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    true
+    let mut err = child.stderr.take().expect("piped");
+    let errs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let until = Instant::now() + PROBE_LIMIT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let stderr = errs.join().unwrap_or_default();
+    match status {
+        Some(st) if st.success() => Ok(()),
+        Some(st) => Err(qemu_said(&stderr).unwrap_or_else(|| format!("qemu under KVM: {st}"))),
+        None => Err(format!(
+            "qemu under KVM did not answer its monitor within {} s",
+            PROBE_LIMIT.as_secs()
+        )),
+    }
+}
+
+/// The first thing qemu's stderr says that is not a warning, without the program's name
+/// (`failed to set MSR 0x10a to 0x69`).
+fn qemu_said(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .map(|l| {
+            let l = l.trim();
+            match l.split_once(": ") {
+                Some((prog, rest)) if prog.starts_with("qemu-system") => rest,
+                _ => l,
+            }
+        })
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l).trim())
+        .find(|l| !l.is_empty() && !l.starts_with("warning:"))
+        .map(str::to_string)
+}
+
+/// How a qemu process ended, as far as the KVM fallback cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Ended {
+    /// Exited 0.
+    success: bool,
+    /// The signal that killed it (6 for an assertion's abort).
+    signal: Option<i32>,
+    /// Bytes the guest wrote to the console.
+    console: usize,
+    /// Status events the init wrote.
+    events: usize,
+    /// `run` stopped it (timeout, kernel panic).
+    stopped: bool,
+    /// The console showed a kernel panic.
+    panicked: bool,
+}
+
+/// Signals a qemu that crashed on its own dies of (an assertion's abort, a fault).
+const CRASH_SIGNALS: [i32; 5] = [
+    libc::SIGABRT,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+];
+
+/// Why a run under KVM is to be started again under TCG, or `None`: only when qemu ended
+/// on its own, unsuccessfully, before the guest wrote a byte to the console or a status
+/// event (so before it could have touched `--disk`: a guest that ran is never run twice),
+/// and it crashed (an abort: `kvm_buf_set_msrs: Assertion …`) or said something about KVM
+/// or an MSR that is not a warning. Any other failure (a missing drive file, bad options)
+/// would fail under TCG as well and is reported as it is.
+fn kvm_start_failure(ended: &Ended, stderr: &str) -> Option<String> {
+    if ended.success || ended.stopped || ended.console > 0 || ended.events > 0 {
+        return None;
+    }
+    let crashed = ended.signal.is_some_and(|s| CRASH_SIGNALS.contains(&s));
+    let about_kvm = stderr.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        !l.contains("warning:") && (l.contains("kvm") || l.contains("msr"))
+    });
+    if !crashed && !about_kvm {
+        return None;
+    }
+    Some(qemu_said(stderr).unwrap_or_else(|| match ended.signal {
+        Some(s) => format!("qemu was killed by signal {s}"),
+        None => "qemu failed".into(),
+    }))
+}
+
+/// What [`run_with`] says while it runs, besides the console.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// `--kvm auto` chose KVM, but qemu failed under KVM before the guest started
+    /// (`reason`, in qemu's words); the guest is being started again under TCG.
+    KvmFallback { reason: String },
 }
 
 /// How to run the guest.
@@ -287,6 +392,9 @@ pub struct Report {
     pub events: Vec<Event>,
     /// Whether KVM was used.
     pub kvm: bool,
+    /// Under `--kvm auto`, why KVM was not used: the probe's answer ([`kvm_check`]), or
+    /// the failure under KVM that made the run start again under TCG.
+    pub kvm_unused: Option<String>,
     /// From starting qemu to its end.
     pub elapsed: Duration,
     /// Seconds since boot the kernel printed when it started the init (`Run /init`),
@@ -312,6 +420,45 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The firmware file `guest` boots with (`-bios`): OVMF for an EFI disk image, none
+/// (qemu's SeaBIOS, or a kernel loaded directly) otherwise.
+fn firmware(guest: &Guest, opts: &Options) -> Result<Option<PathBuf>, QemuError> {
+    let Guest::Disk(d) = guest else {
+        return Ok(None);
+    };
+    let firmware = opts.firmware.or(d.firmware).ok_or_else(|| {
+        QemuError::Usage(format!(
+            "cannot tell from {} whether it boots with BIOS or EFI (its first sectors are compressed, encrypted or in a backing file): pass --firmware bios or --firmware efi",
+            d.path.display()
+        ))
+    })?;
+    match firmware {
+        Firmware::Efi => find_ovmf().map(Some),
+        Firmware::Bios => Ok(None),
+    }
+}
+
+/// The machine: accelerator, CPU, memory, CPUs, firmware. The same for the guest and for
+/// the KVM probe ([`kvm_check`]), so the probe's verdict is about this machine.
+fn machine(c: &mut Command, opts: &Options, kvm: bool, bios: Option<&Path>) {
+    c.args([
+        "-machine",
+        if kvm {
+            "q35,accel=kvm"
+        } else {
+            "q35,accel=tcg"
+        },
+    ])
+    .args(["-m", &opts.mem])
+    .args(["-smp", &opts.cpus.to_string()]);
+    if kvm {
+        c.args(["-cpu", "host"]);
+    }
+    if let Some(b) = bios {
+        c.arg("-bios").arg(b);
+    }
+}
+
 /// The qemu command line for `boot` (without starting it). `status` is the file the second
 /// serial port writes to.
 pub fn command(
@@ -323,20 +470,8 @@ pub fn command(
     disk: Option<&Path>,
 ) -> Result<Command, QemuError> {
     let mut c = Command::new(qemu);
-    c.args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .args([
-            "-machine",
-            if kvm {
-                "q35,accel=kvm"
-            } else {
-                "q35,accel=tcg"
-            },
-        ])
-        .args(["-m", &opts.mem])
-        .args(["-smp", &opts.cpus.to_string()]);
-    if kvm {
-        c.args(["-cpu", "host"]);
-    }
+    c.args(["-nodefaults", "-no-user-config", "-display", "none"]);
+    machine(&mut c, opts, kvm, firmware(guest, opts)?.as_deref());
     match guest {
         Guest::Kernel(boot) => {
             let mut cmdline = boot.cmdline.clone();
@@ -357,15 +492,6 @@ pub fn command(
                 .args(["-append", cmdline.trim()]);
         }
         Guest::Disk(d) => {
-            let firmware = opts.firmware.or(d.firmware).ok_or_else(|| {
-                QemuError::Usage(format!(
-                    "cannot tell from {} whether it boots with BIOS or EFI (its first sectors are compressed, encrypted or in a backing file): pass --firmware bios or --firmware efi",
-                    d.path.display()
-                ))
-            })?;
-            if firmware == Firmware::Efi {
-                c.arg("-bios").arg(find_ovmf()?);
-            }
             let file = d.path.display().to_string().replace(',', ",,");
             c.arg("-drive").arg(match d.container {
                 Container::Raw => format!("file={file},format=raw,if=virtio,snapshot=on"),
@@ -448,11 +574,27 @@ pub fn parse_publish(s: &str) -> Result<Publish, String> {
 }
 
 /// Boots `guest`, streaming the console into `console`, until the guest stops or the
-/// timeout passes.
+/// timeout passes. [`run_with`] without notices.
 pub fn run(
     guest: &Guest,
     opts: &Options,
-    mut console: Box<dyn Write + Send>,
+    console: Box<dyn Write + Send>,
+) -> Result<Report, QemuError> {
+    run_with(guest, opts, console, &mut |_| {})
+}
+
+/// Boots `guest` as [`run`] does, telling `notice` what happens besides the console (a
+/// KVM start that failed and the TCG run that replaces it) when it happens.
+///
+/// Under `--kvm auto` KVM is used when [`kvm_check`] passes for this guest's machine; if
+/// qemu then still fails under KVM before the guest wrote anything (console or status:
+/// nothing of the guest ran), the same guest is started once more under TCG, with
+/// [`Notice::KvmFallback`] first. A guest that started is never started again.
+pub fn run_with(
+    guest: &Guest,
+    opts: &Options,
+    console: Box<dyn Write + Send>,
+    notice: &mut dyn FnMut(&Notice),
 ) -> Result<Report, QemuError> {
     let qemu = match &opts.qemu {
         Some(q) => q.clone(),
@@ -460,15 +602,19 @@ pub fn run(
             program: QEMU.into(),
         })?,
     };
-    let kvm = match opts.kvm {
-        Kvm::Off => false,
-        Kvm::Auto => kvm_works(&qemu),
-        Kvm::On if kvm_works(&qemu) => true,
-        Kvm::On => return Err(QemuError::NoKvm),
+    let (kvm, mut kvm_unused) = match opts.kvm {
+        Kvm::Off => (false, None),
+        Kvm::Auto => match kvm_check(&qemu, guest, opts) {
+            Ok(()) => (true, None),
+            Err(why) => (false, Some(why)),
+        },
+        Kvm::On => match kvm_check(&qemu, guest, opts) {
+            Ok(()) => (true, None),
+            Err(reason) => return Err(QemuError::NoKvm { reason }),
+        },
     };
     let io = |what: String| move |source| QemuError::Io { what, source };
     let status = guest.dir().join("run-status.jsonl");
-    std::fs::write(&status, b"").map_err(io(format!("writing {}", status.display())))?;
     let disk = match &opts.disk {
         None => None,
         Some(size) => {
@@ -487,7 +633,114 @@ pub fn run(
             Some(path)
         }
     };
-    let mut cmd = command(&qemu, guest, opts, kvm, &status, disk.as_deref())?;
+    let mut ran = attempt(&qemu, guest, opts, kvm, &status, disk.as_deref(), console)?;
+    let mut kvm = kvm;
+    if kvm && opts.kvm == Kvm::Auto {
+        if let Some(reason) = kvm_start_failure(&ran.ended, &ran.stderr) {
+            notice(&Notice::KvmFallback {
+                reason: reason.clone(),
+            });
+            kvm = false;
+            kvm_unused = Some(format!(
+                "qemu failed under KVM before the guest started: {reason}"
+            ));
+            ran = attempt(
+                &qemu,
+                guest,
+                opts,
+                false,
+                &status,
+                disk.as_deref(),
+                ran.console,
+            )?;
+        }
+    }
+    let Attempt {
+        ended,
+        stderr,
+        exit,
+        seen,
+        elapsed,
+        ..
+    } = ran;
+    let console_text = String::from_utf8_lossy(&seen);
+    let events: Vec<Event> = std::fs::read_to_string(&status)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str(l.trim_matches(|c: char| c == '\r' || c.is_whitespace())).ok()
+        })
+        .collect();
+    let kernel_boot = kernel_boot_time(&console_text);
+    let report = |verdict| Report {
+        verdict,
+        events: events.clone(),
+        kvm,
+        kvm_unused: kvm_unused.clone(),
+        elapsed,
+        kernel_boot,
+    };
+    if ended.stopped && !ended.panicked {
+        return Ok(report(Verdict::TimedOut));
+    }
+    if !exit.success() && events.is_empty() && !ended.panicked {
+        return Err(QemuError::Io {
+            what: format!("{} exited with {exit}", qemu.display()),
+            source: std::io::Error::other(stderr.trim().to_string()),
+        });
+    }
+    let mut failures: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                stage,
+                name,
+                reason,
+            } => Some(format!("{stage} {name}: {reason}")),
+            _ => None,
+        })
+        .collect();
+    if let Some(l) = console_text.lines().find(|l| l.contains("Kernel panic")) {
+        failures.push(format!("the kernel panicked: {}", l.trim()));
+    } else if !events.iter().any(|e| matches!(e, Event::Boot { .. })) {
+        failures.push(
+            "the init never reported on the status port (is the platform's init stackwright-init?)"
+                .into(),
+        );
+    }
+    Ok(report(if failures.is_empty() {
+        Verdict::Clean
+    } else {
+        Verdict::Failed(failures)
+    }))
+}
+
+/// One qemu process: what it wrote and how it ended.
+struct Attempt {
+    ended: Ended,
+    exit: std::process::ExitStatus,
+    stderr: String,
+    /// Everything the console said.
+    seen: Vec<u8>,
+    /// The caller's console, handed back for a next attempt.
+    console: Box<dyn Write + Send>,
+    elapsed: Duration,
+}
+
+/// Starts qemu once (the status file emptied first) and waits for its end, the timeout or
+/// a kernel panic.
+fn attempt(
+    qemu: &Path,
+    guest: &Guest,
+    opts: &Options,
+    kvm: bool,
+    status: &Path,
+    disk: Option<&Path>,
+    mut console: Box<dyn Write + Send>,
+) -> Result<Attempt, QemuError> {
+    let io = |what: String| move |source| QemuError::Io { what, source };
+    std::fs::write(status, b"").map_err(io(format!("writing {}", status.display())))?;
+    let mut cmd = command(qemu, guest, opts, kvm, status, disk)?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -519,14 +772,14 @@ pub fn run(
                 }
             }
         }
-        seen
+        (seen, console)
     });
     let errs = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = err.read_to_string(&mut s);
         s
     });
-    let mut timed_out = false;
+    let mut stopped = false;
     let exit = loop {
         if let Some(st) = child
             .try_wait()
@@ -537,13 +790,14 @@ pub fn run(
         if panicked.load(std::sync::atomic::Ordering::Relaxed) {
             // Give the console a moment to drain, then stop the halted guest.
             std::thread::sleep(Duration::from_millis(200));
+            stopped = true;
             let _ = child.kill();
             break child
                 .wait()
                 .map_err(io(format!("waiting for {}", qemu.display())))?;
         }
         if opts.timeout.is_some_and(|t| started.elapsed() >= t) {
-            timed_out = true;
+            stopped = true;
             let _ = child.kill();
             break child
                 .wait()
@@ -552,62 +806,29 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(20));
     };
     let elapsed = started.elapsed();
-    let seen = pump.join().unwrap_or_default();
+    let (seen, console) = pump.join().map_err(|_| QemuError::Io {
+        what: "reading the console".into(),
+        source: std::io::Error::other("the console reader panicked"),
+    })?;
     let stderr = errs.join().unwrap_or_default();
-    let console_text = String::from_utf8_lossy(&seen);
-    let events: Vec<Event> = std::fs::read_to_string(&status)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            serde_json::from_str(l.trim_matches(|c: char| c == '\r' || c.is_whitespace())).ok()
-        })
-        .collect();
-    let kernel_boot = kernel_boot_time(&console_text);
-    if timed_out {
-        return Ok(Report {
-            verdict: Verdict::TimedOut,
+    let events = std::fs::read_to_string(status)
+        .map(|s| s.lines().filter(|l| !l.trim().is_empty()).count())
+        .unwrap_or(0);
+    use std::os::unix::process::ExitStatusExt;
+    Ok(Attempt {
+        ended: Ended {
+            success: exit.success(),
+            signal: exit.signal(),
+            console: seen.len(),
             events,
-            kvm,
-            elapsed,
-            kernel_boot,
-        });
-    }
-    if !exit.success() && events.is_empty() && !panicked.load(std::sync::atomic::Ordering::Relaxed)
-    {
-        return Err(QemuError::Io {
-            what: format!("{} exited with {exit}", qemu.display()),
-            source: std::io::Error::other(stderr.trim().to_string()),
-        });
-    }
-    let mut failures: Vec<String> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Failed {
-                stage,
-                name,
-                reason,
-            } => Some(format!("{stage} {name}: {reason}")),
-            _ => None,
-        })
-        .collect();
-    if let Some(l) = console_text.lines().find(|l| l.contains("Kernel panic")) {
-        failures.push(format!("the kernel panicked: {}", l.trim()));
-    } else if !events.iter().any(|e| matches!(e, Event::Boot { .. })) {
-        failures.push(
-            "the init never reported on the status port (is the platform's init stackwright-init?)"
-                .into(),
-        );
-    }
-    Ok(Report {
-        verdict: if failures.is_empty() {
-            Verdict::Clean
-        } else {
-            Verdict::Failed(failures)
+            stopped,
+            panicked: panicked.load(std::sync::atomic::Ordering::Relaxed),
         },
-        events,
-        kvm,
+        exit,
+        stderr,
+        seen,
+        console,
         elapsed,
-        kernel_boot,
     })
 }
 
@@ -656,6 +877,151 @@ mod tests {
         ] {
             assert!(parse_publish(bad).is_err(), "{bad}");
         }
+    }
+
+    /// qemu 7.2 (Debian 12) under KVM with `-cpu host` on a VM without nested
+    /// virtualisation, recorded on the CI machine: the probe and every guest die this way.
+    const MSR_ABORT: &str = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69
+qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.
+";
+    /// The same with `-smp 64`: KVM's warnings first.
+    const MSR_ABORT_WARNED: &str = "qemu-system-x86_64: warning: Number of SMP cpus requested (64) exceeds the recommended cpus supported by KVM (2)
+qemu-system-x86_64: warning: Number of hotpluggable cpus requested (64) exceeds the recommended cpus supported by KVM (2)
+qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69
+qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.
+";
+    /// As a user without access to /dev/kvm (exit 1, no signal).
+    const NO_ACCESS: &str = "Could not access KVM kernel module: Permission denied
+qemu-system-x86_64: failed to initialize kvm: Permission denied
+";
+    /// Not about KVM: TCG would fail the same way.
+    const NO_FILE: &str = "qemu-system-x86_64: -drive file=/nope/x.img,format=raw,if=virtio,snapshot=on: Could not open '/nope/x.img': No such file or directory
+";
+
+    #[test]
+    fn a_kvm_failure_before_the_guest_ran_is_retried_under_tcg() {
+        let abort = Ended {
+            signal: Some(libc::SIGABRT),
+            ..Ended::default()
+        };
+        let exit1 = Ended::default();
+        assert_eq!(
+            kvm_start_failure(&abort, MSR_ABORT).as_deref(),
+            Some("failed to set MSR 0x10a to 0x69")
+        );
+        assert_eq!(
+            kvm_start_failure(&abort, MSR_ABORT_WARNED).as_deref(),
+            Some("failed to set MSR 0x10a to 0x69"),
+            "the reason is the error, not KVM's warnings"
+        );
+        assert_eq!(
+            kvm_start_failure(&exit1, NO_ACCESS).as_deref(),
+            Some("Could not access KVM kernel module: Permission denied")
+        );
+        // A crash that said nothing is still a failure to start under KVM.
+        assert_eq!(
+            kvm_start_failure(&abort, "").as_deref(),
+            Some("qemu was killed by signal 6")
+        );
+    }
+
+    #[test]
+    fn a_guest_that_ran_or_a_failure_not_about_kvm_is_not_retried() {
+        let abort = Ended {
+            signal: Some(libc::SIGABRT),
+            ..Ended::default()
+        };
+        // The guest wrote to the console, or the init reported: it ran, maybe on --disk.
+        for ran in [
+            Ended {
+                console: 1,
+                ..abort
+            },
+            Ended { events: 1, ..abort },
+        ] {
+            assert_eq!(kvm_start_failure(&ran, MSR_ABORT), None, "{ran:?}");
+        }
+        // Stopped by run (timeout, panic), or a clean exit.
+        assert_eq!(
+            kvm_start_failure(
+                &Ended {
+                    stopped: true,
+                    signal: Some(libc::SIGKILL),
+                    ..Ended::default()
+                },
+                MSR_ABORT
+            ),
+            None
+        );
+        assert_eq!(
+            kvm_start_failure(
+                &Ended {
+                    success: true,
+                    ..Ended::default()
+                },
+                MSR_ABORT
+            ),
+            None
+        );
+        // Exit 1 over a missing file: TCG would say the same.
+        assert_eq!(kvm_start_failure(&Ended::default(), NO_FILE), None);
+        // Killed from outside (SIGTERM), nothing about KVM: not a crash.
+        let term = Ended {
+            signal: Some(libc::SIGTERM),
+            ..Ended::default()
+        };
+        assert_eq!(kvm_start_failure(&term, NO_FILE), None);
+        // KVM's warnings alone do not make an unrelated failure a KVM one.
+        let warned = format!(
+            "{}{NO_FILE}",
+            MSR_ABORT_WARNED.lines().next().unwrap().to_owned() + "\n"
+        );
+        assert_eq!(kvm_start_failure(&Ended::default(), &warned), None);
+    }
+
+    #[test]
+    fn qemu_said_skips_warnings_and_the_program_name() {
+        assert_eq!(
+            qemu_said(MSR_ABORT_WARNED).as_deref(),
+            Some("failed to set MSR 0x10a to 0x69")
+        );
+        assert_eq!(
+            qemu_said(NO_FILE).as_deref(),
+            Some("-drive file=/nope/x.img,format=raw,if=virtio,snapshot=on: Could not open '/nope/x.img': No such file or directory")
+        );
+        assert_eq!(qemu_said("\n  \n"), None);
+    }
+
+    #[test]
+    fn the_probe_and_the_guest_get_the_same_machine() {
+        let opts = Options {
+            mem: "768".into(),
+            cpus: 2,
+            ..Options::default()
+        };
+        let mut probe = Command::new("qemu");
+        machine(&mut probe, &opts, true, Some(Path::new("/ovmf.fd")));
+        let probe: Vec<String> = probe
+            .get_args()
+            .map(|a| a.to_string_lossy().into())
+            .collect();
+        assert_eq!(
+            probe.join(" "),
+            "-machine q35,accel=kvm -m 768 -smp 2 -cpu host -bios /ovmf.fd"
+        );
+        let guest = Guest::Disk(Disk {
+            path: "/x/p.img".into(),
+            container: Container::Raw,
+            firmware: Some(Firmware::Bios),
+            dir: "/x".into(),
+        });
+        let c = command(Path::new("qemu"), &guest, &opts, true, Path::new("s"), None).unwrap();
+        let line: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into()).collect();
+        assert!(
+            line.join(" ")
+                .contains("-machine q35,accel=kvm -m 768 -smp 2 -cpu host -drive"),
+            "{line:?}"
+        );
     }
 
     #[test]

@@ -211,10 +211,12 @@ impl BootPlatform {
             host: reg.host(),
         };
         std::fs::create_dir(p.components()).expect("components dir");
+        // kernel_config: from the package's boot/config-6.1.0-*-cloud-amd64. CONFIG_RD_LZ4
+        // is what the full platform's `initrd = "lz4"` needs (SW0508 without it).
         p.component(
             "boot-kernel",
             &format!(
-                "id = \"boot-kernel\"\ncategory = \"kernel\"\nsummary = \"Debian's cloud kernel\"\nstage = \"kernel\"\narch = [\"amd64\"]\n\n[[release]]\nversion = \"6.1.0\"\nimage = \"{}/test/kernel:6.1\"\nprovides = {{ kernel = \"6.1.0\" }}\nkernel_config = [\"CONFIG_CGROUPS=y\", \"CONFIG_DEVTMPFS=y\"]\n",
+                "id = \"boot-kernel\"\ncategory = \"kernel\"\nsummary = \"Debian's cloud kernel\"\nstage = \"kernel\"\narch = [\"amd64\"]\n\n[[release]]\nversion = \"6.1.0\"\nimage = \"{}/test/kernel:6.1\"\nprovides = {{ kernel = \"6.1.0\" }}\nkernel_config = [\"CONFIG_CGROUPS=y\", \"CONFIG_DEVTMPFS=y\", \"CONFIG_RD_GZIP=y\", \"CONFIG_RD_LZ4=y\"]\n",
                 p.host
             ),
         );
@@ -296,7 +298,8 @@ impl BootPlatform {
     /// waits [`DB_DELAY`] before it listens); `app`, which requires db; `flaky`, which
     /// crashes once and is restarted after a 200 ms backoff; `shutdown` (`pid = "host"`,
     /// `CAP_SYS_BOOT`), which requires both, waits until flaky's second life has begun
-    /// (a file in the shared `/run`, polled every 50 ms; no fixed sleep) and asks the init
+    /// and app has said its line (files in the shared `/run`, polled every 50 ms; no fixed
+    /// sleep: on a loaded machine app's one line once came after the poweroff) and asks the init
     /// to power off (`busybox poweroff`: SIGUSR2 to PID 1); and two onshutdown containers,
     /// `goodbye` requiring `flush`, so that shutdown runs `goodbye` first (reverse
     /// dependency order). The long-running services exit on SIGTERM (a shell trap: a
@@ -317,8 +320,8 @@ impl BootPlatform {
             "app",
             "service",
             "",
-            "",
-            "echo app started after db",
+            "binds = [\"/run:/run\"]",
+            "echo app started after db; /bin/busybox touch /run/app-said",
             "requires = { db = \"*\" }",
         );
         self.container(
@@ -334,7 +337,7 @@ impl BootPlatform {
             "service",
             "",
             "pid = \"host\"\ncapabilities = [\"CAP_SYS_BOOT\"]\nbinds = [\"/run:/run\"]",
-            "until [ -f /run/flaky-again ]; do /bin/busybox sleep 0.05; done; echo powering off; /bin/busybox poweroff",
+            "until [ -f /run/flaky-again ] && [ -f /run/app-said ]; do /bin/busybox sleep 0.05; done; echo powering off; /bin/busybox poweroff",
             "requires = { app = \"*\", flaky = \"*\" }",
         );
         self.container("flush", "onshutdown", "", "", "echo flush runs last", "");
