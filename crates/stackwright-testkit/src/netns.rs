@@ -128,12 +128,14 @@ impl NetSandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("nsenter runs (util-linux)");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(config.as_bytes())
-            .unwrap();
+        // A plugin that fails early exits without reading its config: the broken pipe is
+        // not the error, its exit status and stderr below are.
+        match child.stdin.take().unwrap().write_all(config.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                panic!("writing the config to {}: {e}", plugin.display())
+            }
+            _ => {}
+        }
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() {
