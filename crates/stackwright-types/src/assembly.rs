@@ -497,6 +497,147 @@ impl LinuxkitLayout {
     }
 }
 
+/// An assembly listing more parts than [`crate::MAX_COMPONENTS`] is refused before any
+/// of them is read.
+fn check_count(src: &SourceText, raw: &RawAssembly) -> Result<(), TypesError> {
+    let counted = raw.components.len()
+        + raw.external.len()
+        + raw.capabilities.len()
+        + raw.prefer.len()
+        + raw.files.len();
+    if counted > crate::MAX_COMPONENTS {
+        return Err(TypesError::Invalid {
+            file: src.name.clone(),
+            diagnostics: vec![Diagnostic::error(
+                diagnostic::INPUT_LIMIT,
+                format!(
+                    "the assembly lists {counted} components, capabilities and files, over the limit of {}",
+                    crate::MAX_COMPONENTS
+                ),
+            )
+            .at(src.whole())
+            .hint("no platform needs this many parts; split it or generate fewer entries")],
+        });
+    }
+    Ok(())
+}
+
+/// `[assembly]`: name, version, description, base, arch, extends, component paths.
+fn read_meta(src: &SourceText, meta: RawMeta, out: &mut AssemblyFile, diags: &mut Vec<Diagnostic>) {
+    let loc = |s: std::ops::Range<usize>| src.locate(s);
+    if let Some(n) = meta.name {
+        let l = loc(n.span());
+        if !crate::manifest::is_kebab(n.get_ref()) {
+            diags.push(
+                Diagnostic::error(
+                    diagnostic::INVALID_VALUE,
+                    format!("assembly name `{}` is not kebab-case", n.get_ref()),
+                )
+                .at(l.clone())
+                .hint("it names the output folder: use lowercase letters, digits and dashes"),
+            );
+        }
+        out.name = Some(Located::new(n.into_inner(), l));
+    }
+    if let Some(v) = meta.version {
+        match parse_version(v.get_ref()) {
+            Ok(ver) => out.version = Some(Located::new(ver, loc(v.span()))),
+            Err(e) => {
+                diags.push(Diagnostic::error(diagnostic::INVALID_VERSION, e).at(loc(v.span())))
+            }
+        }
+    }
+    out.description = meta.description;
+    if let Some(b) = meta.base {
+        let l = loc(b.span());
+        out.base = Some(Located::new(b.into_inner(), l));
+    }
+    if let Some(a) = meta.arch {
+        match a.get_ref().parse::<Arch>() {
+            Ok(arch) => out.arch = Some(Located::new(arch, loc(a.span()))),
+            Err(e) => diags.push(
+                Diagnostic::error(diagnostic::BAD_ARCH, format!("unknown architecture: {e}"))
+                    .at(loc(a.span()))
+                    .hint("use the OCI name: amd64 (not x86_64), arm64 (not aarch64)"),
+            ),
+        }
+    }
+    out.extends = meta
+        .extends
+        .into_iter()
+        .map(|e| {
+            let l = loc(e.span());
+            Located::new(e.into_inner(), l)
+        })
+        .collect();
+    out.component_paths = meta
+        .component_paths
+        .into_iter()
+        .map(|e| {
+            let l = loc(e.span());
+            Located::new(e.into_inner(), l)
+        })
+        .collect();
+}
+
+/// One `[components]` entry: a version range, or a table with a version, image, config
+/// and container fields.
+fn component_request(
+    src: &SourceText,
+    id: Spanned<String>,
+    entry: Spanned<RawEntry>,
+    diags: &mut Vec<Diagnostic>,
+) -> ComponentRequest {
+    let loc = |s: std::ops::Range<usize>| src.locate(s);
+    let location = loc(id.span());
+    let entry_loc = loc(entry.span());
+    let mut req = ComponentRequest {
+        id: id.get_ref().clone(),
+        req: None,
+        image: None,
+        config: BTreeMap::new(),
+        container: Container::default(),
+        location,
+    };
+    let version_text = match entry.into_inner() {
+        RawEntry::Version(v) => Some(v),
+        RawEntry::Detailed(d) => {
+            req.image = d.image.map(|i| Located::new(i, entry_loc.clone()));
+            if let Some(img) = &req.image {
+                if let Err(e) = crate::reference::ImageRef::parse(&img.value) {
+                    diags.push(
+                        Diagnostic::error(diagnostic::INVALID_VALUE, e.to_string())
+                            .at(entry_loc.clone()),
+                    );
+                }
+            }
+            req.config = d
+                .config
+                .into_iter()
+                .map(|(k, v)| {
+                    let l = loc(v.span());
+                    (k, Located::new(v.into_inner(), l))
+                })
+                .collect();
+            req.container = d.container.unwrap_or_default();
+            d.version
+        }
+    };
+    if let Some(v) = version_text {
+        match parse_req(&v) {
+            Ok(r) => req.req = Some(Located::new(r, entry_loc.clone())),
+            Err(e) => diags.push(
+                Diagnostic::error(
+                    diagnostic::INVALID_RANGE,
+                    format!("component `{}`: {e}", req.id),
+                )
+                .at(entry_loc.clone()),
+            ),
+        }
+    }
+    req
+}
+
 impl AssemblyFile {
     /// Whether this file says it is only a base to extend (`[assembly] base = true`).
     pub fn is_base(&self) -> bool {
@@ -521,135 +662,16 @@ impl AssemblyFile {
             })?;
         let mut diags = Vec::new();
         let loc = |s: std::ops::Range<usize>| src.locate(s);
-        let counted = raw.components.len()
-            + raw.external.len()
-            + raw.capabilities.len()
-            + raw.prefer.len()
-            + raw.files.len();
-        if counted > crate::MAX_COMPONENTS {
-            return Err(TypesError::Invalid {
-                file: src.name.clone(),
-                diagnostics: vec![Diagnostic::error(
-                    diagnostic::INPUT_LIMIT,
-                    format!(
-                        "the assembly lists {counted} components, capabilities and files, over the limit of {}",
-                        crate::MAX_COMPONENTS
-                    ),
-                )
-                .at(src.whole())
-                .hint("no platform needs this many parts; split it or generate fewer entries")],
-            });
-        }
+        check_count(src, &raw)?;
         let mut out = AssemblyFile {
             source: src.name.clone(),
             ..Default::default()
         };
         if let Some(meta) = raw.assembly {
-            if let Some(n) = meta.name {
-                let l = loc(n.span());
-                if !crate::manifest::is_kebab(n.get_ref()) {
-                    diags.push(
-                        Diagnostic::error(
-                            diagnostic::INVALID_VALUE,
-                            format!("assembly name `{}` is not kebab-case", n.get_ref()),
-                        )
-                        .at(l.clone())
-                        .hint(
-                            "it names the output folder: use lowercase letters, digits and dashes",
-                        ),
-                    );
-                }
-                out.name = Some(Located::new(n.into_inner(), l));
-            }
-            if let Some(v) = meta.version {
-                match parse_version(v.get_ref()) {
-                    Ok(ver) => out.version = Some(Located::new(ver, loc(v.span()))),
-                    Err(e) => diags
-                        .push(Diagnostic::error(diagnostic::INVALID_VERSION, e).at(loc(v.span()))),
-                }
-            }
-            out.description = meta.description;
-            if let Some(b) = meta.base {
-                let l = loc(b.span());
-                out.base = Some(Located::new(b.into_inner(), l));
-            }
-            if let Some(a) = meta.arch {
-                match a.get_ref().parse::<Arch>() {
-                    Ok(arch) => out.arch = Some(Located::new(arch, loc(a.span()))),
-                    Err(e) => diags.push(
-                        Diagnostic::error(
-                            diagnostic::BAD_ARCH,
-                            format!("unknown architecture: {e}"),
-                        )
-                        .at(loc(a.span()))
-                        .hint("use the OCI name: amd64 (not x86_64), arm64 (not aarch64)"),
-                    ),
-                }
-            }
-            out.extends = meta
-                .extends
-                .into_iter()
-                .map(|e| {
-                    let l = loc(e.span());
-                    Located::new(e.into_inner(), l)
-                })
-                .collect();
-            out.component_paths = meta
-                .component_paths
-                .into_iter()
-                .map(|e| {
-                    let l = loc(e.span());
-                    Located::new(e.into_inner(), l)
-                })
-                .collect();
+            read_meta(src, meta, &mut out, &mut diags);
         }
         for (id, entry) in raw.components {
-            let location = loc(id.span());
-            let entry_loc = loc(entry.span());
-            let mut req = ComponentRequest {
-                id: id.get_ref().clone(),
-                req: None,
-                image: None,
-                config: BTreeMap::new(),
-                container: Container::default(),
-                location,
-            };
-            let version_text = match entry.into_inner() {
-                RawEntry::Version(v) => Some(v),
-                RawEntry::Detailed(d) => {
-                    req.image = d.image.map(|i| Located::new(i, entry_loc.clone()));
-                    if let Some(img) = &req.image {
-                        if let Err(e) = crate::reference::ImageRef::parse(&img.value) {
-                            diags.push(
-                                Diagnostic::error(diagnostic::INVALID_VALUE, e.to_string())
-                                    .at(entry_loc.clone()),
-                            );
-                        }
-                    }
-                    req.config = d
-                        .config
-                        .into_iter()
-                        .map(|(k, v)| {
-                            let l = loc(v.span());
-                            (k, Located::new(v.into_inner(), l))
-                        })
-                        .collect();
-                    req.container = d.container.unwrap_or_default();
-                    d.version
-                }
-            };
-            if let Some(v) = version_text {
-                match parse_req(&v) {
-                    Ok(r) => req.req = Some(Located::new(r, entry_loc.clone())),
-                    Err(e) => diags.push(
-                        Diagnostic::error(
-                            diagnostic::INVALID_RANGE,
-                            format!("component `{}`: {e}", req.id),
-                        )
-                        .at(entry_loc.clone()),
-                    ),
-                }
-            }
+            let req = component_request(src, id, entry, &mut diags);
             out.components.insert(req.id.clone(), req);
         }
         for (name, r) in raw.capabilities {

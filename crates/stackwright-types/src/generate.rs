@@ -189,148 +189,21 @@ pub(crate) fn from_raw(
     for entry in raw {
         let at = src.locate(entry.span());
         let g = entry.into_inner();
-        let mut bad = |loc: &Location, msg: String, hint: &str| {
-            diags.push(
-                Diagnostic::error(diagnostic::BAD_GENERATE, msg)
-                    .at(loc.clone())
-                    .hint(hint),
-            )
+        let Some((target, location)) = target_of(src, &g, &at, diags) else {
+            continue;
         };
-        let (target, location) = match (&g.path, &g.container) {
-            (Some(p), None) => {
-                let loc = src.locate(p.span());
-                let path = p.get_ref().clone();
-                let file = crate::linuxkit::File {
-                    path: path.clone(),
-                    contents: Some(String::new()),
-                    mode: g.mode.clone(),
-                    ..Default::default()
-                };
-                if let Err(e) = file.check() {
-                    bad(
-                        &loc,
-                        format!("[[generate]] `{path}`: {e}"),
-                        "paths are relative to the root (etc/x.conf) with an octal mode (\"0644\")",
-                    );
-                    continue;
-                }
-                let mode = g.mode.clone().unwrap_or_else(|| "0644".to_string());
-                (Target::File { path, mode }, loc)
-            }
-            (None, Some(c)) => {
-                let loc = src.locate(c.span());
-                let field = match c.get_ref().as_str() {
-                    "command" => ContainerField::Command,
-                    "env" => ContainerField::Env,
-                    "binds" => ContainerField::Binds,
-                    other => {
-                        bad(
-                            &loc,
-                            format!("[[generate]] container = \"{other}\": not one of command, env, binds"),
-                            "a component may set its own command, or add env entries or binds",
-                        );
-                        continue;
-                    }
-                };
-                if g.mode.is_some() || g.format.is_some() {
-                    bad(
-                        &loc,
-                        "[[generate]] for a container field takes no `mode` or `format`".into(),
-                        "drop them: the value is a list of strings",
-                    );
-                    continue;
-                }
-                (Target::Container(field), loc)
-            }
-            _ => {
-                bad(
-                    &at,
-                    "[[generate]] needs exactly one of `path` (a file) or `container` (command, env, binds)".into(),
-                    "e.g. path = \"etc/my-agent/config.toml\"",
-                );
-                continue;
-            }
+        let Some(body) = body_of(src, &g, &target, &location, diags) else {
+            continue;
         };
-        let body = match (&g.template, &g.value) {
-            (Some(t), None) => {
-                if matches!(target, Target::Container(_)) {
-                    bad(
-                        &location,
-                        "[[generate]] for a container field needs `value` (a list), not `template`"
-                            .into(),
-                        "e.g. value = [\"/bin/agent\", \"--port={{ config.port }}\"]",
-                    );
-                    continue;
-                }
-                Body::Template(template_at(src, t))
-            }
-            (None, Some(v)) => {
-                let loc = src.locate(v.span());
-                if matches!(target, Target::Container(_)) && !v.get_ref().is_array() {
-                    bad(
-                        &loc,
-                        "[[generate]] for a container field needs a list of strings".into(),
-                        "e.g. value = [\"--flag={{ config.x }}\"]",
-                    );
-                    continue;
-                }
-                if matches!(target, Target::File { .. }) && !v.get_ref().is_table() {
-                    bad(
-                        &loc,
-                        "[[generate]] `value` of a file is a table".into(),
-                        "give the document as a table, or write the text with `template`",
-                    );
-                    continue;
-                }
-                Body::Value {
-                    value: v.get_ref().clone(),
-                    location: loc,
-                }
-            }
-            _ => {
-                bad(
-                    &location,
-                    "[[generate]] needs exactly one of `template` (text) or `value` (structured)"
-                        .into(),
-                    "template = \"\"\"...\"\"\" or value = { key = \"{{ config.key }}\" }",
-                );
-                continue;
-            }
-        };
-        let format = match (&g.format, &target) {
-            (Some(f), _) => match Format::parse(f.get_ref()) {
-                Some(x) => x,
-                None => {
-                    bad(
-                        &src.locate(f.span()),
-                        format!(
-                            "[[generate]] format = \"{}\": not one of text, toml, json, yaml",
-                            f.get_ref()
-                        ),
-                        "name the file's syntax; `text` is not checked",
-                    );
-                    continue;
-                }
-            },
-            (None, Target::File { path, .. }) => match (&body, Format::from_path(path)) {
-                (_, Some(f)) => f,
-                (Body::Template(_), None) => Format::Text,
-                (Body::Value { .. }, None) => {
-                    bad(
-                        &location,
-                        format!("[[generate]] `{path}`: a structured value needs a `format` (its extension names none)"),
-                        "add format = \"toml\", \"json\" or \"yaml\"",
-                    );
-                    continue;
-                }
-            },
-            (None, Target::Container(_)) => Format::Text,
+        let Some(format) = format_of(src, &g, &target, &body, &location, diags) else {
+            continue;
         };
         if format == Format::Text
             && matches!(body, Body::Value { .. })
             && matches!(target, Target::File { .. })
         {
             bad(
+                diags,
                 &location,
                 "[[generate]] a structured value cannot be written as `text`".into(),
                 "use format = \"toml\", \"json\" or \"yaml\", or a template",
@@ -346,6 +219,190 @@ pub(crate) fn from_raw(
         });
     }
     out
+}
+
+fn bad(diags: &mut Vec<Diagnostic>, loc: &Location, msg: String, hint: &str) {
+    diags.push(
+        Diagnostic::error(diagnostic::BAD_GENERATE, msg)
+            .at(loc.clone())
+            .hint(hint),
+    )
+}
+
+/// What an entry writes (a file at `path`, or a container field) and where it says so.
+fn target_of(
+    src: &SourceText,
+    g: &RawGenerate,
+    at: &Location,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Target, Location)> {
+    let found = match (&g.path, &g.container) {
+        (Some(p), None) => {
+            let loc = src.locate(p.span());
+            let path = p.get_ref().clone();
+            let file = crate::linuxkit::File {
+                path: path.clone(),
+                contents: Some(String::new()),
+                mode: g.mode.clone(),
+                ..Default::default()
+            };
+            if let Err(e) = file.check() {
+                bad(
+                    diags,
+                    &loc,
+                    format!("[[generate]] `{path}`: {e}"),
+                    "paths are relative to the root (etc/x.conf) with an octal mode (\"0644\")",
+                );
+                return None;
+            }
+            let mode = g.mode.clone().unwrap_or_else(|| "0644".to_string());
+            (Target::File { path, mode }, loc)
+        }
+        (None, Some(c)) => {
+            let loc = src.locate(c.span());
+            let field = match c.get_ref().as_str() {
+                "command" => ContainerField::Command,
+                "env" => ContainerField::Env,
+                "binds" => ContainerField::Binds,
+                other => {
+                    bad(
+                        diags,
+                        &loc,
+                        format!(
+                            "[[generate]] container = \"{other}\": not one of command, env, binds"
+                        ),
+                        "a component may set its own command, or add env entries or binds",
+                    );
+                    return None;
+                }
+            };
+            if g.mode.is_some() || g.format.is_some() {
+                bad(
+                    diags,
+                    &loc,
+                    "[[generate]] for a container field takes no `mode` or `format`".into(),
+                    "drop them: the value is a list of strings",
+                );
+                return None;
+            }
+            (Target::Container(field), loc)
+        }
+        _ => {
+            bad(
+                diags,
+                at,
+                "[[generate]] needs exactly one of `path` (a file) or `container` (command, env, binds)".into(),
+                "e.g. path = \"etc/my-agent/config.toml\"",
+            );
+            return None;
+        }
+    };
+    Some(found)
+}
+
+/// An entry's body: a template, or a structured value fitting its target.
+fn body_of(
+    src: &SourceText,
+    g: &RawGenerate,
+    target: &Target,
+    location: &Location,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Body> {
+    let body = match (&g.template, &g.value) {
+        (Some(t), None) => {
+            if matches!(target, Target::Container(_)) {
+                bad(
+                    diags,
+                    location,
+                    "[[generate]] for a container field needs `value` (a list), not `template`"
+                        .into(),
+                    "e.g. value = [\"/bin/agent\", \"--port={{ config.port }}\"]",
+                );
+                return None;
+            }
+            Body::Template(template_at(src, t))
+        }
+        (None, Some(v)) => {
+            let loc = src.locate(v.span());
+            if matches!(target, Target::Container(_)) && !v.get_ref().is_array() {
+                bad(
+                    diags,
+                    &loc,
+                    "[[generate]] for a container field needs a list of strings".into(),
+                    "e.g. value = [\"--flag={{ config.x }}\"]",
+                );
+                return None;
+            }
+            if matches!(target, Target::File { .. }) && !v.get_ref().is_table() {
+                bad(
+                    diags,
+                    &loc,
+                    "[[generate]] `value` of a file is a table".into(),
+                    "give the document as a table, or write the text with `template`",
+                );
+                return None;
+            }
+            Body::Value {
+                value: v.get_ref().clone(),
+                location: loc,
+            }
+        }
+        _ => {
+            bad(
+                diags,
+                location,
+                "[[generate]] needs exactly one of `template` (text) or `value` (structured)"
+                    .into(),
+                "template = \"\"\"...\"\"\" or value = { key = \"{{ config.key }}\" }",
+            );
+            return None;
+        }
+    };
+    Some(body)
+}
+
+/// An entry's format: as given, else from the file's extension (a template without one is
+/// text).
+fn format_of(
+    src: &SourceText,
+    g: &RawGenerate,
+    target: &Target,
+    body: &Body,
+    location: &Location,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Format> {
+    let format = match (&g.format, target) {
+        (Some(f), _) => match Format::parse(f.get_ref()) {
+            Some(x) => x,
+            None => {
+                bad(
+                    diags,
+                    &src.locate(f.span()),
+                    format!(
+                        "[[generate]] format = \"{}\": not one of text, toml, json, yaml",
+                        f.get_ref()
+                    ),
+                    "name the file's syntax; `text` is not checked",
+                );
+                return None;
+            }
+        },
+        (None, Target::File { path, .. }) => match (body, Format::from_path(path)) {
+            (_, Some(f)) => f,
+            (Body::Template(_), None) => Format::Text,
+            (Body::Value { .. }, None) => {
+                bad(
+                    diags,
+                    location,
+                    format!("[[generate]] `{path}`: a structured value needs a `format` (its extension names none)"),
+                    "add format = \"toml\", \"json\" or \"yaml\"",
+                );
+                return None;
+            }
+        },
+        (None, Target::Container(_)) => Format::Text,
+    };
+    Some(format)
 }
 
 /// An entry back in its TOML form (`Manifest::to_toml`).

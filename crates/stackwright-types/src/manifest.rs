@@ -524,170 +524,16 @@ impl Manifest {
         let mut diags = Vec::new();
         let id_loc = src.locate(raw.id.span());
         let id = raw.id.get_ref().clone();
-        if !is_kebab(&id) {
-            diags.push(
-                Diagnostic::error(
-                    diagnostic::INVALID_VALUE,
-                    format!("component id `{id}` is not kebab-case"),
-                )
-                .at(id_loc.clone())
-                .hint("use lowercase letters, digits and single dashes, e.g. `my-runtime`"),
-            );
-        }
-        if let Some(stem) = expected_id {
-            if stem != id {
-                diags.push(
-                    Diagnostic::error(
-                        diagnostic::ID_MISMATCH,
-                        format!("id `{id}` does not match the file name `{stem}.toml`"),
-                    )
-                    .at(id_loc.clone())
-                    .hint(format!(
-                        "rename the file to `{id}.toml` or set `id = \"{stem}\"`"
-                    )),
-                );
-            }
-        }
-        if raw.arch.is_empty() {
-            diags.push(
-                Diagnostic::error(diagnostic::INVALID_VALUE, "`arch` lists no architecture")
-                    .at(id_loc.clone())
-                    .hint("list at least one, e.g. arch = [\"amd64\", \"arm64\"]"),
-            );
-        }
-        if raw.releases.is_empty() {
-            diags.push(
-                Diagnostic::error(
-                    diagnostic::INVALID_VALUE,
-                    format!("component `{id}` has no [[release]]"),
-                )
-                .at(id_loc.clone())
-                .hint("add at least one [[release]] with a version"),
-            );
-        }
-        let mut config_kernel: BTreeMap<String, BTreeMap<String, KernelNeeds>> = BTreeMap::new();
-        for (key, opt) in &raw.config {
-            if let Some(default) = &opt.default {
-                if let Err((code, msg)) = opt.check(default) {
-                    diags.push(
-                        Diagnostic::error(code, format!("default of config `{key}`: {msg}"))
-                            .at(id_loc.clone())
-                            .hint("make the default satisfy the option's own type, enum and range"),
-                    );
-                }
-            }
-            for (value, needs) in &opt.kernel {
-                let typed = opt.key_value(value);
-                let ok = typed.as_ref().is_some_and(|v| opt.check(v).is_ok());
-                if !ok {
-                    diags.push(
-                        Diagnostic::error(
-                            diagnostic::INVALID_VALUE,
-                            format!("config `{key}`: kernel needs are given for `{value}`, which is not a value of this option"),
-                        )
-                        .at(id_loc.clone())
-                        .hint("key `kernel` by a value the option accepts: an enum value, true/false, or an integer in range"),
-                    );
-                    continue;
-                }
-                let mut k = KernelNeeds {
-                    location: Some(id_loc.clone()),
-                    ..KernelNeeds::default()
-                };
-                if let Some(min) = &needs.min {
-                    match parse_version(min) {
-                        Ok(v) => k.min = Some(v),
-                        Err(e) => diags.push(
-                            Diagnostic::error(
-                                diagnostic::INVALID_VERSION,
-                                format!("config `{key}`.kernel.{value}.min: {e}"),
-                            )
-                            .at(id_loc.clone()),
-                        ),
-                    }
-                }
-                for o in &needs.config {
-                    match KernelOption::parse(o, false) {
-                        Ok(o) => k.config.push(o),
-                        Err(e) => diags.push(
-                            Diagnostic::error(
-                                diagnostic::INVALID_VALUE,
-                                format!("config `{key}`: {e}"),
-                            )
-                            .at(id_loc.clone()),
-                        ),
-                    }
-                }
-                config_kernel
-                    .entry(key.clone())
-                    .or_default()
-                    .insert(value.clone(), k);
-            }
-            if opt.allowed.is_some() && opt.ty != ConfigType::String {
-                diags.push(
-                    Diagnostic::error(
-                        diagnostic::INVALID_VALUE,
-                        format!("config `{key}`: `enum` only applies to strings"),
-                    )
-                    .at(id_loc.clone()),
-                );
-            }
-        }
+        check_identity(&raw, &id, &id_loc, expected_id, &mut diags);
+        let config_kernel = config_kernel_from_raw(&raw.config, &id_loc, &mut diags);
         let (package, package_loc) = package::package_from_raw(src, raw.package, &mut diags);
-        let service = raw.service.map(|sv| {
-            let at = src.locate(sv.span());
-            let sv = sv.into_inner();
-            if raw.stage != Stage::Service {
-                diags.push(
-                    Diagnostic::error(
-                        diagnostic::INVALID_VALUE,
-                        format!(
-                            "`[service]` applies to services, but `{id}` has stage = \"{}\"",
-                            raw.stage.as_str()
-                        ),
-                    )
-                    .at(at.clone())
-                    .hint("drop [service], or set stage = \"service\""),
-                );
-            }
-            for p in sv.problems() {
-                diags.push(
-                    Diagnostic::error(diagnostic::INVALID_VALUE, format!("[service]: {p}"))
-                        .at(at.clone())
-                        .hint("see docs/manifest-format.md, section [service]"),
-                );
-            }
-            sv
-        });
+        let service = raw
+            .service
+            .map(|sv| service_from_raw(src, sv, &id, raw.stage, &mut diags));
         let generate = crate::generate::from_raw(src, raw.generate, &mut diags);
-        let built_into = raw.built_into.map(|b| {
-            let name = b.get_ref().clone();
-            if !is_kebab(&name) || name == id {
-                diags.push(
-                    Diagnostic::error(
-                        diagnostic::INVALID_VALUE,
-                        format!("`built_into = \"{name}\"` must name another component"),
-                    )
-                    .at(src.locate(b.span()))
-                    .hint("name the component whose process this part runs in, e.g. built_into = \"dockerd\""),
-                );
-            }
-            name
-        });
-        if built_into.is_some() {
-            for r in &raw.releases {
-                if let Some(img) = &r.image {
-                    diags.push(
-                        Diagnostic::error(
-                            diagnostic::INVALID_VALUE,
-                            format!("`{id}` is built into another component but release {} names an image", r.version.get_ref()),
-                        )
-                        .at(src.locate(img.span()))
-                        .hint("drop `image` (a built-in part runs in its host's process), or drop `built_into`"),
-                    );
-                }
-            }
-        }
+        let built_into = raw
+            .built_into
+            .map(|b| built_into_from_raw(src, b, &id, &raw.releases, &mut diags));
         let mut releases = Vec::new();
         let mut seen = BTreeMap::new();
         for r in raw.releases {
@@ -977,6 +823,214 @@ pub fn is_kebab(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && !s.contains("--")
         && !s.ends_with('-')
+}
+
+/// The manifest's identity: a kebab-case `id` matching the file name, at least one
+/// architecture and one release.
+fn check_identity(
+    raw: &RawManifest,
+    id: &str,
+    id_loc: &Location,
+    expected_id: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if !is_kebab(id) {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("component id `{id}` is not kebab-case"),
+            )
+            .at(id_loc.clone())
+            .hint("use lowercase letters, digits and single dashes, e.g. `my-runtime`"),
+        );
+    }
+    if let Some(stem) = expected_id {
+        if stem != id {
+            diags.push(
+                Diagnostic::error(
+                    diagnostic::ID_MISMATCH,
+                    format!("id `{id}` does not match the file name `{stem}.toml`"),
+                )
+                .at(id_loc.clone())
+                .hint(format!(
+                    "rename the file to `{id}.toml` or set `id = \"{stem}\"`"
+                )),
+            );
+        }
+    }
+    if raw.arch.is_empty() {
+        diags.push(
+            Diagnostic::error(diagnostic::INVALID_VALUE, "`arch` lists no architecture")
+                .at(id_loc.clone())
+                .hint("list at least one, e.g. arch = [\"amd64\", \"arm64\"]"),
+        );
+    }
+    if raw.releases.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("component `{id}` has no [[release]]"),
+            )
+            .at(id_loc.clone())
+            .hint("add at least one [[release]] with a version"),
+        );
+    }
+}
+
+/// Checks each `[config.X]` option (its default, `enum` on strings) and collects its
+/// config-conditional kernel needs, option → value → needs.
+fn config_kernel_from_raw(
+    config: &BTreeMap<String, ConfigOption>,
+    id_loc: &Location,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, BTreeMap<String, KernelNeeds>> {
+    let mut config_kernel: BTreeMap<String, BTreeMap<String, KernelNeeds>> = BTreeMap::new();
+    for (key, opt) in config {
+        if let Some(default) = &opt.default {
+            if let Err((code, msg)) = opt.check(default) {
+                diags.push(
+                    Diagnostic::error(code, format!("default of config `{key}`: {msg}"))
+                        .at(id_loc.clone())
+                        .hint("make the default satisfy the option's own type, enum and range"),
+                );
+            }
+        }
+        for (value, needs) in &opt.kernel {
+            let typed = opt.key_value(value);
+            let ok = typed.as_ref().is_some_and(|v| opt.check(v).is_ok());
+            if !ok {
+                diags.push(
+                    Diagnostic::error(
+                        diagnostic::INVALID_VALUE,
+                        format!("config `{key}`: kernel needs are given for `{value}`, which is not a value of this option"),
+                    )
+                    .at(id_loc.clone())
+                    .hint("key `kernel` by a value the option accepts: an enum value, true/false, or an integer in range"),
+                );
+                continue;
+            }
+            let k = config_kernel_needs(key, value, needs, id_loc, diags);
+            config_kernel
+                .entry(key.clone())
+                .or_default()
+                .insert(value.clone(), k);
+        }
+        if opt.allowed.is_some() && opt.ty != ConfigType::String {
+            diags.push(
+                Diagnostic::error(
+                    diagnostic::INVALID_VALUE,
+                    format!("config `{key}`: `enum` only applies to strings"),
+                )
+                .at(id_loc.clone()),
+            );
+        }
+    }
+    config_kernel
+}
+
+/// The kernel needs of config `key` set to `value` (its `min` and `config` parsed).
+fn config_kernel_needs(
+    key: &str,
+    value: &str,
+    needs: &RawKernelNeeds,
+    id_loc: &Location,
+    diags: &mut Vec<Diagnostic>,
+) -> KernelNeeds {
+    let mut k = KernelNeeds {
+        location: Some(id_loc.clone()),
+        ..KernelNeeds::default()
+    };
+    if let Some(min) = &needs.min {
+        match parse_version(min) {
+            Ok(v) => k.min = Some(v),
+            Err(e) => diags.push(
+                Diagnostic::error(
+                    diagnostic::INVALID_VERSION,
+                    format!("config `{key}`.kernel.{value}.min: {e}"),
+                )
+                .at(id_loc.clone()),
+            ),
+        }
+    }
+    for o in &needs.config {
+        match KernelOption::parse(o, false) {
+            Ok(o) => k.config.push(o),
+            Err(e) => diags.push(
+                Diagnostic::error(diagnostic::INVALID_VALUE, format!("config `{key}`: {e}"))
+                    .at(id_loc.clone()),
+            ),
+        }
+    }
+    k
+}
+
+/// `[service]`: only for services, and without problems of its own.
+fn service_from_raw(
+    src: &SourceText,
+    sv: Spanned<crate::boot::Service>,
+    id: &str,
+    stage: Stage,
+    diags: &mut Vec<Diagnostic>,
+) -> crate::boot::Service {
+    let at = src.locate(sv.span());
+    let sv = sv.into_inner();
+    if stage != Stage::Service {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!(
+                    "`[service]` applies to services, but `{id}` has stage = \"{}\"",
+                    stage.as_str()
+                ),
+            )
+            .at(at.clone())
+            .hint("drop [service], or set stage = \"service\""),
+        );
+    }
+    for p in sv.problems() {
+        diags.push(
+            Diagnostic::error(diagnostic::INVALID_VALUE, format!("[service]: {p}"))
+                .at(at.clone())
+                .hint("see docs/manifest-format.md, section [service]"),
+        );
+    }
+    sv
+}
+
+/// `built_into`: another component, and then no release names an image.
+fn built_into_from_raw(
+    src: &SourceText,
+    b: Spanned<String>,
+    id: &str,
+    releases: &[RawRelease],
+    diags: &mut Vec<Diagnostic>,
+) -> String {
+    let name = b.get_ref().clone();
+    if !is_kebab(&name) || name == id {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("`built_into = \"{name}\"` must name another component"),
+            )
+            .at(src.locate(b.span()))
+            .hint(
+                "name the component whose process this part runs in, e.g. built_into = \"dockerd\"",
+            ),
+        );
+    }
+    for r in releases {
+        if let Some(img) = &r.image {
+            diags.push(
+                Diagnostic::error(
+                    diagnostic::INVALID_VALUE,
+                    format!("`{id}` is built into another component but release {} names an image", r.version.get_ref()),
+                )
+                .at(src.locate(img.span()))
+                .hint("drop `image` (a built-in part runs in its host's process), or drop `built_into`"),
+            );
+        }
+    }
+    name
 }
 
 fn release_from_raw(

@@ -400,184 +400,13 @@ pub(crate) fn files_from_raw(
     let mut out = Vec::new();
     for f in raw {
         let location = src.locate(f.url.span());
-        let arch = *f.arch.get_ref();
-        if !archs.contains(&arch) {
-            diags.push(
-                Diagnostic::error(
-                    diagnostic::INVALID_VALUE,
-                    format!("release {version}: a file for `{arch}`, which this component does not list in `arch`"),
-                )
-                .at(src.locate(f.arch.span()))
-                .hint(format!(
-                    "use one of: {}, or add `{arch}` to the component's `arch`",
-                    archs.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
-                )),
-            );
-        }
-        let url = f.url.get_ref().clone();
-        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        if !scheme_ok || url.contains(char::is_whitespace) || url.len() < 10 {
-            diags.push(
-                Diagnostic::error(
-                    diagnostic::INVALID_VALUE,
-                    format!("`{url}` is not an http(s) URL"),
-                )
-                .at(location.clone())
-                .hint(
-                    "give the upstream download URL, e.g. https://github.com/…/releases/download/…",
-                ),
-            );
-        }
-        let sha256 = match &f.sha256 {
-            Some(s) => match Sha256::parse(s.get_ref()) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    diags.push(
-                        Diagnostic::error(diagnostic::INVALID_VALUE, e)
-                            .at(src.locate(s.span()))
-                            .hint("copy the digest from the upstream checksum file; lowercase it if needed"),
-                    );
-                    None
-                }
-            },
-            None => {
-                if !unverified.iter().any(|u| u.contains(version)) {
-                    diags.push(
-                        Diagnostic::error(
-                            diagnostic::INVALID_VALUE,
-                            format!("release {version}: `{url}` has no sha256 and the release is not listed in `unverified`"),
-                        )
-                        .at(location.clone())
-                        .hint(format!(
-                            "add `sha256` (and `checksum_source`), or say why there is none: unverified = [\"release {version}: no upstream checksum for …\"]"
-                        )),
-                    );
-                }
-                None
-            }
-        };
-        if sha256.is_some() && f.checksum_source.is_none() {
-            // Facts are real: a checksum needs its source.
-            diags.push(
-                Diagnostic::error(
-                    diagnostic::INVALID_VALUE,
-                    format!("release {version}: the sha256 of `{url}` has no `checksum_source`"),
-                )
-                .at(location.clone())
-                .hint("name where the sha256 was read, e.g. the upstream .sha256sum URL or kubespray's checksums.yml at a commit"),
-            );
-        }
+        let (arch, url) = arch_and_url(src, &f, archs, version, &location, diags);
+        let sha256 = sha256_of(src, &f, version, unverified, &url, &location, diags);
         let format = *f.format.get_ref();
         let layout = if format.is_archive() {
-            if let Some(p) = &f.path {
-                diags.push(
-                    Diagnostic::error(
-                        diagnostic::INVALID_VALUE,
-                        format!("`path` applies to format = \"binary\", not \"{format}\""),
-                    )
-                    .at(src.locate(p.span()))
-                    .hint("say which members to take with extract = [{ from = \"…\", to = \"usr/bin/\" }]"),
-                );
-            }
-            if f.extract.is_empty() {
-                diags.push(
-                    Diagnostic::error(
-                        diagnostic::INVALID_VALUE,
-                        format!(
-                            "a {format} file needs `extract` rules saying which members to take"
-                        ),
-                    )
-                    .at(src.locate(f.format.span()))
-                    .hint("e.g. extract = [{ from = \"bin/\", to = \"usr/bin/\" }]"),
-                );
-            }
-            let mut rules = Vec::new();
-            for e in &f.extract {
-                let loc = src.locate(e.span());
-                let r = e.get_ref();
-                let from = normalize_member(&r.from).to_string();
-                let mut ok = true;
-                for (what, p) in [("from", &from), ("to", &r.to)] {
-                    if let Err(msg) = check_image_path(p, true) {
-                        ok = false;
-                        diags.push(
-                            Diagnostic::error(
-                                diagnostic::INVALID_VALUE,
-                                format!("extract `{what}`: {msg}"),
-                            )
-                            .at(loc.clone())
-                            .hint(
-                                "paths are relative, e.g. { from = \"bin/\", to = \"usr/bin/\" }",
-                            ),
-                        );
-                    }
-                }
-                if ok && from.ends_with('/') && !r.to.ends_with('/') {
-                    diags.push(
-                        Diagnostic::error(
-                            diagnostic::INVALID_VALUE,
-                            format!("extract: `from = \"{from}\"` takes a directory, so `to` must end in `/` too"),
-                        )
-                        .at(loc.clone())
-                        .hint(format!("write to = \"{}/\"", r.to)),
-                    );
-                }
-                let mode = r
-                    .mode
-                    .as_deref()
-                    .map(|m| mode_of(src, Some(m), &loc, Mode(0o755), diags));
-                rules.push(Extract {
-                    from,
-                    to: r.to.clone(),
-                    mode,
-                });
-            }
-            FileLayout::Extract(rules)
+            archive_layout(src, &f, format, diags)
         } else {
-            if let Some(e) = f.extract.first() {
-                diags.push(
-                    Diagnostic::error(
-                        diagnostic::INVALID_VALUE,
-                        "`extract` applies to archives and debs, not format = \"binary\"",
-                    )
-                    .at(src.locate(e.span()))
-                    .hint("a binary is placed with path = \"usr/bin/NAME\" and mode = \"0755\""),
-                );
-            }
-            let path = match &f.path {
-                Some(p) => {
-                    if let Err(msg) = check_image_path(p.get_ref(), false) {
-                        diags.push(
-                            Diagnostic::error(diagnostic::INVALID_VALUE, msg)
-                                .at(src.locate(p.span()))
-                                .hint("e.g. path = \"usr/bin/kubelet\""),
-                        );
-                    }
-                    p.get_ref().clone()
-                }
-                None => {
-                    diags.push(
-                        Diagnostic::error(
-                            diagnostic::INVALID_VALUE,
-                            "a binary file needs `path`: where it goes in the image",
-                        )
-                        .at(src.locate(f.format.span()))
-                        .hint("e.g. path = \"usr/bin/kubelet\", mode = \"0755\""),
-                    );
-                    String::new()
-                }
-            };
-            let mode = match &f.mode {
-                Some(m) => mode_of(
-                    src,
-                    Some(m.get_ref()),
-                    &src.locate(m.span()),
-                    Mode(0o755),
-                    diags,
-                ),
-                None => Mode(0o755),
-            };
-            FileLayout::Binary { path, mode }
+            binary_layout(src, &f, diags)
         };
         if let (Some(mode), true) = (&f.mode, format.is_archive()) {
             diags.push(
@@ -600,6 +429,224 @@ pub(crate) fn files_from_raw(
         });
     }
     out
+}
+
+/// A release file's architecture (one the release runs on) and URL (http or https).
+fn arch_and_url(
+    src: &SourceText,
+    f: &RawReleaseFile,
+    archs: &[Arch],
+    version: &str,
+    location: &Location,
+    diags: &mut Vec<Diagnostic>,
+) -> (Arch, String) {
+    let arch = *f.arch.get_ref();
+    if !archs.contains(&arch) {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("release {version}: a file for `{arch}`, which this component does not list in `arch`"),
+            )
+            .at(src.locate(f.arch.span()))
+            .hint(format!(
+                "use one of: {}, or add `{arch}` to the component's `arch`",
+                archs.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+        );
+    }
+    let url = f.url.get_ref().clone();
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !scheme_ok || url.contains(char::is_whitespace) || url.len() < 10 {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("`{url}` is not an http(s) URL"),
+            )
+            .at(location.clone())
+            .hint("give the upstream download URL, e.g. https://github.com/…/releases/download/…"),
+        );
+    }
+    (arch, url)
+}
+
+/// A release file's sha256, with its `checksum_source`; without one, the release must be
+/// listed in `unverified`.
+fn sha256_of(
+    src: &SourceText,
+    f: &RawReleaseFile,
+    version: &str,
+    unverified: &[String],
+    url: &str,
+    location: &Location,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Sha256> {
+    let sha256 = match &f.sha256 {
+        Some(s) => match Sha256::parse(s.get_ref()) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(diagnostic::INVALID_VALUE, e)
+                        .at(src.locate(s.span()))
+                        .hint("copy the digest from the upstream checksum file; lowercase it if needed"),
+                );
+                None
+            }
+        },
+        None => {
+            if !unverified.iter().any(|u| u.contains(version)) {
+                diags.push(
+                    Diagnostic::error(
+                        diagnostic::INVALID_VALUE,
+                        format!("release {version}: `{url}` has no sha256 and the release is not listed in `unverified`"),
+                    )
+                    .at(location.clone())
+                    .hint(format!(
+                        "add `sha256` (and `checksum_source`), or say why there is none: unverified = [\"release {version}: no upstream checksum for …\"]"
+                    )),
+                );
+            }
+            None
+        }
+    };
+    if sha256.is_some() && f.checksum_source.is_none() {
+        // Facts are real: a checksum needs its source.
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("release {version}: the sha256 of `{url}` has no `checksum_source`"),
+            )
+            .at(location.clone())
+            .hint("name where the sha256 was read, e.g. the upstream .sha256sum URL or kubespray's checksums.yml at a commit"),
+        );
+    }
+    sha256
+}
+
+/// An archive's (or deb's) layout: its `extract` rules, and no `path`.
+fn archive_layout(
+    src: &SourceText,
+    f: &RawReleaseFile,
+    format: FileFormat,
+    diags: &mut Vec<Diagnostic>,
+) -> FileLayout {
+    if let Some(p) = &f.path {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("`path` applies to format = \"binary\", not \"{format}\""),
+            )
+            .at(src.locate(p.span()))
+            .hint("say which members to take with extract = [{ from = \"…\", to = \"usr/bin/\" }]"),
+        );
+    }
+    if f.extract.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                format!("a {format} file needs `extract` rules saying which members to take"),
+            )
+            .at(src.locate(f.format.span()))
+            .hint("e.g. extract = [{ from = \"bin/\", to = \"usr/bin/\" }]"),
+        );
+    }
+    let rules = extract_rules(src, &f.extract, diags);
+    FileLayout::Extract(rules)
+}
+
+/// `extract` rules: relative paths, a directory taken into a directory.
+fn extract_rules(
+    src: &SourceText,
+    extract: &[Spanned<RawExtract>],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Extract> {
+    let mut rules = Vec::new();
+    for e in extract {
+        let loc = src.locate(e.span());
+        let r = e.get_ref();
+        let from = normalize_member(&r.from).to_string();
+        let mut ok = true;
+        for (what, p) in [("from", &from), ("to", &r.to)] {
+            if let Err(msg) = check_image_path(p, true) {
+                ok = false;
+                diags.push(
+                    Diagnostic::error(
+                        diagnostic::INVALID_VALUE,
+                        format!("extract `{what}`: {msg}"),
+                    )
+                    .at(loc.clone())
+                    .hint("paths are relative, e.g. { from = \"bin/\", to = \"usr/bin/\" }"),
+                );
+            }
+        }
+        if ok && from.ends_with('/') && !r.to.ends_with('/') {
+            diags.push(
+                Diagnostic::error(
+                    diagnostic::INVALID_VALUE,
+                    format!("extract: `from = \"{from}\"` takes a directory, so `to` must end in `/` too"),
+                )
+                .at(loc.clone())
+                .hint(format!("write to = \"{}/\"", r.to)),
+            );
+        }
+        let mode = r
+            .mode
+            .as_deref()
+            .map(|m| mode_of(src, Some(m), &loc, Mode(0o755), diags));
+        rules.push(Extract {
+            from,
+            to: r.to.clone(),
+            mode,
+        });
+    }
+    rules
+}
+
+/// A binary's layout: its `path` and `mode`, and no `extract`.
+fn binary_layout(src: &SourceText, f: &RawReleaseFile, diags: &mut Vec<Diagnostic>) -> FileLayout {
+    if let Some(e) = f.extract.first() {
+        diags.push(
+            Diagnostic::error(
+                diagnostic::INVALID_VALUE,
+                "`extract` applies to archives and debs, not format = \"binary\"",
+            )
+            .at(src.locate(e.span()))
+            .hint("a binary is placed with path = \"usr/bin/NAME\" and mode = \"0755\""),
+        );
+    }
+    let path = match &f.path {
+        Some(p) => {
+            if let Err(msg) = check_image_path(p.get_ref(), false) {
+                diags.push(
+                    Diagnostic::error(diagnostic::INVALID_VALUE, msg)
+                        .at(src.locate(p.span()))
+                        .hint("e.g. path = \"usr/bin/kubelet\""),
+                );
+            }
+            p.get_ref().clone()
+        }
+        None => {
+            diags.push(
+                Diagnostic::error(
+                    diagnostic::INVALID_VALUE,
+                    "a binary file needs `path`: where it goes in the image",
+                )
+                .at(src.locate(f.format.span()))
+                .hint("e.g. path = \"usr/bin/kubelet\", mode = \"0755\""),
+            );
+            String::new()
+        }
+    };
+    let mode = match &f.mode {
+        Some(m) => mode_of(
+            src,
+            Some(m.get_ref()),
+            &src.locate(m.span()),
+            Mode(0o755),
+            diags,
+        ),
+        None => Mode(0o755),
+    };
+    FileLayout::Binary { path, mode }
 }
 
 /// Checks `[package]`.
