@@ -19,18 +19,57 @@ pub struct Violation {
     pub message: String,
 }
 
-struct Present<'p> {
+/// A component the resolution installs or records as external.
+struct Presence<'p> {
     version: Version,
     external: bool,
     provides: Vec<(&'p str, Version)>,
     details: ReleaseDetails<'p>,
 }
 
+type Present<'p> = BTreeMap<&'p str, Presence<'p>>;
+
 /// Every rule `res` breaks for `req` (empty when it is a valid resolution).
 pub fn verify<P: Provider + ?Sized>(p: &P, req: &Request, res: &Resolution) -> Vec<Violation> {
     let mut out = Vec::new();
-    let mut v = |rule: u8, message: String| out.push(Violation { rule, message });
-    let mut present: BTreeMap<&str, Present<'_>> = BTreeMap::new();
+    let present = present(p, req, res, &mut out);
+    check_asks(req, &present, &mut out);
+    let kernel: Vec<(&str, &Presence<'_>)> = present
+        .iter()
+        .filter(|(_, pr)| {
+            pr.provides
+                .iter()
+                .any(|(c, _)| *c == crate::KERNEL_CAPABILITY)
+        })
+        .map(|(id, pr)| (*id, pr))
+        .collect();
+    for (id, pr) in &present {
+        if pr.external {
+            continue;
+        }
+        check_edges(id, pr, &present, &mut out);
+        check_kernel(id, pr, &kernel, &mut out);
+    }
+    check_one(p, &present, &mut out);
+    out.sort();
+    out
+}
+
+fn violation(out: &mut Vec<Violation>, rule: u8, message: String) {
+    out.push(Violation { rule, message });
+}
+
+/// What `res` installs and records as external, each with its release details; rules 1, 5
+/// and 7 about each one alone (known, supports the arch, not excluded, privileged only as
+/// the policy allows, not both external and installed).
+fn present<'p, P: Provider + ?Sized>(
+    p: &'p P,
+    req: &Request,
+    res: &'p Resolution,
+    out: &mut Vec<Violation>,
+) -> Present<'p> {
+    let mut v = |rule: u8, message: String| violation(out, rule, message);
+    let mut present: Present<'p> = BTreeMap::new();
     let all = res
         .components
         .iter()
@@ -80,7 +119,7 @@ pub fn verify<P: Provider + ?Sized>(p: &P, req: &Request, res: &Resolution) -> V
         provides.push((id, version.clone()));
         present.insert(
             id,
-            Present {
+            Presence {
                 version,
                 external,
                 provides,
@@ -88,23 +127,27 @@ pub fn verify<P: Provider + ?Sized>(p: &P, req: &Request, res: &Resolution) -> V
             },
         );
     }
-    // Who provides `name` at a version in `range`, among what is present.
-    let meets = |present: &BTreeMap<&str, Present<'_>>,
-                 name: &str,
-                 range: &Range<'_>,
-                 skip: &str|
-     -> Vec<String> {
-        present
-            .iter()
-            .filter(|(id, _)| **id != skip)
-            .filter(|(_, pr)| {
-                pr.provides
-                    .iter()
-                    .any(|(c, pv)| *c == name && range.contains(pv))
-            })
-            .map(|(id, _)| id.to_string())
-            .collect()
-    };
+    present
+}
+
+/// Who provides `name` at a version in `range`, among what is present (`skip` aside).
+fn meets(present: &Present<'_>, name: &str, range: &Range<'_>, skip: &str) -> Vec<String> {
+    present
+        .iter()
+        .filter(|(id, _)| **id != skip)
+        .filter(|(_, pr)| {
+            pr.provides
+                .iter()
+                .any(|(c, pv)| *c == name && range.contains(pv))
+        })
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
+/// Rules 1 and 2 for what the request asks: components in their ranges, externals
+/// recorded, capabilities (and what booting needs) provided.
+fn check_asks(req: &Request, present: &Present<'_>, out: &mut Vec<Violation>) {
+    let mut v = |rule: u8, message: String| violation(out, rule, message);
     for (id, a) in &req.components {
         match present.get(id.as_str()) {
             Some(pr) if Range::Req(&a.range).contains(&pr.version) => {}
@@ -125,7 +168,7 @@ pub fn verify<P: Provider + ?Sized>(p: &P, req: &Request, res: &Resolution) -> V
         }
     }
     for (cap, a) in &req.capabilities {
-        if meets(&present, cap, &Range::Req(&a.range), "").is_empty() {
+        if meets(present, cap, &Range::Req(&a.range), "").is_empty() {
             v(
                 2,
                 format!("nothing provides the asked capability {cap} {}", a.range),
@@ -133,96 +176,105 @@ pub fn verify<P: Provider + ?Sized>(p: &P, req: &Request, res: &Resolution) -> V
         }
     }
     for cap in &req.bootable {
-        if meets(&present, cap, &Range::Req(&semver::VersionReq::STAR), "").is_empty() {
+        if meets(present, cap, &Range::Req(&semver::VersionReq::STAR), "").is_empty() {
             v(
                 2,
                 format!("nothing provides {cap}, which the platform needs to boot"),
             );
         }
     }
-    let kernel: Vec<(&str, &Present<'_>)> = present
-        .iter()
-        .filter(|(_, pr)| {
-            pr.provides
-                .iter()
-                .any(|(c, _)| *c == crate::KERNEL_CAPABILITY)
-        })
-        .map(|(id, pr)| (*id, pr))
-        .collect();
-    for (id, pr) in &present {
-        if pr.external {
+}
+
+/// Rules 2 and 3 for the edges of installed component `id`: requirements met, no
+/// conflict present, constrains held.
+fn check_edges(id: &str, pr: &Presence<'_>, present: &Present<'_>, out: &mut Vec<Violation>) {
+    let mut v = |rule: u8, message: String| violation(out, rule, message);
+    for e in &pr.details.edges {
+        let hits = |skip: &str| meets(present, e.name, &e.range, skip);
+        match e.kind {
+            DepKind::Requires => {
+                if hits("").is_empty() {
+                    v(
+                        2,
+                        format!(
+                            "{id} {} requires {} {}, unmet",
+                            pr.version,
+                            e.name,
+                            e.range.to_text()
+                        ),
+                    );
+                }
+            }
+            DepKind::Conflicts => {
+                for other in hits(id) {
+                    v(3, format!("{id} {} conflicts with {other}", pr.version));
+                }
+            }
+            DepKind::Constrains => {
+                for (oid, opr) in present {
+                    if *oid == id {
+                        continue;
+                    }
+                    for (c, pv) in &opr.provides {
+                        if *c == e.name && !e.range.contains(pv) {
+                            v(
+                                3,
+                                format!(
+                                    "{id} {} constrains {} to {}, but {oid} gives {pv}",
+                                    pr.version,
+                                    e.name,
+                                    e.range.to_text()
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            DepKind::Recommends => {}
+        }
+    }
+}
+
+/// Rule 6 for installed component `id`: every kernel present is new enough and built with
+/// the options it needs.
+fn check_kernel(
+    id: &str,
+    pr: &Presence<'_>,
+    kernel: &[(&str, &Presence<'_>)],
+    out: &mut Vec<Violation>,
+) {
+    for (kid, k) in kernel {
+        if *kid == id {
             continue;
         }
-        for e in &pr.details.edges {
-            let hits = |skip: &str| meets(&present, e.name, &e.range, skip);
-            match e.kind {
-                DepKind::Requires => {
-                    if hits("").is_empty() {
-                        v(
-                            2,
-                            format!(
-                                "{id} {} requires {} {}, unmet",
-                                pr.version,
-                                e.name,
-                                e.range.to_text()
-                            ),
-                        );
-                    }
-                }
-                DepKind::Conflicts => {
-                    for other in hits(id) {
-                        v(3, format!("{id} {} conflicts with {other}", pr.version));
-                    }
-                }
-                DepKind::Constrains => {
-                    for (oid, opr) in &present {
-                        if oid == id {
-                            continue;
-                        }
-                        for (c, pv) in &opr.provides {
-                            if *c == e.name && !e.range.contains(pv) {
-                                v(
-                                    3,
-                                    format!(
-                                        "{id} {} constrains {} to {}, but {oid} gives {pv}",
-                                        pr.version,
-                                        e.name,
-                                        e.range.to_text()
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                }
-                DepKind::Recommends => {}
+        let kver = k
+            .provides
+            .iter()
+            .find(|(c, _)| *c == crate::KERNEL_CAPABILITY)
+            .map(|(_, pv)| pv.clone())
+            .unwrap_or_else(|| k.version.clone());
+        if let Some(min) = pr.details.kernel_min {
+            let plain = Version::new(kver.major, kver.minor, kver.patch);
+            if &plain < min {
+                violation(
+                    out,
+                    6,
+                    format!("{id} needs kernel >= {min}, {kid} is {kver}"),
+                );
             }
         }
-        for (kid, k) in &kernel {
-            if kid == id {
-                continue;
-            }
-            let kver = k
-                .provides
-                .iter()
-                .find(|(c, _)| *c == crate::KERNEL_CAPABILITY)
-                .map(|(_, pv)| pv.clone())
-                .unwrap_or_else(|| k.version.clone());
-            if let Some(min) = pr.details.kernel_min {
-                let plain = Version::new(kver.major, kver.minor, kver.patch);
-                if &plain < min {
-                    v(6, format!("{id} needs kernel >= {min}, {kid} is {kver}"));
-                }
-            }
-            for need in pr.details.kernel_needs {
-                if !has_option(k.details.kernel_config, need) {
-                    v(6, format!("{id} needs {need}, which {kid} lacks"));
-                }
+        for need in pr.details.kernel_needs {
+            if !has_option(k.details.kernel_config, need) {
+                violation(out, 6, format!("{id} needs {need}, which {kid} lacks"));
             }
         }
     }
-    // `one` capabilities.
+}
+
+/// Rule 4: a `one` capability has at most one provider present.
+fn check_one<P: Provider + ?Sized>(p: &P, present: &Present<'_>, out: &mut Vec<Violation>) {
     let mut by_cap: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (id, pr) in &present {
+    for (id, pr) in present {
         for (c, _) in &pr.provides {
             if *c != *id {
                 by_cap.entry(c).or_default().push(id);
@@ -231,14 +283,13 @@ pub fn verify<P: Provider + ?Sized>(p: &P, req: &Request, res: &Resolution) -> V
     }
     for (cap, ids) in by_cap {
         if ids.len() > 1 && p.capability(cap).is_some_and(|c| c.one) {
-            v(
+            violation(
+                out,
                 4,
                 format!("{cap} has several providers: {}", ids.join(", ")),
             );
         }
     }
-    out.sort();
-    out
 }
 
 fn has_option(built: &[KernelOption], need: &KernelOption) -> bool {

@@ -5,7 +5,7 @@
 //! their ends, and the whole is written as a short derivation, depth first from what the
 //! request asks, ending in "so … cannot be assembled together".
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use stackwright_types::Location;
 
@@ -13,27 +13,53 @@ use crate::provider::{Provider, Range};
 use crate::refusal::{Explanation, Fact};
 use crate::search::{AskKind, Forbid, Solver, Var, NONE, PKG_GROUP};
 
-use super::proof::{Proof, ReqFact};
+use super::proof::{ExclFact, Proof, ReqFact};
 
 /// Derivation lines shown before "and N more causes".
 const MAX_LINES: usize = 12;
 /// Links of a chain shown before eliding the middle.
 const MAX_LINKS: usize = 4;
 
-/// Writes the derivation of `proof`.
+/// Writes the derivation of `proof`: the asks, then depth first what they reach (chains of
+/// requirements, exclusions), then the `one` capabilities, then the summary.
 pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'_>) -> Explanation {
     let Proof {
         reqs,
         excls,
         amo,
-        removed: removed_per,
+        removed,
         used_ext,
     } = proof;
+    let mut out = Render {
+        lines: Vec::new(),
+        facts: Vec::new(),
+        labels: labels(s, &reqs),
+        hidden: 0,
+    };
+    let asked = render_asks(s, &mut out, &reqs, &removed, &used_ext);
+    let mut walk = Walk {
+        graph: Graph::new(s, &reqs, &excls, &amo),
+        queue: start_queue(s, &reqs, &asked.order),
+        reqs: &reqs,
+        excls: &excls,
+        removed: &removed,
+        done_req: BTreeSet::new(),
+        done_excl: BTreeSet::new(),
+        visited: BTreeSet::new(),
+    };
+    walk.run(s, &mut out);
+    render_capabilities(s, &mut out, &amo);
+    finish(out, asked)
+}
 
-    // 3. Labels: a set of releases equal to what an ask or edge selected is written with
-    // that range (`kubelet ~1.36`) rather than as a list.
+/// Labels: a set of releases equal to what an ask or edge selected is written with that
+/// range (`kubelet ~1.36`) rather than as a list.
+fn labels<P: Provider + ?Sized>(
+    s: &Solver<'_, P>,
+    reqs: &[ReqFact<'_>],
+) -> Vec<(BTreeSet<Var>, String)> {
     let mut labels: Vec<(BTreeSet<Var>, String)> = Vec::new();
-    for r in &reqs {
+    for r in reqs {
         let mut by_pkg: BTreeMap<u32, BTreeSet<Var>> = BTreeMap::new();
         for &c in &r.cands {
             by_pkg.entry(s.vars[c as usize].name).or_default().insert(c);
@@ -44,78 +70,46 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
             }
         }
     }
+    labels
+}
 
-    // 4. Render, depth first from the asks.
-    let mut out = Render {
-        lines: Vec::new(),
-        facts: Vec::new(),
-        labels,
-        hidden: 0,
+/// What the request asked, as the derivation starts and ends with it.
+struct Asked {
+    /// The requirements that are asks, in ask order.
+    order: Vec<usize>,
+    /// Each ask as the summary names it (`kubelet ~1.36`, an `[external]` pin's version).
+    terms: Vec<String>,
+    /// The first ask's place in the assembly.
+    first_loc: Option<Location>,
+}
+
+/// The lines and facts of the asks (in ask order), then of the `[external]` pins that
+/// ruled a candidate out without being asks of the proof.
+fn render_asks<P: Provider + ?Sized>(
+    s: &mut Solver<'_, P>,
+    out: &mut Render,
+    reqs: &[ReqFact<'_>],
+    removed: &[Vec<(Var, Forbid)>],
+    used_ext: &BTreeSet<u32>,
+) -> Asked {
+    let mut asked = Asked {
+        order: (0..reqs.len()).filter(|i| reqs[*i].ask.is_some()).collect(),
+        terms: Vec::new(),
+        first_loc: None,
     };
-    let mut asked_terms: Vec<String> = Vec::new();
-    let mut first_loc: Option<Location> = None;
-    let mut ask_order: Vec<usize> = (0..reqs.len()).filter(|i| reqs[*i].ask.is_some()).collect();
-    ask_order.sort_by_key(|i| reqs[*i].ask);
-    for &i in &ask_order {
-        let r = &reqs[i];
-        let a = s.asks[r.ask.unwrap_or(0) as usize].clone();
-        let what = format!("{} {}", a.name, r.range_text.clone());
-        let who = if a.location.is_some() {
-            "the assembly"
-        } else {
-            "the request"
-        };
-        let (verb, text) = match a.kind {
-            AskKind::External => (
-                "pins",
-                format!(
-                    "[external] pins {} to {}",
-                    a.name,
-                    s.versions[*r.cands.iter().next().unwrap_or(&0) as usize]
-                ),
-            ),
-            AskKind::Capability => ("asks", format!("{who} asks for capability {what}")),
-            AskKind::Bootable => (
-                "asks",
-                format!("a bootable platform needs capability {what}"),
-            ),
-            _ => ("asks", format!("{who} asks for {what}")),
-        };
-        let _ = verb;
-        let text = if matches!(a.kind, AskKind::External) {
-            text
-        } else {
-            let rm = removed_per[i].clone();
-            format!("{text}{}", cands_phrase(s, &mut out, r, &rm))
-        };
-        if first_loc.is_none() {
-            first_loc = a.location.cloned();
-        }
-        asked_terms.push(match a.kind {
-            AskKind::External => format!(
-                "{} {}",
-                a.name,
-                s.versions[*r.cands.iter().next().unwrap_or(&0) as usize]
-            ),
-            _ => what.clone(),
-        });
-        out.line(format!("{text}{}", at(a.location)), None);
-        out.facts.push(match a.kind {
-            AskKind::External => Fact::External {
-                name: a.name.to_string(),
-                version: s.versions[*r.cands.iter().next().unwrap_or(&0) as usize].to_string(),
-                location: a.location.cloned(),
-            },
-            _ => Fact::Asked {
-                name: a.name.to_string(),
-                range: r.range_text.clone(),
-                removed: removed_texts(s, &removed_per[i]),
-                location: a.location.cloned(),
-            },
-        });
+    asked.order.sort_by_key(|i| reqs[*i].ask);
+    for &i in &asked.order {
+        render_ask(
+            s,
+            out,
+            &reqs[i],
+            &removed[i],
+            &mut asked.terms,
+            &mut asked.first_loc,
+        );
     }
-    for &ai in &used_ext {
-        if ask_order.iter().any(|i| reqs[*i].ask == Some(ai)) {
+    for &ai in used_ext {
+        if asked.order.iter().any(|i| reqs[*i].ask == Some(ai)) {
             continue;
         }
         let a = &s.asks[ai as usize];
@@ -123,9 +117,9 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
             Range::Between { min: Some(m), .. } => m.to_string(),
             r => r.to_text(),
         };
-        asked_terms.push(format!("{} {v}", a.name));
-        if first_loc.is_none() {
-            first_loc = a.location.cloned();
+        asked.terms.push(format!("{} {v}", a.name));
+        if asked.first_loc.is_none() {
+            asked.first_loc = a.location.cloned();
         }
         out.line(
             format!("[external] pins {} to {v}{}", a.name, at(a.location)),
@@ -137,61 +131,145 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
             location: a.location.cloned(),
         });
     }
+    asked
+}
 
-    // Chains: a component reached by exactly one requirement and owning exactly one, with
-    // every candidate release of the first among the owners of the second, is a link.
-    let mut in_count: BTreeMap<u32, usize> = BTreeMap::new();
-    let mut out_facts: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, r) in reqs.iter().enumerate() {
-        let pk: BTreeSet<u32> = r.cands.iter().map(|c| s.vars[*c as usize].name).collect();
-        for p in pk {
-            *in_count.entry(p).or_default() += 1;
-        }
-        if r.owner != NONE {
-            out_facts.entry(r.owner).or_default().push(i);
-        }
-    }
-    let mut excl_owned: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    let mut in_excl: BTreeSet<u32> = BTreeSet::new();
-    for (i, e) in excls.iter().enumerate() {
-        excl_owned.entry(e.owner).or_default().push(i);
-        for t in &e.targets {
-            in_excl.insert(s.vars[*t as usize].name);
-        }
-    }
-    for (g, a, b) in &amo {
-        if *g != PKG_GROUP {
-            in_excl.insert(s.vars[*a as usize].name);
-            in_excl.insert(s.vars[*b as usize].name);
-        }
-    }
-    let link_of = |r: &ReqFact| -> Option<usize> {
-        // The single next fact if r's target is a clean link.
-        let pk: BTreeSet<u32> = r.cands.iter().map(|c| s.vars[*c as usize].name).collect();
-        if pk.len() != 1 {
-            return None;
-        }
-        let p = *pk.iter().next()?;
-        if in_count.get(&p) != Some(&1) || in_excl.contains(&p) || excl_owned.contains_key(&p) {
-            return None;
-        }
-        let outs = out_facts.get(&p)?;
-        if outs.len() != 1 {
-            return None;
-        }
-        let next = &reqs[outs[0]];
-        if next.ask.is_some() || !r.cands.iter().all(|c| next.owners.contains(c)) {
-            return None;
-        }
-        Some(outs[0])
+/// One ask's line and fact; its summary term goes to `terms`.
+fn render_ask<P: Provider + ?Sized>(
+    s: &mut Solver<'_, P>,
+    out: &mut Render,
+    r: &ReqFact<'_>,
+    removed: &[(Var, Forbid)],
+    terms: &mut Vec<String>,
+    first_loc: &mut Option<Location>,
+) {
+    let a = s.asks[r.ask.unwrap_or(0) as usize].clone();
+    let what = format!("{} {}", a.name, r.range_text.clone());
+    let who = if a.location.is_some() {
+        "the assembly"
+    } else {
+        "the request"
     };
-    let links: Vec<Option<usize>> = reqs.iter().map(link_of).collect();
+    let text = match a.kind {
+        AskKind::External => format!("[external] pins {} to {}", a.name, pinned_version(s, r)),
+        AskKind::Capability => format!("{who} asks for capability {what}"),
+        AskKind::Bootable => format!("a bootable platform needs capability {what}"),
+        _ => format!("{who} asks for {what}"),
+    };
+    let text = if matches!(a.kind, AskKind::External) {
+        text
+    } else {
+        format!("{text}{}", cands_phrase(s, out, r, removed))
+    };
+    if first_loc.is_none() {
+        *first_loc = a.location.cloned();
+    }
+    terms.push(match a.kind {
+        AskKind::External => format!("{} {}", a.name, pinned_version(s, r)),
+        _ => what.clone(),
+    });
+    out.line(format!("{text}{}", at(a.location)), None);
+    out.facts.push(match a.kind {
+        AskKind::External => Fact::External {
+            name: a.name.to_string(),
+            version: pinned_version(s, r),
+            location: a.location.cloned(),
+        },
+        _ => Fact::Asked {
+            name: a.name.to_string(),
+            range: r.range_text.clone(),
+            removed: removed_texts(s, removed),
+            location: a.location.cloned(),
+        },
+    });
+}
 
-    let mut done_req: BTreeSet<usize> = BTreeSet::new();
-    let mut done_excl: BTreeSet<usize> = BTreeSet::new();
-    let mut visited_pkg: BTreeSet<u32> = BTreeSet::new();
+/// The version an `[external]` ask pins: its one candidate.
+fn pinned_version<P: Provider + ?Sized>(s: &Solver<'_, P>, r: &ReqFact<'_>) -> String {
+    s.versions[*r.cands.iter().next().unwrap_or(&0) as usize].to_string()
+}
+
+/// How the facts connect, for the walk: the requirements and exclusions each component
+/// owns, and the chains.
+struct Graph {
+    /// Per owner component, its requirements (indexes into `reqs`).
+    out_facts: BTreeMap<u32, Vec<usize>>,
+    /// Per owner component, its exclusions (indexes into `excls`).
+    excl_owned: BTreeMap<u32, Vec<usize>>,
+    /// Per requirement, the next link of its chain: a component reached by exactly one
+    /// requirement and owning exactly one, with every candidate release of the first among
+    /// the owners of the second, is a link.
+    links: Vec<Option<usize>>,
+}
+
+impl Graph {
+    fn new<P: Provider + ?Sized>(
+        s: &Solver<'_, P>,
+        reqs: &[ReqFact<'_>],
+        excls: &[ExclFact<'_>],
+        amo: &BTreeSet<(u32, Var, Var)>,
+    ) -> Graph {
+        let mut in_count: BTreeMap<u32, usize> = BTreeMap::new();
+        let mut out_facts: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, r) in reqs.iter().enumerate() {
+            let pk: BTreeSet<u32> = r.cands.iter().map(|c| s.vars[*c as usize].name).collect();
+            for p in pk {
+                *in_count.entry(p).or_default() += 1;
+            }
+            if r.owner != NONE {
+                out_facts.entry(r.owner).or_default().push(i);
+            }
+        }
+        let mut excl_owned: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        let mut in_excl: BTreeSet<u32> = BTreeSet::new();
+        for (i, e) in excls.iter().enumerate() {
+            excl_owned.entry(e.owner).or_default().push(i);
+            for t in &e.targets {
+                in_excl.insert(s.vars[*t as usize].name);
+            }
+        }
+        for (g, a, b) in amo {
+            if *g != PKG_GROUP {
+                in_excl.insert(s.vars[*a as usize].name);
+                in_excl.insert(s.vars[*b as usize].name);
+            }
+        }
+        let link_of = |r: &ReqFact| -> Option<usize> {
+            // The single next fact if r's target is a clean link.
+            let pk: BTreeSet<u32> = r.cands.iter().map(|c| s.vars[*c as usize].name).collect();
+            if pk.len() != 1 {
+                return None;
+            }
+            let p = *pk.iter().next()?;
+            if in_count.get(&p) != Some(&1) || in_excl.contains(&p) || excl_owned.contains_key(&p) {
+                return None;
+            }
+            let outs = out_facts.get(&p)?;
+            if outs.len() != 1 {
+                return None;
+            }
+            let next = &reqs[outs[0]];
+            if next.ask.is_some() || !r.cands.iter().all(|c| next.owners.contains(c)) {
+                return None;
+            }
+            Some(outs[0])
+        };
+        let links: Vec<Option<usize>> = reqs.iter().map(link_of).collect();
+        Graph {
+            out_facts,
+            excl_owned,
+            links,
+        }
+    }
+}
+
+/// The components the asks reach, in ask order: where the walk starts.
+fn start_queue<P: Provider + ?Sized>(
+    s: &Solver<'_, P>,
+    reqs: &[ReqFact<'_>],
+    ask_order: &[usize],
+) -> VecDeque<u32> {
     let mut work: Vec<u32> = Vec::new();
-    // Start from what the asks reach, in ask order.
     for &i in ask_order.iter().rev() {
         let mut pk: Vec<u32> = reqs[i]
             .cands
@@ -204,160 +282,214 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
         }
     }
     work.reverse();
-    let mut queue: std::collections::VecDeque<u32> = work.into_iter().collect();
-    // Remaining owners, in name order, so nothing in the core is skipped.
-    let mut rest: Vec<u32> = reqs
-        .iter()
-        .map(|r| r.owner)
-        .chain(excls.iter().map(|e| e.owner))
-        .filter(|o| *o != NONE)
-        .collect();
-    rest.sort_by_key(|o| s.names[*o as usize].text);
-    rest.dedup();
-    loop {
-        let p = match queue.pop_front() {
-            Some(p) => p,
-            None => match rest.iter().find(|o| !visited_pkg.contains(o)) {
-                Some(o) => *o,
-                None => break,
-            },
-        };
-        if !visited_pkg.insert(p) {
-            continue;
-        }
-        let mut facts: Vec<usize> = out_facts.get(&p).cloned().unwrap_or_default();
-        facts.sort_by_key(|i| s.names[reqs[*i].name as usize].text);
-        for fi in facts {
-            if !done_req.insert(fi) {
+    work.into_iter().collect()
+}
+
+/// The depth-first walk from what the asks reach, writing each component's requirements
+/// (a chain as one line) and exclusions once.
+struct Walk<'w, 'a> {
+    reqs: &'w [ReqFact<'a>],
+    excls: &'w [ExclFact<'a>],
+    removed: &'w [Vec<(Var, Forbid)>],
+    graph: Graph,
+    queue: VecDeque<u32>,
+    done_req: BTreeSet<usize>,
+    done_excl: BTreeSet<usize>,
+    visited: BTreeSet<u32>,
+}
+
+impl Walk<'_, '_> {
+    fn run<P: Provider + ?Sized>(&mut self, s: &mut Solver<'_, P>, out: &mut Render) {
+        // Remaining owners, in name order, so nothing in the core is skipped.
+        let mut rest: Vec<u32> = self
+            .reqs
+            .iter()
+            .map(|r| r.owner)
+            .chain(self.excls.iter().map(|e| e.owner))
+            .filter(|o| *o != NONE)
+            .collect();
+        rest.sort_by_key(|o| s.names[*o as usize].text);
+        rest.dedup();
+        loop {
+            let p = match self.queue.pop_front() {
+                Some(p) => p,
+                None => match rest.iter().find(|o| !self.visited.contains(o)) {
+                    Some(o) => *o,
+                    None => break,
+                },
+            };
+            if !self.visited.insert(p) {
                 continue;
             }
-            // Follow the chain from this fact.
-            let mut chain: Vec<usize> = vec![fi];
-            let mut cur = fi;
-            while let Some(next) = links[cur] {
-                if done_req.contains(&next) || chain.contains(&next) {
-                    break;
+            let mut facts: Vec<usize> = self.graph.out_facts.get(&p).cloned().unwrap_or_default();
+            facts.sort_by_key(|i| s.names[self.reqs[*i].name as usize].text);
+            for fi in facts {
+                if self.done_req.insert(fi) {
+                    let chain = self.chain_from(fi);
+                    self.render_chain(s, out, &chain);
                 }
-                chain.push(next);
-                done_req.insert(next);
-                cur = next;
             }
-            for &ci in &chain[1..] {
-                visited_pkg.insert(reqs[ci].owner);
-            }
-            let first = &reqs[fi];
-            let last = &reqs[*chain.last().unwrap_or(&fi)];
-            let owner_term = out.term(s, first.owner, &first.owners);
-            let last_rm = removed_per[*chain.last().unwrap_or(&fi)].clone();
-            let tail = cands_phrase(s, &mut out, last, &last_rm);
-            let line = if chain.len() == 1 {
-                format!(
-                    "{owner_term} needs {} {}{tail}{}",
-                    s.names[first.name as usize].text,
-                    first.range_text,
-                    at(first.location)
-                )
-            } else {
-                let mids: Vec<&str> = chain[1..]
-                    .iter()
-                    .map(|i| s.names[reqs[*i].owner as usize].text)
-                    .collect();
-                let through = if chain.len() == 2 {
-                    String::new()
-                } else if mids.len() <= MAX_LINKS {
-                    format!(" (through {})", mids.join(" → "))
-                } else {
-                    format!(
-                        " (through {} → {} → … → {}, {} links)",
-                        mids[0],
-                        mids[1],
-                        mids[mids.len() - 1],
-                        mids.len()
-                    )
-                };
-                let which = if chain.len() == 2 {
-                    ", every one of which needs"
-                } else {
-                    ", which needs"
-                };
-                format!(
-                    "{owner_term} needs {} {}{which} {} {}{tail}{through}",
-                    s.names[first.name as usize].text,
-                    first.range_text,
-                    s.names[last.name as usize].text,
-                    last.range_text
-                )
-            };
-            out.line(line, None);
-            for &ci in &chain {
-                let r = &reqs[ci];
-                let rm = removed_per[ci].clone();
-                let versions = out.set_text(s, r.owner, &r.owners);
-                let candidates = by_pkg_terms(s, &mut out, &r.cands);
-                out.facts.push(Fact::Requires {
-                    by: s.names[r.owner as usize].text.to_string(),
-                    versions,
-                    name: s.names[r.name as usize].text.to_string(),
-                    range: r.range_text.clone(),
-                    candidates,
-                    removed: removed_texts(s, &rm),
-                    location: r.location.cloned(),
-                });
-            }
-            let mut next_pk: Vec<u32> = last
-                .cands
-                .iter()
-                .map(|c| s.vars[*c as usize].name)
-                .collect();
-            next_pk.dedup();
-            queue.extend(next_pk);
-        }
-        let mut ex: Vec<usize> = excl_owned.get(&p).cloned().unwrap_or_default();
-        ex.sort_by(|a, b| excls[*a].because.cmp(&excls[*b].because));
-        for ei in ex {
-            if !done_excl.insert(ei) {
-                continue;
-            }
-            let e = &excls[ei];
-            let owner_term = out.term(s, e.owner, &e.owners);
-            let targets = by_pkg_terms(s, &mut out, &e.targets);
-            let tt: Vec<String> = targets.iter().map(|(p, v)| format!("{p} {v}")).collect();
-            let line = if e.because.starts_with("needs a kernel") {
-                format!(
-                    "{owner_term} {}, but {} is older{}",
-                    e.because,
-                    tt.join(" and "),
-                    at(e.location)
-                )
-            } else if e.because.starts_with("needs ") {
-                format!(
-                    "{owner_term} {}, which {} is built without{}",
-                    e.because,
-                    tt.join(" and "),
-                    at(e.location)
-                )
-            } else {
-                format!("{owner_term} {}{}", e.because, at(e.location))
-            };
-            out.line(line, None);
-            for (p, v) in &targets {
-                out.facts.push(Fact::Excludes {
-                    by: s.names[e.owner as usize].text.to_string(),
-                    versions: out.set_text(s, e.owner, &e.owners),
-                    other: p.clone(),
-                    other_versions: v.clone(),
-                    because: e.because.clone(),
-                    location: e.location.cloned(),
-                });
-            }
-            for t in &e.targets {
-                queue.push_back(s.vars[*t as usize].name);
+            let mut ex: Vec<usize> = self.graph.excl_owned.get(&p).cloned().unwrap_or_default();
+            ex.sort_by(|a, b| self.excls[*a].because.cmp(&self.excls[*b].because));
+            for ei in ex {
+                if self.done_excl.insert(ei) {
+                    self.render_exclusion(s, out, ei);
+                }
             }
         }
     }
-    // `one` capabilities.
+
+    /// Follows the chain from requirement `fi`, marking its links done and their owners
+    /// visited.
+    fn chain_from(&mut self, fi: usize) -> Vec<usize> {
+        let mut chain: Vec<usize> = vec![fi];
+        let mut cur = fi;
+        while let Some(next) = self.graph.links[cur] {
+            if self.done_req.contains(&next) || chain.contains(&next) {
+                break;
+            }
+            chain.push(next);
+            self.done_req.insert(next);
+            cur = next;
+        }
+        for &ci in &chain[1..] {
+            self.visited.insert(self.reqs[ci].owner);
+        }
+        chain
+    }
+
+    /// A chain of requirements as one line (its ends, and what it goes through), a fact per
+    /// link; what its last link reaches is walked next.
+    fn render_chain<P: Provider + ?Sized>(
+        &mut self,
+        s: &mut Solver<'_, P>,
+        out: &mut Render,
+        chain: &[usize],
+    ) {
+        let reqs = self.reqs;
+        let fi = chain[0];
+        let first = &reqs[fi];
+        let last = &reqs[*chain.last().unwrap_or(&fi)];
+        let owner_term = out.term(s, first.owner, &first.owners);
+        let last_rm = self.removed[*chain.last().unwrap_or(&fi)].clone();
+        let tail = cands_phrase(s, out, last, &last_rm);
+        let line = if chain.len() == 1 {
+            format!(
+                "{owner_term} needs {} {}{tail}{}",
+                s.names[first.name as usize].text,
+                first.range_text,
+                at(first.location)
+            )
+        } else {
+            let mids: Vec<&str> = chain[1..]
+                .iter()
+                .map(|i| s.names[reqs[*i].owner as usize].text)
+                .collect();
+            let through = if chain.len() == 2 {
+                String::new()
+            } else if mids.len() <= MAX_LINKS {
+                format!(" (through {})", mids.join(" → "))
+            } else {
+                format!(
+                    " (through {} → {} → … → {}, {} links)",
+                    mids[0],
+                    mids[1],
+                    mids[mids.len() - 1],
+                    mids.len()
+                )
+            };
+            let which = if chain.len() == 2 {
+                ", every one of which needs"
+            } else {
+                ", which needs"
+            };
+            format!(
+                "{owner_term} needs {} {}{which} {} {}{tail}{through}",
+                s.names[first.name as usize].text,
+                first.range_text,
+                s.names[last.name as usize].text,
+                last.range_text
+            )
+        };
+        out.line(line, None);
+        for &ci in chain {
+            let r = &reqs[ci];
+            let rm = self.removed[ci].clone();
+            let versions = out.set_text(s, r.owner, &r.owners);
+            let candidates = by_pkg_terms(s, out, &r.cands);
+            out.facts.push(Fact::Requires {
+                by: s.names[r.owner as usize].text.to_string(),
+                versions,
+                name: s.names[r.name as usize].text.to_string(),
+                range: r.range_text.clone(),
+                candidates,
+                removed: removed_texts(s, &rm),
+                location: r.location.cloned(),
+            });
+        }
+        let mut next_pk: Vec<u32> = last
+            .cands
+            .iter()
+            .map(|c| s.vars[*c as usize].name)
+            .collect();
+        next_pk.dedup();
+        self.queue.extend(next_pk);
+    }
+
+    /// Exclusion `ei` as a line and a fact per target; its targets are walked next.
+    fn render_exclusion<P: Provider + ?Sized>(
+        &mut self,
+        s: &mut Solver<'_, P>,
+        out: &mut Render,
+        ei: usize,
+    ) {
+        let excls = self.excls;
+        let e = &excls[ei];
+        let owner_term = out.term(s, e.owner, &e.owners);
+        let targets = by_pkg_terms(s, out, &e.targets);
+        let tt: Vec<String> = targets.iter().map(|(p, v)| format!("{p} {v}")).collect();
+        let line = if e.because.starts_with("needs a kernel") {
+            format!(
+                "{owner_term} {}, but {} is older{}",
+                e.because,
+                tt.join(" and "),
+                at(e.location)
+            )
+        } else if e.because.starts_with("needs ") {
+            format!(
+                "{owner_term} {}, which {} is built without{}",
+                e.because,
+                tt.join(" and "),
+                at(e.location)
+            )
+        } else {
+            format!("{owner_term} {}{}", e.because, at(e.location))
+        };
+        out.line(line, None);
+        for (p, v) in &targets {
+            out.facts.push(Fact::Excludes {
+                by: s.names[e.owner as usize].text.to_string(),
+                versions: out.set_text(s, e.owner, &e.owners),
+                other: p.clone(),
+                other_versions: v.clone(),
+                because: e.because.clone(),
+                location: e.location.cloned(),
+            });
+        }
+        for t in &e.targets {
+            self.queue.push_back(s.vars[*t as usize].name);
+        }
+    }
+}
+
+/// The `one` capabilities the proof used: a line and a fact per capability.
+fn render_capabilities<P: Provider + ?Sized>(
+    s: &Solver<'_, P>,
+    out: &mut Render,
+    amo: &BTreeSet<(u32, Var, Var)>,
+) {
     let mut caps: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
-    for (g, a, b) in &amo {
+    for (g, a, b) in amo {
         if *g == PKG_GROUP {
             continue;
         }
@@ -386,6 +518,10 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
             capability: true,
         });
     }
+}
+
+/// "and N more causes", the summary line, and the explanation.
+fn finish(mut out: Render, asked: Asked) -> Explanation {
     if out.hidden > 0 {
         let n = out.hidden;
         out.lines.push(format!(
@@ -393,11 +529,12 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
             if n == 1 { "" } else { "s" }
         ));
     }
-    let summary = match asked_terms.len() {
+    let terms = asked.terms;
+    let summary = match terms.len() {
         0 => "the request cannot be met".to_string(),
-        1 => format!("{} cannot be assembled", asked_terms[0]),
+        1 => format!("{} cannot be assembled", terms[0]),
         _ => {
-            let (last, init) = asked_terms.split_last().expect("two or more");
+            let (last, init) = terms.split_last().expect("two or more");
             format!(
                 "{} and {last} cannot be assembled together",
                 init.join(", ")
@@ -409,7 +546,7 @@ pub(crate) fn render<P: Provider + ?Sized>(s: &mut Solver<'_, P>, proof: Proof<'
         summary,
         lines: out.lines,
         facts: out.facts,
-        location: first_loc,
+        location: asked.first_loc,
     }
 }
 

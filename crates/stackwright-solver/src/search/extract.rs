@@ -9,7 +9,9 @@ use stackwright_types::manifest::DepKind;
 use crate::intern::FxMap;
 use crate::provider::Provider;
 use crate::refusal::Refusal;
-use crate::resolution::{Chosen, Pick, Resolution, WhyKind, WhyRecord, WhyTable, Whys};
+use crate::resolution::{
+    Chosen, Pick, RangeRecord, Resolution, WhyKind, WhyRecord, WhyTable, Whys,
+};
 
 use super::{pos, var, AskData, AskKind, Origin, Solver, Var, NONE};
 
@@ -146,35 +148,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 continue;
             };
             let (kind, range, location, via) = match origin {
-                Origin::Ask(i) => {
-                    let a = &self.asks[i as usize];
-                    let n = self.index[a.name];
-                    let (kind, via) = match &a.kind {
-                        AskKind::Component | AskKind::External => (WhyKind::Asked, None),
-                        AskKind::Capability => (
-                            WhyKind::AskedCapability {
-                                capability: table.add(&mut table_name, n, a.name),
-                            },
-                            Some(n),
-                        ),
-                        AskKind::Bootable => (
-                            WhyKind::Bootable {
-                                capability: table.add(&mut table_name, n, a.name),
-                            },
-                            Some(n),
-                        ),
-                        AskKind::Recommended { by, by_version } => (
-                            WhyKind::Recommended {
-                                by: table.add(&mut table_name, self.index[*by], by),
-                                by_version: table.version(by_version),
-                                via: table.add(&mut table_name, n, a.name),
-                            },
-                            None,
-                        ),
-                    };
-                    let range = table.range(&a.range);
-                    (kind, range, table.location(a.location), via)
-                }
+                Origin::Ask(i) => self.ask_why(i, &mut table, &mut table_name),
                 Origin::Requires { var: o, edge } => {
                     let d = self.vars[o as usize].details as usize;
                     let e = &self.edges_of(d)[edge as usize];
@@ -222,24 +196,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             ));
         }
         self.active = active;
-        // Group the records by component (a counting sort of their indexes: the records
-        // themselves stay where they are).
-        let mut spans: Vec<(u32, u32)> = vec![(0, 0); chosen.len()];
-        for (i, _) in &records {
-            spans[*i as usize].1 += 1;
-        }
-        let mut at = 0;
-        for sp in &mut spans {
-            sp.0 = at;
-            at += sp.1;
-        }
-        let mut fill: Vec<u32> = spans.iter().map(|sp| sp.0).collect();
-        table.order = vec![0; records.len()];
-        for (k, (i, _)) in records.iter().enumerate() {
-            table.order[fill[*i as usize] as usize] = k as u32;
-            fill[*i as usize] += 1;
-        }
-        table.records = records.into_iter().map(|r| r.1).collect();
+        let spans = group_by_component(&mut table, records, chosen.len());
         let table = Arc::new(table);
         let components: BTreeMap<String, Chosen> = chosen
             .iter()
@@ -262,6 +219,43 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             start,
             stats: self.stats,
         })
+    }
+
+    /// Why ask `i` puts its pick in the resolution: its kind, range and place, and the
+    /// capability it asked for (when it names one the pick provides).
+    fn ask_why(
+        &self,
+        i: u32,
+        table: &mut WhyTable,
+        table_name: &mut [u32],
+    ) -> (WhyKind, RangeRecord, u32, Option<u32>) {
+        let a = &self.asks[i as usize];
+        let n = self.index[a.name];
+        let (kind, via) = match &a.kind {
+            AskKind::Component | AskKind::External => (WhyKind::Asked, None),
+            AskKind::Capability => (
+                WhyKind::AskedCapability {
+                    capability: table.add(table_name, n, a.name),
+                },
+                Some(n),
+            ),
+            AskKind::Bootable => (
+                WhyKind::Bootable {
+                    capability: table.add(table_name, n, a.name),
+                },
+                Some(n),
+            ),
+            AskKind::Recommended { by, by_version } => (
+                WhyKind::Recommended {
+                    by: table.add(table_name, self.index[*by], by),
+                    by_version: table.version(by_version),
+                    via: table.add(table_name, n, a.name),
+                },
+                None,
+            ),
+        };
+        let range = table.range(&a.range);
+        (kind, range, table.location(a.location), via)
     }
 
     pub(crate) fn pick(&mut self, via: u32, chosen: &str) -> Pick {
@@ -343,6 +337,33 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         None
     }
+}
+
+/// Groups the records by component (a counting sort of their indexes: the records
+/// themselves stay where they are) into `table`; returns each of the `components`' span
+/// of `table.order`, as (first, len).
+fn group_by_component(
+    table: &mut WhyTable,
+    records: Vec<(u32, WhyRecord)>,
+    components: usize,
+) -> Vec<(u32, u32)> {
+    let mut spans: Vec<(u32, u32)> = vec![(0, 0); components];
+    for (i, _) in &records {
+        spans[*i as usize].1 += 1;
+    }
+    let mut at = 0;
+    for sp in &mut spans {
+        sp.0 = at;
+        at += sp.1;
+    }
+    let mut fill: Vec<u32> = spans.iter().map(|sp| sp.0).collect();
+    table.order = vec![0; records.len()];
+    for (k, (i, _)) in records.iter().enumerate() {
+        table.order[fill[*i as usize] as usize] = k as u32;
+        fill[*i as usize] += 1;
+    }
+    table.records = records.into_iter().map(|r| r.1).collect();
+    spans
 }
 
 #[cfg(test)]
