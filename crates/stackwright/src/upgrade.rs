@@ -300,6 +300,47 @@ pub fn plan(
     current: &Lockfile,
     targets: &[Target],
 ) -> Result<UpgradePlan, Error> {
+    check_request(&loaded, current, targets)?;
+    let registry = assembler.registry(Some(&loaded))?;
+    let mut state = locked_versions(current)?;
+    let paths = target_paths(&registry, targets, &state)?;
+    let levels = paths.values().map(|(_, w)| w.len()).max().unwrap_or(0);
+    let planner = Planner {
+        assembler: assembler.clone().with_lock(Some(current.clone())),
+        registry: &registry,
+        loaded: &loaded,
+    };
+    let upgrade_after: BTreeMap<String, Vec<String>> = registry
+        .manifests()
+        .filter(|m| !m.upgrade_after.is_empty())
+        .map(|m| (m.id.clone(), m.upgrade_after.clone()))
+        .collect();
+    let mut steps = Vec::new();
+    for level in 0..levels {
+        let (pins, why_target) = level_pins(&paths, levels, level, &state);
+        let end = planner
+            .solve(&pins, &state)
+            .map_err(|e| level_refused(&pins, level, levels, e))?;
+        let end_versions = versions_of(&end);
+        let forced = forced_reasons(&planner, &state, &end, &end_versions, &why_target);
+        let level = Level {
+            planner: &planner,
+            upgrade_after: &upgrade_after,
+            pins,
+            why_target,
+            forced,
+            end: end_versions,
+        };
+        level.steps(&mut state, &mut steps)?;
+    }
+    Ok(UpgradePlan {
+        assembly: loaded.name.clone(),
+        steps,
+    })
+}
+
+/// The lock must be of this assembly, and there must be a target.
+fn check_request(loaded: &Loaded, current: &Lockfile, targets: &[Target]) -> Result<(), Error> {
     if current.assembly != loaded.name {
         return Err(invalid(
             diagnostic::INVALID_VALUE,
@@ -317,7 +358,11 @@ pub fn plan(
             "e.g. --to kube-apiserver=1.36",
         ));
     }
-    let registry = assembler.registry(Some(&loaded))?;
+    Ok(())
+}
+
+/// The versions the lock records, per component.
+fn locked_versions(current: &Lockfile) -> Result<Versions, Error> {
     let mut state: Versions = BTreeMap::new();
     for c in &current.components {
         let v = Version::parse(&c.version).map_err(|e| {
@@ -329,8 +374,16 @@ pub fn plan(
         })?;
         state.insert(c.id.clone(), v);
     }
-    // Each target's waypoints, right-aligned so every target reaches its version at the
-    // last level.
+    Ok(state)
+}
+
+/// Each target's waypoints (with the target as asked), per component; a component named
+/// twice is refused.
+fn target_paths(
+    registry: &Registry,
+    targets: &[Target],
+    state: &Versions,
+) -> Result<BTreeMap<String, (String, Vec<Version>)>, Error> {
     let mut paths: BTreeMap<String, (String, Vec<Version>)> = BTreeMap::new();
     for t in targets {
         if paths.contains_key(&t.id) {
@@ -340,189 +393,253 @@ pub fn plan(
                 "give each component once",
             ));
         }
-        let to = target_release(&registry, t)?;
-        let w = waypoints(&registry, t, state.get(&t.id), &to)?;
+        let to = target_release(registry, t)?;
+        let w = waypoints(registry, t, state.get(&t.id), &to)?;
         paths.insert(t.id.clone(), (t.to_string(), w));
     }
-    let levels = paths.values().map(|(_, w)| w.len()).max().unwrap_or(0);
-    let planner = Planner {
-        assembler: assembler.clone().with_lock(Some(current.clone())),
-        registry: &registry,
-        loaded: &loaded,
-    };
-    let upgrade_after: BTreeMap<String, Vec<String>> = registry
-        .manifests()
-        .filter(|m| !m.upgrade_after.is_empty())
-        .map(|m| (m.id.clone(), m.upgrade_after.clone()))
-        .collect();
-    let mut steps = Vec::new();
-    for level in 0..levels {
-        // The targets' versions at this level.
-        let mut pins: Versions = BTreeMap::new();
-        let mut why_target: BTreeMap<String, String> = BTreeMap::new();
-        for (id, (asked, w)) in &paths {
-            let start = levels - w.len();
-            if level >= start {
-                let i = level - start;
-                pins.insert(id.clone(), w[i].clone());
-                let reason = if i + 1 == w.len() {
-                    format!("--to {asked}")
-                } else {
-                    format!(
-                        "--to {asked}: minor {} of {} on the way (minors are not skipped on upgrade)",
-                        i + 1,
-                        w.len()
-                    )
-                };
-                why_target.insert(id.clone(), reason);
-            } else if let Some(v) = state.get(id) {
-                pins.insert(id.clone(), v.clone());
-            }
-        }
-        let end = planner.solve(&pins, &state).map_err(|e| {
-            let mut d = Diagnostic::error(
-                diagnostic::UNSATISFIABLE,
+    Ok(paths)
+}
+
+/// The targets' versions at `level`, with why each is there: the waypoints are
+/// right-aligned so every target reaches its version at the last level; a target whose
+/// path starts later stays at its current version.
+fn level_pins(
+    paths: &BTreeMap<String, (String, Vec<Version>)>,
+    levels: usize,
+    level: usize,
+    state: &Versions,
+) -> (Versions, BTreeMap<String, String>) {
+    let mut pins: Versions = BTreeMap::new();
+    let mut why_target: BTreeMap<String, String> = BTreeMap::new();
+    for (id, (asked, w)) in paths {
+        let start = levels - w.len();
+        if level >= start {
+            let i = level - start;
+            pins.insert(id.clone(), w[i].clone());
+            let reason = if i + 1 == w.len() {
+                format!("--to {asked}")
+            } else {
                 format!(
-                    "no upgrade path: no platform has {}",
-                    pins.iter()
-                        .map(|(id, v)| format!("{id} {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-            .hint("the refusal below names the rule; add the components it names to --to, or widen the assembly's ranges");
-            if level + 1 < levels {
-                d = d.note(format!("a step on the way ({} of {levels})", level + 1));
-            }
-            let mut diags = vec![d];
-            diags.extend(e.diagnostics());
-            Error::Invalid(diags)
-        })?;
-        let end_versions = versions_of(&end);
-        // Why each non-target move is needed: the level's platform without it is refused.
-        let all = moves_between(&state, &end_versions);
-        let mut forced: BTreeMap<String, String> = BTreeMap::new();
-        for m in &all {
-            if why_target.contains_key(&m.id) {
-                continue;
-            }
-            let mut without = end_versions.clone();
-            match &m.from {
-                Some(v) => without.insert(m.id.clone(), v.clone()),
-                None => without.remove(&m.id),
+                    "--to {asked}: minor {} of {} on the way (minors are not skipped on upgrade)",
+                    i + 1,
+                    w.len()
+                )
             };
-            // A rule forces it, or (when the platform without the move is accepted too) a
-            // recommendation or preference of the level's platform: its reason there.
-            let rule = planner.why_not(&without);
-            let reason = match (&m.from, &m.to, rule) {
-                (Some(_), None, Some(r)) => format!("no longer fits: {r}"),
-                (Some(_), None, None) => "no longer needed".to_string(),
-                (_, _, Some(r)) => r,
-                (_, _, None) => end.platform().reason(&m.id),
-            };
-            forced.insert(m.id.clone(), reason);
+            why_target.insert(id.clone(), reason);
+        } else if let Some(v) = state.get(id) {
+            pins.insert(id.clone(), v.clone());
         }
-        let mut pending = all;
+    }
+    (pins, why_target)
+}
+
+/// No platform has the level's pins: the refusal, introduced by what was asked.
+fn level_refused(pins: &Versions, level: usize, levels: usize, e: Error) -> Error {
+    let mut d = Diagnostic::error(
+        diagnostic::UNSATISFIABLE,
+        format!(
+            "no upgrade path: no platform has {}",
+            pins.iter()
+                .map(|(id, v)| format!("{id} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .hint("the refusal below names the rule; add the components it names to --to, or widen the assembly's ranges");
+    if level + 1 < levels {
+        d = d.note(format!("a step on the way ({} of {levels})", level + 1));
+    }
+    let mut diags = vec![d];
+    diags.extend(e.diagnostics());
+    Error::Invalid(diags)
+}
+
+/// Why each non-target move of the level is needed: the level's platform without it is
+/// refused (a rule forces it), or, when that platform is accepted too, a recommendation or
+/// preference of the level's platform: its reason there.
+fn forced_reasons(
+    planner: &Planner<'_>,
+    state: &Versions,
+    end: &Assembled,
+    end_versions: &Versions,
+    why_target: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut forced: BTreeMap<String, String> = BTreeMap::new();
+    for m in &moves_between(state, end_versions) {
+        if why_target.contains_key(&m.id) {
+            continue;
+        }
+        let mut without = end_versions.clone();
+        match &m.from {
+            Some(v) => without.insert(m.id.clone(), v.clone()),
+            None => without.remove(&m.id),
+        };
+        let rule = planner.why_not(&without);
+        let reason = match (&m.from, &m.to, rule) {
+            (Some(_), None, Some(r)) => format!("no longer fits: {r}"),
+            (Some(_), None, None) => "no longer needed".to_string(),
+            (_, _, Some(r)) => r,
+            (_, _, None) => end.platform().reason(&m.id),
+        };
+        forced.insert(m.id.clone(), reason);
+    }
+    forced
+}
+
+/// One level of the plan: its targets' pins and the platform it ends at, with the reason
+/// of every move.
+struct Level<'p> {
+    planner: &'p Planner<'p>,
+    upgrade_after: &'p BTreeMap<String, Vec<String>>,
+    pins: Versions,
+    why_target: BTreeMap<String, String>,
+    forced: BTreeMap<String, String>,
+    end: Versions,
+}
+
+impl Level<'_> {
+    /// The steps from `state` to the level's end, each a platform the assembly accepts,
+    /// appended to `steps`; `state` ends at the level's end.
+    fn steps(&self, state: &mut Versions, steps: &mut Vec<UpgradeStep>) -> Result<(), Error> {
+        let mut pending = moves_between(state, &self.end);
         let mut waited: BTreeMap<String, String> = BTreeMap::new();
         while !pending.is_empty() {
-            let deferred = |m: &Move| -> Option<String> {
-                upgrade_after.get(&m.id).and_then(|after| {
-                    let waiting: Vec<&str> = after
-                        .iter()
-                        .filter(|a| pending.iter().any(|p| &p.id == *a))
-                        .map(String::as_str)
-                        .collect();
-                    (!waiting.is_empty()).then(|| {
-                        format!(
-                            "ordered by: {} upgrades after {} (its upgrade_after)",
-                            m.id,
-                            waiting.join(", ")
-                        )
-                    })
-                })
-            };
-            let mut movable: Vec<&Move> = Vec::new();
-            for m in &pending {
-                if let Some(w) = deferred(m) {
-                    waited.entry(m.id.clone()).or_insert(w);
-                    continue;
-                }
-                let mix = apply(&state, &[m]);
-                let step_pins = pins_for(&pins, &mix);
-                if planner.accepts(&step_pins, &mix, &end_versions).is_some() {
-                    movable.push(m);
-                } else if !waited.contains_key(&m.id) {
-                    if let Some(rule) = planner.why_not(&mix) {
-                        waited.insert(m.id.clone(), format!("ordered by: {rule}"));
-                    }
-                }
-            }
-            let mut chosen: Vec<&Move> = movable.clone();
-            let mut mix = apply(&state, &chosen);
-            let mut assembled = if chosen.is_empty() {
-                None
-            } else {
-                planner.accepts(&pins_for(&pins, &mix), &mix, &end_versions)
-            };
-            if assembled.is_none() && !chosen.is_empty() {
-                // Each alone fits, not all together: take the first.
-                chosen.truncate(1);
-                mix = apply(&state, &chosen);
-                assembled = planner.accepts(&pins_for(&pins, &mix), &mix, &end_versions);
-            }
-            if assembled.is_none() {
-                // Nothing moves alone: everything left at once, or no path.
-                chosen = pending.iter().collect();
-                mix = apply(&state, &chosen);
-                assembled = planner.accepts(&pins_for(&pins, &mix), &mix, &end_versions);
-                if assembled.is_none() {
-                    let why = planner
-                        .why_not(&mix)
-                        .unwrap_or_else(|| "the solver chooses another platform".into());
-                    return Err(Error::Invalid(vec![Diagnostic::error(
-                        diagnostic::UNSATISFIABLE,
-                        format!(
-                            "no upgrade path: none of {} can move on the platform as it stands, nor all at once: {why}",
-                            pending.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
-                    )
-                    .hint("add the components the rule names to --to, or widen the assembly's ranges")]));
-                }
-            }
-            let assembled = assembled.expect("checked");
+            let movable = self.movable(state, &pending, &mut waited);
+            let assembled = self.next_step(state, &pending, movable)?;
             let after = versions_of(&assembled);
-            let changes: Vec<UpgradeChange> = moves_between(&state, &after)
-                .into_iter()
-                .map(|m| {
-                    let mut reason = why_target
-                        .get(&m.id)
-                        .or_else(|| forced.get(&m.id))
-                        .cloned()
-                        .unwrap_or_else(|| "moved by the solver with this step".to_string());
-                    if let Some(w) = waited.get(&m.id) {
-                        reason.push_str("; ");
-                        reason.push_str(w);
-                    }
-                    UpgradeChange {
-                        id: m.id.clone(),
-                        from: m.from.as_ref().map(Version::to_string),
-                        to: m.to.as_ref().map(Version::to_string),
-                        reason,
-                    }
-                })
-                .collect();
-            state = after;
+            let changes = self.changes(state, &after, &waited);
+            *state = after;
             steps.push(UpgradeStep {
                 changes,
                 lock: stackwright_render::lockfile(&assembled.platform()),
             });
-            pending = moves_between(&state, &end_versions);
+            pending = moves_between(state, &self.end);
         }
+        Ok(())
     }
-    Ok(UpgradePlan {
-        assembly: loaded.name.clone(),
-        steps,
-    })
+
+    /// The pending moves that fit alone on the platform as it stands; why the others wait
+    /// goes to `waited` (an `upgrade_after` still pending, or the rule refusing them).
+    fn movable<'m>(
+        &self,
+        state: &Versions,
+        pending: &'m [Move],
+        waited: &mut BTreeMap<String, String>,
+    ) -> Vec<&'m Move> {
+        let deferred = |m: &Move| -> Option<String> {
+            self.upgrade_after.get(&m.id).and_then(|after| {
+                let waiting: Vec<&str> = after
+                    .iter()
+                    .filter(|a| pending.iter().any(|p| &p.id == *a))
+                    .map(String::as_str)
+                    .collect();
+                (!waiting.is_empty()).then(|| {
+                    format!(
+                        "ordered by: {} upgrades after {} (its upgrade_after)",
+                        m.id,
+                        waiting.join(", ")
+                    )
+                })
+            })
+        };
+        let mut movable: Vec<&Move> = Vec::new();
+        for m in pending {
+            if let Some(w) = deferred(m) {
+                waited.entry(m.id.clone()).or_insert(w);
+                continue;
+            }
+            let mix = apply(state, &[m]);
+            if self.accept(&mix).is_some() {
+                movable.push(m);
+            } else if !waited.contains_key(&m.id) {
+                if let Some(rule) = self.planner.why_not(&mix) {
+                    waited.insert(m.id.clone(), format!("ordered by: {rule}"));
+                }
+            }
+        }
+        movable
+    }
+
+    /// The next step's platform: every movable move together, else the first alone, else
+    /// everything pending at once; if none is accepted there is no path.
+    fn next_step(
+        &self,
+        state: &Versions,
+        pending: &[Move],
+        movable: Vec<&Move>,
+    ) -> Result<Assembled, Error> {
+        let mut chosen: Vec<&Move> = movable;
+        let mut mix = apply(state, &chosen);
+        let mut assembled = if chosen.is_empty() {
+            None
+        } else {
+            self.accept(&mix)
+        };
+        if assembled.is_none() && !chosen.is_empty() {
+            // Each alone fits, not all together: take the first.
+            chosen.truncate(1);
+            mix = apply(state, &chosen);
+            assembled = self.accept(&mix);
+        }
+        if let Some(assembled) = assembled {
+            return Ok(assembled);
+        }
+        // Nothing moves alone: everything left at once, or no path.
+        chosen = pending.iter().collect();
+        mix = apply(state, &chosen);
+        if let Some(assembled) = self.accept(&mix) {
+            return Ok(assembled);
+        }
+        let why = self
+            .planner
+            .why_not(&mix)
+            .unwrap_or_else(|| "the solver chooses another platform".into());
+        Err(Error::Invalid(vec![Diagnostic::error(
+            diagnostic::UNSATISFIABLE,
+            format!(
+                "no upgrade path: none of {} can move on the platform as it stands, nor all at once: {why}",
+                pending.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .hint("add the components the rule names to --to, or widen the assembly's ranges")]))
+    }
+
+    /// The platform of `mix` if the assembly accepts it with the targets at their versions
+    /// in `mix`.
+    fn accept(&self, mix: &Versions) -> Option<Assembled> {
+        self.planner
+            .accepts(&pins_for(&self.pins, mix), mix, &self.end)
+    }
+
+    /// A step's changes from `state` to `after`, each with its reason (and why it waited).
+    fn changes(
+        &self,
+        state: &Versions,
+        after: &Versions,
+        waited: &BTreeMap<String, String>,
+    ) -> Vec<UpgradeChange> {
+        moves_between(state, after)
+            .into_iter()
+            .map(|m| {
+                let mut reason = self
+                    .why_target
+                    .get(&m.id)
+                    .or_else(|| self.forced.get(&m.id))
+                    .cloned()
+                    .unwrap_or_else(|| "moved by the solver with this step".to_string());
+                if let Some(w) = waited.get(&m.id) {
+                    reason.push_str("; ");
+                    reason.push_str(w);
+                }
+                UpgradeChange {
+                    id: m.id.clone(),
+                    from: m.from.as_ref().map(Version::to_string),
+                    to: m.to.as_ref().map(Version::to_string),
+                    reason,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The targets' pins for a step: each target at its version in `mix`.
