@@ -3,8 +3,8 @@
 
 use stackwright_registry::Registry;
 use stackwright_types::capability::{Capability, Cardinality};
-use stackwright_types::manifest::Manifest;
-use stackwright_types::package::FileLayout;
+use stackwright_types::manifest::{Manifest, Release};
+use stackwright_types::package::{FileLayout, Package, ReleaseFile};
 
 /// A readable description of a component (plain text, deterministic).
 pub fn describe_component(m: &Manifest, registry: &Registry) -> String {
@@ -35,125 +35,10 @@ pub fn describe_component(m: &Manifest, registry: &Registry) -> String {
     }
     s.push_str(&format!("  defined in: {}\n", m.location.file));
     for r in &m.releases {
-        s.push_str(&format!("\nrelease {}\n", r.version));
-        s.push_str(&format!(
-            "  image: {}\n",
-            match (&r.image, r.files.is_empty()) {
-                (Some(i), _) => i.as_str(),
-                (None, false) => "(packaged by Stackwright from the release files below)",
-                (None, true) => "(none: no upstream OCI image)",
-            }
-        ));
-        if let Some(a) = &r.arch {
-            s.push_str(&format!(
-                "  arch: {}\n",
-                a.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        if !r.provides.is_empty() {
-            let p: Vec<String> = r.provides.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            s.push_str(&format!("  provides: {}\n", p.join(", ")));
-        }
-        for (kind, deps) in [
-            ("requires", &r.requires),
-            ("constrains (if present)", &r.constrains),
-            ("conflicts", &r.conflicts),
-            ("recommends", &r.recommends),
-        ] {
-            if deps.is_empty() {
-                continue;
-            }
-            s.push_str(&format!("  {kind}:\n"));
-            for d in deps {
-                let what = if registry.capability(&d.name).is_some() {
-                    "capability"
-                } else {
-                    "component"
-                };
-                s.push_str(&format!("    {} {} ({what})\n", d.name, d.req));
-            }
-        }
-        if r.kernel.min.is_some() || !r.kernel.config.is_empty() {
-            s.push_str("  kernel:");
-            if let Some(min) = &r.kernel.min {
-                s.push_str(&format!(" >= {min}"));
-            }
-            if !r.kernel.config.is_empty() {
-                let c: Vec<String> = r
-                    .kernel
-                    .config
-                    .iter()
-                    .map(|o| {
-                        if o.builtin {
-                            format!("{}=y", o.name)
-                        } else {
-                            o.name.clone()
-                        }
-                    })
-                    .collect();
-                s.push_str(&format!(" with {}", c.join(", ")));
-            }
-            s.push('\n');
-        }
-        if !r.kernel_config.is_empty() {
-            s.push_str(&format!(
-                "  built with {} kernel options\n",
-                r.kernel_config.len()
-            ));
-        }
-        if !r.files.is_empty() {
-            s.push_str("  release files (packaged by Stackwright):\n");
-            for f in &r.files {
-                s.push_str(&format!("    {} {}: {}\n", f.arch, f.format, f.url));
-                match &f.sha256 {
-                    Some(h) => s.push_str(&format!("      sha256 {h}\n")),
-                    None => {
-                        s.push_str("      sha256 (none: unverified, assembling it is refused)\n")
-                    }
-                }
-                if let Some(src) = &f.checksum_source {
-                    s.push_str(&format!("      checksum from {src}\n"));
-                }
-                match &f.layout {
-                    FileLayout::Binary { path, mode } => {
-                        s.push_str(&format!("      -> /{path} ({mode})\n"))
-                    }
-                    FileLayout::Extract(rules) => {
-                        for e in rules {
-                            let mode = e.mode.map(|m| format!(" ({m})")).unwrap_or_default();
-                            s.push_str(&format!("      {} -> /{}{mode}\n", e.from, e.to));
-                        }
-                    }
-                }
-            }
-        }
+        describe_release(&mut s, r, registry);
     }
     if !m.package.is_empty() {
-        let p = &m.package;
-        s.push_str("\npackaged image:\n");
-        if let Some(e) = &p.entrypoint {
-            s.push_str(&format!("  entrypoint: {}\n", e.join(" ")));
-        }
-        if let Some(c) = &p.cmd {
-            s.push_str(&format!("  cmd: {}\n", c.join(" ")));
-        }
-        for e in &p.env {
-            s.push_str(&format!("  env: {e}\n"));
-        }
-        if let Some(w) = &p.workdir {
-            s.push_str(&format!("  workdir: {w}\n"));
-        }
-        for l in &p.symlinks {
-            s.push_str(&format!("  symlink /{} -> {}\n", l.path, l.target));
-        }
-        for f in &p.files {
-            s.push_str(&format!(
-                "  file /{} ({}, {} bytes)\n",
-                f.path,
-                f.mode,
-                f.contents.len()
-            ));
-        }
+        describe_package(&mut s, &m.package);
     }
     if !m.ports.is_empty() {
         s.push_str("\nports:\n");
@@ -189,6 +74,133 @@ pub fn describe_component(m: &Manifest, registry: &Registry) -> String {
         }
     }
     s
+}
+
+/// One release: image, arch, provides, needs, kernel, release files.
+fn describe_release(s: &mut String, r: &Release, registry: &Registry) {
+    s.push_str(&format!("\nrelease {}\n", r.version));
+    s.push_str(&format!(
+        "  image: {}\n",
+        match (&r.image, r.files.is_empty()) {
+            (Some(i), _) => i.as_str(),
+            (None, false) => "(packaged by Stackwright from the release files below)",
+            (None, true) => "(none: no upstream OCI image)",
+        }
+    ));
+    if let Some(a) = &r.arch {
+        s.push_str(&format!(
+            "  arch: {}\n",
+            a.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !r.provides.is_empty() {
+        let p: Vec<String> = r.provides.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        s.push_str(&format!("  provides: {}\n", p.join(", ")));
+    }
+    for (kind, deps) in [
+        ("requires", &r.requires),
+        ("constrains (if present)", &r.constrains),
+        ("conflicts", &r.conflicts),
+        ("recommends", &r.recommends),
+    ] {
+        if deps.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("  {kind}:\n"));
+        for d in deps {
+            let what = if registry.capability(&d.name).is_some() {
+                "capability"
+            } else {
+                "component"
+            };
+            s.push_str(&format!("    {} {} ({what})\n", d.name, d.req));
+        }
+    }
+    if r.kernel.min.is_some() || !r.kernel.config.is_empty() {
+        s.push_str("  kernel:");
+        if let Some(min) = &r.kernel.min {
+            s.push_str(&format!(" >= {min}"));
+        }
+        if !r.kernel.config.is_empty() {
+            let c: Vec<String> = r
+                .kernel
+                .config
+                .iter()
+                .map(|o| {
+                    if o.builtin {
+                        format!("{}=y", o.name)
+                    } else {
+                        o.name.clone()
+                    }
+                })
+                .collect();
+            s.push_str(&format!(" with {}", c.join(", ")));
+        }
+        s.push('\n');
+    }
+    if !r.kernel_config.is_empty() {
+        s.push_str(&format!(
+            "  built with {} kernel options\n",
+            r.kernel_config.len()
+        ));
+    }
+    if !r.files.is_empty() {
+        describe_files(s, &r.files);
+    }
+}
+
+/// A release's files, with their digests, sources and where they go.
+fn describe_files(s: &mut String, files: &[ReleaseFile]) {
+    s.push_str("  release files (packaged by Stackwright):\n");
+    for f in files {
+        s.push_str(&format!("    {} {}: {}\n", f.arch, f.format, f.url));
+        match &f.sha256 {
+            Some(h) => s.push_str(&format!("      sha256 {h}\n")),
+            None => s.push_str("      sha256 (none: unverified, assembling it is refused)\n"),
+        }
+        if let Some(src) = &f.checksum_source {
+            s.push_str(&format!("      checksum from {src}\n"));
+        }
+        match &f.layout {
+            FileLayout::Binary { path, mode } => {
+                s.push_str(&format!("      -> /{path} ({mode})\n"))
+            }
+            FileLayout::Extract(rules) => {
+                for e in rules {
+                    let mode = e.mode.map(|m| format!(" ({m})")).unwrap_or_default();
+                    s.push_str(&format!("      {} -> /{}{mode}\n", e.from, e.to));
+                }
+            }
+        }
+    }
+}
+
+/// `[package]`: the image Stackwright builds from the release files.
+fn describe_package(s: &mut String, p: &Package) {
+    s.push_str("\npackaged image:\n");
+    if let Some(e) = &p.entrypoint {
+        s.push_str(&format!("  entrypoint: {}\n", e.join(" ")));
+    }
+    if let Some(c) = &p.cmd {
+        s.push_str(&format!("  cmd: {}\n", c.join(" ")));
+    }
+    for e in &p.env {
+        s.push_str(&format!("  env: {e}\n"));
+    }
+    if let Some(w) = &p.workdir {
+        s.push_str(&format!("  workdir: {w}\n"));
+    }
+    for l in &p.symlinks {
+        s.push_str(&format!("  symlink /{} -> {}\n", l.path, l.target));
+    }
+    for f in &p.files {
+        s.push_str(&format!(
+            "  file /{} ({}, {} bytes)\n",
+            f.path,
+            f.mode,
+            f.contents.len()
+        ));
+    }
 }
 
 /// A readable description of a capability: its summary, cardinality, default provider

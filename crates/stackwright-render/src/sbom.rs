@@ -258,78 +258,7 @@ pub fn sbom_spdx_with_images(
         "relatedSpdxElement": root,
     })];
     for it in items(p) {
-        let id = spdx_id("Package", &it.id);
-        let mut pkg = json!({
-            "SPDXID": id,
-            "name": it.id,
-            "versionInfo": it.version,
-            "downloadLocation": it.files.first().map(|f| f.url.clone()).unwrap_or_else(|| "NOASSERTION".into()),
-            "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": it.license.clone().unwrap_or_else(|| "NOASSERTION".into()),
-            "copyrightText": "NOASSERTION",
-            "supplier": "NOASSERTION",
-            "primaryPackagePurpose": if it.image.is_some() { "CONTAINER" } else { "APPLICATION" },
-        });
-        if let Some(h) = &it.homepage {
-            pkg["homepage"] = json!(h);
-        }
-        if let Some(s) = &it.summary {
-            pkg["summary"] = json!(s);
-        }
-        if let Some(purl) = &it.purl {
-            pkg["externalRefs"] = json!([{
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": purl,
-            }]);
-        }
-        if let Some((_, Some(d))) = &it.image {
-            if let Some(h) = d.strip_prefix("sha256:") {
-                pkg["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": h}]);
-            }
-        }
-        packages.push(pkg);
-        relationships.push(json!({
-            "spdxElementId": root,
-            "relationshipType": "CONTAINS",
-            "relatedSpdxElement": id,
-        }));
-        for (n, f) in it.files.iter().enumerate() {
-            let fid = spdx_id("File", &format!("{}-{}", it.id, n + 1));
-            let mut fp = json!({
-                "SPDXID": fid,
-                "name": f.name,
-                "versionInfo": it.version,
-                "downloadLocation": f.url,
-                "filesAnalyzed": false,
-                "licenseConcluded": "NOASSERTION",
-                "licenseDeclared": it.license.clone().unwrap_or_else(|| "NOASSERTION".into()),
-                "copyrightText": "NOASSERTION",
-                "primaryPackagePurpose": "ARCHIVE",
-                "externalRefs": [{
-                    "referenceCategory": "PACKAGE-MANAGER",
-                    "referenceType": "purl",
-                    "referenceLocator": f.purl,
-                }],
-            });
-            if let Some(h) = &f.sha256 {
-                fp["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": h}]);
-            }
-            packages.push(fp);
-            relationships.push(json!({
-                "spdxElementId": id,
-                "relationshipType": "GENERATED_FROM",
-                "relatedSpdxElement": fid,
-            }));
-        }
-        for d in &it.depends_on {
-            relationships.push(json!({
-                "spdxElementId": id,
-                "relationshipType": "DEPENDS_ON",
-                "relatedSpdxElement": spdx_id("Package", d),
-            }));
-        }
+        spdx_component(&it, &root, &mut packages, &mut relationships);
     }
     let mut merged = Merged::default();
     for img in images {
@@ -384,6 +313,98 @@ pub fn sbom_spdx_with_images(
     let mut s = serde_json::to_string_pretty(&doc).expect("SBOMs serialize");
     s.push('\n');
     Ok(s)
+}
+
+/// One component's SPDX package (contained in the platform `root`), its release files'
+/// packages and its dependencies.
+fn spdx_component(
+    it: &Item,
+    root: &str,
+    packages: &mut Vec<Value>,
+    relationships: &mut Vec<Value>,
+) {
+    let id = spdx_id("Package", &it.id);
+    let mut pkg = json!({
+        "SPDXID": id,
+        "name": it.id,
+        "versionInfo": it.version,
+        "downloadLocation": it.files.first().map(|f| f.url.clone()).unwrap_or_else(|| "NOASSERTION".into()),
+        "filesAnalyzed": false,
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": it.license.clone().unwrap_or_else(|| "NOASSERTION".into()),
+        "copyrightText": "NOASSERTION",
+        "supplier": "NOASSERTION",
+        "primaryPackagePurpose": if it.image.is_some() { "CONTAINER" } else { "APPLICATION" },
+    });
+    if let Some(h) = &it.homepage {
+        pkg["homepage"] = json!(h);
+    }
+    if let Some(s) = &it.summary {
+        pkg["summary"] = json!(s);
+    }
+    if let Some(purl) = &it.purl {
+        pkg["externalRefs"] = json!([{
+            "referenceCategory": "PACKAGE-MANAGER",
+            "referenceType": "purl",
+            "referenceLocator": purl,
+        }]);
+    }
+    if let Some((_, Some(d))) = &it.image {
+        if let Some(h) = d.strip_prefix("sha256:") {
+            pkg["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": h}]);
+        }
+    }
+    packages.push(pkg);
+    relationships.push(json!({
+        "spdxElementId": root,
+        "relationshipType": "CONTAINS",
+        "relatedSpdxElement": id,
+    }));
+    spdx_release_files(it, &id, packages, relationships);
+    for d in &it.depends_on {
+        relationships.push(json!({
+            "spdxElementId": id,
+            "relationshipType": "DEPENDS_ON",
+            "relatedSpdxElement": spdx_id("Package", d),
+        }));
+    }
+}
+
+/// The packages of a component's release files, each `GENERATED_FROM` by it.
+fn spdx_release_files(
+    it: &Item,
+    id: &str,
+    packages: &mut Vec<Value>,
+    relationships: &mut Vec<Value>,
+) {
+    for (n, f) in it.files.iter().enumerate() {
+        let fid = spdx_id("File", &format!("{}-{}", it.id, n + 1));
+        let mut fp = json!({
+            "SPDXID": fid,
+            "name": f.name,
+            "versionInfo": it.version,
+            "downloadLocation": f.url,
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": it.license.clone().unwrap_or_else(|| "NOASSERTION".into()),
+            "copyrightText": "NOASSERTION",
+            "primaryPackagePurpose": "ARCHIVE",
+            "externalRefs": [{
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": f.purl,
+            }],
+        });
+        if let Some(h) = &f.sha256 {
+            fp["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": h}]);
+        }
+        packages.push(fp);
+        relationships.push(json!({
+            "spdxElementId": id,
+            "relationshipType": "GENERATED_FROM",
+            "relatedSpdxElement": fid,
+        }));
+    }
 }
 
 /// Image documents merged so far: their elements, renamed.
