@@ -92,10 +92,27 @@ pub(crate) fn check(
     let mut diags = Vec::new();
     let side = |id: &str, key| side(registry, loaded, platform, id, key);
     let cri = chosen(platform, "cri");
-    // The daemons behind a CRI: the CRI provider itself, and the chosen components it
-    // requires by name (cri-dockerd drives dockerd).
-    let mut runtimes: Vec<&str> = cri.clone();
-    for id in &cri {
+    let runtimes = runtimes(registry, platform, &cri);
+    if platform.get("kubelet").is_some_and(|k| !k.external) {
+        check_kubelet(&side, &cri, &runtimes, &mut diags);
+    }
+    check_sandbox_image(registry, loaded, platform, &side, &cri, &mut diags);
+    check_sockets(platform, &side, &mut diags);
+    diags
+}
+
+/// A setting's sides, by component and key.
+type Sides<'s> = dyn Fn(&str, &'static str) -> Option<Side> + 's;
+
+/// The daemons behind a CRI: the CRI provider itself, and the chosen components it
+/// requires by name (cri-dockerd drives dockerd).
+fn runtimes<'p>(
+    registry: &Registry,
+    platform: &'p BTreeMap<String, PlatformComponent>,
+    cri: &[&'p str],
+) -> Vec<&'p str> {
+    let mut runtimes: Vec<&str> = cri.to_vec();
+    for id in cri {
         let release = registry
             .manifest(id)
             .and_then(|m| m.release(&platform[*id].version));
@@ -109,65 +126,77 @@ pub(crate) fn check(
     }
     runtimes.sort();
     runtimes.dedup();
+    runtimes
+}
 
-    if platform.get("kubelet").is_some_and(|k| !k.external) {
-        // SW0705: kubelet's cgroup driver vs each runtime's.
-        if let Some(kubelet) = side("kubelet", "cgroup-driver") {
-            for rt in &runtimes {
-                let theirs = side(rt, "cgroup-driver").or_else(|| side(rt, "cgroup-manager"));
-                if let Some(theirs) = theirs {
-                    if theirs.value != kubelet.value {
-                        diags.push(both(
-                            Diagnostic::error(
-                                diagnostic::CGROUP_DRIVER_MISMATCH,
-                                format!(
-                                    "kubelet's cgroup driver is `{}` but `{rt}` uses `{}`: pods would be placed in cgroups the runtime does not manage",
-                                    kubelet.value, theirs.value
-                                ),
-                            )
-                            .hint(format!(
-                                "set the same driver on both: kubelet `cgroup-driver` and `{rt}` `{}` (cgroupfs without systemd, as on LinuxKit and stackwright-init)",
-                                theirs.key
-                            )),
-                            &kubelet,
-                            &theirs,
-                        ));
-                    }
+/// SW0705 (kubelet's cgroup driver vs each runtime's) and SW0706 (an explicit CRI
+/// endpoint must be a chosen CRI's socket).
+fn check_kubelet(side: &Sides<'_>, cri: &[&str], runtimes: &[&str], diags: &mut Vec<Diagnostic>) {
+    // SW0705: kubelet's cgroup driver vs each runtime's.
+    if let Some(kubelet) = side("kubelet", "cgroup-driver") {
+        for rt in runtimes {
+            let theirs = side(rt, "cgroup-driver").or_else(|| side(rt, "cgroup-manager"));
+            if let Some(theirs) = theirs {
+                if theirs.value != kubelet.value {
+                    diags.push(both(
+                        Diagnostic::error(
+                            diagnostic::CGROUP_DRIVER_MISMATCH,
+                            format!(
+                                "kubelet's cgroup driver is `{}` but `{rt}` uses `{}`: pods would be placed in cgroups the runtime does not manage",
+                                kubelet.value, theirs.value
+                            ),
+                        )
+                        .hint(format!(
+                            "set the same driver on both: kubelet `cgroup-driver` and `{rt}` `{}` (cgroupfs without systemd, as on LinuxKit and stackwright-init)",
+                            theirs.key
+                        )),
+                        &kubelet,
+                        &theirs,
+                    ));
                 }
             }
         }
-        // SW0706: an explicit CRI endpoint must be a chosen CRI's socket.
-        if let Some(endpoint) = side("kubelet", "container-runtime-endpoint") {
-            let sockets: Vec<Side> = cri.iter().filter_map(|id| side(id, "socket")).collect();
-            let path = endpoint
-                .value
-                .strip_prefix("unix://")
-                .unwrap_or(&endpoint.value);
-            if !sockets.is_empty() && !sockets.iter().any(|s| s.value == path) {
-                let s = &sockets[0];
-                diags.push(both(
-                    Diagnostic::error(
-                        diagnostic::CRI_ENDPOINT_MISMATCH,
-                        format!(
-                            "kubelet's containerRuntimeEndpoint `{}` is not the socket of the chosen CRI `{}` (`{}`)",
-                            endpoint.value, s.id, s.value
-                        ),
-                    )
-                    .hint(format!(
-                        "drop kubelet's `container-runtime-endpoint` (it defaults to the chosen CRI's socket), or set it to \"unix://{}\"",
-                        s.value
-                    )),
-                    &endpoint,
-                    s,
-                ));
-            }
+    }
+    // SW0706: an explicit CRI endpoint must be a chosen CRI's socket.
+    if let Some(endpoint) = side("kubelet", "container-runtime-endpoint") {
+        let sockets: Vec<Side> = cri.iter().filter_map(|id| side(id, "socket")).collect();
+        let path = endpoint
+            .value
+            .strip_prefix("unix://")
+            .unwrap_or(&endpoint.value);
+        if !sockets.is_empty() && !sockets.iter().any(|s| s.value == path) {
+            let s = &sockets[0];
+            diags.push(both(
+                Diagnostic::error(
+                    diagnostic::CRI_ENDPOINT_MISMATCH,
+                    format!(
+                        "kubelet's containerRuntimeEndpoint `{}` is not the socket of the chosen CRI `{}` (`{}`)",
+                        endpoint.value, s.id, s.value
+                    ),
+                )
+                .hint(format!(
+                    "drop kubelet's `container-runtime-endpoint` (it defaults to the chosen CRI's socket), or set it to \"unix://{}\"",
+                    s.value
+                )),
+                &endpoint,
+                s,
+            ));
         }
     }
+}
 
+fn check_sandbox_image(
+    registry: &Registry,
+    loaded: &Loaded,
+    platform: &BTreeMap<String, PlatformComponent>,
+    side: &Sides<'_>,
+    cri: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) {
     // SW0707: a runtime's explicit sandbox image vs the chosen pause.
     if let Some(pause) = platform.get("pause").filter(|p| !p.external) {
         if let Some(image) = &pause.image {
-            for rt in &cri {
+            for rt in cri {
                 let Some(theirs) = side(rt, "sandbox-image").or_else(|| side(rt, "pause-image"))
                 else {
                     continue;
@@ -213,7 +242,13 @@ pub(crate) fn check(
             }
         }
     }
+}
 
+fn check_sockets(
+    platform: &BTreeMap<String, PlatformComponent>,
+    side: &Sides<'_>,
+    diags: &mut Vec<Diagnostic>,
+) {
     // SW0708: two daemons on one socket path.
     let sockets: Vec<Side> = platform
         .iter()
@@ -242,7 +277,6 @@ pub(crate) fn check(
             }
         }
     }
-    diags
 }
 
 /// `/var/run/x` is `/run/x` (LinuxKit's rc.init links /var/run to /run).
