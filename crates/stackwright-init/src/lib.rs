@@ -722,76 +722,14 @@ fn bring_up_network(report: &Report, net: &Network, modules: &Path) {
 
 /// Runs the whole plan; returns the shutdown asked for and the number of failures.
 pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
-    if opts.pid1 {
-        for m in sys::MOUNTS {
-            if let Err(e) = sys::mount(m) {
-                eprintln!("stackwright-init: mounting {} on {}: {e}", m.2, m.1);
-            }
-            if m.1 == "/dev" {
-                sys::ensure_console();
-                let _ = std::os::unix::fs::symlink("pts/ptmx", "/dev/ptmx");
-            }
-        }
-        sys::disable_cad();
-    } else {
-        // Orphans of the containers come back to us, as they would to PID 1.
-        sys::become_subreaper();
-    }
+    mount_early(opts);
     sys::catch_signals();
     let plan = read_plan(&opts.plan)?;
-    let log_dir = opts.root.join("var/log");
-    let _ = std::fs::create_dir_all(&log_dir);
-    let status = opts.status.as_ref().and_then(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map_err(|e| eprintln!("stackwright-init: status channel {}: {e}", p.display()))
-            .ok()
-    });
-    let report = Arc::new(Report {
-        console: Mutex::new(()),
-        status: Mutex::new(status),
-        failures: AtomicUsize::new(0),
-        log_dir,
-    });
+    let report = open_report(opts);
     if opts.pid1 {
-        if let Some(h) = &plan.hostname {
-            if let Err(e) = sys::set_hostname(h) {
-                report.say(&format!("setting the host name {h}: {e}"));
-            }
-        }
-        if let Err(e) = sys::loopback_up() {
-            report.say(&format!("bringing up lo: {e}"));
-        }
-        let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let modules = Path::new("/lib/modules").join(release.trim());
-        load_modules(&report, &cmdline, &modules);
-        match network_asked(&cmdline) {
-            Ok(Some(net)) => bring_up_network(&report, &net, &modules),
-            Ok(None) => {}
-            Err(e) => report.failed(Stage::Setup, "network", e),
-        }
+        set_up_machine(&report, &plan);
     }
-    let reaper = Arc::new(Reaper::default());
-    {
-        let r = reaper.clone();
-        std::thread::spawn(move || r.run());
-    }
-    let mut runtime_args = Vec::new();
-    if opts.pid1 && sys::root_is_initramfs(Path::new("/proc/mounts")) {
-        // runc cannot pivot_root out of the initramfs.
-        runtime_args.push("--no-pivot".to_string());
-    }
-    let ctx = Arc::new(Ctx {
-        runtime: opts.root.join(plan.runtime.trim_start_matches('/')),
-        root: opts.root.clone(),
-        runtime_args,
-        reaper,
-        report: report.clone(),
-        stopping: AtomicBool::new(false),
-    });
+    let ctx = start(opts, &plan, &report);
     let units = plan.onboot.len()
         + plan.services.iter().map(Vec::len).sum::<usize>()
         + plan.onshutdown.len();
@@ -813,33 +751,7 @@ pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
     }
     let mut services: Vec<(Arc<ServiceState>, JoinHandle<()>)> = Vec::new();
     if action.is_none() {
-        for (i, level) in plan.services.iter().enumerate() {
-            report.say(&format!(
-                "services level {i}: {}",
-                level
-                    .iter()
-                    .map(|u| u.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            let mut started = Vec::new();
-            for unit in level {
-                let state = Arc::new(ServiceState::default());
-                let (c, u, s) = (ctx.clone(), unit.clone(), state.clone());
-                let h = std::thread::spawn(move || supervise(c, u, s));
-                services.push((state.clone(), h));
-                started.push((unit.clone(), state));
-            }
-            await_level(&ctx, &started);
-            if let Some(a) = sys::take_signal() {
-                action = Some(a);
-                break;
-            }
-        }
-        if action.is_none() {
-            report.event(&Event::ServicesStarted);
-            report.say("all services started");
-        }
+        action = start_services(&ctx, &report, &plan, &mut services);
     }
     let action = loop {
         if let Some(a) = action.or_else(sys::take_signal) {
@@ -852,6 +764,141 @@ pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
     };
 
     report.say(&format!("{}: stopping services", action.as_str()));
+    stop_services(&ctx, services);
+    for unit in &plan.onshutdown {
+        ctx.run_to_end(Stage::Onshutdown, unit);
+    }
+    let failures = report.failures.load(Ordering::SeqCst);
+    report.event(&Event::Shutdown {
+        action: action.as_str().to_string(),
+        failures,
+    });
+    report.say(&format!("{}, {failures} failure(s)", action.as_str()));
+    Ok((action, failures))
+}
+
+/// As PID 1: the early mounts (and `/dev/console`, `/dev/ptmx`), Ctrl-Alt-Del to us.
+/// Otherwise: the containers' orphans come back to us, as they would to PID 1.
+fn mount_early(opts: &Options) {
+    if opts.pid1 {
+        for m in sys::MOUNTS {
+            if let Err(e) = sys::mount(m) {
+                eprintln!("stackwright-init: mounting {} on {}: {e}", m.2, m.1);
+            }
+            if m.1 == "/dev" {
+                sys::ensure_console();
+                let _ = std::os::unix::fs::symlink("pts/ptmx", "/dev/ptmx");
+            }
+        }
+        sys::disable_cad();
+    } else {
+        sys::become_subreaper();
+    }
+}
+
+/// Where the boot is reported: the console, `var/log/` under the root and the status
+/// channel (when it opens).
+fn open_report(opts: &Options) -> Arc<Report> {
+    let log_dir = opts.root.join("var/log");
+    let _ = std::fs::create_dir_all(&log_dir);
+    let status = opts.status.as_ref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| eprintln!("stackwright-init: status channel {}: {e}", p.display()))
+            .ok()
+    });
+    Arc::new(Report {
+        console: Mutex::new(()),
+        status: Mutex::new(status),
+        failures: AtomicUsize::new(0),
+        log_dir,
+    })
+}
+
+/// PID 1's setup of the machine: host name, loopback, the modules and network the
+/// kernel command line asks for.
+fn set_up_machine(report: &Report, plan: &BootPlan) {
+    if let Some(h) = &plan.hostname {
+        if let Err(e) = sys::set_hostname(h) {
+            report.say(&format!("setting the host name {h}: {e}"));
+        }
+    }
+    if let Err(e) = sys::loopback_up() {
+        report.say(&format!("bringing up lo: {e}"));
+    }
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let modules = Path::new("/lib/modules").join(release.trim());
+    load_modules(report, &cmdline, &modules);
+    match network_asked(&cmdline) {
+        Ok(Some(net)) => bring_up_network(report, &net, &modules),
+        Ok(None) => {}
+        Err(e) => report.failed(Stage::Setup, "network", e),
+    }
+}
+
+/// Starts the reaper and returns what running the units needs.
+fn start(opts: &Options, plan: &BootPlan, report: &Arc<Report>) -> Arc<Ctx> {
+    let reaper = Arc::new(Reaper::default());
+    {
+        let r = reaper.clone();
+        std::thread::spawn(move || r.run());
+    }
+    let mut runtime_args = Vec::new();
+    if opts.pid1 && sys::root_is_initramfs(Path::new("/proc/mounts")) {
+        // runc cannot pivot_root out of the initramfs.
+        runtime_args.push("--no-pivot".to_string());
+    }
+    Arc::new(Ctx {
+        runtime: opts.root.join(plan.runtime.trim_start_matches('/')),
+        root: opts.root.clone(),
+        runtime_args,
+        reaper,
+        report: report.clone(),
+        stopping: AtomicBool::new(false),
+    })
+}
+
+/// Starts the services level by level, each level once the one before is ready; a
+/// shutdown signal stops that (and is returned).
+fn start_services(
+    ctx: &Arc<Ctx>,
+    report: &Report,
+    plan: &BootPlan,
+    services: &mut Vec<(Arc<ServiceState>, JoinHandle<()>)>,
+) -> Option<Action> {
+    for (i, level) in plan.services.iter().enumerate() {
+        report.say(&format!(
+            "services level {i}: {}",
+            level
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let mut started = Vec::new();
+        for unit in level {
+            let state = Arc::new(ServiceState::default());
+            let (c, u, s) = (ctx.clone(), unit.clone(), state.clone());
+            let h = std::thread::spawn(move || supervise(c, u, s));
+            services.push((state.clone(), h));
+            started.push((unit.clone(), state));
+        }
+        await_level(ctx, &started);
+        if let Some(a) = sys::take_signal() {
+            return Some(a);
+        }
+    }
+    report.event(&Event::ServicesStarted);
+    report.say("all services started");
+    None
+}
+
+/// Stops the services: SIGTERM, up to 10 s for them to end, then SIGKILL; joins the
+/// supervisors of those that ended.
+fn stop_services(ctx: &Ctx, services: Vec<(Arc<ServiceState>, JoinHandle<()>)>) {
     ctx.stopping.store(true, Ordering::SeqCst);
     for (s, _) in &services {
         if let Some(pid) = *s.pid.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -873,16 +920,6 @@ pub fn run(opts: &Options) -> Result<(Action, usize), InitError> {
             let _ = h.join();
         }
     }
-    for unit in &plan.onshutdown {
-        ctx.run_to_end(Stage::Onshutdown, unit);
-    }
-    let failures = report.failures.load(Ordering::SeqCst);
-    report.event(&Event::Shutdown {
-        action: action.as_str().to_string(),
-        failures,
-    });
-    report.say(&format!("{}, {failures} failure(s)", action.as_str()));
-    Ok((action, failures))
 }
 
 #[cfg(test)]
