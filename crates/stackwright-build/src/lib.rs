@@ -478,15 +478,14 @@ pub fn image_tree(
             .clone()
             .unwrap_or_else(tree::default_spool_dir),
     );
-    let mut notes = Vec::new();
-    let tree = platform::image_tree(
-        &layout,
-        &src,
-        &spool,
-        opts.limits,
-        opts.policy,
-        &mut notes,
-        &NoBuildProgress,
-    )?;
-    Ok((tree, notes))
+    let mut unpacker = platform::Unpacker {
+        layout: &layout,
+        spool,
+        limits: opts.limits,
+        policy: opts.policy,
+        notes: Vec::new(),
+        progress: &NoBuildProgress,
+    };
+    let tree = unpacker.image_tree(&src)?;
+    Ok((tree, unpacker.notes))
 }

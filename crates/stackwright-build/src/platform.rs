@@ -82,42 +82,61 @@ pub fn image_places(config: &Config) -> Vec<(String, String)> {
     v
 }
 
-/// Flattens an image's layers into a tree.
-pub(crate) fn image_tree(
-    layout: &SourceLayout,
-    src: &ImageSource,
-    spool: &Arc<Spool>,
-    limits: Limits,
-    policy: Policy,
-    notes: &mut Vec<Note>,
-    progress: &dyn BuildProgress,
-) -> Result<Tree, BuildError> {
-    let mut tree = Tree::new(spool.clone());
-    let mut budget = Budget::default();
-    let mut ctx = Ctx {
-        limits,
-        policy,
-        notes,
-    };
-    for layer in src.layers() {
-        let digest = layer.digest().to_string();
-        let file = layout.open_blob(&src.reference, &digest)?;
-        let origin = Origin {
-            image: src.reference.clone(),
-            layer: digest.clone(),
-        };
-        apply_blob(
-            &mut tree,
-            std::io::BufReader::with_capacity(1 << 20, file),
-            Some(&digest),
-            &origin,
-            &mut budget,
-            &mut ctx,
-        )?;
-        progress.layer_unpacked(&src.reference, &digest, layer.size());
+/// What unpacking images needs besides the image: the layout their blobs are in, the
+/// spool that holds file contents, the limits and policy, the notes collected so far, and
+/// who hears about progress. One for a whole build (or one `image_tree` call).
+pub(crate) struct Unpacker<'a> {
+    pub layout: &'a SourceLayout,
+    pub spool: Arc<Spool>,
+    pub limits: Limits,
+    pub policy: Policy,
+    pub notes: Vec<Note>,
+    pub progress: &'a dyn BuildProgress,
+}
+
+impl Unpacker<'_> {
+    /// Flattens an image's layers into a tree.
+    pub(crate) fn image_tree(&mut self, src: &ImageSource) -> Result<Tree, BuildError> {
+        let mut tree = Tree::new(self.spool.clone());
+        let mut budget = Budget::default();
+        for layer in src.layers() {
+            let digest = layer.digest().to_string();
+            let file = self.layout.open_blob(&src.reference, &digest)?;
+            let origin = Origin {
+                image: src.reference.clone(),
+                layer: digest.clone(),
+            };
+            self.apply(
+                &mut tree,
+                std::io::BufReader::with_capacity(1 << 20, file),
+                Some(&digest),
+                &origin,
+                &mut budget,
+            )?;
+            self.progress
+                .layer_unpacked(&src.reference, &digest, layer.size());
+        }
+        self.progress.image_unpacked(&src.reference);
+        Ok(tree)
     }
-    progress.image_unpacked(&src.reference);
-    Ok(tree)
+
+    /// Applies one layer blob (compressed or not; checked against `digest` when given)
+    /// over `tree`, within `budget`.
+    pub(crate) fn apply(
+        &mut self,
+        tree: &mut Tree,
+        raw: impl std::io::Read,
+        digest: Option<&str>,
+        origin: &Origin,
+        budget: &mut Budget,
+    ) -> Result<(), BuildError> {
+        let mut ctx = Ctx {
+            limits: self.limits,
+            policy: self.policy,
+            notes: &mut self.notes,
+        };
+        apply_blob(tree, raw, digest, origin, budget, &mut ctx)
+    }
 }
 
 /// Reports what the build will unpack: every image of the config (kernel, init,
@@ -230,9 +249,16 @@ pub(crate) fn build_tree(
             .unwrap_or_else(crate::tree::default_spool_dir),
     );
     let mut tree = Tree::new(spool.clone());
-    let mut notes = Vec::new();
     let image = |reference: &str| layout.image(reference, &opts.arch);
     plan(config, &image, progress)?;
+    let mut unpacker = Unpacker {
+        layout: &layout,
+        spool,
+        limits: opts.limits,
+        policy: opts.policy,
+        notes: Vec::new(),
+        progress,
+    };
 
     // Kernel.
     if let Some(k) = &config.kernel {
@@ -242,15 +268,7 @@ pub(crate) fn build_tree(
                 reason,
             };
             let src = image(kref)?;
-            let ktree = image_tree(
-                &layout,
-                &src,
-                &spool,
-                opts.limits,
-                opts.policy,
-                &mut notes,
-                progress,
-            )?;
+            let ktree = unpacker.image_tree(&src)?;
             let binary = k.binary.clone().unwrap_or_else(|| "kernel".into());
             let knode = ktree
                 .get(&binary)
@@ -289,7 +307,8 @@ pub(crate) fn build_tree(
                     unreachable!()
                 };
                 let mut buf = Vec::new();
-                spool
+                unpacker
+                    .spool
                     .copy_to(content, &mut buf)
                     .map_err(|e| kerr(e.to_string()))?;
                 let origin = Origin {
@@ -297,19 +316,7 @@ pub(crate) fn build_tree(
                     layer: tar_name.clone(),
                 };
                 let mut budget = Budget::default();
-                let mut ctx = Ctx {
-                    limits: opts.limits,
-                    policy: opts.policy,
-                    notes: &mut notes,
-                };
-                apply_blob(
-                    &mut tree,
-                    buf.as_slice(),
-                    None,
-                    &origin,
-                    &mut budget,
-                    &mut ctx,
-                )?;
+                unpacker.apply(&mut tree, buf.as_slice(), None, &origin, &mut budget)?;
             }
         }
     }
@@ -317,15 +324,7 @@ pub(crate) fn build_tree(
     // Init images, flattened into `/`.
     for r in &config.init {
         let src = image(r)?;
-        let mut itree = image_tree(
-            &layout,
-            &src,
-            &spool,
-            opts.limits,
-            opts.policy,
-            &mut notes,
-            progress,
-        )?;
+        let mut itree = unpacker.image_tree(&src)?;
         linuxkit_touchups(&mut itree, true);
         let origin = Origin {
             image: r.clone(),
@@ -359,15 +358,7 @@ pub(crate) fn build_tree(
                 return Err(cerr("the name must be a single path component".into()));
             }
             let src = image(&img.image)?;
-            let mut ctree = image_tree(
-                &layout,
-                &src,
-                &spool,
-                opts.limits,
-                opts.policy,
-                &mut notes,
-                progress,
-            )?;
+            let mut ctree = unpacker.image_tree(&src)?;
             linuxkit_touchups(&mut ctree, false);
             let resolver = IdResolver {
                 containers: ids.clone(),
@@ -419,7 +410,7 @@ pub(crate) fn build_tree(
         )
         .map_err(|e| BuildError::Options(format!("sbom.spdx.json: {e}")))?;
     }
-    Ok((tree, notes))
+    Ok((tree, unpacker.notes))
 }
 
 fn add_file(
