@@ -328,39 +328,7 @@ fn apply_entry<R: Read>(
 
     // Whiteouts.
     if name == OPAQUE || name.starts_with(WHITEOUT) {
-        let parent_path = comps[..comps.len() - 1].join(&b'/');
-        let dir = match tree
-            .resolve_parent(&[parent_path.as_slice(), b"/x"].concat(), false)
-            .map_err(|e| e.into_build(origin, &path))?
-        {
-            Some((d, _)) => d,
-            None => return Ok(()), // hiding something that is not there
-        };
-        if name == OPAQUE {
-            for k in tree.descendant_keys(&dir) {
-                if !added.contains(&k) && !has_added_below(added, &k) {
-                    tree.remove(&k);
-                }
-            }
-        } else {
-            let hidden = &name[WHITEOUT.len()..];
-            if hidden.is_empty() || hidden == b"." || hidden == b".." {
-                return Err(BuildError::UnsafeEntry {
-                    origin: origin.clone(),
-                    path: show(&path),
-                    reason: "malformed whiteout".into(),
-                });
-            }
-            let key = if dir.is_empty() {
-                hidden.to_vec()
-            } else {
-                [dir.as_slice(), b"/", hidden].concat()
-            };
-            if !added.contains(&key) {
-                tree.remove(&key);
-            }
-        }
-        return Ok(());
+        return apply_whiteout(tree, &comps, name, added, origin, &path);
     }
 
     let (parent, _) = tree
@@ -391,62 +359,10 @@ fn apply_entry<R: Read>(
             Some(Node::symlink(target))
         }
         tar::EntryType::Link => {
-            let target = entry
-                .link_name_bytes()
-                .map(|c| c.into_owned())
-                .unwrap_or_default();
-            check_path_len(&target, origin, limits)?;
-            let unsafe_link = |reason: String| BuildError::UnsafeEntry {
-                origin: origin.clone(),
-                path: show(&path),
-                reason,
-            };
-            let tkey = tree
-                .resolve_existing(&target, true)
-                .map_err(|e| unsafe_link(format!("hard link target `{}`: {e}", show(&target))))?
-                .ok_or_else(|| {
-                    unsafe_link(format!(
-                        "hard link target `{}` does not exist in the image",
-                        show(&target)
-                    ))
-                })?;
-            let tnode = tree.get_mut(&tkey).expect("resolved").clone();
-            if tnode.is_dir() {
-                return Err(unsafe_link(format!(
-                    "hard link to directory `{}`",
-                    show(&target)
-                )));
-            }
-            if tkey == key {
-                return Ok(()); // a link to itself: nothing to do
-            }
-            // A hard link shares the target's inode: same content, same metadata.
-            tree.put(key.clone(), tnode);
-            added.insert(key);
-            return Ok(());
+            return apply_hard_link(tree, entry, key, &path, origin, limits, added);
         }
         tar::EntryType::Char | tar::EntryType::Block => {
-            if !ctx.policy.allow_devices {
-                ctx.notes.push(Note {
-                    origin: origin.clone(),
-                    path: show(&key),
-                    what: NoteKind::DeviceSkipped,
-                });
-                return Ok(());
-            }
-            let major = header.device_major().ok().flatten().unwrap_or(0);
-            let minor = header.device_minor().ok().flatten().unwrap_or(0);
-            Some(Node {
-                kind: if kind == tar::EntryType::Char {
-                    NodeKind::CharDevice { major, minor }
-                } else {
-                    NodeKind::BlockDevice { major, minor }
-                },
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                xattrs: Default::default(),
-            })
+            device_node(kind, header, &key, origin, ctx)
         }
         tar::EntryType::Fifo => Some(Node {
             kind: NodeKind::Fifo,
@@ -472,6 +388,128 @@ fn apply_entry<R: Read>(
         added.insert(key);
     }
     Ok(())
+}
+
+/// A whiteout (`.wh.NAME` hides NAME) or an opaque-directory marker (`.wh..wh..opq`
+/// hides what lower layers put in the directory), keeping what this layer added.
+fn apply_whiteout(
+    tree: &mut Tree,
+    comps: &[&[u8]],
+    name: &[u8],
+    added: &BTreeSet<Vec<u8>>,
+    origin: &Origin,
+    path: &[u8],
+) -> Result<(), BuildError> {
+    let parent_path = comps[..comps.len() - 1].join(&b'/');
+    let dir = match tree
+        .resolve_parent(&[parent_path.as_slice(), b"/x"].concat(), false)
+        .map_err(|e| e.into_build(origin, path))?
+    {
+        Some((d, _)) => d,
+        None => return Ok(()), // hiding something that is not there
+    };
+    if name == OPAQUE {
+        for k in tree.descendant_keys(&dir) {
+            if !added.contains(&k) && !has_added_below(added, &k) {
+                tree.remove(&k);
+            }
+        }
+    } else {
+        let hidden = &name[WHITEOUT.len()..];
+        if hidden.is_empty() || hidden == b"." || hidden == b".." {
+            return Err(BuildError::UnsafeEntry {
+                origin: origin.clone(),
+                path: show(path),
+                reason: "malformed whiteout".into(),
+            });
+        }
+        let key = if dir.is_empty() {
+            hidden.to_vec()
+        } else {
+            [dir.as_slice(), b"/", hidden].concat()
+        };
+        if !added.contains(&key) {
+            tree.remove(&key);
+        }
+    }
+    Ok(())
+}
+
+/// A hard link: the target (which must exist, and not be a directory) shares its inode,
+/// so the same content and metadata, under `key`.
+fn apply_hard_link<R: Read>(
+    tree: &mut Tree,
+    entry: &tar::Entry<'_, R>,
+    key: Vec<u8>,
+    path: &[u8],
+    origin: &Origin,
+    limits: Limits,
+    added: &mut BTreeSet<Vec<u8>>,
+) -> Result<(), BuildError> {
+    let target = entry
+        .link_name_bytes()
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
+    check_path_len(&target, origin, limits)?;
+    let unsafe_link = |reason: String| BuildError::UnsafeEntry {
+        origin: origin.clone(),
+        path: show(path),
+        reason,
+    };
+    let tkey = tree
+        .resolve_existing(&target, true)
+        .map_err(|e| unsafe_link(format!("hard link target `{}`: {e}", show(&target))))?
+        .ok_or_else(|| {
+            unsafe_link(format!(
+                "hard link target `{}` does not exist in the image",
+                show(&target)
+            ))
+        })?;
+    let tnode = tree.get_mut(&tkey).expect("resolved").clone();
+    if tnode.is_dir() {
+        return Err(unsafe_link(format!(
+            "hard link to directory `{}`",
+            show(&target)
+        )));
+    }
+    if tkey == key {
+        return Ok(()); // a link to itself: nothing to do
+    }
+    // A hard link shares the target's inode: same content, same metadata.
+    tree.put(key.clone(), tnode);
+    added.insert(key);
+    Ok(())
+}
+
+/// A character or block device, unless the policy skips devices (with a note).
+fn device_node(
+    kind: tar::EntryType,
+    header: &tar::Header,
+    key: &[u8],
+    origin: &Origin,
+    ctx: &mut Ctx<'_>,
+) -> Option<Node> {
+    if !ctx.policy.allow_devices {
+        ctx.notes.push(Note {
+            origin: origin.clone(),
+            path: show(key),
+            what: NoteKind::DeviceSkipped,
+        });
+        return None;
+    }
+    let major = header.device_major().ok().flatten().unwrap_or(0);
+    let minor = header.device_minor().ok().flatten().unwrap_or(0);
+    Some(Node {
+        kind: if kind == tar::EntryType::Char {
+            NodeKind::CharDevice { major, minor }
+        } else {
+            NodeKind::BlockDevice { major, minor }
+        },
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        xattrs: Default::default(),
+    })
 }
 
 fn has_added_below(added: &BTreeSet<Vec<u8>>, key: &[u8]) -> bool {

@@ -254,92 +254,37 @@ pub fn write_formats_with_progress(
     use std::io::Write;
     let dir = &opts.out_dir;
     std::fs::create_dir_all(dir).map_err(|e| BuildError::io(dir, e))?;
-    let mut staged: Vec<(tempfile::NamedTempFile, PathBuf)> = Vec::new();
-    // `output`: a file of the build's outputs (reported), not a scratch file a disk
-    // image is made from.
-    let stage = |staged: &mut Vec<(tempfile::NamedTempFile, PathBuf)>,
-                 file: String,
-                 output: bool,
-                 write: &dyn Fn(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>|
-     -> Result<(), BuildError> {
-        let target = dir.join(&file);
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{file}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| BuildError::io(dir, e))?;
-        {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-            write(&mut w).map_err(|e| BuildError::io(&target, e))?;
-            w.flush().map_err(|e| BuildError::io(&target, e))?;
-        }
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| BuildError::io(&target, e))?;
-        if output {
-            let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-            progress.output_written(&file, size);
-        }
-        staged.push((tmp, target));
-        Ok(())
+    let mut stager = Stager {
+        dir,
+        progress,
+        staged: Vec::new(),
     };
     let mtime = opts.mtime;
-    let initrd_compression = opts.initrd;
-    let kernel_of = || -> Result<&Content, BuildError> {
-        let kernel = tree
-            .get("boot/kernel")
-            .ok_or_else(|| BuildError::Options("the tree has no boot/kernel".into()))?;
-        let NodeKind::File { content, .. } = &kernel.kind else {
-            return Err(BuildError::Options("boot/kernel is not a file".into()));
-        };
-        Ok(content)
-    };
     let cmdline = tree.read_file("boot/cmdline").unwrap_or_default();
     let ucode = tree.read_file("boot/ucode.cpio").unwrap_or_default();
-    let initrd = |w: &mut std::io::BufWriter<&std::fs::File>| -> std::io::Result<()> {
-        w.write_all(&ucode)?;
-        let platform = |k: &[u8]| !k.starts_with(b"boot/");
-        match initrd_compression {
-            InitrdCompression::Gzip => {
-                let mut gz = archive::gzip(&mut *w);
-                archive::write_cpio(tree, &mut gz, mtime, &platform)?;
-                gz.finish()?;
-            }
-            InitrdCompression::Lz4 => {
-                let mut lz = archive::Lz4Legacy::new(&mut *w)?;
-                archive::write_cpio(tree, &mut lz, mtime, &platform)?;
-                lz.finish()?;
-            }
-        }
-        Ok(())
-    };
+    let initrd = |w: &mut Staged<'_>| write_initrd(tree, &ucode, opts.initrd, mtime, w);
     // The kernel and initrd the disk images are made of: the staged kernel+initrd files
     // when that format is asked for too, else temporary files beside the outputs.
     let mut boot_files: Option<(PathBuf, PathBuf)> = None;
     let mut scratch: Vec<tempfile::NamedTempFile> = Vec::new();
     for format in &opts.formats {
         match format {
-            Format::Tar => stage(&mut staged, format!("{}.tar", opts.name), true, &|w| {
+            Format::Tar => stager.stage(format!("{}.tar", opts.name), true, &|w| {
                 archive::write_tar(tree, w, mtime, &|_| true)
             })?,
             Format::KernelInitrd => {
-                let content = kernel_of()?;
-                stage(&mut staged, format!("{}-kernel", opts.name), true, &|w| {
+                let content = kernel_content(tree)?;
+                stager.stage(format!("{}-kernel", opts.name), true, &|w| {
                     tree.spool().copy_to(content, w)
                 })?;
-                stage(&mut staged, format!("{}-cmdline", opts.name), true, &|w| {
+                stager.stage(format!("{}-cmdline", opts.name), true, &|w| {
                     w.write_all(&cmdline)
                 })?;
-                stage(
-                    &mut staged,
-                    format!("{}-initrd.img", opts.name),
-                    true,
-                    &initrd,
-                )?;
-                let n = staged.len();
+                stager.stage(format!("{}-initrd.img", opts.name), true, &initrd)?;
+                let n = stager.staged.len();
                 boot_files = Some((
-                    staged[n - 3].0.path().to_path_buf(),
-                    staged[n - 1].0.path().to_path_buf(),
+                    stager.staged[n - 3].0.path().to_path_buf(),
+                    stager.staged[n - 1].0.path().to_path_buf(),
                 ));
             }
             Format::Disk(_) => {}
@@ -348,16 +293,16 @@ pub fn write_formats_with_progress(
     for format in &opts.formats {
         let Format::Disk(disk) = format else { continue };
         if boot_files.is_none() {
-            let content = kernel_of()?;
+            let content = kernel_content(tree)?;
             let mut scratch_stage = |file: &str| -> Result<usize, BuildError> {
-                stage(&mut staged, file.to_string(), false, &|w| {
+                stager.stage(file.to_string(), false, &|w| {
                     if file.ends_with("-kernel") {
                         tree.spool().copy_to(content, w)
                     } else {
                         initrd(w)
                     }
                 })?;
-                let (tmp, _) = staged.pop().expect("just staged");
+                let (tmp, _) = stager.staged.pop().expect("just staged");
                 scratch.push(tmp);
                 Ok(scratch.len() - 1)
             };
@@ -378,32 +323,131 @@ pub fn write_formats_with_progress(
             size: opts.disk_size,
             temp_dir: Some(dir),
         };
-        let file = disk.file_name(&opts.name);
-        let target = dir.join(&file);
-        let tmp = tempfile::Builder::new()
+        stager.disk(*disk, &input, &opts.name)?;
+    }
+    drop(scratch);
+    stager.commit()
+}
+
+/// A staged output file being written.
+type Staged<'f> = std::io::BufWriter<&'f std::fs::File>;
+
+/// The outputs of one build, each written to a temporary file in the output directory and
+/// renamed into place only when all of them are written.
+struct Stager<'a> {
+    dir: &'a Path,
+    progress: &'a dyn BuildProgress,
+    staged: Vec<(tempfile::NamedTempFile, PathBuf)>,
+}
+
+impl Stager<'_> {
+    /// A temporary file beside the output `file`.
+    fn temp_file(&self, file: &str) -> Result<tempfile::NamedTempFile, BuildError> {
+        tempfile::Builder::new()
             .prefix(&format!(".{file}."))
             .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| BuildError::io(dir, e))?;
-        stackwright_disk::write(*disk, &input, tmp.path()).map_err(|source| BuildError::Disk {
+            .tempfile_in(self.dir)
+            .map_err(|e| BuildError::io(self.dir, e))
+    }
+
+    /// Stages `file` as `write` writes it, synced. `output`: a file of the build's outputs
+    /// (reported), not a scratch file a disk image is made from.
+    fn stage(
+        &mut self,
+        file: String,
+        output: bool,
+        write: &dyn Fn(&mut Staged<'_>) -> std::io::Result<()>,
+    ) -> Result<(), BuildError> {
+        use std::io::Write;
+        let target = self.dir.join(&file);
+        let tmp = self.temp_file(&file)?;
+        {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+            write(&mut w).map_err(|e| BuildError::io(&target, e))?;
+            w.flush().map_err(|e| BuildError::io(&target, e))?;
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| BuildError::io(&target, e))?;
+        if output {
+            let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+            self.progress.output_written(&file, size);
+        }
+        self.staged.push((tmp, target));
+        Ok(())
+    }
+
+    /// Stages the disk image of format `disk` made of `input`.
+    fn disk(
+        &mut self,
+        disk: stackwright_disk::Format,
+        input: &stackwright_disk::Input<'_>,
+        name: &str,
+    ) -> Result<(), BuildError> {
+        let file = disk.file_name(name);
+        let target = self.dir.join(&file);
+        let tmp = self.temp_file(&file)?;
+        stackwright_disk::write(disk, input, tmp.path()).map_err(|source| BuildError::Disk {
             file: file.clone(),
             source,
         })?;
         let size = std::fs::metadata(tmp.path()).map(|m| m.len()).unwrap_or(0);
-        progress.output_written(&file, size);
-        staged.push((tmp, target));
+        self.progress.output_written(&file, size);
+        self.staged.push((tmp, target));
+        Ok(())
     }
-    drop(scratch);
-    let mut out = Vec::new();
-    for (tmp, target) in staged {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| BuildError::io(tmp.path(), e))?;
-        tmp.persist(&target)
-            .map_err(|e| BuildError::io(&target, e.error))?;
-        out.push(target);
+
+    /// Renames every staged file into place (mode 0644); returns their paths.
+    fn commit(self) -> Result<Vec<PathBuf>, BuildError> {
+        let mut out = Vec::new();
+        for (tmp, target) in self.staged {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| BuildError::io(tmp.path(), e))?;
+            tmp.persist(&target)
+                .map_err(|e| BuildError::io(&target, e.error))?;
+            out.push(target);
+        }
+        Ok(out)
     }
-    Ok(out)
+}
+
+/// The tree's `boot/kernel` file.
+fn kernel_content(tree: &Tree) -> Result<&Content, BuildError> {
+    let kernel = tree
+        .get("boot/kernel")
+        .ok_or_else(|| BuildError::Options("the tree has no boot/kernel".into()))?;
+    let NodeKind::File { content, .. } = &kernel.kind else {
+        return Err(BuildError::Options("boot/kernel is not a file".into()));
+    };
+    Ok(content)
+}
+
+/// The initrd: the microcode cpio (if any), then the platform (everything but `boot/`)
+/// as a newc cpio, gzip'd or in the kernel's legacy LZ4 format.
+fn write_initrd(
+    tree: &Tree,
+    ucode: &[u8],
+    compression: InitrdCompression,
+    mtime: u64,
+    w: &mut Staged<'_>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    w.write_all(ucode)?;
+    let platform = |k: &[u8]| !k.starts_with(b"boot/");
+    match compression {
+        InitrdCompression::Gzip => {
+            let mut gz = archive::gzip(&mut *w);
+            archive::write_cpio(tree, &mut gz, mtime, &platform)?;
+            gz.finish()?;
+        }
+        InitrdCompression::Lz4 => {
+            let mut lz = archive::Lz4Legacy::new(&mut *w)?;
+            archive::write_cpio(tree, &mut lz, mtime, &platform)?;
+            lz.finish()?;
+        }
+    }
+    Ok(())
 }
 
 /// Applies one layer blob (gzip'd or plain tar) to `tree` with the same rules, limits

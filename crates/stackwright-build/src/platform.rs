@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use stackwright_types::container::IdOrName;
-use stackwright_types::linuxkit::{Config, File as FileEntry, Image};
+use stackwright_types::linuxkit::{Config, File as FileEntry, Image, Kernel};
 
 use crate::error::{BuildError, Origin};
 use crate::layer::{apply_blob, Budget, Ctx, Note};
@@ -263,61 +263,8 @@ pub(crate) fn build_tree(
     // Kernel.
     if let Some(k) = &config.kernel {
         if let Some(kref) = &k.image {
-            let kerr = |reason: String| BuildError::Kernel {
-                image: kref.clone(),
-                reason,
-            };
             let src = image(kref)?;
-            let ktree = unpacker.image_tree(&src)?;
-            let binary = k.binary.clone().unwrap_or_else(|| "kernel".into());
-            let knode = ktree
-                .get(&binary)
-                .filter(|n| matches!(n.kind, NodeKind::File { .. }))
-                .ok_or_else(|| kerr(format!("no `{binary}` file in the kernel image")))?;
-            let mode = knode.mode;
-            let NodeKind::File { content, .. } = &knode.kind else {
-                unreachable!()
-            };
-            tree.insert("boot", Node::dir(0o755))
-                .map_err(|e| kerr(e.to_string()))?;
-            let cmdline = k.cmdline.clone().unwrap_or_default();
-            tree.insert("boot/cmdline", Node::file(Content::bytes(cmdline), 0o644))
-                .map_err(|e| kerr(e.to_string()))?;
-            tree.insert("boot/kernel", Node::file(content.clone(), mode))
-                .map_err(|e| kerr(e.to_string()))?;
-            if let Some(ucode) = &k.ucode {
-                let u = ktree
-                    .get(ucode)
-                    .filter(|n| matches!(n.kind, NodeKind::File { .. }))
-                    .ok_or_else(|| kerr(format!("no `{ucode}` file in the kernel image")))?;
-                tree.insert("boot/ucode.cpio", u.clone())
-                    .map_err(|e| kerr(e.to_string()))?;
-            }
-            let tar_name = match k.tar.as_deref() {
-                Some("none") => None,
-                Some(t) => Some(t.to_string()),
-                None => Some("kernel.tar".to_string()),
-            };
-            if let Some(tar_name) = tar_name {
-                let t = ktree
-                    .get(&tar_name)
-                    .filter(|n| matches!(n.kind, NodeKind::File { .. }))
-                    .ok_or_else(|| kerr(format!("no `{tar_name}` in the kernel image (set `tar: none` if it has no modules)")))?;
-                let NodeKind::File { content, .. } = &t.kind else {
-                    unreachable!()
-                };
-                let mut buf = Vec::new();
-                unpacker
-                    .spool
-                    .copy_to(content, &mut buf)
-                    .map_err(|e| kerr(e.to_string()))?;
-                let origin = Origin {
-                    image: kref.clone(),
-                    layer: tar_name.clone(),
-                };
-                let mut budget = Budget::default();
-                unpacker.apply(&mut tree, buf.as_slice(), None, &origin, &mut budget)?;
-            }
+            add_kernel(&mut unpacker, &mut tree, k, kref, &src)?;
         }
     }
 
@@ -334,66 +281,17 @@ pub(crate) fn build_tree(
     }
 
     // Containers. Names double as uids/gids, as in LinuxKit.
-    let mut ids: BTreeMap<String, u32> = BTreeMap::new();
-    for (i, img) in config
-        .onboot
-        .iter()
-        .chain(&config.onshutdown)
-        .chain(&config.services)
-        .enumerate()
-    {
-        ids.entry(img.name.clone()).or_insert(100 + i as u32);
-    }
+    let ids = container_ids(config);
     for (section, images, numbered) in container_sections(config) {
         for (i, img) in images.iter().enumerate() {
-            let cerr = |reason: String| BuildError::Container {
-                section: section.into(),
+            let place = ContainerPlace {
+                section,
+                numbered,
                 index: i,
-                name: img.name.clone(),
-                image: img.image.clone(),
-                reason,
             };
-            if img.name.is_empty() || img.name.contains('/') || img.name == "." || img.name == ".."
-            {
-                return Err(cerr("the name must be a single path component".into()));
-            }
+            check_container_name(place, img)?;
             let src = image(&img.image)?;
-            let mut ctree = unpacker.image_tree(&src)?;
-            linuxkit_touchups(&mut ctree, false);
-            let resolver = IdResolver {
-                containers: ids.clone(),
-                passwd: ctree
-                    .read_file("etc/passwd")
-                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
-                group: ctree
-                    .read_file("etc/group")
-                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
-            };
-            let bundle = bundle_config(&src.config, &img.container, &resolver).map_err(cerr)?;
-            let dir = container_dir(section, numbered, i, &img.name);
-            let config_json = bundle.config_json().map_err(cerr)?;
-            let mut runtime = bundle.runtime.clone();
-            let rootfs = format!("/{dir}/rootfs");
-            let mut mounts =
-                vec![json!({"source": rootfs, "destination": rootfs, "options": ["bind"]})];
-            if let Some(m) = runtime["mounts"].as_array() {
-                mounts.extend(m.iter().cloned());
-            }
-            runtime["mounts"] = json!(mounts);
-            let runtime_json = pretty(&crate::spec::canonical(runtime)).map_err(cerr)?;
-            mkdirs(&mut tree, &dir)?;
-            tree.graft(&format!("{dir}/rootfs"), &ctree)
-                .map_err(|e| cerr(e.to_string()))?;
-            tree.insert(
-                &format!("{dir}/config.json"),
-                Node::file(Content::bytes(config_json), 0o644),
-            )
-            .map_err(|e| cerr(e.to_string()))?;
-            tree.insert(
-                &format!("{dir}/runtime.json"),
-                Node::file(Content::bytes(runtime_json), 0o644),
-            )
-            .map_err(|e| cerr(e.to_string()))?;
+            add_container(&mut unpacker, &mut tree, place, img, &src, &ids)?;
         }
     }
 
@@ -411,6 +309,172 @@ pub(crate) fn build_tree(
         .map_err(|e| BuildError::Options(format!("sbom.spdx.json: {e}")))?;
     }
     Ok((tree, unpacker.notes))
+}
+
+/// The kernel image's kernel (or `binary`), cmdline and ucode under `boot/`, and its
+/// modules tar (`kernel.tar` unless `tar` names another, or `none`) unpacked into `/`.
+fn add_kernel(
+    unpacker: &mut Unpacker<'_>,
+    tree: &mut Tree,
+    k: &Kernel,
+    kref: &str,
+    src: &ImageSource,
+) -> Result<(), BuildError> {
+    let kerr = |reason: String| BuildError::Kernel {
+        image: kref.to_string(),
+        reason,
+    };
+    let ktree = unpacker.image_tree(src)?;
+    let binary = k.binary.clone().unwrap_or_else(|| "kernel".into());
+    let knode = ktree
+        .get(&binary)
+        .filter(|n| matches!(n.kind, NodeKind::File { .. }))
+        .ok_or_else(|| kerr(format!("no `{binary}` file in the kernel image")))?;
+    let mode = knode.mode;
+    let NodeKind::File { content, .. } = &knode.kind else {
+        unreachable!()
+    };
+    tree.insert("boot", Node::dir(0o755))
+        .map_err(|e| kerr(e.to_string()))?;
+    let cmdline = k.cmdline.clone().unwrap_or_default();
+    tree.insert("boot/cmdline", Node::file(Content::bytes(cmdline), 0o644))
+        .map_err(|e| kerr(e.to_string()))?;
+    tree.insert("boot/kernel", Node::file(content.clone(), mode))
+        .map_err(|e| kerr(e.to_string()))?;
+    if let Some(ucode) = &k.ucode {
+        let u = ktree
+            .get(ucode)
+            .filter(|n| matches!(n.kind, NodeKind::File { .. }))
+            .ok_or_else(|| kerr(format!("no `{ucode}` file in the kernel image")))?;
+        tree.insert("boot/ucode.cpio", u.clone())
+            .map_err(|e| kerr(e.to_string()))?;
+    }
+    let tar_name = match k.tar.as_deref() {
+        Some("none") => None,
+        Some(t) => Some(t.to_string()),
+        None => Some("kernel.tar".to_string()),
+    };
+    if let Some(tar_name) = tar_name {
+        let t = ktree
+            .get(&tar_name)
+            .filter(|n| matches!(n.kind, NodeKind::File { .. }))
+            .ok_or_else(|| {
+                kerr(format!(
+                    "no `{tar_name}` in the kernel image (set `tar: none` if it has no modules)"
+                ))
+            })?;
+        let NodeKind::File { content, .. } = &t.kind else {
+            unreachable!()
+        };
+        let mut buf = Vec::new();
+        unpacker
+            .spool
+            .copy_to(content, &mut buf)
+            .map_err(|e| kerr(e.to_string()))?;
+        let origin = Origin {
+            image: kref.to_string(),
+            layer: tar_name.clone(),
+        };
+        let mut budget = Budget::default();
+        unpacker.apply(tree, buf.as_slice(), None, &origin, &mut budget)?;
+    }
+    Ok(())
+}
+
+/// Each container's uid/gid: its name doubles as one, as in LinuxKit (100 and up, in
+/// section order; a name used twice keeps its first).
+fn container_ids(config: &Config) -> BTreeMap<String, u32> {
+    let mut ids: BTreeMap<String, u32> = BTreeMap::new();
+    for (i, img) in config
+        .onboot
+        .iter()
+        .chain(&config.onshutdown)
+        .chain(&config.services)
+        .enumerate()
+    {
+        ids.entry(img.name.clone()).or_insert(100 + i as u32);
+    }
+    ids
+}
+
+/// Where a container goes: its section, whether the section numbers its directories, and
+/// its index there.
+#[derive(Clone, Copy)]
+struct ContainerPlace {
+    section: &'static str,
+    numbered: bool,
+    index: usize,
+}
+
+fn container_error(place: ContainerPlace, img: &Image, reason: String) -> BuildError {
+    BuildError::Container {
+        section: place.section.into(),
+        index: place.index,
+        name: img.name.clone(),
+        image: img.image.clone(),
+        reason,
+    }
+}
+
+/// A container's name is one path component (it names its directory).
+fn check_container_name(place: ContainerPlace, img: &Image) -> Result<(), BuildError> {
+    if img.name.is_empty() || img.name.contains('/') || img.name == "." || img.name == ".." {
+        return Err(container_error(
+            place,
+            img,
+            "the name must be a single path component".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A container's directory: its image (with LinuxKit's touch-ups) as `rootfs/`, its OCI
+/// runtime `config.json` and LinuxKit's `runtime.json`.
+fn add_container(
+    unpacker: &mut Unpacker<'_>,
+    tree: &mut Tree,
+    place: ContainerPlace,
+    img: &Image,
+    src: &ImageSource,
+    ids: &BTreeMap<String, u32>,
+) -> Result<(), BuildError> {
+    let cerr = |reason: String| container_error(place, img, reason);
+    let mut ctree = unpacker.image_tree(src)?;
+    linuxkit_touchups(&mut ctree, false);
+    let resolver = IdResolver {
+        containers: ids.clone(),
+        passwd: ctree
+            .read_file("etc/passwd")
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        group: ctree
+            .read_file("etc/group")
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+    };
+    let bundle = bundle_config(&src.config, &img.container, &resolver).map_err(cerr)?;
+    let dir = container_dir(place.section, place.numbered, place.index, &img.name);
+    let config_json = bundle.config_json().map_err(cerr)?;
+    let mut runtime = bundle.runtime.clone();
+    let rootfs = format!("/{dir}/rootfs");
+    let mut mounts = vec![json!({"source": rootfs, "destination": rootfs, "options": ["bind"]})];
+    if let Some(m) = runtime["mounts"].as_array() {
+        mounts.extend(m.iter().cloned());
+    }
+    runtime["mounts"] = json!(mounts);
+    let runtime_json = pretty(&crate::spec::canonical(runtime)).map_err(cerr)?;
+    mkdirs(tree, &dir)?;
+    tree.graft(&format!("{dir}/rootfs"), &ctree)
+        .map_err(|e| cerr(e.to_string()))?;
+    tree.insert(
+        &format!("{dir}/config.json"),
+        Node::file(Content::bytes(config_json), 0o644),
+    )
+    .map_err(|e| cerr(e.to_string()))?;
+    tree.insert(
+        &format!("{dir}/runtime.json"),
+        Node::file(Content::bytes(runtime_json), 0o644),
+    )
+    .map_err(|e| cerr(e.to_string()))?;
+    Ok(())
 }
 
 fn add_file(
