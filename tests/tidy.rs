@@ -211,3 +211,135 @@ fn both_containerd_daemons_generate_config_toml_from_the_same_template() {
         template("linuxkit-containerd.toml")
     );
 }
+
+/// The longest function body (its lines from `{` to `}`) allowed in `crates/` and `xtask/`.
+const FN_LINES: usize = 150;
+
+/// Every function in `crates/` and `xtask/` (free functions, methods, trait methods with a
+/// default body, functions nested in other functions) has a body of at most [`FN_LINES`]
+/// lines: a longer one becomes named steps. The source is parsed with `syn`, so braces in
+/// strings, comments and macros do not confuse the count. Test code is exempt: files under a
+/// `tests/` directory, `#[cfg(test)]` items (modules included) and `#[test]` functions.
+#[test]
+fn no_function_is_longer_than_the_limit() {
+    let root = root();
+    let mut sources = Vec::new();
+    files(&root.join("crates"), &[".rs"], &mut sources);
+    files(&root.join("xtask"), &[".rs"], &mut sources);
+    let mut problems = Vec::new();
+    for path in &sources {
+        let shown = path.strip_prefix(&root).unwrap_or(path);
+        if shown.components().any(|c| c.as_os_str() == "tests") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        match long_functions(&text, FN_LINES) {
+            Ok(found) => problems.extend(found.into_iter().map(|(name, line, lines)| {
+                format!(
+                    "{}:{line}: fn {name} has a body of {lines} lines (at most {FN_LINES}): split it into named steps",
+                    shown.display()
+                )
+            })),
+            Err(e) => problems.push(format!("{}: does not parse: {e}", shown.display())),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The checker itself: a body one line over the limit is found (with its name and line),
+/// one at the limit is not, and braces inside strings, raw strings, chars and comments are
+/// not counted; test code is skipped.
+#[test]
+fn the_function_length_check_finds_a_long_function() {
+    let body = |n: usize| "    let _ = 1;\n".repeat(n - 2);
+    let src = format!(
+        "//! x\nfn short() {{\n{}}}\nimpl S {{\n    fn long(&self) {{\n{}    let _ = \"}}}}\";\n    let _ = r#\"{{\"#; // }}\n    let _ = '}}'; /* }} */\n    }}\n}}\n#[cfg(test)]\nmod t {{ fn long_test() {{\n{}}} }}\n",
+        body(10),
+        body(10 - 3),
+        body(10),
+    );
+    assert_eq!(
+        long_functions(&src, 9).unwrap(),
+        vec![("short".to_string(), 2, 10), ("long".to_string(), 13, 10)]
+    );
+    assert_eq!(long_functions(&src, 10).unwrap(), vec![]);
+    assert!(long_functions("fn broken( {", 10).is_err());
+}
+
+/// The functions of a source file whose bodies are longer than `limit` lines, as (name,
+/// line of the opening brace, lines), in source order; test code skipped.
+fn long_functions(text: &str, limit: usize) -> Result<Vec<(String, usize, usize)>, syn::Error> {
+    use syn::visit::Visit;
+
+    struct Finder {
+        limit: usize,
+        found: Vec<(String, usize, usize)>,
+    }
+    impl Finder {
+        fn body(&mut self, name: &syn::Ident, block: &syn::Block) {
+            let open: proc_macro2::LineColumn = block.brace_token.span.open().start();
+            let close = block.brace_token.span.close().end();
+            let lines = close.line - open.line + 1;
+            if lines > self.limit {
+                self.found.push((name.to_string(), open.line, lines));
+            }
+        }
+    }
+    fn is_test(attrs: &[syn::Attribute]) -> bool {
+        attrs.iter().any(|a| {
+            let path = a.path();
+            if path.segments.last().is_some_and(|s| s.ident == "test") {
+                return true;
+            }
+            let syn::Meta::List(list) = &a.meta else {
+                return false;
+            };
+            let cfg: String = list
+                .tokens
+                .to_string()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            path.is_ident("cfg") && (cfg == "test" || cfg.starts_with("all(test,"))
+        })
+    }
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+            if !is_test(&m.attrs) {
+                syn::visit::visit_item_mod(self, m);
+            }
+        }
+        fn visit_item_impl(&mut self, i: &'ast syn::ItemImpl) {
+            if !is_test(&i.attrs) {
+                syn::visit::visit_item_impl(self, i);
+            }
+        }
+        fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+            if !is_test(&f.attrs) {
+                self.body(&f.sig.ident, &f.block);
+                syn::visit::visit_item_fn(self, f);
+            }
+        }
+        fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+            if !is_test(&f.attrs) {
+                self.body(&f.sig.ident, &f.block);
+                syn::visit::visit_impl_item_fn(self, f);
+            }
+        }
+        fn visit_trait_item_fn(&mut self, f: &'ast syn::TraitItemFn) {
+            if let Some(block) = &f.default {
+                if !is_test(&f.attrs) {
+                    self.body(&f.sig.ident, block);
+                }
+            }
+            syn::visit::visit_trait_item_fn(self, f);
+        }
+    }
+    let file = syn::parse_file(text)?;
+    let mut finder = Finder {
+        limit,
+        found: Vec::new(),
+    };
+    finder.visit_file(&file);
+    Ok(finder.found)
+}
