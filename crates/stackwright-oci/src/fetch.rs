@@ -79,6 +79,22 @@ impl RegistryClient {
         cache: &Cache,
         progress: &dyn Progress,
     ) -> Result<FetchReport, OciError> {
+        self.fetch_files_with(files, cache, progress, &|_| {}).await
+    }
+
+    /// [`RegistryClient::fetch_files`], calling `ready` once for each distinct file (the
+    /// first request naming its digest) as soon as it is complete in the cache — found
+    /// there, or downloaded and verified — while the other downloads go on, so the caller
+    /// can start on it (a packaged image's build) before every file has arrived. `ready`
+    /// runs on the download task: it should hand the file on (a channel, a queue), not
+    /// work on it. A file that failed is never reported.
+    pub async fn fetch_files_with(
+        &self,
+        files: &[FileRequest],
+        cache: &Cache,
+        progress: &dyn Progress,
+        ready: &(dyn Fn(&FileRequest) + Sync),
+    ) -> Result<FetchReport, OciError> {
         let mut unique: BTreeMap<&str, &FileRequest> = BTreeMap::new();
         for f in files {
             if !crate::reference::is_sha256_digest(&f.digest) {
@@ -115,7 +131,11 @@ impl RegistryClient {
         let client = &client;
         let jobs: Vec<_> = unique
             .values()
-            .map(|f| fetch_one(&self.opts, client, f, cache, progress))
+            .map(|f| async move {
+                let outcome = fetch_one(&self.opts, client, f, cache, progress).await?;
+                ready(f);
+                Ok::<_, OciError>(outcome)
+            })
             .collect();
         let outcomes: Vec<Outcome> = futures_util::stream::iter(jobs)
             .buffer_unordered(self.opts.concurrency.max(1))

@@ -403,3 +403,64 @@ async fn two_fetches_of_one_file_at_once_download_it_once() {
         content
     );
 }
+
+/// `fetch_files_with` reports each distinct file once, the moment it is complete in the
+/// cache (there already, or downloaded and verified) — the file is there when `ready`
+/// runs — and never a file that failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_names_each_complete_file_once_and_never_a_failed_one() {
+    let (a, b, c) = (bytes(21, 200_000), bytes(22, 1000), bytes(23, 5000));
+    let (_dir, server) = serve(&[("a", &a), ("b", &b), ("c", &c)]);
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(cache_dir.path());
+    let registry = RegistryClient::new(options());
+    // `c` is cached already; `a` is asked for twice.
+    cache.put(&c).unwrap();
+    let files = [
+        req(&server, "a", &a),
+        req(&server, "b", &b),
+        req(&server, "c", &c),
+        FileRequest {
+            owner: "other 2.0.0 (amd64)".into(),
+            ..req(&server, "a", &a)
+        },
+    ];
+    let seen = Mutex::new(Vec::new());
+    let report = registry
+        .fetch_files_with(&files, &cache, &NoProgress, &|f| {
+            let complete = std::fs::read(cache.blob_path(&f.digest))
+                .is_ok_and(|bytes| sha256_digest(&bytes) == f.digest);
+            seen.lock().unwrap().push((f.digest.clone(), complete));
+        })
+        .await
+        .unwrap();
+    assert_eq!((report.downloaded, report.cached), (2, 1));
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    let mut want: Vec<(String, bool)> = [&a, &b, &c]
+        .iter()
+        .map(|x| (sha256_digest(x), true))
+        .collect();
+    want.sort();
+    assert_eq!(seen, want);
+
+    // A 404 beside a good file: only the good one is reported.
+    let d = bytes(24, 100);
+    let (_dir2, server2) = serve(&[("d", &d)]);
+    let missing = FileRequest {
+        url: format!("{}/gone", server2.url()),
+        ..req(&server2, "gone", b"gone")
+    };
+    let seen = Mutex::new(Vec::new());
+    let err = registry
+        .fetch_files_with(
+            &[missing.clone(), req(&server2, "d", &d)],
+            &Cache::new(cache_dir.path().join("other")),
+            &NoProgress,
+            &|f| seen.lock().unwrap().push(f.digest.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/gone"), "{err}");
+    assert!(!seen.into_inner().unwrap().contains(&missing.digest));
+}

@@ -38,7 +38,9 @@
 //! A packaged component's image is a [`Recipe`]: its release files and `[package]`.
 //! [`Recipe::build_or_reuse`] records each built image under a key over those inputs
 //! (this crate's version included), so a rerun reuses it after checking its blobs are
-//! still cached instead of building it again.
+//! still cached instead of building it again. A [`BuildQueue`] builds recipes on a pool of
+//! threads as their files arrive (the caller reports each one, e.g. from
+//! `RegistryClient::fetch_files_with`), so builds overlap the downloads.
 //!
 //! No network here; no clock, no environment (the caller passes `SOURCE_DATE_EPOCH`).
 
@@ -46,9 +48,11 @@ mod error;
 mod extract;
 mod gzip;
 mod image;
+mod queue;
 mod recipe;
 
 pub use error::PackageError;
 pub use extract::{add_release_file, ExtractLimits};
 pub use image::{BuiltImage, ImageBuilder, LocalImage, Source};
+pub use queue::{BuildQueue, BuildResult};
 pub use recipe::{Made, Recipe, VERSION};

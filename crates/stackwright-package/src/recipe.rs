@@ -27,19 +27,19 @@ pub const IMAGE_FORMAT: u32 = 2;
 
 /// One packaged component's image, for one architecture.
 #[derive(Clone, Debug)]
-pub struct Recipe<'a> {
+pub struct Recipe {
     /// OCI spelling: `amd64`, `arm64`.
-    pub arch: &'a str,
+    pub arch: String,
     /// Every entry's mtime and the config's `created` (`SOURCE_DATE_EPOCH`, or 0).
     pub mtime: u64,
     /// The component id (the `org.opencontainers.image.title` label).
-    pub title: &'a str,
+    pub title: String,
     /// The release (the `org.opencontainers.image.version` label).
-    pub version: &'a str,
+    pub version: String,
     /// The release's files for `arch`, in manifest order; each must have a sha256 and
     /// be in the cache under it (`Cache::blob_path`).
-    pub files: Vec<&'a ReleaseFile>,
-    pub package: &'a Package,
+    pub files: Vec<ReleaseFile>,
+    pub package: Package,
     pub limits: ExtractLimits,
 }
 
@@ -50,7 +50,7 @@ pub enum Made {
     Reused,
 }
 
-impl Recipe<'_> {
+impl Recipe {
     /// `sha256:<hex>` over the inputs, in a fixed order: this crate's version, arch,
     /// mtime, title, version, each file's sha256, format and layout (paths, modes,
     /// extract rules), and `[package]` (entrypoint, cmd, env, workdir, symlinks, files).
@@ -77,7 +77,7 @@ impl Recipe<'_> {
                 })
             })
             .collect();
-        let p = self.package;
+        let p = &self.package;
         let doc = serde_json::json!({
             "stackwright-package": VERSION,
             "image-format": IMAGE_FORMAT,
@@ -104,7 +104,7 @@ impl Recipe<'_> {
 
     /// Builds the image from the cached release files into `cache`.
     pub fn build(&self, cache: &Cache) -> Result<BuiltImage, PackageError> {
-        let mut b = LocalImage::builder(self.arch).mtime(self.mtime);
+        let mut b = LocalImage::builder(&self.arch).mtime(self.mtime);
         for f in &self.files {
             let Some(sha) = &f.sha256 else {
                 return Err(PackageError::Archive {
@@ -114,7 +114,7 @@ impl Recipe<'_> {
             };
             b = add_release_file(b, f, &cache.blob_path(&sha.digest()), self.limits)?;
         }
-        let pkg = self.package;
+        let pkg = &self.package;
         if let Some(e) = &pkg.entrypoint {
             b = b.entrypoint(e.iter().cloned());
         }
@@ -133,8 +133,8 @@ impl Recipe<'_> {
         for f in &pkg.files {
             b = b.file(f.path.clone(), f.mode.0, f.contents.clone().into_bytes());
         }
-        b.label("org.opencontainers.image.title", self.title)
-            .label("org.opencontainers.image.version", self.version)
+        b.label("org.opencontainers.image.title", &self.title)
+            .label("org.opencontainers.image.version", &self.version)
             .build(cache)
     }
 
@@ -171,7 +171,7 @@ impl Recipe<'_> {
                 digest,
                 size: manifest.len() as u64,
                 platform: Some(Platform {
-                    architecture: self.arch.to_string(),
+                    architecture: self.arch.clone(),
                     os: "linux".into(),
                     variant: None,
                 }),
@@ -243,14 +243,14 @@ mod tests {
         }
     }
 
-    fn recipe<'a>(f: &'a ReleaseFile, package: &'a Package) -> Recipe<'a> {
+    fn recipe(f: &ReleaseFile, package: &Package) -> Recipe {
         Recipe {
-            arch: "amd64",
+            arch: "amd64".into(),
             mtime: 0,
-            title: "tool",
-            version: "1.0.0",
-            files: vec![f],
-            package,
+            title: "tool".into(),
+            version: "1.0.0".into(),
+            files: vec![f.clone()],
+            package: package.clone(),
             limits: ExtractLimits::default(),
         }
     }
@@ -287,12 +287,12 @@ mod tests {
             }
             .key(),
             Recipe {
-                version: "1.0.1",
+                version: "1.0.1".into(),
                 ..recipe(&f, &pkg)
             }
             .key(),
             Recipe {
-                arch: "arm64",
+                arch: "arm64".into(),
                 ..recipe(&f, &pkg)
             }
             .key(),

@@ -570,17 +570,35 @@ async fn build_packaged_images(
     if !refused.is_empty() {
         return Err(Error::Invalid(refused));
     }
-    registry
-        .fetch_files(&requests, cache, progress)
-        .await
-        .map_err(download_error)?;
     let mtime = crate::source_date_epoch()?.unwrap_or(0);
-    let mut built = Vec::new();
-    for (p, result) in packaged
+    // Each image is built as soon as its last file is in the cache, one build per core at
+    // a time, while the other files still download.
+    let recipes = packaged
         .iter()
-        .zip(package_images(&packaged, &arch, mtime, cache))
-    {
-        let (image, made) = result?;
+        .map(|p| stackwright_package::Recipe {
+            arch: arch.clone(),
+            mtime,
+            title: p.id.to_string(),
+            version: p.version.clone(),
+            files: p.files.iter().map(|f| (*f).clone()).collect(),
+            package: p.package.clone(),
+            limits: stackwright_package::ExtractLimits::default(),
+        })
+        .collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let queue = stackwright_package::BuildQueue::start(recipes, cache, workers);
+    let fetched = registry
+        .fetch_files_with(&requests, cache, progress, &|f| queue.file_ready(&f.digest))
+        .await;
+    if let Err(e) = fetched {
+        queue.cancel();
+        return Err(download_error(e));
+    }
+    // Every image is built whole even when another fails, so the first error in
+    // `packaged`'s order is the one reported, on every run.
+    let mut built = Vec::new();
+    for (p, result) in packaged.iter().zip(queue.finish()) {
+        let (image, made) = result.map_err(|e| package_error(p, e))?;
         progress.image_built(
             &p.image,
             &image.manifest.digest,
@@ -617,66 +635,11 @@ fn download_error(e: stackwright_oci::OciError) -> Error {
     }
 }
 
-/// Builds (or reuses) every packaged component's image, one per core at a time (each
-/// build is one thread's work: extract, tar, gzip, hash), the results in `packaged`'s
-/// order. Every image is built whole even when another fails, so the first error in
-/// that order is the one reported, on every run.
+/// A failed image build of a packaged component as the facade's error.
 #[cfg(feature = "oci")]
-fn package_images(
-    packaged: &[Packaged<'_>],
-    arch: &str,
-    mtime: u64,
-    cache: &stackwright_oci::Cache,
-) -> Vec<Result<(stackwright_package::BuiltImage, stackwright_package::Made), Error>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(packaged.len());
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(p) = packaged.get(i) else {
-                            return done;
-                        };
-                        done.push((i, package_image(p, arch, mtime, cache)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
-}
-
-/// Builds one packaged component's image from its (cached) release files and `[package]`,
-/// or reuses the one an earlier run built from the same inputs (`Recipe::build_or_reuse`).
-#[cfg(feature = "oci")]
-fn package_image(
-    p: &Packaged<'_>,
-    arch: &str,
-    mtime: u64,
-    cache: &stackwright_oci::Cache,
-) -> Result<(stackwright_package::BuiltImage, stackwright_package::Made), Error> {
-    use stackwright_package::{ExtractLimits, PackageError, Recipe};
-    let recipe = Recipe {
-        arch,
-        mtime,
-        title: p.id,
-        version: &p.version,
-        files: p.files.clone(),
-        package: p.package,
-        limits: ExtractLimits::default(),
-    };
-    recipe.build_or_reuse(cache).map_err(|e| match e {
+fn package_error(p: &Packaged<'_>, e: stackwright_package::PackageError) -> Error {
+    use stackwright_package::PackageError;
+    match e {
         PackageError::Io { path, source } => Error::Io {
             context: format!(
                 "{} {}: building its image: {}",
@@ -693,7 +656,7 @@ fn package_image(
         )
         .at(p.files[0].location.clone())
         .hint("the manifest's [[release.files]] or [package] do not match what upstream ships: fix the extract rules or paths")]),
-    })
+    }
 }
 
 /// The `stackwright-init` component's image: the static init at `/sbin/stackwright-init`,
