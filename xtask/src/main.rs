@@ -11,7 +11,8 @@
 //! - `fuzz [--seconds N]` — every fuzz target of `tests/fuzz` for a bounded time (see `fuzz.rs`).
 //! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`), then the I/O
 //!   lines (`io_bench/`); `bench e2e-debian`, `bench boot-qemu`, `bench disk-images`,
-//!   `bench package` and `bench pull` run only that line.
+//!   `bench package` and `bench pull` run only that line; `bench registry` (alone or beside
+//!   solver scenarios) the real registry's example assemblies.
 //! - `docs` — regenerates `docs/diagnostics.md` from the code list.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the terminal is this crate's job
 

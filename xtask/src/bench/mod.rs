@@ -17,7 +17,8 @@
 //! index-memory large stackwright=<MiB> pubgrub=<MiB> resolvo=<MiB>
 //! solve-peak-memory large-w6 stackwright=<MiB> pubgrub=<MiB> resolvo=<MiB>
 //! index-memory scale …  and  solve-peak-memory scale-w6 …   (the same for scale-w6)
-//! bench registry-<assembly> stackwright=<ms>      (see [`registry_line`])
+//! bench registry-<assembly> stackwright=<ms>      (see [`registry_line`]; with no scenario
+//!                                                  named, or with `registry`)
 //! ```
 
 #[allow(unsafe_code)] // a counting global allocator for the memory columns
@@ -339,6 +340,11 @@ fn solve_peaks(c: &Contenders) -> [usize; 3] {
 
 struct Options {
     only: Vec<String>,
+    /// `--stats`: stackwright's search counters after each scenario's line.
+    stats: bool,
+    /// `registry` named: the real registry's example assemblies are timed too (see
+    /// [`registry_line`]); alone, only they are.
+    registry: bool,
     explanations: bool,
     /// `--loop SOLVER`: after checking, only run that solver, repeatedly, for
     /// [`LOOP_FOR`] per scenario (for `perf record`).
@@ -350,6 +356,8 @@ const LOOP_FOR: Duration = Duration::from_secs(5);
 fn parse(args: &[String]) -> anyhow::Result<Options> {
     let mut o = Options {
         only: Vec::new(),
+        stats: false,
+        registry: false,
         explanations: false,
         repeat: None,
     };
@@ -357,6 +365,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--explanations" => o.explanations = true,
+            "--stats" => o.stats = true,
             "--loop" => {
                 let name = args.next().map(String::as_str).unwrap_or("");
                 let Some(i) = NAMES.iter().position(|n| *n == name) else {
@@ -366,8 +375,8 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: cargo xtask bench [--explanations] [--loop SOLVER] [SCENARIO…]\n\
-                     scenarios: {}",
+                    "usage: cargo xtask bench [--explanations] [--stats] [--loop SOLVER] [SCENARIO…]\n\
+                     scenarios: {} registry",
                     SCENARIOS
                         .iter()
                         .map(|s| s.name)
@@ -377,6 +386,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                 std::process::exit(0);
             }
             s if s.starts_with('-') => anyhow::bail!("unknown option `{s}` (try --help)"),
+            "registry" => o.registry = true,
             s => {
                 if !SCENARIOS.iter().any(|sc| sc.name == s) {
                     anyhow::bail!("unknown scenario `{s}` (try --help)");
@@ -388,8 +398,9 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
     Ok(o)
 }
 
-/// `cargo xtask bench [--explanations] [--loop SOLVER] [SCENARIO…]`: runs the
-/// scenarios (all by default), printing the lines described in the module docs.
+/// `cargo xtask bench [--explanations] [--loop SOLVER] [SCENARIO…] [registry]`: runs the
+/// scenarios (all by default; none when only `registry` is named), printing the lines
+/// described in the module docs; `registry` adds the real registry's lines.
 /// Fails (after printing what it could) if any solver gives a wrong answer.
 /// `--explanations` prints each solver's refusal text; `--loop SOLVER` checks the
 /// answers, then runs only SOLVER over and over (a target for `perf record`).
@@ -401,10 +412,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut peaks: Vec<(&str, [usize; 3])> = Vec::new();
     let started = Instant::now();
 
-    for scenario in SCENARIOS
-        .iter()
-        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| o == s.name))
-    {
+    for scenario in SCENARIOS.iter().filter(|s| {
+        opts.only.iter().any(|o| o == s.name) || (opts.only.is_empty() && !opts.registry)
+    }) {
         let u = Universe::generate(scenario.params, scenario.unsat);
         let (c, mem) = Contenders::build(&u);
         let tracked = MEMORY_OF.iter().find(|m| m.0 == scenario.name);
@@ -428,6 +438,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         match measure(&u, &c, scenario, opts.explanations) {
             Ok(m) => {
                 println!("{}", m.bench_line());
+                if opts.stats {
+                    if let Some(st) = stackwright_adapter::stats(&c.stackwright) {
+                        println!("{}", stats_line(scenario.name, &st));
+                    }
+                }
                 if tracked.is_some() {
                     peaks.push((scenario.name, solve_peaks(&c)));
                 }
@@ -462,6 +477,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             mib(rv)
         );
     }
+    if opts.registry {
+        crate::io_bench::registry_lines()?;
+    }
     println!("bench finished in {:.1}s", started.elapsed().as_secs_f64());
     if !failures.is_empty() {
         anyhow::bail!(
@@ -471,6 +489,20 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `stats <scenario> …`: stackwright's search counters for one resolution.
+pub fn stats_line(scenario: &str, st: &stackwright_solver::Stats) -> String {
+    format!(
+        "stats {scenario} searches={} fewest_searches={} fewest_proven={} propagations={} decisions={} conflicts={} releases_loaded={}",
+        st.searches,
+        st.fewest_searches,
+        st.fewest_proven,
+        st.propagations,
+        st.decisions,
+        st.conflicts,
+        st.releases_loaded
+    )
 }
 
 /// Times `f` (one resolution of a real assembly, say) and formats
@@ -526,6 +558,9 @@ mod tests {
         let o = parse(&["--loop".into(), "resolvo".into()]).unwrap();
         assert_eq!(o.repeat, Some(2));
         assert!(parse(&["--loop".into()]).is_err());
+        let o = parse(&["registry".into(), "large-w2".into()]).unwrap();
+        assert!(o.registry);
+        assert_eq!(o.only, ["large-w2"]);
     }
 
     /// The realistic scenarios end to end: every solver's answer is checked (a wrong

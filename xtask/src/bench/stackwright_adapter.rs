@@ -127,6 +127,13 @@ pub fn solve_only(ix: &Index) -> bool {
     stackwright_solver::resolve(ix, &ix.request).is_ok()
 }
 
+/// The search's counters of one resolution (`None` when refused).
+pub fn stats(ix: &Index) -> Option<stackwright_solver::Stats> {
+    stackwright_solver::resolve(ix, &ix.request)
+        .ok()
+        .map(|r| r.stats)
+}
+
 /// Resolves, translating the answer (or rendering the refusal) for checking.
 pub fn solve(u: &Universe, ix: &Index) -> anyhow::Result<Outcome> {
     match stackwright_solver::resolve(ix, &ix.request) {

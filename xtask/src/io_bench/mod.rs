@@ -94,7 +94,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// `bench registry-<assembly> stackwright=<ms>`: resolution alone (the solver on the real,
 /// already loaded registry), as the issue asks; loading and validation are not timed.
-fn registry_lines() -> anyhow::Result<()> {
+pub(crate) fn registry_lines() -> anyhow::Result<()> {
     let mut paths: Vec<_> = std::fs::read_dir("assemblies")?
         .flatten()
         .map(|e| e.path())
@@ -120,7 +120,12 @@ fn registry_lines() -> anyhow::Result<()> {
             let r = stackwright::solver::resolve(&provider, &request);
             assert!(r.is_ok(), "{name} no longer resolves");
         });
+        let stats = stackwright::solver::resolve(&provider, &request)
+            .map(|r| crate::bench::stats_line(&format!("registry-{name}"), &r.stats));
         println!("{line}");
+        if let Ok(stats) = stats {
+            println!("{stats}");
+        }
     }
     Ok(())
 }

@@ -25,20 +25,30 @@
 //! **How.** After the first answer (`n` components), a lower bound is computed (the
 //! components every solution has: what the request names, and what every allowed release
 //! of one of those requires by name when nothing else provides it). While `n` is above it,
-//! the request is searched again with "at most `n - 1` components" and with every
-//! requirement on a capability `S` keeps limited to its first choice. A solution gives a
-//! new, smaller `n`; a refusal proves `n` the fewest. The bound is a native constraint of
-//! the search: the number of true releases is kept as they are assigned
-//! (`Solver::chosen_count`); once it reaches the bound, a requirement no true release
-//! meets is a conflict, explained by the clause "not all of these true releases, or one of
-//! the requirement's false candidates" (implied by the requirement and the bound), which
-//! the usual 1-UIP learning takes from there.
+//! the search goes on with "at most `n - 1` components" and with every requirement on a
+//! capability `S` keeps limited to its first choice. A solution gives a new, smaller `n`;
+//! a refusal proves `n` the fewest. The bound is a native constraint of the search: the
+//! number of true releases is kept as they are assigned (`Solver::chosen_count`); once it
+//! reaches the bound, a requirement no true release meets is a conflict, explained by the
+//! clause "not all of these true releases, or one of the requirement's false candidates"
+//! (implied by the requirement and the bound), which the usual 1-UIP learning takes from
+//! there.
+//!
+//! **One solver.** The bounded searches are the first search carried on, not new ones:
+//! back at level 0, the bound is set, the requirements whose first choice the answer kept
+//! are cut to that first choice (their candidates come in preference order, so the cut
+//! clause is a prefix of the old one, and every clause learned from the old one still
+//! follows), and the search resumes with what it had: variables, clauses, the provider's
+//! answers, learned clauses, activities. A clause learned under a bound holds under every
+//! tighter one, and the bound only tightens. The best answer so far is kept as the values
+//! and active requirements `extract` reads (with the first answer's clause lengths), and
+//! put back at the end.
 //!
 //! **Cost.** Proving an optimum is NP-hard in general, so the bounded searches together
 //! may spend a quarter of the propagations of the searches before them, and at least
-//! `BUDGET_FLOOR` (every example assembly is proven well within it). When they run out,
-//! the smallest answer found is returned and `Stats::fewest_proven` says it is not
-//! proven (the large synthetic universes of `cargo xtask bench` are such cases).
+//! `BUDGET_FLOOR`. When they run out, the smallest answer found is returned and
+//! `Stats::fewest_proven` says it is not proven (the synthetic universes of `cargo xtask
+//! bench` are such cases; `cargo xtask bench --stats` prints the counters).
 
 use std::collections::BTreeSet;
 
@@ -46,18 +56,18 @@ use semver::Version;
 use stackwright_types::manifest::DepKind;
 
 use crate::provider::Provider;
-use crate::request::Request;
 
 use super::{
-    add_stats, is_neg, neg, pos, var, AskData, AskKind, Conflict, Forbid, Origin, Reason, Solver,
-    Var, NONE,
+    is_neg, neg, pos, var, AskData, AskKind, Conflict, Forbid, Origin, Reason, Solver, Var, NONE,
 };
 
 /// The bounded searches may spend a quarter of the propagations of the searches before
 /// them (the extra cost of an answer that is not proven: at most a quarter again)...
 const BUDGET_DIVISOR: u64 = 4;
-/// ... and at least this many: the largest example assembly's proof takes about 300.
-const BUDGET_FLOOR: u64 = 400;
+/// ... and at least this many. Every example assembly is proven by the lower bound alone
+/// (no bounded search: `cargo xtask bench registry --stats`); the tiny registries of the
+/// property test need up to about 50 (at 25 some are not proven).
+const BUDGET_FLOOR: u64 = 100;
 
 /// The bound of an optimising search.
 pub(crate) struct Bound<'a> {
@@ -75,51 +85,86 @@ pub(crate) struct Bound<'a> {
 #[derive(Debug)]
 pub(crate) struct OutOfBudget;
 
+/// What `extract` reads of a solution: the values and the active requirements, and the
+/// lengths of the clauses shortened since (see `keep_first_choices`), to be restored.
+struct Snapshot {
+    value: Vec<i8>,
+    active: Vec<u32>,
+    lens: Vec<(u32, u32)>,
+}
+
 /// Turns the solved search `s` into one whose answer has the fewest components (see the
 /// module doc). `soft` are the recommendations accepted so far, asked like the request.
+/// The bounded searches run in `s` itself, one after another: the clauses, the variables,
+/// what the provider answered and the clauses learned stay (each is implied by the rules
+/// and a bound at least as loose as the next one, the bound only ever tightening).
 pub(crate) fn fewest<'a, P: Provider + ?Sized>(
-    p: &'a P,
-    req: &'a Request,
     soft: &[AskData<'a>],
     mut s: Solver<'a, P>,
 ) -> Solver<'a, P> {
     let kept = s.prune();
     let mut count = s.components_in(&kept);
     let lower = s.lower_bound();
+    if count <= lower {
+        s.stats.fewest_proven = true;
+        return s;
+    }
     let free = s.left_capabilities(&kept);
     // What stays chosen, at its version: what the lockfile kept, and the components whose
     // recommendations were accepted (the recommended ones are asked for).
     let mut locks: Vec<(&'a str, &Version)> = s.kept_locks(&kept);
     locks.extend(recommenders(soft));
     let budget = BUDGET_FLOOR.max(s.stats.propagations / BUDGET_DIVISOR);
-    let mut stats = s.stats;
-    let mut spent = 0;
-    let mut proven = count <= lower;
-    while !proven && spent < budget {
-        let mut s2 = Solver::new(p, req, soft);
-        s2.record = false;
-        let limit = budget - spent;
-        s2.bound = Some(Bound {
-            max: count - 1,
-            free: free.clone(),
-            limit,
-        });
-        s2.keep_chosen(&locks);
-        let ok = s2.solve();
-        spent += s2.stats.propagations;
-        add_stats(&mut stats, &s2.stats);
-        stats.fewest_searches += 1;
-        if !ok {
-            proven = s2.stats.propagations <= limit;
-            break;
+    let limit = s.stats.propagations + budget;
+    let mut best = Snapshot {
+        value: s.value.clone(),
+        active: s.active.clone(),
+        lens: Vec::new(),
+    };
+    s.backjump(0);
+    s.record = false;
+    s.bound = Some(Bound {
+        max: count - 1,
+        free,
+        limit,
+    });
+    best.lens = s.keep_first_choices();
+    let proven = if best.lens.is_empty() || s.rewatch() {
+        s.keep_chosen(&locks);
+        loop {
+            s.stats.searches += 1;
+            s.stats.fewest_searches += 1;
+            if !s.search() {
+                break s.stats.propagations <= limit;
+            }
+            let kept = s.prune();
+            count = s.components_in(&kept);
+            best = Snapshot {
+                value: s.value.clone(),
+                active: s.active.clone(),
+                lens: Vec::new(),
+            };
+            if count <= lower {
+                break true;
+            }
+            s.backjump(0);
+            if let Some(b) = s.bound.as_mut() {
+                b.max = count - 1;
+            }
         }
-        let kept = s2.prune();
-        count = s2.components_in(&kept);
-        s = s2;
-        proven = count <= lower;
+    } else {
+        // A clause is already false at level 0: no answer keeps those preferences with
+        // fewer components.
+        true
+    };
+    s.stats.fewest_proven = proven;
+    // Back to the best answer, as `extract` reads it.
+    s.value = best.value;
+    s.value.resize(s.vars.len(), 0);
+    s.active = best.active;
+    for (cid, len) in best.lens {
+        s.clauses[cid as usize].len = len;
     }
-    stats.fewest_proven = proven;
-    s.stats = stats;
     s
 }
 
@@ -174,6 +219,97 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
     }
 
+    /// Shortens every requirement (and ask) on a name whose first choice the first answer
+    /// kept to that first choice, as `matching` makes them once the bound is set (see
+    /// `keeps_preference`). Returns each shortened clause with its former length. Its
+    /// candidates come in preference order, the first choice leading, so the shortened
+    /// clause is a prefix of the old one and implies it: what was learned from the old one
+    /// stays true.
+    fn keep_first_choices(&mut self) -> Vec<(u32, u32)> {
+        let mut shortened = Vec::new();
+        for cid in 0..self.clauses.len() as u32 {
+            let c = &self.clauses[cid as usize];
+            match c.origin {
+                Origin::Requires { .. } => {}
+                Origin::Ask(a) if !matches!(self.asks[a as usize].kind, AskKind::External) => {}
+                _ => continue,
+            }
+            let (target, start, cand, len) = (c.target, c.start, c.cand as u32, c.len);
+            if target == NONE || len <= cand + 1 || !self.keeps_preference(target) {
+                continue;
+            }
+            let from = (start + cand) as usize;
+            let first = self.vars[var(self.lits[from]) as usize].name;
+            let first_text = self.names[first as usize].text;
+            let target_text = self.names[target as usize].text;
+            let preferred = self.req.prefer.get(target_text).map(|p| p.value.as_str());
+            let first_choice = preferred == Some(first_text)
+                || self.cap(target).and_then(|ci| ci.default) == Some(first_text);
+            if !first_choice {
+                continue;
+            }
+            let k = self.lits[from..(start + len) as usize]
+                .iter()
+                .take_while(|l| self.vars[var(**l) as usize].name == first)
+                .count() as u32;
+            if cand + k < len {
+                shortened.push((cid, len));
+                self.clauses[cid as usize].len = cand + k;
+            }
+        }
+        shortened
+    }
+
+    /// Watches every clause again from scratch, at level 0 (after `keep_first_choices`
+    /// moved clause ends under their watches), assigning the clauses that are units now.
+    /// `false`: a clause is false at level 0.
+    fn rewatch(&mut self) -> bool {
+        debug_assert_eq!(self.decision_level(), 0);
+        self.watch_head.fill(NONE);
+        for cid in 0..self.clauses.len() as u32 {
+            let c = &self.clauses[cid as usize];
+            let (start, len) = (c.start, c.len);
+            let mut best: [(i32, u32); 2] = [(i32::MIN, NONE), (i32::MIN, NONE)];
+            for p in start..start + len {
+                let score = match self.lit_value(self.lits[p as usize]) {
+                    1 => 2,
+                    0 => 1,
+                    _ => 0,
+                };
+                if score > best[0].0 {
+                    best[1] = best[0];
+                    best[0] = (score, p);
+                } else if score > best[1].0 {
+                    best[1] = (score, p);
+                }
+            }
+            if best[0].1 == NONE {
+                return false;
+            }
+            let w1 = if best[1].1 == NONE {
+                best[0].1
+            } else {
+                best[1].1
+            };
+            let c = &mut self.clauses[cid as usize];
+            c.w = [best[0].1, w1];
+            c.next = [NONE, NONE];
+            self.watch(cid, 0);
+            if w1 != best[0].1 {
+                self.watch(cid, 1);
+            }
+            match (best[0].0, best[1].0) {
+                (2, _) | (1, 1) => {}
+                (1, _) => {
+                    let l = self.lits[best[0].1 as usize];
+                    self.assign(l, Reason::Clause(cid));
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// Whether requirements on `n` keep only their first choice in this search.
     pub(crate) fn keeps_preference(&self, n: u32) -> bool {
         self.bound
@@ -195,27 +331,39 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             return Err(OutOfBudget);
         }
         let max = b.max;
-        let mut lits = Vec::new();
+        let mut taken_list = std::mem::take(&mut self.scratch_taken);
+        taken_list.clear();
         if self.chosen_count <= max {
             let room = max - self.chosen_count;
             // Requirements before `scan` are met (see `decide`).
             let from = self.scan.min(self.active.len());
+            if self.active.len() - from <= room as usize {
+                // Even if none of them is met, they cannot need more than the room left.
+                self.scratch_taken = taken_list;
+                return Ok(None);
+            }
             let mut used = std::mem::take(&mut self.scratch_names);
             used.resize(self.names.len(), false);
-            let mut marked: Vec<u32> = Vec::new();
-            let mut taken = 0u32;
+            let mut marked = std::mem::take(&mut self.scratch_marked);
+            marked.clear();
             for i in from..self.active.len() {
                 let cid = self.active[i];
-                if self.true_cands(cid).next().is_some() {
-                    continue;
-                }
                 let c = &self.clauses[cid as usize];
                 let cands =
                     &self.lits[(c.start + c.cand as u32) as usize..(c.start + c.len) as usize];
-                let disjoint = cands.iter().all(|l| {
-                    self.lit_value(*l) != 0 || !used[self.vars[var(*l) as usize].name as usize]
-                });
-                if !disjoint {
+                let mut met = false;
+                let mut disjoint = true;
+                for l in cands {
+                    match self.lit_value(*l) {
+                        1 => {
+                            met = true;
+                            break;
+                        }
+                        0 if used[self.vars[var(*l) as usize].name as usize] => disjoint = false,
+                        _ => {}
+                    }
+                }
+                if met || !disjoint {
                     continue;
                 }
                 for l in cands {
@@ -225,23 +373,32 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                             used[n as usize] = true;
                             marked.push(n);
                         }
-                    } else {
-                        lits.push(*l);
                     }
                 }
-                taken += 1;
-                if taken > room {
+                taken_list.push(cid);
+                if taken_list.len() > room as usize {
                     break;
                 }
             }
-            for n in marked {
+            for &n in &marked {
                 used[n as usize] = false;
             }
             self.scratch_names = used;
-            if taken <= room {
+            self.scratch_marked = marked;
+            if taken_list.len() <= room as usize {
+                self.scratch_taken = taken_list;
                 return Ok(None);
             }
         }
+        // Not all of the true releases, or one of the taken requirements' false candidates.
+        let mut lits = std::mem::take(&mut self.scratch);
+        lits.clear();
+        for &cid in &taken_list {
+            let c = &self.clauses[cid as usize];
+            let cands = &self.lits[(c.start + c.cand as u32) as usize..(c.start + c.len) as usize];
+            lits.extend(cands.iter().filter(|l| self.lit_value(**l) == -1));
+        }
+        self.scratch_taken = taken_list;
         for &l in &self.trail {
             if !is_neg(l) && !self.vars[var(l) as usize].external {
                 lits.push(neg(var(l)));
@@ -249,6 +406,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         // Implied (see above), never explained: no proof of its own.
         let (cid, status) = self.add_clause(&lits, Origin::Learned(NONE), 0);
+        self.scratch = lits;
         debug_assert!(matches!(status, Some(Err(()))), "every literal is false");
         Ok(Some(Conflict::Clause(cid)))
     }
@@ -404,6 +562,29 @@ mod tests {
         let res = crate::search::resolve(&p, &req).expect("solvable");
         assert_eq!(names(&res), ["a", "b", "d"]);
         assert!(res.stats.fewest_proven);
+    }
+
+    /// The first answer kept the default provider, so the bounded searches keep it too
+    /// (its requirement clause is shortened to it), and still find the older release that
+    /// needs less.
+    #[test]
+    fn the_kept_default_stays_while_the_count_drops() {
+        let p = Tiny::default()
+            .cap("x", false, Some("b"))
+            .comp("a", &["1.0.0"], &["requires x ^1", "requires y ^1"])
+            .comp("b", &["1.0.0"], &["provides x 1.0.0", "requires e ^1"])
+            .comp("c", &["1.0.0"], &["provides x 1.0.0"])
+            .comp("e", &["1.0.0"], &[])
+            .comp("y", &["1.0.0", "1.1.0"], &[])
+            .comp("d", &["1.0.0"], &[])
+            .edge("y", "1.1.0", "d", "^1");
+        let mut req = Request::new();
+        req.components.insert("a".into(), Ask::any());
+        let res = crate::search::resolve(&p, &req).expect("solvable");
+        assert_eq!(names(&res), ["a", "b", "e", "y"]);
+        assert_eq!(res.components["y"].version.to_string(), "1.0.0");
+        assert!(res.stats.fewest_proven);
+        assert_eq!(res.stats.fewest_searches, 2);
     }
 
     /// When the answer is already the lower bound, no bounded search runs.

@@ -119,6 +119,9 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     pub chosen_count: u32,
     /// Per name, marks for the bound's check (all false between uses).
     scratch_names: Vec<bool>,
+    /// The names marked in `scratch_names`, and the requirements the bound's check took.
+    scratch_marked: Vec<u32>,
+    scratch_taken: Vec<u32>,
     buf: ReleaseDetails<'a>,
     kernel_name: u32,
     pending: Vec<(u32, Option<Result<Lit, ()>>)>,
@@ -212,6 +215,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             bound: None,
             chosen_count: 0,
             scratch_names: Vec::new(),
+            scratch_marked: Vec::new(),
+            scratch_taken: Vec::new(),
             buf: ReleaseDetails::default(),
             kernel_name: 0,
             pending: Vec::new(),
@@ -278,6 +283,12 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 return false;
             }
         }
+        self.search()
+    }
+
+    /// The search from the current assignment on (see `solve`; `fewest` calls it again
+    /// after tightening the bound).
+    pub(crate) fn search(&mut self) -> bool {
         loop {
             let conflict = match self.propagate() {
                 None if self.bound.is_some() => match self.bound_conflict() {
@@ -384,7 +395,7 @@ pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Reso
         }
     }
     s.stats = stats;
-    let mut s = fewest::fewest(p, req, &soft, s);
+    let mut s = fewest::fewest(&soft, s);
     s.extract()
 }
 
