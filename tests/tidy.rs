@@ -111,20 +111,36 @@ fn user_docs_do_not_point_at_the_contract_file() {
     );
 }
 
+/// The manifest of every workspace member, from the root manifest's `workspace.members`
+/// (an entry ending in `/*` is every folder in it with a `Cargo.toml`).
+fn member_manifests(root: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let doc: toml::Table = text.parse().unwrap();
+    let mut manifests = Vec::new();
+    for member in doc["workspace"]["members"].as_array().unwrap() {
+        let member = member.as_str().unwrap();
+        if let Some(dir) = member.strip_suffix("/*") {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path().join("Cargo.toml"))
+                .filter(|m| m.is_file())
+                .collect();
+            found.sort();
+            manifests.extend(found);
+        } else {
+            manifests.push(root.join(member).join("Cargo.toml"));
+        }
+    }
+    manifests
+}
+
 /// Every crate opts into the workspace lints (`[lints] workspace = true`), so `print_stdout`,
 /// `unsafe_code` and the rest are enforced everywhere, new crates included.
 #[test]
 fn every_crate_uses_the_workspace_lints() {
     let root = root();
-    let mut manifests = vec![root.join("xtask/Cargo.toml"), root.join("tests/Cargo.toml")];
-    if let Ok(entries) = std::fs::read_dir(root.join("crates")) {
-        for e in entries.flatten() {
-            let m = e.path().join("Cargo.toml");
-            if m.is_file() {
-                manifests.push(m);
-            }
-        }
-    }
+    let manifests = member_manifests(&root);
     let missing: Vec<String> = manifests
         .iter()
         .filter(|m| {
@@ -159,15 +175,7 @@ fn every_workspace_dependency_is_used() {
         .keys()
         .cloned()
         .collect();
-    let mut manifests = vec![root.join("xtask/Cargo.toml"), root.join("tests/Cargo.toml")];
-    if let Ok(entries) = std::fs::read_dir(root.join("crates")) {
-        for e in entries.flatten() {
-            let m = e.path().join("Cargo.toml");
-            if m.is_file() {
-                manifests.push(m);
-            }
-        }
-    }
+    let manifests = member_manifests(&root);
     let mut used = std::collections::BTreeSet::new();
     for m in &manifests {
         let member: toml::Table = std::fs::read_to_string(m).unwrap().parse().unwrap();

@@ -9,17 +9,17 @@
 //! - `fetch` — only the downloads of `test`: the boot kernel and the Debian packages of the
 //!   end-to-end test (see `debs.rs`).
 //! - `fuzz [--seconds N]` — every fuzz target of `tests/fuzz` for a bounded time (see `fuzz.rs`).
-//! - `bench` — the solver benchmark against pubgrub and resolvo (see `bench/`), then the I/O
-//!   lines (`io_bench/`); `bench e2e-debian`, `bench boot-qemu`, `bench disk-images`,
-//!   `bench package` and `bench pull` run only that line; `bench registry` (alone or beside
-//!   solver scenarios) the real registry's example assemblies.
+//! - `bench` — the solver benchmark against pubgrub and resolvo, then the I/O lines;
+//!   `bench e2e-debian`, `bench boot-qemu`, `bench disk-images`, `bench package` and
+//!   `bench pull` run only that line; `bench registry` (alone or beside solver scenarios)
+//!   the real registry's example assemblies. It is its own crate (`xtask/bench`, run with
+//!   `cargo run --release -p xtask-bench`), so the other tasks never build its
+//!   dependencies (pubgrub, resolvo, the build and packaging crates).
 //! - `docs` — regenerates `docs/diagnostics.md` from the code list.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the terminal is this crate's job
 
-mod bench;
 mod debs;
 mod fuzz;
-mod io_bench;
 mod test;
 
 use std::path::Path;
@@ -35,12 +35,20 @@ fn main() {
         std::process::exit(3);
     }
     let code = match args.first().map(String::as_str) {
-        Some("bench") if cfg!(debug_assertions) => {
-            // Timings of a debug build mean nothing: rerun this task optimised.
+        Some("bench") => {
+            // Timings of a debug build mean nothing, and no other task should build the
+            // bench-only dependencies: the bench is its own crate, run optimised.
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             match std::process::Command::new(cargo)
-                .args(["run", "--quiet", "--release", "--package", "xtask", "--"])
-                .args(&args)
+                .args([
+                    "run",
+                    "--quiet",
+                    "--release",
+                    "--package",
+                    "xtask-bench",
+                    "--",
+                ])
+                .args(&args[1..])
                 .status()
             {
                 Ok(s) => s.code().unwrap_or(1),
@@ -50,40 +58,6 @@ fn main() {
                 }
             }
         }
-        Some("bench") if matches!(args[1..], [ref a] if a == "boot-qemu" || a == "disk-images") => {
-            match io_bench::boot_only(args[1] == "boot-qemu", args[1] == "disk-images") {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("xtask bench: {e:#}");
-                    1
-                }
-            }
-        }
-        Some("bench") if args[1..] == ["package"] => match io_bench::package_only() {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("xtask bench: {e:#}");
-                1
-            }
-        },
-        Some("bench") if args[1..] == ["pull"] => {
-            io_bench::pull_only();
-            0
-        }
-        Some("bench") if args[1..] == ["e2e-debian"] => match io_bench::e2e_only() {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("xtask bench: {e:#}");
-                1
-            }
-        },
-        Some("bench") => match bench::run(&args[1..]).and_then(|()| io_bench::run(&args[1..])) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("xtask bench: {e:#}");
-                1
-            }
-        },
         Some("fuzz") => match fuzz::run(&args[1..]) {
             Ok(()) => 0,
             Err(e) => {

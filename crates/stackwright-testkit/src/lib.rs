@@ -1,5 +1,5 @@
 //! Stackwright's test support (never published, only a dev-dependency, and a dependency
-//! of `xtask` for benchmarks): a real registry on 127.0.0.1 (Debian's `docker-registry`)
+//! of `xtask-bench` for benchmarks and of `xtask` for `fetch`): a real registry on 127.0.0.1 (Debian's `docker-registry`)
 //! with its storage in a temporary directory, small OCI images built offline, a TCP
 //! proxy that can make the registry "go away" after a number of bytes, a static file
 //! server with fault injection ([`FileServer`], for release-file downloads), lookup of the
