@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::OciError;
+use stackwright_types::hex;
 
 /// A cache directory.
 #[derive(Clone, Debug)]
@@ -273,7 +274,7 @@ impl BlobWriter {
         let path = self.path.take().expect("committed once");
         let done = (|| {
             self.file.flush().map_err(|e| OciError::io(&path, e))?;
-            let digest = format!("sha256:{}", hex(&self.hasher.clone().finalize()));
+            let digest = format!("sha256:{}", hex::encode(&self.hasher.clone().finalize()));
             let dest = self.cache.blob_path(&digest);
             if self.cache.contains(&digest, self.size) {
                 let _ = std::fs::remove_file(&path);
@@ -337,16 +338,7 @@ pub(crate) async fn hash_prefix(path: &Path) -> Result<(Sha256, u64), OciError> 
 
 /// `sha256:<hex>` of some bytes.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    format!("sha256:{}", hex::encode(&Sha256::digest(bytes)))
 }
 
 /// A uniquely named new file in `dir` (exclusive create, so concurrent runs never share one).
@@ -396,7 +388,7 @@ pub(crate) fn copy_verified(
         n += r as u64;
     }
     drop(output);
-    if n != size || format!("sha256:{}", hex(&hasher.finalize())) != digest {
+    if n != size || format!("sha256:{}", hex::encode(&hasher.finalize())) != digest {
         let _ = std::fs::remove_file(dst);
         return Ok(false);
     }

@@ -12,9 +12,10 @@ use oci_client::secrets::RegistryAuth;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
-use crate::cache::{hex, sha256_digest, Cache};
+use crate::cache::{sha256_digest, Cache};
 use crate::manifest::{Descriptor, MANIFEST_TYPES};
 use crate::{Credentials, ImageRef, OciError, Progress};
+use stackwright_types::hex;
 
 /// How to reach registries.
 #[derive(Clone, Debug)]
@@ -474,7 +475,7 @@ impl<'a> Conn<'a> {
                 ),
             });
         }
-        let actual = format!("sha256:{}", hex(&hasher.finalize()));
+        let actual = format!("sha256:{}", hex::encode(&hasher.finalize()));
         if actual != desc.digest {
             let _ = tokio::fs::remove_file(&partial).await;
             if resumed_from > 0 {

@@ -24,9 +24,10 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
-use crate::cache::{hash_prefix, hex, Cache};
+use crate::cache::{hash_prefix, Cache};
 use crate::client::{error_chain, is_unreachable, with_retries};
 use crate::{OciError, Progress, RegistryClient, RegistryOptions};
+use stackwright_types::hex;
 
 /// One file to fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,7 +242,7 @@ async fn hit(cache: &Cache, f: &FileRequest) -> Result<Option<u64>, OciError> {
 /// `sha256:<hex>` and length of a file's content.
 async fn hash_file(path: &std::path::Path) -> Result<(String, u64), OciError> {
     let (hasher, n) = hash_prefix(path).await?;
-    Ok((format!("sha256:{}", hex(&hasher.finalize())), n))
+    Ok((format!("sha256:{}", hex::encode(&hasher.finalize())), n))
 }
 
 /// One attempt: continue (or start) `partial/<digest>`, hashing as bytes arrive, and
@@ -332,7 +333,7 @@ async fn attempt(
             true,
         ));
     }
-    let actual = format!("sha256:{}", hex(&hasher.finalize()));
+    let actual = format!("sha256:{}", hex::encode(&hasher.finalize()));
     if actual != f.digest {
         let _ = tokio::fs::remove_file(&partial).await;
         if resumed_from > 0 {

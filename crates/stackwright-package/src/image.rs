@@ -10,6 +10,7 @@ use stackwright_oci::manifest::{Descriptor, Platform, OCI_CONFIG, OCI_LAYER_GZIP
 use stackwright_oci::Cache;
 
 use crate::PackageError;
+use stackwright_types::hex;
 
 /// Where a file's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -353,7 +354,7 @@ fn write_layer(
         }
     }
     let hashing = tar.into_inner().map_err(io("end of archive"))?;
-    let diff_id = format!("sha256:{}", hex(&hashing.hasher.finalize()));
+    let diff_id = format!("sha256:{}", hex::encode(&hashing.hasher.finalize()));
     let blob = hashing.inner.finish().map_err(io("gzip trailer"))?;
     let (digest, size) = blob.commit()?;
     Ok((
@@ -366,14 +367,6 @@ fn write_layer(
         },
         diff_id,
     ))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 fn json(v: &impl Serialize) -> Vec<u8> {

@@ -11,8 +11,8 @@ use stackwright_oci::manifest::{Descriptor, ManifestDoc, Parsed, Platform, OCI_M
 use stackwright_oci::Cache;
 use stackwright_types::package::{FileLayout, Package, ReleaseFile};
 
-use crate::image::hex;
 use crate::{add_release_file, BuiltImage, ExtractLimits, LocalImage, PackageError};
+use stackwright_types::hex;
 
 /// The version of this crate: part of every [`Recipe::key`], so a Stackwright that
 /// builds images differently never reuses an older one's.
@@ -99,7 +99,7 @@ impl Recipe {
         // Key order is fixed by this code (sorted, or as written with `preserve_order`):
         // the same inputs give the same bytes.
         let bytes = serde_json::to_vec(&doc).expect("JSON values serialise");
-        format!("sha256:{}", hex(&Sha256::digest(&bytes)))
+        format!("sha256:{}", hex::encode(&Sha256::digest(&bytes)))
     }
 
     /// Builds the image from the cached release files into `cache`.
@@ -198,7 +198,7 @@ impl Recipe {
 /// A cached blob's bytes if they hash to `digest` (small blobs: manifests, configs).
 fn read_verified(cache: &Cache, digest: &str) -> Option<Vec<u8>> {
     let bytes = std::fs::read(cache.blob_path(digest)).ok()?;
-    (format!("sha256:{}", hex(&Sha256::digest(&bytes))) == digest).then_some(bytes)
+    (format!("sha256:{}", hex::encode(&Sha256::digest(&bytes))) == digest).then_some(bytes)
 }
 
 /// The sha256 of a cached blob, streamed.
@@ -213,7 +213,7 @@ fn file_digest(cache: &Cache, digest: &str) -> Option<String> {
         }
         h.update(&buf[..n]);
     }
-    Some(format!("sha256:{}", hex(&h.finalize())))
+    Some(format!("sha256:{}", hex::encode(&h.finalize())))
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use stackwright_solver::Why;
 
 use crate::Platform;
+use stackwright_types::hex;
 
 /// The tool named as the documents' creator.
 const TOOL: &str = concat!("stackwright-", env!("CARGO_PKG_VERSION"));
@@ -190,10 +191,6 @@ fn identity(p: &Platform<'_>) -> [u8; 32] {
     Sha256::digest(lock.as_bytes()).into()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn spdx_id(kind: &str, s: &str) -> String {
     let clean: String = s
         .chars()
@@ -271,7 +268,7 @@ pub fn sbom_spdx_with_images(
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": format!("{name} platform"),
-        "documentNamespace": format!("https://stackwright.invalid/spdx/{}-{}", pct(name, ""), hex(&identity(p))),
+        "documentNamespace": format!("https://stackwright.invalid/spdx/{}-{}", pct(name, ""), hex::encode(&identity(p))),
         "creationInfo": {
             "created": created,
             "creators": [format!("Tool: {TOOL}")],
@@ -307,7 +304,7 @@ pub fn sbom_spdx_with_images(
         doc["documentNamespace"] = json!(format!(
             "https://stackwright.invalid/spdx/{}-{}",
             pct(name, ""),
-            hex(&h.finalize())
+            hex::encode(&h.finalize())
         ));
     }
     let mut s = serde_json::to_string_pretty(&doc).expect("SBOMs serialize");
@@ -588,12 +585,12 @@ pub fn sbom_cyclonedx(p: &Platform<'_>, created: &str) -> String {
     // A name-based (version 5 layout) UUID from the platform's identity.
     let serial = format!(
         "urn:uuid:{}-{}-5{}-{:x}{}-{}",
-        hex(&h[0..4]),
-        hex(&h[4..6]),
-        &hex(&h[6..8])[1..],
+        hex::encode(&h[0..4]),
+        hex::encode(&h[4..6]),
+        &hex::encode(&h[6..8])[1..],
         (h[8] & 0x3) | 0x8,
-        &hex(&h[8..10])[1..],
-        hex(&h[10..16])
+        &hex::encode(&h[8..10])[1..],
+        hex::encode(&h[10..16])
     );
     let mut components = Vec::new();
     let mut dependencies = Vec::new();

@@ -15,6 +15,7 @@ pub mod container;
 pub mod diagnostic;
 pub mod generate;
 mod guarded_toml;
+pub mod hex;
 pub mod linuxkit;
 pub mod lock;
 pub mod lockdiff;
