@@ -306,93 +306,18 @@ impl RegistryBuilder {
                 }
             }
             for r in &m.releases {
-                for cap in r.provides.keys() {
-                    if !capabilities.contains_key(cap) {
-                        let mut d = Diagnostic::error(
-                            diagnostic::UNDECLARED_CAPABILITY,
-                            format!(
-                                "`{id}` {} provides `{cap}`, which is not a declared capability",
-                                r.version
-                            ),
-                        )
-                        .at(r
-                            .provides_at
-                            .get(cap)
-                            .cloned()
-                            .unwrap_or_else(|| r.location.clone()));
-                        let file = capabilities_file_for(origin, &m.location.file);
-                        d = match did_you_mean(cap, capabilities.keys().map(String::as_str)) {
-                            Some(s) => d.hint(format!(
-                                "did you mean `{s}`? otherwise declare it in {file}"
-                            )),
-                            None => d.hint(format!(
-                                "declare it in {file} (a table with summary and cardinality)"
-                            )),
-                        };
-                        diags.push(d);
-                    }
-                    let list = providers.entry(cap.clone()).or_default();
-                    if list.last() != Some(id) {
-                        list.push(id.clone());
-                    }
-                }
-                for (kind, dep) in r.edges() {
-                    if entries.contains_key(&dep.name) || capabilities.contains_key(&dep.name) {
-                        continue;
-                    }
-                    let mut d = Diagnostic::error(
-                        diagnostic::UNKNOWN_NAME,
-                        format!(
-                            "`{id}` {} {} `{}`, which is neither a component nor a capability",
-                            r.version,
-                            kind.as_str(),
-                            dep.name
-                        ),
-                    )
-                    .at(dep.location.clone());
-                    d = match did_you_mean(
-                        &dep.name,
-                        entries
-                            .keys()
-                            .chain(capabilities.keys())
-                            .map(String::as_str),
-                    ) {
-                        Some(s) => d.hint(format!("did you mean `{s}`?")),
-                        None => {
-                            d.hint("add the component, declare the capability, or remove the entry")
-                        }
-                    };
-                    diags.push(d);
-                }
+                let known = Known {
+                    entries: &entries,
+                    capabilities: &capabilities,
+                };
+                known.check_release(id, r, origin, &m.location.file, &mut providers, &mut diags);
             }
         }
         for list in providers.values_mut() {
             list.sort();
             list.dedup();
         }
-        for (name, cap) in &capabilities {
-            if let Some(def) = &cap.default {
-                let ok = providers.get(name).is_some_and(|p| p.contains(def));
-                if !ok {
-                    let why = if entries.contains_key(def) {
-                        format!("`{def}` does not provide `{name}`")
-                    } else {
-                        format!("there is no component `{def}`")
-                    };
-                    diags.push(
-                        Diagnostic::error(
-                            diagnostic::BAD_DEFAULT_PROVIDER,
-                            format!("default provider of `{name}`: {why}"),
-                        )
-                        .at(cap
-                            .default_location
-                            .clone()
-                            .unwrap_or_else(|| cap.location.clone()))
-                        .hint("name a component that lists the capability under `provides`"),
-                    );
-                }
-            }
-        }
+        check_default_providers(&entries, &capabilities, &providers, &mut diags);
         stackwright_types::diagnostic::sort(&mut diags);
         let (errors, warnings): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| d.is_error());
         if !errors.is_empty() {
@@ -406,6 +331,119 @@ impl RegistryBuilder {
             providers,
             warnings,
         })
+    }
+}
+
+/// The names a registry has: its components and its capabilities.
+struct Known<'a> {
+    entries: &'a BTreeMap<String, (Arc<dyn Component>, ComponentOrigin)>,
+    capabilities: &'a BTreeMap<String, Capability>,
+}
+
+impl Known<'_> {
+    /// One release's names: what it provides is a declared capability (and makes it a
+    /// provider), what its edges name is a component or a capability.
+    fn check_release(
+        &self,
+        id: &str,
+        r: &stackwright_types::manifest::Release,
+        origin: &ComponentOrigin,
+        manifest_file: &str,
+        providers: &mut BTreeMap<String, Vec<String>>,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let Known {
+            entries,
+            capabilities,
+        } = self;
+        for cap in r.provides.keys() {
+            if !capabilities.contains_key(cap) {
+                let mut d = Diagnostic::error(
+                    diagnostic::UNDECLARED_CAPABILITY,
+                    format!(
+                        "`{id}` {} provides `{cap}`, which is not a declared capability",
+                        r.version
+                    ),
+                )
+                .at(r
+                    .provides_at
+                    .get(cap)
+                    .cloned()
+                    .unwrap_or_else(|| r.location.clone()));
+                let file = capabilities_file_for(origin, manifest_file);
+                d = match did_you_mean(cap, capabilities.keys().map(String::as_str)) {
+                    Some(s) => d.hint(format!(
+                        "did you mean `{s}`? otherwise declare it in {file}"
+                    )),
+                    None => d.hint(format!(
+                        "declare it in {file} (a table with summary and cardinality)"
+                    )),
+                };
+                diags.push(d);
+            }
+            let list = providers.entry(cap.clone()).or_default();
+            if list.last().map(String::as_str) != Some(id) {
+                list.push(id.to_string());
+            }
+        }
+        for (kind, dep) in r.edges() {
+            if entries.contains_key(&dep.name) || capabilities.contains_key(&dep.name) {
+                continue;
+            }
+            let mut d = Diagnostic::error(
+                diagnostic::UNKNOWN_NAME,
+                format!(
+                    "`{id}` {} {} `{}`, which is neither a component nor a capability",
+                    r.version,
+                    kind.as_str(),
+                    dep.name
+                ),
+            )
+            .at(dep.location.clone());
+            d = match did_you_mean(
+                &dep.name,
+                entries
+                    .keys()
+                    .chain(capabilities.keys())
+                    .map(String::as_str),
+            ) {
+                Some(s) => d.hint(format!("did you mean `{s}`?")),
+                None => d.hint("add the component, declare the capability, or remove the entry"),
+            };
+            diags.push(d);
+        }
+    }
+}
+
+/// Each capability's default provider is a component that provides it.
+fn check_default_providers(
+    entries: &BTreeMap<String, (Arc<dyn Component>, ComponentOrigin)>,
+    capabilities: &BTreeMap<String, Capability>,
+    providers: &BTreeMap<String, Vec<String>>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (name, cap) in capabilities {
+        if let Some(def) = &cap.default {
+            let ok = providers.get(name).is_some_and(|p| p.contains(def));
+            if !ok {
+                let why = if entries.contains_key(def) {
+                    format!("`{def}` does not provide `{name}`")
+                } else {
+                    format!("there is no component `{def}`")
+                };
+                diags.push(
+                    Diagnostic::error(
+                        diagnostic::BAD_DEFAULT_PROVIDER,
+                        format!("default provider of `{name}`: {why}"),
+                    )
+                    .at(cap
+                        .default_location
+                        .clone()
+                        .unwrap_or_else(|| cap.location.clone()))
+                    .hint("name a component that lists the capability under `provides`"),
+                );
+            }
+        }
     }
 }
 

@@ -1033,6 +1033,47 @@ fn built_into_from_raw(
     name
 }
 
+/// A release's `kernel` needs (minimum version, options) and, for a kernel, the
+/// `kernel_config` it is built with (sorted).
+fn kernel_from_raw(
+    src: &SourceText,
+    r: &RawRelease,
+    diags: &mut Vec<Diagnostic>,
+) -> (KernelNeeds, Vec<KernelOption>) {
+    let mut kernel = KernelNeeds::default();
+    if let Some(k) = &r.kernel {
+        let loc = src.locate(k.span());
+        if let Some(min) = &k.get_ref().min {
+            match parse_version(min) {
+                Ok(v) => kernel.min = Some(v),
+                Err(e) => diags.push(
+                    Diagnostic::error(diagnostic::INVALID_VERSION, format!("kernel.min: {e}"))
+                        .at(loc.clone()),
+                ),
+            }
+        }
+        for opt in &k.get_ref().config {
+            match KernelOption::parse(opt, false) {
+                Ok(o) => kernel.config.push(o),
+                Err(e) => {
+                    diags.push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(loc.clone()))
+                }
+            }
+        }
+        kernel.location = Some(loc);
+    }
+    let mut kernel_config = Vec::new();
+    for opt in &r.kernel_config {
+        match KernelOption::parse(opt.get_ref(), true) {
+            Ok(o) => kernel_config.push(o),
+            Err(e) => diags
+                .push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(src.locate(opt.span()))),
+        }
+    }
+    kernel_config.sort();
+    (kernel, kernel_config)
+}
+
 fn release_from_raw(
     src: &SourceText,
     r: RawRelease,
@@ -1117,37 +1158,7 @@ fn release_from_raw(
     let constrains = deps(&r.constrains, "constrains");
     let conflicts = deps(&r.conflicts, "conflicts");
     let recommends = deps(&r.recommends, "recommends");
-    let mut kernel = KernelNeeds::default();
-    if let Some(k) = &r.kernel {
-        let loc = src.locate(k.span());
-        if let Some(min) = &k.get_ref().min {
-            match parse_version(min) {
-                Ok(v) => kernel.min = Some(v),
-                Err(e) => diags.push(
-                    Diagnostic::error(diagnostic::INVALID_VERSION, format!("kernel.min: {e}"))
-                        .at(loc.clone()),
-                ),
-            }
-        }
-        for opt in &k.get_ref().config {
-            match KernelOption::parse(opt, false) {
-                Ok(o) => kernel.config.push(o),
-                Err(e) => {
-                    diags.push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(loc.clone()))
-                }
-            }
-        }
-        kernel.location = Some(loc);
-    }
-    let mut kernel_config = Vec::new();
-    for opt in &r.kernel_config {
-        match KernelOption::parse(opt.get_ref(), true) {
-            Ok(o) => kernel_config.push(o),
-            Err(e) => diags
-                .push(Diagnostic::error(diagnostic::INVALID_VALUE, e).at(src.locate(opt.span()))),
-        }
-    }
-    kernel_config.sort();
+    let (kernel, kernel_config) = kernel_from_raw(src, &r, diags);
     let files =
         package::files_from_raw(src, r.files, archs, r.version.get_ref(), unverified, diags);
     if let (Some(img), Some(f)) = (&r.image, files.first()) {

@@ -229,7 +229,22 @@ pub(crate) fn walk<'a, P: Provider + ?Sized>(s: &mut Solver<'a, P>) -> Proof<'a>
             r.range_text = texts.join(" or ");
         }
     }
-    // Asks whose forbidding (an `[external]` pin) removed candidates take part too.
+    let (removed_per, used_ext) = removed_and_pins(s, &reqs);
+    Proof {
+        reqs,
+        excls,
+        amo,
+        removed: removed_per,
+        used_ext,
+    }
+}
+
+/// Per requirement (same index as `reqs`), the candidates ruled out up front, with why;
+/// and the `[external]` asks whose pin removed one (they take part in the proof too).
+fn removed_and_pins<'a, P: Provider + ?Sized>(
+    s: &mut Solver<'a, P>,
+    reqs: &[ReqFact<'a>],
+) -> (Vec<Vec<(Var, Forbid)>>, BTreeSet<u32>) {
     let ext_asks: BTreeMap<u32, u32> = s
         .asks
         .iter()
@@ -240,7 +255,7 @@ pub(crate) fn walk<'a, P: Provider + ?Sized>(s: &mut Solver<'a, P>) -> Proof<'a>
     let mut used_ext: BTreeSet<u32> = BTreeSet::new();
     // Removed candidates per fact, for the external pins they reveal.
     let mut removed_per: Vec<Vec<(Var, Forbid)>> = Vec::new();
-    for r in &reqs {
+    for r in reqs {
         let mut rm: Vec<(Var, Forbid)> = Vec::new();
         for range in &r.ranges {
             for x in removed(s, r.name, range) {
@@ -260,13 +275,7 @@ pub(crate) fn walk<'a, P: Provider + ?Sized>(s: &mut Solver<'a, P>) -> Proof<'a>
             }
         }
     }
-    Proof {
-        reqs,
-        excls,
-        amo,
-        removed: removed_per,
-        used_ext,
-    }
+    (removed_per, used_ext)
 }
 
 /// Every release that would meet `name range` but is ruled out up front, with why.
