@@ -76,9 +76,8 @@ use stackwright_testkit::debian::cached_path;
 
 fn sha256_of(path: &Path) -> anyhow::Result<String> {
     let mut h = Sha256::new();
-    let mut f = std::fs::File::open(path)?;
-    std::io::copy(&mut f, &mut h)?;
-    Ok(format!("{:x}", h.finalize()))
+    h.update(std::fs::read(path)?);
+    Ok(stackwright_types::hex::encode(&h.finalize()))
 }
 
 /// `%7e` → `~` and the like (apt prints URIs percent-encoded).

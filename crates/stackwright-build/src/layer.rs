@@ -204,7 +204,10 @@ pub(crate) fn apply_blob(
             .map_err(|e| archive(origin, format!("reading: {e}")))?;
     }
     if let Some(want) = digest {
-        let got = format!("sha256:{:x}", hashing.hasher.finalize());
+        let got = format!(
+            "sha256:{}",
+            stackwright_types::hex::encode(&hashing.hasher.finalize())
+        );
         if want.starts_with("sha256:") && got != want {
             return Err(BuildError::Blob {
                 image: origin.image.clone(),

@@ -230,7 +230,7 @@ impl SourceLayout {
         let data = fs::read(&path)
             .map_err(|e| self.blob_err(image, digest, format!("{}: {e}", path.display())))?;
         if let Some(hex) = digest.strip_prefix("sha256:") {
-            let got = format!("{:x}", Sha256::digest(&data));
+            let got = stackwright_types::hex::encode(&Sha256::digest(&data));
             if got != hex {
                 return Err(self.blob_err(
                     image,

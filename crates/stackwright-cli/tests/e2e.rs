@@ -74,8 +74,8 @@ fn missing_files(lib: &BTreeMap<String, (PathBuf, Manifest)>) -> Option<String> 
 
 fn sha256_file(p: &Path) -> String {
     let mut h = Sha256::new();
-    std::io::copy(&mut std::fs::File::open(p).unwrap(), &mut h).unwrap();
-    format!("{:x}", h.finalize())
+    h.update(std::fs::read(p).unwrap());
+    stackwright::types::hex::encode(&h.finalize())
 }
 
 /// The image of the manifest's (only) release for amd64, built into `cache` from the

@@ -97,7 +97,7 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn assert_cache_blobs_complete(cache: &Path) {
     for (rel, bytes) in files_under(&cache.join("blobs")) {
         let hex = rel.rsplit('/').next().unwrap();
-        let got = format!("{:x}", Sha256::digest(&bytes));
+        let got = stackwright::types::hex::encode(&Sha256::digest(&bytes));
         assert_eq!(
             got,
             hex,

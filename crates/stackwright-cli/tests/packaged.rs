@@ -120,7 +120,7 @@ fn artifacts(dir: &Path) -> Artifacts {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
+    stackwright::types::hex::encode(&Sha256::digest(bytes))
 }
 
 /// The fixture with `@SERVER@` and `@SHA256:<file>@` filled in, under `dir/assembly`.

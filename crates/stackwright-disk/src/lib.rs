@@ -228,7 +228,14 @@ pub fn content_id(firmware: Firmware, input: &Input) -> Result<String, DiskError
     for p in [input.kernel, input.initrd] {
         let mut f = std::fs::File::open(p).map_err(|e| DiskError::io(p, e))?;
         h.update(b"\0file\0");
-        std::io::copy(&mut f, &mut h).map_err(|e| DiskError::io(p, e))?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| DiskError::io(p, e))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
     }
     h.update(b"\0cmdline\0");
     h.update(input.cmdline.as_bytes());

@@ -151,7 +151,7 @@ fn round_trip(dir: &Path, files: &[(String, String)], on_disk: Vec<String>, what
     for (path, sum) in files {
         let bytes = std::fs::read(dir.join(path)).unwrap();
         assert_eq!(
-            &format!("{:x}", Sha256::digest(&bytes)),
+            &stackwright_types::hex::encode(&Sha256::digest(&bytes)),
             sum,
             "{path} is not the listed upstream file"
         );

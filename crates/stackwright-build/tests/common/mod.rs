@@ -169,7 +169,10 @@ pub struct LayoutWriter {
 }
 
 pub fn digest(data: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(data))
+    format!(
+        "sha256:{}",
+        stackwright_types::hex::encode(&Sha256::digest(data))
+    )
 }
 
 impl LayoutWriter {

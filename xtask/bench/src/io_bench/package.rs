@@ -31,7 +31,13 @@ pub fn line() -> Result<String, String> {
         let bytes = SplitMix64::new(100 + i as u64).bytes(SIZE);
         let name = format!("tool-{i}");
         std::fs::write(srv.join(&name), &bytes).map_err(|e| e.to_string())?;
-        requests.push((name, format!("sha256:{:x}", Sha256::digest(&bytes))));
+        requests.push((
+            name,
+            format!(
+                "sha256:{}",
+                stackwright_types::hex::encode(&Sha256::digest(&bytes))
+            ),
+        ));
     }
     let server = FileServer::start(&srv).map_err(|e| e.to_string())?;
     let opts = RegistryOptions::default();
@@ -202,5 +208,8 @@ fn get_sha256(host: &str, name: &str) -> std::io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(format!("sha256:{:x}", h.finalize()))
+    Ok(format!(
+        "sha256:{}",
+        stackwright_types::hex::encode(&h.finalize())
+    ))
 }

@@ -57,7 +57,7 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 fn put_blob(root: &Path, data: &[u8]) -> Result<(String, u64), String> {
-    let hex = format!("{:x}", Sha256::digest(data));
+    let hex = stackwright_types::hex::encode(&Sha256::digest(data));
     std::fs::write(root.join("blobs/sha256").join(&hex), data).map_err(err)?;
     Ok((format!("sha256:{hex}"), data.len() as u64))
 }
@@ -139,7 +139,10 @@ pub fn write_synthetic_layout(
             }
             b.finish().map_err(err)?;
         }
-        diff_ids.push(format!("sha256:{:x}", Sha256::digest(&raw)));
+        diff_ids.push(format!(
+            "sha256:{}",
+            stackwright_types::hex::encode(&Sha256::digest(&raw))
+        ));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&raw).map_err(err)?;
         let gz = gz.finish().map_err(err)?;
