@@ -29,6 +29,9 @@ use crate::client::{error_chain, is_unreachable, with_retries};
 use crate::{OciError, Progress, RegistryClient, RegistryOptions};
 use stackwright_types::hex;
 
+/// How many downloaded bytes are gathered before one write to the partial file.
+const WRITE_BATCH: usize = 1 << 20;
+
 /// One file to fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileRequest {
@@ -303,13 +306,21 @@ async fn attempt(
     let mut file = cache.write_partial(&partial, have).await?;
     let mut stream = response.bytes_stream();
     let mut broke = None;
+    // The network's chunks (a few KiB each) gathered into writes of WRITE_BATCH: one
+    // blocking-pool write per batch instead of one per chunk. What arrived before a break
+    // is written all the same (the retry resumes after it).
+    let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(bytes) => {
                 hasher.update(&bytes);
-                file.write_all(&bytes)
-                    .await
-                    .map_err(|e| OciError::io(&partial, e))?;
+                batch.extend_from_slice(&bytes);
+                if batch.len() >= WRITE_BATCH {
+                    file.write_all(&batch)
+                        .await
+                        .map_err(|e| OciError::io(&partial, e))?;
+                    batch.clear();
+                }
                 have += bytes.len() as u64;
                 progress.blob_progress(&f.digest, bytes.len() as u64);
             }
@@ -319,6 +330,9 @@ async fn attempt(
             }
         }
     }
+    file.write_all(&batch)
+        .await
+        .map_err(|e| OciError::io(&partial, e))?;
     file.flush().await.map_err(|e| OciError::io(&partial, e))?;
     drop(file);
     if broke.is_some() || expected_len.is_some_and(|n| have < n) {

@@ -345,8 +345,10 @@ fn write_layer(
                         let f = std::fs::File::open(src).map_err(|e| PackageError::io(src, e))?;
                         let len = f.metadata().map_err(|e| PackageError::io(src, e))?.len();
                         h.set_size(len);
-                        // Exactly `len` bytes, even if the file grows meanwhile.
-                        tar.append_data(&mut h, path, f.take(len))
+                        // Exactly `len` bytes, even if the file grows meanwhile; read
+                        // 1 MiB at a time (io::copy's own buffer is 8 KiB).
+                        let r = std::io::BufReader::with_capacity(1 << 20, f.take(len));
+                        tar.append_data(&mut h, path, r)
                             .map_err(|e| PackageError::io(src, e))?;
                     }
                 }

@@ -80,14 +80,25 @@ struct State {
 }
 
 impl BuildQueue {
-    /// Starts `workers` build threads (at least one; at most one per recipe) for
-    /// `recipes`, which wait for their files. A recipe without files is ready at once.
+    /// Starts `workers` build threads (at least one; at most one per recipe to build) for
+    /// `recipes`, which wait for their files. A recipe whose image an earlier run built
+    /// ([`Recipe::reuse`], checked here on the caller's thread) is done at once and waits
+    /// for nothing; a recipe without files is ready at once.
     pub fn start(recipes: Vec<Recipe>, cache: &Cache, workers: usize) -> BuildQueue {
         let mut state = State {
             results: recipes.iter().map(|_| None).collect(),
             ..State::default()
         };
+        let mut to_build = 0;
         for (i, r) in recipes.iter().enumerate() {
+            // Built before from the same inputs and still complete: done, and none of its
+            // files is needed (a rerun asks nothing of the network or the release files).
+            if let Some(image) = r.reuse(cache) {
+                state.results[i] = Some(Ok((image, Made::Reused)));
+                state.missing.push(0);
+                continue;
+            }
+            to_build += 1;
             let mut digests: Vec<String> = r
                 .files
                 .iter()
@@ -110,7 +121,7 @@ impl BuildQueue {
             state: Mutex::new(state),
             wake: Condvar::new(),
         });
-        let n = workers.max(1).min(shared.recipes.len().max(1));
+        let n = workers.max(1).min(to_build);
         let threads = (0..n)
             .map(|_| {
                 let shared = shared.clone();
@@ -118,6 +129,12 @@ impl BuildQueue {
             })
             .collect();
         BuildQueue { shared, threads }
+    }
+
+    /// Whether a recipe still to build waits for the file with this digest: the files to
+    /// fetch are those it waits for.
+    pub fn waits_for(&self, digest: &str) -> bool {
+        self.shared.lock().waiting.contains_key(digest)
     }
 
     /// The file with this digest (`sha256:<hex>`) is complete in the cache: every recipe
@@ -290,7 +307,9 @@ mod tests {
         for (i, d) in digests.iter().enumerate() {
             assert_eq!(&cache.put(format!("tool {i}\n").as_bytes()).unwrap(), d);
         }
+        let recipes_again = recipes.clone();
         let queue = BuildQueue::start(recipes, &cache, 3);
+        assert!(digests.iter().all(|d| queue.waits_for(d)));
         for d in [
             &digests[3],
             &digests[1],
@@ -306,6 +325,12 @@ mod tests {
         for (r, a) in results.into_iter().zip(&alone) {
             let (built, made) = r.unwrap();
             assert_eq!((&built, made), (a, Made::Built));
+        }
+        // Again on that cache: every image reused at `start`, no file waited for.
+        let queue = BuildQueue::start(recipes_again, &cache, 3);
+        assert!(digests.iter().all(|d| !queue.waits_for(d)));
+        for (r, a) in queue.finish().into_iter().zip(&alone) {
+            assert_eq!(r.unwrap(), (a.clone(), Made::Reused));
         }
     }
 

@@ -515,7 +515,8 @@ fn packaged_components(assembled: &Assembled) -> Vec<Packaged<'_>> {
 
 /// Fetches the release files of every packaged component (bounded concurrency, verified,
 /// cached by sha256; `--offline`: the cache only), builds each image with
-/// `stackwright-package` into the cache, and records its digest in `assembled.digests`
+/// `stackwright-package` into the cache as soon as its files are in (an image an earlier
+/// run built from the same inputs is reused, and its files are not fetched), and records its digest in `assembled.digests`
 /// (so the lock and `linuxkit.yml` pin it). A file without a sha256 (a release marked
 /// `verified = false`) is refused: nothing unverified is ever downloaded.
 #[cfg(feature = "oci")]
@@ -587,9 +588,15 @@ async fn build_packaged_images(
         .collect();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let queue = stackwright_package::BuildQueue::start(recipes, cache, workers);
-    let fetched = registry
-        .fetch_files_with(&requests, cache, progress, &|f| queue.file_ready(&f.digest))
-        .await;
+    // Only the files of images to build: a rerun that reuses every image fetches nothing.
+    requests.retain(|r| queue.waits_for(&r.digest));
+    let fetched = if requests.is_empty() {
+        Ok(Default::default())
+    } else {
+        registry
+            .fetch_files_with(&requests, cache, progress, &|f| queue.file_ready(&f.digest))
+            .await
+    };
     if let Err(e) = fetched {
         queue.cancel();
         return Err(download_error(e));

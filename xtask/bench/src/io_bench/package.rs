@@ -138,10 +138,20 @@ fn package(
         .collect();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let queue = BuildQueue::start(recipes, cache, workers);
-    rt.block_on(
-        registry.fetch_files_with(files, cache, &NoProgress, &|f| queue.file_ready(&f.digest)),
-    )
-    .map_err(|e| e.to_string())?;
+    // As the facade does: only the files of images to build are fetched.
+    let wanted: Vec<FileRequest> = files
+        .iter()
+        .filter(|f| queue.waits_for(&f.digest))
+        .cloned()
+        .collect();
+    if !wanted.is_empty() {
+        rt.block_on(
+            registry.fetch_files_with(&wanted, cache, &NoProgress, &|f| {
+                queue.file_ready(&f.digest)
+            }),
+        )
+        .map_err(|e| e.to_string())?;
+    }
     let fetched = t.elapsed();
     let mut built = 0;
     for result in queue.finish() {
