@@ -20,8 +20,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=STACKWRIGHT_INIT_PREBUILT");
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set"));
     let init_dir = manifest_dir.join("../stackwright-init");
-    let types_dir = manifest_dir.join("../stackwright-types");
-    for d in [&init_dir, &types_dir] {
+    let plan_dir = manifest_dir.join("../stackwright-boot-plan");
+    for d in [&init_dir, &plan_dir] {
         println!("cargo:rerun-if-changed={}", d.join("src").display());
         println!("cargo:rerun-if-changed={}", d.join("Cargo.toml").display());
     }

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use stackwright_types::boot::{BootPlan, Event, Ready, Restart, Service, Stage, Unit};
+pub use stackwright_boot_plan::{BootPlan, Event, Ready, Restart, Service, Stage, Unit};
 use sys::{Action, Reaper, Status};
 
 /// Errors that stop the init before it runs anything.
@@ -71,7 +71,7 @@ impl Options {
     /// The defaults for PID 1.
     pub fn pid1() -> Options {
         Options {
-            plan: PathBuf::from("/").join(stackwright_types::boot::BOOT_PLAN_PATH),
+            plan: PathBuf::from("/").join(stackwright_boot_plan::BOOT_PLAN_PATH),
             root: PathBuf::from("/"),
             status: Some(PathBuf::from("/dev/ttyS1")),
             pid1: true,
@@ -90,13 +90,13 @@ pub fn read_plan(path: &Path) -> Result<BootPlan, InitError> {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
-    if plan.version != stackwright_types::boot::BOOT_PLAN_VERSION {
+    if plan.version != stackwright_boot_plan::BOOT_PLAN_VERSION {
         return Err(InitError::Plan {
             path: path.display().to_string(),
             reason: format!(
                 "format version {} (this init reads {})",
                 plan.version,
-                stackwright_types::boot::BOOT_PLAN_VERSION
+                stackwright_boot_plan::BOOT_PLAN_VERSION
             ),
         });
     }

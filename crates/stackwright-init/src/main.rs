@@ -38,7 +38,7 @@ fn main() {
     if !pid1 && opts.status.as_deref() == Some(std::path::Path::new("/dev/ttyS1")) {
         opts.status = None;
     }
-    opts.plan = plan.unwrap_or_else(|| opts.root.join(stackwright_types::boot::BOOT_PLAN_PATH));
+    opts.plan = plan.unwrap_or_else(|| opts.root.join(stackwright_boot_plan::BOOT_PLAN_PATH));
     match run(&opts) {
         Ok((action, failures)) => {
             if pid1 {

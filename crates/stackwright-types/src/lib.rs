@@ -9,7 +9,7 @@
 //! file the text came from; every error it reports carries that name, a line and a column.
 
 pub mod assembly;
-pub mod boot;
+pub use stackwright_boot_plan as boot;
 pub mod capability;
 pub mod container;
 pub mod diagnostic;
