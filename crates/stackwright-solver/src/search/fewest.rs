@@ -34,21 +34,27 @@
 //! (implied by the requirement and the bound), which the usual 1-UIP learning takes from
 //! there.
 //!
-//! **One solver.** The bounded searches are the first search carried on, not new ones:
-//! back at level 0, the bound is set, the requirements whose first choice the answer kept
-//! are cut to that first choice (their candidates come in preference order, so the cut
-//! clause is a prefix of the old one, and every clause learned from the old one still
-//! follows), and the search resumes with what it had: variables, clauses, the provider's
-//! answers, learned clauses, activities. A clause learned under a bound holds under every
-//! tighter one, and the bound only tightens. The best answer so far is kept as the values
-//! and active requirements `extract` reads (with the first answer's clause lengths), and
-//! put back at the end.
+//! **One solver.** The bounded searches are the first search carried on, not new ones,
+//! with what it had: variables, clauses, the provider's answers, learned clauses,
+//! activities. A clause learned under a bound holds under every tighter one, and the bound
+//! only tightens. When a solution is found, the bound drops below it and the search goes
+//! on from that very assignment: the bound's check finds it over the bound and learning
+//! backs out of it as far as that takes (a restart from level 0 would only make the same
+//! decisions again). Only when the first answer kept a first choice or a locked version
+//! does it start over from level 0: the requirements whose first choice it kept are cut to
+//! that first choice (their candidates come in preference order, so the cut clause is a
+//! prefix of the old one, and every clause learned from the old one still follows), the
+//! clauses are watched again, and the locked releases set. The best answer so far is kept
+//! as the values and active requirements `extract` reads (with the first answer's clause
+//! lengths), and put back at the end.
 //!
 //! **Cost.** Proving an optimum is NP-hard in general, so the bounded searches together
 //! may spend a quarter of the propagations of the searches before them, and at least
-//! `BUDGET_FLOOR`. When they run out, the smallest answer found is returned and
-//! `Stats::fewest_proven` says it is not proven (the synthetic universes of `cargo xtask
-//! bench` are such cases; `cargo xtask bench --stats` prints the counters).
+//! `BUDGET_FLOOR`; the literals of the clauses the bound's check makes count as
+//! propagations (on a large answer each is as long as the answer). When they run out, the
+//! smallest answer found is returned and `Stats::fewest_proven` says it is not proven
+//! (the synthetic universes of `cargo xtask bench` are such cases; `cargo xtask bench
+//! --stats` prints the counters).
 
 use std::collections::BTreeSet;
 
@@ -77,8 +83,11 @@ pub(crate) struct Bound<'a> {
     /// keep every candidate. Every other capability's requirements keep only their first
     /// choice.
     pub free: BTreeSet<&'a str>,
-    /// Propagations after which the search gives up.
+    /// Work (propagations, and the literals of the clauses the bound's check made) after
+    /// which the search gives up.
     pub limit: u64,
+    /// The literals of the clauses the bound's check made so far.
+    pub clause_work: u64,
 }
 
 /// A bounded search ran out of its budget.
@@ -86,7 +95,7 @@ pub(crate) struct Bound<'a> {
 pub(crate) struct OutOfBudget;
 
 /// What `extract` reads of a solution: the values and the active requirements, and the
-/// lengths of the clauses shortened since (see `keep_first_choices`), to be restored.
+/// lengths of the clauses shortened since (see `first_choice_cuts`), to be restored.
 struct Snapshot {
     value: Vec<i8>,
     active: Vec<u32>,
@@ -121,42 +130,54 @@ pub(crate) fn fewest<'a, P: Provider + ?Sized>(
         active: s.active.clone(),
         lens: Vec::new(),
     };
-    s.backjump(0);
+    // The answer stands: the proofs of its learned clauses are read only to explain a
+    // refusal, and the bounded searches are never explained.
     s.record = false;
+    s.proofs = Vec::new();
     s.bound = Some(Bound {
         max: count - 1,
         free,
         limit,
+        clause_work: 0,
     });
-    best.lens = s.keep_first_choices();
-    let proven = if best.lens.is_empty() || s.rewatch() {
-        s.keep_chosen(&locks);
-        loop {
-            s.stats.searches += 1;
-            s.stats.fewest_searches += 1;
-            if !s.search() {
-                break s.stats.propagations <= limit;
-            }
-            let kept = s.prune();
-            count = s.components_in(&kept);
-            best = Snapshot {
-                value: s.value.clone(),
-                active: s.active.clone(),
-                lens: Vec::new(),
-            };
-            if count <= lower {
-                break true;
-            }
-            s.backjump(0);
-            if let Some(b) = s.bound.as_mut() {
-                b.max = count - 1;
-            }
+    let cuts = s.first_choice_cuts();
+    let mut proven = None;
+    if !cuts.is_empty() || !locks.is_empty() {
+        // Clauses cut under their watches and units to set: from level 0.
+        s.backjump(0);
+        for &(cid, len) in &cuts {
+            best.lens.push((cid, s.clauses[cid as usize].len));
+            s.clauses[cid as usize].len = len;
         }
-    } else {
-        // A clause is already false at level 0: no answer keeps those preferences with
-        // fewer components.
-        true
-    };
+        if !cuts.is_empty() && !s.rewatch() {
+            // A clause is already false at level 0: no answer keeps those preferences
+            // with fewer components.
+            proven = Some(true);
+        }
+        s.keep_chosen(&locks);
+    }
+    // Otherwise the search goes on from the answer itself: the bound's check finds it
+    // over the bound, and learning backs out of it as far as that takes.
+    let proven = proven.unwrap_or_else(|| loop {
+        s.stats.searches += 1;
+        s.stats.fewest_searches += 1;
+        if !s.search() {
+            break !s.out_of_budget();
+        }
+        let kept = s.prune();
+        count = s.components_in(&kept);
+        best = Snapshot {
+            value: s.value.clone(),
+            active: s.active.clone(),
+            lens: Vec::new(),
+        };
+        if count <= lower {
+            break true;
+        }
+        if let Some(b) = s.bound.as_mut() {
+            b.max = count - 1;
+        }
+    });
     s.stats.fewest_proven = proven;
     // Back to the best answer, as `extract` reads it.
     s.value = best.value;
@@ -219,14 +240,13 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
     }
 
-    /// Shortens every requirement (and ask) on a name whose first choice the first answer
-    /// kept to that first choice, as `matching` makes them once the bound is set (see
-    /// `keeps_preference`). Returns each shortened clause with its former length. Its
-    /// candidates come in preference order, the first choice leading, so the shortened
-    /// clause is a prefix of the old one and implies it: what was learned from the old one
-    /// stays true.
-    fn keep_first_choices(&mut self) -> Vec<(u32, u32)> {
-        let mut shortened = Vec::new();
+    /// Every requirement (and ask) on a name whose first choice the first answer kept,
+    /// with the length that keeps only that first choice, as `matching` makes them once
+    /// the bound is set (see `keeps_preference`). Its candidates come in preference order,
+    /// the first choice leading, so the cut clause is a prefix of the old one and implies
+    /// it: what was learned from the old one stays true.
+    fn first_choice_cuts(&mut self) -> Vec<(u32, u32)> {
+        let mut cuts = Vec::new();
         for cid in 0..self.clauses.len() as u32 {
             let c = &self.clauses[cid as usize];
             match c.origin {
@@ -253,14 +273,13 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 .take_while(|l| self.vars[var(**l) as usize].name == first)
                 .count() as u32;
             if cand + k < len {
-                shortened.push((cid, len));
-                self.clauses[cid as usize].len = cand + k;
+                cuts.push((cid, cand + k));
             }
         }
-        shortened
+        cuts
     }
 
-    /// Watches every clause again from scratch, at level 0 (after `keep_first_choices`
+    /// Watches every clause again from scratch, at level 0 (after `first_choice_cuts`
     /// moved clause ends under their watches), assigning the clauses that are units now.
     /// `false`: a clause is false at level 0.
     fn rewatch(&mut self) -> bool {
@@ -310,6 +329,13 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         true
     }
 
+    /// Whether the bounded search spent its budget.
+    fn out_of_budget(&self) -> bool {
+        self.bound
+            .as_ref()
+            .is_some_and(|b| self.stats.propagations + b.clause_work > b.limit)
+    }
+
     /// Whether requirements on `n` keep only their first choice in this search.
     pub(crate) fn keeps_preference(&self, n: u32) -> bool {
         self.bound
@@ -327,7 +353,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let Some(b) = self.bound.as_ref() else {
             return Ok(None);
         };
-        if self.stats.propagations > b.limit {
+        if self.out_of_budget() {
             return Err(OutOfBudget);
         }
         let max = b.max;
@@ -403,6 +429,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             if !is_neg(l) && !self.vars[var(l) as usize].external {
                 lits.push(neg(var(l)));
             }
+        }
+        if let Some(b) = self.bound.as_mut() {
+            b.clause_work += lits.len() as u64;
         }
         // Implied (see above), never explained: no proof of its own.
         let (cid, status) = self.add_clause(&lits, Origin::Learned(NONE), 0);

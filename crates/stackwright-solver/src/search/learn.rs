@@ -3,7 +3,7 @@
 
 use crate::provider::Provider;
 
-use super::{neg, var, Lit, Reason, Solver, Var};
+use super::{neg, var, Lit, Origin, Reason, Solver, Var, NONE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Ante {
@@ -117,9 +117,16 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 ante.push(a);
             }
         }
+        // A conflict of the count bound (see `fewest`) is about every chosen release at
+        // once, not about some components: it raises no activity (on a large answer,
+        // making each of its thousand components hot would cost more than the search).
+        let bump = !matches!(
+            c,
+            Conflict::Clause(cid) if self.clauses[cid as usize].origin == Origin::Learned(NONE)
+        );
         for v in to_clear {
             self.seen[v as usize] = false;
-            if self.level[v as usize] > 0 {
+            if bump && self.level[v as usize] > 0 {
                 let n = self.vars[v as usize].name;
                 self.bump(n);
             }

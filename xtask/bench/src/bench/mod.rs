@@ -494,13 +494,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 /// `stats <scenario> …`: stackwright's search counters for one resolution.
 pub fn stats_line(scenario: &str, st: &stackwright_solver::Stats) -> String {
     format!(
-        "stats {scenario} searches={} fewest_searches={} fewest_proven={} propagations={} decisions={} conflicts={} releases_loaded={}",
+        "stats {scenario} searches={} fewest_searches={} fewest_proven={} propagations={} decisions={} conflicts={} learned_lits={} releases_loaded={}",
         st.searches,
         st.fewest_searches,
         st.fewest_proven,
         st.propagations,
         st.decisions,
         st.conflicts,
+        st.learned_lits,
         st.releases_loaded
     )
 }
