@@ -506,13 +506,18 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             }
             let target = c.target;
             let name = self.names[target as usize].text;
+            let preferred = self.req.prefer.get(name).map(|p| p.value.as_str());
+            let default = self.cap(target).and_then(|ci| ci.default);
+            if preferred.is_none() && default.is_none() {
+                // No first choice to leave (most requirements: components, not capabilities).
+                continue;
+            }
+            let c = &self.clauses[cid as usize];
             let cands: Vec<Var> = self.clause_lits(cid)[c.cand as usize..]
                 .iter()
                 .map(|l| var(*l))
                 .collect();
             let provider_of = |s: &Self, v: Var| s.names[s.vars[v as usize].name as usize].text;
-            let preferred = self.req.prefer.get(name).map(|p| p.value.as_str());
-            let default = self.cap(target).and_then(|ci| ci.default);
             let first = [preferred, default]
                 .into_iter()
                 .flatten()
