@@ -122,18 +122,7 @@ fn describe_release(s: &mut String, r: &Release, registry: &Registry) {
             s.push_str(&format!(" >= {min}"));
         }
         if !r.kernel.config.is_empty() {
-            let c: Vec<String> = r
-                .kernel
-                .config
-                .iter()
-                .map(|o| {
-                    if o.builtin {
-                        format!("{}=y", o.name)
-                    } else {
-                        o.name.clone()
-                    }
-                })
-                .collect();
+            let c: Vec<String> = r.kernel.config.iter().map(|o| o.as_need()).collect();
             s.push_str(&format!(" with {}", c.join(", ")));
         }
         s.push('\n');

@@ -393,6 +393,16 @@ impl KernelOption {
             builtin,
         })
     }
+
+    /// The option as a need is written: `CONFIG_X=y` when it must be built in, the bare
+    /// `CONFIG_X` when either will do (what `parse(_, false)` reads back).
+    pub fn as_need(&self) -> String {
+        if self.builtin {
+            format!("{}=y", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
 }
 
 impl fmt::Display for KernelOption {
@@ -773,18 +783,7 @@ impl<'a> From<&'a Release> for ReleaseOut<'a> {
         let kernel =
             (r.kernel.min.is_some() || !r.kernel.config.is_empty()).then(|| RawKernelNeeds {
                 min: r.kernel.min.as_ref().map(|v| v.to_string()),
-                config: r
-                    .kernel
-                    .config
-                    .iter()
-                    .map(|o| {
-                        if o.builtin {
-                            format!("{}=y", o.name)
-                        } else {
-                            o.name.clone()
-                        }
-                    })
-                    .collect(),
+                config: r.kernel.config.iter().map(KernelOption::as_need).collect(),
             });
         ReleaseOut {
             version: r.version.to_string(),
