@@ -144,10 +144,8 @@ pub fn fetch() -> anyhow::Result<()> {
     crate::debs::fetch(is_root())
 }
 
-/// `cargo xtask setup` (and the first step of `test`): installs the tools the I/O tests
-/// run when they are missing (apt-get, as root), then the downloads (`fetch`) and the SBOM
-/// validators.
-pub fn setup() -> anyhow::Result<()> {
+/// The Debian packages of the tools the I/O tests run that this machine lacks.
+fn missing_packages() -> Vec<String> {
     let mut missing: Vec<String> = TOOLS
         .iter()
         .filter(|(bin, _)| !have(bin))
@@ -171,6 +169,14 @@ pub fn setup() -> anyhow::Result<()> {
     if !std::path::Path::new("/usr/lib/cni/bridge").is_file() {
         missing.push("containernetworking-plugins".into());
     }
+    missing
+}
+
+/// `cargo xtask setup` (and the first step of `test`): installs the tools the I/O tests
+/// run when they are missing (apt-get, as root), then the downloads (`fetch`) and the SBOM
+/// validators.
+pub fn setup() -> anyhow::Result<()> {
+    let missing = missing_packages();
     if !missing.is_empty() {
         if !is_root() {
             anyhow::bail!(
@@ -192,17 +198,9 @@ pub fn setup() -> anyhow::Result<()> {
             install.arg("--allow-downgrades").arg(pin);
         }
         status(install.args(&missing))?;
-        let still: Vec<&str> = TOOLS
-            .iter()
-            .filter(|(bin, _)| !have(bin))
-            .map(|(bin, _)| *bin)
-            .chain(
-                stackwright_disk::TOOLS
-                    .iter()
-                    .filter(|t| t.find().is_err())
-                    .map(|t| t.package),
-            )
-            .collect();
+        // What apt removed to make room (qemu-img, once) is missing as much as what it
+        // did not install.
+        let still = missing_packages();
         if !still.is_empty() {
             anyhow::bail!("after apt-get install, still missing: {}", still.join(", "));
         }
