@@ -227,14 +227,6 @@ pub fn validate(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
     }
 }
 
-/// The kernel option that unpacks an initrd compressed this way.
-fn initrd_kernel_option(c: InitrdCompression) -> &'static str {
-    match c {
-        InitrdCompression::Gzip => "CONFIG_RD_GZIP",
-        InitrdCompression::Lz4 => "CONFIG_RD_LZ4",
-    }
-}
-
 /// `[kernel] initrd` as written is a need of the chosen kernel, checked as the solver
 /// checks a component's `kernel.config` needs: met only by the option listed built in
 /// (`=y`; a decompressor cannot be a module) in the kernel release's `kernel_config`; a
@@ -245,11 +237,8 @@ fn initrd_needs(registry: &Registry, loaded: &Loaded, resolution: &Resolution) -
     let Some(initrd) = &loaded.assembly.initrd else {
         return Vec::new();
     };
-    let option = initrd_kernel_option(initrd.value);
-    let written = match initrd.value {
-        InitrdCompression::Gzip => "gzip",
-        InitrdCompression::Lz4 => "lz4",
-    };
+    let option = initrd.value.kernel_option();
+    let written = initrd.value.name();
     resolution
         .components
         .iter()

@@ -189,6 +189,24 @@ pub enum InitrdCompression {
     Lz4,
 }
 
+impl InitrdCompression {
+    /// As an assembly writes it (`[kernel] initrd = "lz4"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Lz4 => "lz4",
+        }
+    }
+
+    /// The kernel option (built in, `=y`) that unpacks an initrd compressed this way.
+    pub fn kernel_option(self) -> &'static str {
+        match self {
+            Self::Gzip => "CONFIG_RD_GZIP",
+            Self::Lz4 => "CONFIG_RD_LZ4",
+        }
+    }
+}
+
 #[derive(Debug)]
 enum RawPrivileged {
     All(bool),
