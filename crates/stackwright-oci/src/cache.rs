@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::direct::DirectWriter;
 use crate::OciError;
 use stackwright_types::hex;
 
@@ -158,7 +159,7 @@ impl Cache {
         Ok(BlobWriter {
             cache: self.clone(),
             path: Some(path),
-            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            file: Some(DirectWriter::new(file, 0)),
             hasher: Sha256::new(),
             size: 0,
         })
@@ -217,20 +218,30 @@ impl Cache {
     }
 
     /// Opens a partial download for the bytes from `have` on: appending when it continues
-    /// (`have > 0`), else truncated to start over.
+    /// (`have > 0`), else truncated to start over. Written direct (see `direct.rs`), a
+    /// [`crate::direct::BLOCK`] at a time, on tokio's blocking pool.
     pub(crate) async fn write_partial(
         &self,
         partial: &Path,
         have: u64,
-    ) -> Result<tokio::fs::File, OciError> {
-        tokio::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(have == 0)
-            .append(have > 0)
-            .open(partial)
-            .await
-            .map_err(|e| OciError::io(partial, e))
+    ) -> Result<PartialWriter, OciError> {
+        let path = partial.to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(have == 0)
+                .append(have > 0)
+                .open(&path)?;
+            Ok::<_, std::io::Error>(DirectWriter::new(file, have))
+        })
+        .await
+        .map_err(|e| OciError::io(partial, std::io::Error::other(e)))?
+        .map_err(|e| OciError::io(partial, e))?;
+        Ok(PartialWriter {
+            path: partial.to_path_buf(),
+            writer: Some(opened),
+        })
     }
 
     /// Takes a partial download whose digest (and size) the caller verified into
@@ -261,7 +272,8 @@ pub(crate) struct BlobLock {
 pub struct BlobWriter {
     cache: Cache,
     path: Option<PathBuf>,
-    file: std::io::BufWriter<std::fs::File>,
+    /// Taken by `commit`.
+    file: Option<DirectWriter>,
     hasher: Sha256,
     size: u64,
 }
@@ -272,8 +284,9 @@ impl BlobWriter {
     /// and size.
     pub fn commit(mut self) -> Result<(String, u64), OciError> {
         let path = self.path.take().expect("committed once");
+        let file = self.file.take().expect("committed once");
         let done = (|| {
-            self.file.flush().map_err(|e| OciError::io(&path, e))?;
+            drop(file.finish().map_err(|e| OciError::io(&path, e))?);
             let digest = format!("sha256:{}", hex::encode(&self.hasher.clone().finalize()));
             let dest = self.cache.blob_path(&digest);
             if self.cache.contains(&digest, self.size) {
@@ -292,14 +305,68 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = self
+            .file
+            .as_mut()
+            .expect("written before commit")
+            .write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
     }
 
+    /// Bytes reach the file a block at a time and at [`BlobWriter::commit`].
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        Ok(())
+    }
+}
+
+/// A partial download being written (see [`Cache::write_partial`]): bytes gather in an
+/// aligned block, which goes out on tokio's blocking pool when full.
+/// [`PartialWriter::finish`] writes the rest; dropped unfinished, the buffered tail is
+/// lost and the file keeps a block-aligned prefix (a resume continues from its length).
+pub(crate) struct PartialWriter {
+    path: PathBuf,
+    /// `None` only while a block is being written.
+    writer: Option<DirectWriter>,
+}
+
+impl PartialWriter {
+    pub(crate) async fn write(&mut self, mut bytes: &[u8]) -> Result<(), OciError> {
+        while !bytes.is_empty() {
+            let w = self.writer.as_mut().expect("a writer between blocks");
+            let n = w.take(bytes);
+            bytes = &bytes[n..];
+            if w.block_full() {
+                self.blocking(|w| w.send_block()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and closes the file.
+    pub(crate) async fn finish(mut self) -> Result<(), OciError> {
+        let w = self.writer.take().expect("a writer between blocks");
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || w.finish().map(drop))
+            .await
+            .map_err(|e| OciError::io(&path, std::io::Error::other(e)))?
+            .map_err(|e| OciError::io(&path, e))
+    }
+
+    async fn blocking(
+        &mut self,
+        op: impl FnOnce(&mut DirectWriter) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<(), OciError> {
+        let mut w = self.writer.take().expect("a writer between blocks");
+        let (w, result) = tokio::task::spawn_blocking(move || {
+            let r = op(&mut w);
+            (w, r)
+        })
+        .await
+        .map_err(|e| OciError::io(&self.path, std::io::Error::other(e)))?;
+        self.writer = Some(w);
+        result.map_err(|e| OciError::io(&self.path, e))
     }
 }
 

@@ -10,7 +10,6 @@ use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncWriteExt as _;
 
 use crate::cache::{sha256_digest, Cache};
 use crate::manifest::{Descriptor, MANIFEST_TYPES};
@@ -442,9 +441,7 @@ impl<'a> Conn<'a> {
                         return Err(self.size_mismatch(image, desc, have + n));
                     }
                     hasher.update(&bytes);
-                    file.write_all(&bytes)
-                        .await
-                        .map_err(|e| OciError::io(&partial, e))?;
+                    file.write(&bytes).await?;
                     have += n;
                     self.progress.blob_progress(&desc.digest, n);
                 }
@@ -454,8 +451,7 @@ impl<'a> Conn<'a> {
                 }
             }
         }
-        file.flush().await.map_err(|e| OciError::io(&partial, e))?;
-        drop(file);
+        file.finish().await?;
         if have < desc.size {
             let got = have - start;
             if stream_error.is_none() && expected_len == Some(got) {

@@ -22,15 +22,11 @@ use std::collections::BTreeMap;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncWriteExt as _;
 
 use crate::cache::{hash_prefix, Cache};
 use crate::client::{error_chain, is_unreachable, with_retries};
 use crate::{OciError, Progress, RegistryClient, RegistryOptions};
 use stackwright_types::hex;
-
-/// How many downloaded bytes are gathered before one write to the partial file.
-const WRITE_BATCH: usize = 1 << 20;
 
 /// One file to fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,21 +302,12 @@ async fn attempt(
     let mut file = cache.write_partial(&partial, have).await?;
     let mut stream = response.bytes_stream();
     let mut broke = None;
-    // The network's chunks (a few KiB each) gathered into writes of WRITE_BATCH: one
-    // blocking-pool write per batch instead of one per chunk. What arrived before a break
-    // is written all the same (the retry resumes after it).
-    let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+    // What arrived before a break is written all the same (the retry resumes after it).
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(bytes) => {
                 hasher.update(&bytes);
-                batch.extend_from_slice(&bytes);
-                if batch.len() >= WRITE_BATCH {
-                    file.write_all(&batch)
-                        .await
-                        .map_err(|e| OciError::io(&partial, e))?;
-                    batch.clear();
-                }
+                file.write(&bytes).await?;
                 have += bytes.len() as u64;
                 progress.blob_progress(&f.digest, bytes.len() as u64);
             }
@@ -330,11 +317,7 @@ async fn attempt(
             }
         }
     }
-    file.write_all(&batch)
-        .await
-        .map_err(|e| OciError::io(&partial, e))?;
-    file.flush().await.map_err(|e| OciError::io(&partial, e))?;
-    drop(file);
+    file.finish().await?;
     if broke.is_some() || expected_len.is_some_and(|n| have < n) {
         // Keep the partial file: the retry (or the next run) continues from here.
         return Err(failed(

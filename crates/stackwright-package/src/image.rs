@@ -342,11 +342,15 @@ fn write_layer(
                             .map_err(io(path))?;
                     }
                     Source::Disk(src) => {
-                        let f = std::fs::File::open(src).map_err(|e| PackageError::io(src, e))?;
-                        let len = f.metadata().map_err(|e| PackageError::io(src, e))?.len();
+                        let len = std::fs::metadata(src)
+                            .map_err(|e| PackageError::io(src, e))?
+                            .len();
                         h.set_size(len);
-                        // Exactly `len` bytes, even if the file grows meanwhile; read
-                        // 1 MiB at a time (io::copy's own buffer is 8 KiB).
+                        // Exactly `len` bytes, even if the file grows meanwhile; read a
+                        // block at a time around the page cache (a release file just
+                        // downloaded is not in it: see stackwright-oci's DirectReader).
+                        let f = stackwright_oci::DirectReader::open(src)
+                            .map_err(|e| PackageError::io(src, e))?;
                         let r = std::io::BufReader::with_capacity(1 << 20, f.take(len));
                         tar.append_data(&mut h, path, r)
                             .map_err(|e| PackageError::io(src, e))?;
