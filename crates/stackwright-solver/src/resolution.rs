@@ -520,8 +520,8 @@ pub struct Stats {
     pub components_loaded: u64,
     /// Releases whose details were asked of the provider.
     pub releases_loaded: u64,
-    /// Separate searches run (the first, one per recommendation tried, and the bounded
-    /// ones of `fewest_searches`).
+    /// Separate searches run (the first, one per recommendation the answer could not
+    /// simply be extended with, and the bounded ones of `fewest_searches`).
     pub searches: u64,
     /// Assignments undone by backjumps (work the search threw away).
     pub undone: u64,

@@ -34,7 +34,8 @@ pub(crate) fn req(s: &str) -> VersionReq {
 
 impl Tiny {
     /// Adds component `id` with one release per version, each with `edges` (`"requires
-    /// name range"`, `"conflicts name range"`, `"provides name version"`).
+    /// name range"`, `"conflicts name range"`, `"constrains name range"`, `"recommends
+    /// name range"`, `"provides name version"`).
     pub fn comp(mut self, id: &str, versions: &[&str], edges: &[&str]) -> Self {
         let rels = versions
             .iter()
@@ -50,6 +51,7 @@ impl Tiny {
                         "requires" => DepKind::Requires,
                         "conflicts" => DepKind::Conflicts,
                         "constrains" => DepKind::Constrains,
+                        "recommends" => DepKind::Recommends,
                         "provides" => {
                             r.provides.push((parts[1].to_string(), v(parts[2])));
                             continue;

@@ -40,6 +40,7 @@ mod learn;
 mod literal;
 mod policy;
 mod propagate;
+mod recommend;
 mod universe;
 
 pub(crate) use asks::{AskData, AskKind};
@@ -372,42 +373,9 @@ pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Reso
         let mut s = crate::explain::minimise(p, req, s);
         return Err(Refusal::Unsatisfiable(crate::explain::explain(&mut s)));
     }
-    let mut stats = s.stats;
     if req.recommends && s.any_recommends {
-        let mut tried = BTreeSet::new();
-        while let Some(rec) = s.next_recommendation(&tried) {
-            if let AskKind::Recommended { by, .. } = &rec.kind {
-                tried.insert((by.to_string(), rec.name.to_string()));
-            }
-            soft.push(rec);
-            let mut s2 = Solver::new(p, req, &soft);
-            s2.record = false;
-            // The components whose recommendations are asked stay (else a "recommended by"
-            // could name a component the answer no longer has).
-            s2.keep_chosen(&fewest::recommenders(&soft));
-            let ok = s2.solve();
-            add_stats(&mut stats, &s2.stats);
-            if ok {
-                s = s2;
-            } else {
-                soft.pop();
-            }
-        }
+        s = recommend::recommendations(p, req, s, &mut soft);
     }
-    s.stats = stats;
     let mut s = fewest::fewest(&soft, s);
     s.extract()
-}
-
-fn add_stats(a: &mut Stats, b: &Stats) {
-    a.decisions += b.decisions;
-    a.propagations += b.propagations;
-    a.conflicts += b.conflicts;
-    a.learned += b.learned;
-    a.components_loaded += b.components_loaded;
-    a.releases_loaded += b.releases_loaded;
-    a.searches += b.searches;
-    a.undone += b.undone;
-    a.learned_lits += b.learned_lits;
-    a.backjumped_levels += b.backjumped_levels;
 }
