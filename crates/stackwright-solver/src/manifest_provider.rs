@@ -60,7 +60,8 @@ impl Provider for ManifestProvider<'_> {
                     version: &r.version,
                     arch: Some(r.arch.as_deref().unwrap_or(&m.arch)),
                 })
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
             stage: Some(m.stage),
             privileged: m.privileged,
             location: Some(&m.location),

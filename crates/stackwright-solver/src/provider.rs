@@ -7,6 +7,8 @@
 //! [`Manifest`](stackwright_types::manifest::Manifest)s or allocating strings, and the
 //! solver never touches the releases a resolution does not reach.
 
+use std::borrow::Cow;
+
 use semver::{Version, VersionReq};
 use stackwright_types::manifest::{Arch, DepKind, KernelOption, Stage};
 use stackwright_types::Location;
@@ -15,8 +17,9 @@ use stackwright_types::Location;
 #[derive(Clone, Debug, Default)]
 pub struct ComponentHead<'p> {
     /// Every release, in any order. The index of a release in this list is how
-    /// [`Provider::release`] is asked about it.
-    pub releases: Vec<ReleaseHead<'p>>,
+    /// [`Provider::release`] is asked about it. A provider that keeps such a list may lend
+    /// it (`Cow::Borrowed`: nothing is allocated per component asked for).
+    pub releases: Cow<'p, [ReleaseHead<'p>]>,
     /// Where it goes in LinuxKit's YAML; `None` for pure version problems (it is then
     /// left out of the start order).
     pub stage: Option<Stage>,

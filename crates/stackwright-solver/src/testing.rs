@@ -90,7 +90,11 @@ impl Provider for Tiny {
     fn component(&self, id: &str) -> Option<ComponentHead<'_>> {
         let rels = self.comps.get(id)?;
         Some(ComponentHead {
-            releases: rels.iter().map(|r| ReleaseHead::new(&r.version)).collect(),
+            releases: rels
+                .iter()
+                .map(|r| ReleaseHead::new(&r.version))
+                .collect::<Vec<_>>()
+                .into(),
             stage: None,
             privileged: false,
             location: None,

@@ -106,6 +106,12 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     /// Builds the resolution from the current (complete) assignment.
     pub(crate) fn extract(&mut self) -> Result<Resolution, Refusal> {
         let kept = self.prune();
+        self.extract_kept(kept)
+    }
+
+    /// `extract` of an assignment already pruned: `kept` is what `prune` returned for it.
+    pub(crate) fn extract_kept(&mut self, kept: Vec<bool>) -> Result<Resolution, Refusal> {
+        debug_assert_eq!(kept, self.prune());
         // The chosen variables, in the order of their names (the map below is built from
         // sorted input in one pass); `slot[v]` is `v`'s position.
         let mut chosen: Vec<(u64, &'a str, Var)> = Vec::new();

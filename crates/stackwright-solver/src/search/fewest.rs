@@ -95,11 +95,13 @@ pub(crate) struct Bound<'a> {
 pub(crate) struct OutOfBudget;
 
 /// What `extract` reads of a solution: the values and the active requirements, and the
-/// lengths of the clauses shortened since (see `first_choice_cuts`), to be restored.
+/// lengths of the clauses shortened since (see `first_choice_cuts`), to be restored; and
+/// what pruning kept of it (so `extract` need not prune it again).
 struct Snapshot {
     value: Vec<i8>,
     active: Vec<u32>,
     lens: Vec<(u32, u32)>,
+    kept: Vec<bool>,
 }
 
 /// Turns the solved search `s` into one whose answer has the fewest components (see the
@@ -107,16 +109,18 @@ struct Snapshot {
 /// The bounded searches run in `s` itself, one after another: the clauses, the variables,
 /// what the provider answered and the clauses learned stay (each is implied by the rules
 /// and a bound at least as loose as the next one, the bound only ever tightening).
+/// Returns the solver with the answer assigned, and what pruning keeps of that answer
+/// (`prune`'s flags, for `extract_kept`).
 pub(crate) fn fewest<'a, P: Provider + ?Sized>(
     soft: &[AskData<'a>],
     mut s: Solver<'a, P>,
-) -> Solver<'a, P> {
+) -> (Solver<'a, P>, Vec<bool>) {
     let kept = s.prune();
     let mut count = s.components_in(&kept);
     let lower = s.lower_bound();
     if count <= lower {
         s.stats.fewest_proven = true;
-        return s;
+        return (s, kept);
     }
     let free = s.left_capabilities(&kept);
     // What stays chosen, at its version: what the lockfile kept, and the components whose
@@ -129,6 +133,7 @@ pub(crate) fn fewest<'a, P: Provider + ?Sized>(
         value: s.value.clone(),
         active: s.active.clone(),
         lens: Vec::new(),
+        kept,
     };
     // The answer stands: the proofs of its learned clauses are read only to explain a
     // refusal, and the bounded searches are never explained.
@@ -170,6 +175,7 @@ pub(crate) fn fewest<'a, P: Provider + ?Sized>(
             value: s.value.clone(),
             active: s.active.clone(),
             lens: Vec::new(),
+            kept,
         };
         if count <= lower {
             break true;
@@ -186,7 +192,10 @@ pub(crate) fn fewest<'a, P: Provider + ?Sized>(
     for (cid, len) in best.lens {
         s.clauses[cid as usize].len = len;
     }
-    s
+    // Variables made since are unassigned in it, so not kept.
+    let mut kept = best.kept;
+    kept.resize(s.vars.len(), false);
+    (s, kept)
 }
 
 /// The components (and versions) whose recommendations `soft` asks for.
@@ -446,8 +455,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     /// not followed: asking the provider about every release of each costs more than the
     /// searches the bound could save. `[external]` entries are not counted.
     fn lower_bound(&mut self) -> u32 {
-        let mut seen: BTreeSet<u32> = BTreeSet::new();
-        let mut work: Vec<u32> = Vec::new();
+        // Marks in `scratch_names` (all false between uses), the marked in `scratch_marked`.
+        let mut seen = std::mem::take(&mut self.scratch_names);
+        let mut marked = std::mem::take(&mut self.scratch_marked);
+        marked.clear();
+        let mut work: Vec<u32> = Vec::with_capacity(self.asks.len());
         for i in 0..self.asks.len() {
             let a = &self.asks[i];
             if matches!(a.kind, AskKind::Component | AskKind::Recommended { .. }) {
@@ -456,14 +468,19 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             }
         }
         while let Some(n) = work.pop() {
-            if !self.only_itself(n) || !seen.insert(n) {
+            if !self.only_itself(n) {
                 continue;
             }
-            let allowed: Vec<u32> = self
+            seen.resize(self.names.len(), false);
+            if seen[n as usize] {
+                continue;
+            }
+            seen[n as usize] = true;
+            marked.push(n);
+            let mut allowed = self
                 .slots_of(n)
-                .filter(|i| self.slot_forbid[*i as usize] == Forbid::No)
-                .collect();
-            let [slot] = allowed[..] else {
+                .filter(|i| self.slot_forbid[*i as usize] == Forbid::No);
+            let (Some(slot), None) = (allowed.next(), allowed.next()) else {
                 continue;
             };
             let v = self.var_at(n, slot);
@@ -478,7 +495,13 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                     .map(|e| e.name),
             );
         }
-        seen.len() as u32
+        let count = marked.len() as u32;
+        for &n in &marked {
+            seen[n as usize] = false;
+        }
+        self.scratch_names = seen;
+        self.scratch_marked = marked;
+        count
     }
 
     /// Whether `n` is a component, not `[external]`, that no other component provides.

@@ -17,6 +17,13 @@ pub(crate) fn vkey(v: &Version) -> u64 {
     }
 }
 
+/// `vkey` of a version known to pack (every release of a `plain` name): no checks.
+#[inline]
+pub(crate) fn plain_vkey(v: &Version) -> u64 {
+    debug_assert_ne!(vkey(v), u64::MAX);
+    (v.major << 42) | (v.minor << 21) | v.patch
+}
+
 #[inline]
 pub(crate) fn pos(v: Var) -> Lit {
     v << 1

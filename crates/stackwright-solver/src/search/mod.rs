@@ -47,13 +47,14 @@ pub(crate) use asks::{AskData, AskKind};
 pub(crate) use clauses::{Clause, Group, Origin, RuleKey, PKG_GROUP};
 pub(crate) use decisions::Reason;
 pub(crate) use learn::{Ante, Conflict};
-pub(crate) use literal::{is_neg, neg, pos, var, vkey, Lit, Var, NONE};
+pub(crate) use literal::{is_neg, neg, plain_vkey, pos, var, vkey, Lit, Var, NONE};
 pub(crate) use universe::{EdgeData, Forbid, NameData, RelData, RelExtra, VarData};
 
 /// Initial capacities: enough for a real registry's resolution without regrowing.
 const NAMES: usize = 128;
 const SLOTS: usize = 512;
 const VARS: usize = 256;
+const LEVELS: usize = 64;
 
 /// Backjumps longer than this many levels backtrack chronologically instead.
 const CHRONO_THRESHOLD: u32 = 0;
@@ -137,7 +138,13 @@ static STAR: semver::VersionReq = semver::VersionReq::STAR;
 
 impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     pub fn new(p: &'a P, req: &'a Request, soft: &[AskData<'a>]) -> Self {
-        let mut asks = Vec::new();
+        let mut asks = Vec::with_capacity(
+            req.components.len()
+                + req.capabilities.len()
+                + req.bootable.len()
+                + req.external.len()
+                + soft.len(),
+        );
         for (name, a) in &req.components {
             asks.push(AskData {
                 kind: AskKind::Component,
@@ -204,10 +211,10 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             proofs: Vec::new(),
             record: true,
             trail: Vec::with_capacity(VARS),
-            trail_lim: Vec::new(),
+            trail_lim: Vec::with_capacity(LEVELS),
             qhead: 0,
             active: Vec::with_capacity(NAMES),
-            active_lim: Vec::new(),
+            active_lim: Vec::with_capacity(LEVELS),
             scan: 0,
             seen: Vec::with_capacity(VARS),
             final_proof: Vec::new(),
@@ -376,6 +383,6 @@ pub(crate) fn resolve<P: Provider + ?Sized>(p: &P, req: &Request) -> Result<Reso
     if req.recommends && s.any_recommends {
         s = recommend::recommendations(p, req, s, &mut soft);
     }
-    let mut s = fewest::fewest(&soft, s);
-    s.extract()
+    let (mut s, kept) = fewest::fewest(&soft, s);
+    s.extract_kept(kept)
 }

@@ -9,7 +9,7 @@ use stackwright_types::Location;
 
 use crate::provider::{CapabilityInfo, Provider, Range};
 
-use super::{neg, vkey, Reason, Solver, Var, NONE, PKG_GROUP};
+use super::{neg, plain_vkey, vkey, Reason, Solver, Var, NONE, PKG_GROUP};
 
 /// Why a release can never be chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -196,22 +196,34 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             f
         };
         let first = self.slot_version.len() as u32;
-        let rs = &comp.releases;
-        // The order of the list, by packed keys when every version packs (the usual case).
-        let all_plain = rs.iter().all(|h| vkey(h.version) != u64::MAX);
-        let (newest_first, oldest_first) = {
-            let k = |i: usize| vkey(rs[i].version);
-            if all_plain {
-                let down = (1..rs.len()).all(|i| k(i - 1) > k(i));
-                (down, !down && (1..rs.len()).all(|i| k(i - 1) < k(i)))
-            } else {
-                let down = rs.windows(2).all(|w| w[0].version > w[1].version);
-                (
-                    down,
-                    !down && rs.windows(2).all(|w| w[0].version < w[1].version),
-                )
+        let rs = &comp.releases[..];
+        // The order of the list, by packed keys when every version packs (the usual case),
+        // each key computed once.
+        let (mut all_plain, mut down, mut up) = (true, true, true);
+        let mut prev = 0;
+        for (i, h) in rs.iter().enumerate() {
+            let k = vkey(h.version);
+            if k == u64::MAX {
+                all_plain = false;
+                break;
             }
+            if i > 0 {
+                down &= prev > k;
+                up &= prev < k;
+            }
+            prev = k;
+        }
+        let (newest_first, oldest_first) = if all_plain {
+            (down, !down && up)
+        } else {
+            let down = rs.windows(2).all(|w| w[0].version > w[1].version);
+            (
+                down,
+                !down && rs.windows(2).all(|w| w[0].version < w[1].version),
+            )
         };
+        // Nothing rules a release out by itself (the usual case): no check per release.
+        let open = arch.is_none() && !priv_bad && !excluded && external.is_none();
         let listed = if external.is_none() && (newest_first || oldest_first) {
             // Providers usually list releases in order already, one way or the other: the
             // slots are made straight from the list.
@@ -222,7 +234,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 let i = if newest_first { k } else { n_rel - 1 - k };
                 let h = &rs[i];
                 self.slot_version.push(h.version);
-                self.slot_forbid.push(forbid(h));
+                self.slot_forbid
+                    .push(if open { Forbid::No } else { forbid(h) });
             }
             if newest_first {
                 Listed::NewestFirst
@@ -398,7 +411,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let vs = &self.slot_version[r.start as usize..r.end as usize];
         let kb = vkey(b);
         if self.names[n as usize].plain && kb != u64::MAX {
-            vs.partition_point(|v| vkey(v) >= kb)
+            vs.partition_point(|v| plain_vkey(v) >= kb)
         } else {
             vs.partition_point(|v| *v >= b)
         }

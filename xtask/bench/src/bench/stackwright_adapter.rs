@@ -2,7 +2,11 @@
 //! its own copy of the universe (names as strings once per package, because the trait
 //! borrows `&str` names; versions and range bounds borrowed from one table of every
 //! version the universe uses, so a caret range is `Range::Between` over two of its
-//! entries), and the root's needs as a `Request` of `*` asks.
+//! entries; release lists lent as slices of one table, see [`heads`]), and the root's
+//! needs as a `Request` of `*` asks.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use semver::Version;
 use stackwright_solver::{
@@ -18,6 +22,9 @@ pub struct Index {
     names: Vec<String>,
     /// `ver(j)` for every index `j`.
     versions: Vec<Version>,
+    /// Every release list a package can have: a package of `k` versions lends
+    /// `heads[..k]` (see [`heads`]).
+    heads: &'static [ReleaseHead<'static>],
     /// `M.0.0` for every major `M` up to one past the last version's (caret bounds).
     majors: Vec<Version>,
     pkg_start: Vec<u32>,
@@ -31,6 +38,21 @@ fn version(j: u8) -> Version {
     Version::new(a.into(), b.into(), c.into())
 }
 
+/// The release heads of `ver(0)`, `ver(1)`, … for every version index (a `u8`), made once
+/// per process: a package of `k` versions has exactly `ver(0..k)`, all without
+/// architectures, so `component` lends a slice of this instead of building a list.
+fn heads() -> &'static [ReleaseHead<'static>] {
+    static VERSIONS: OnceLock<Vec<Version>> = OnceLock::new();
+    static HEADS: OnceLock<Vec<ReleaseHead<'static>>> = OnceLock::new();
+    HEADS.get_or_init(|| {
+        VERSIONS
+            .get_or_init(|| (0..=u8::MAX).map(version).collect())
+            .iter()
+            .map(ReleaseHead::new)
+            .collect()
+    })
+}
+
 pub fn build(u: &Universe) -> Index {
     let names: Vec<String> = (0..u.package_count())
         .map(|p| u.name(p).to_string())
@@ -42,6 +64,7 @@ pub fn build(u: &Universe) -> Index {
     let top = ver(max_v.saturating_sub(1)).0 + 1;
     let mut ix = Index {
         versions: (0..max_v).map(version).collect(),
+        heads: heads(),
         majors: (0..=top).map(|m| Version::new(m.into(), 0, 0)).collect(),
         pkg_start: vec![0],
         dep_start: vec![0],
@@ -88,10 +111,7 @@ impl stackwright_solver::Provider for Index {
         let p = self.id(id)? as usize;
         let count = (self.pkg_start[p + 1] - self.pkg_start[p]) as usize;
         Some(ComponentHead {
-            releases: self.versions[..count]
-                .iter()
-                .map(ReleaseHead::new)
-                .collect(),
+            releases: Cow::Borrowed(&self.heads[..count]),
             ..ComponentHead::default()
         })
     }
