@@ -123,9 +123,14 @@ impl BuildQueue {
         });
         let n = workers.max(1).min(to_build);
         let threads = (0..n)
-            .map(|_| {
+            .map(|i| {
                 let shared = shared.clone();
-                std::thread::spawn(move || shared.work())
+                // Named, so a profile or a debugger tells the builds apart; a thread that
+                // cannot start is what `std::thread::spawn` would panic on as well.
+                std::thread::Builder::new()
+                    .name(format!("sw-build-{i}"))
+                    .spawn(move || shared.work())
+                    .expect("the OS starts a build thread")
             })
             .collect();
         BuildQueue { shared, threads }
