@@ -14,135 +14,136 @@ pub(crate) fn start_order(
     components: &BTreeMap<String, Chosen>,
     deps: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<StartOrder, Refusal> {
-    let mut by_stage: BTreeMap<Stage, BTreeSet<&str>> = BTreeMap::new();
+    // Each stage's members, sorted by name (`components` is).
+    let mut by_stage: BTreeMap<Stage, Vec<&str>> = BTreeMap::new();
     for (id, c) in components {
         if let Some(s) = c.stage {
-            by_stage.entry(s).or_default().insert(id);
+            by_stage.entry(s).or_default().push(id);
         }
     }
-    let members = |s: Stage| by_stage.get(&s).cloned().unwrap_or_default();
-    let stage_deps = |set: &BTreeSet<&str>| -> BTreeMap<String, BTreeSet<String>> {
-        set.iter()
-            .map(|a| {
-                let ds = deps
-                    .get(*a)
-                    .map(|d| {
-                        d.iter()
-                            .filter(|b| set.contains(b.as_str()) && b.as_str() != *a)
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (a.to_string(), ds)
-            })
-            .collect()
-    };
+    let graph = |s: Stage| Graph::of(by_stage.get(&s).map_or(&[][..], Vec::as_slice), deps);
+    let owned = |names: Vec<&str>| names.into_iter().map(str::to_string).collect::<Vec<_>>();
+    let flat = |levels: Vec<Vec<&str>>| owned(levels.into_iter().flatten().collect());
     let mut out = StartOrder {
-        kernel: members(Stage::Kernel)
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
+        kernel: owned(graph(Stage::Kernel).names),
         ..Default::default()
     };
     // Init images are unpacked together; a loop there (init ↔ its runc) is normal, so it
     // is broken at the smallest name rather than refused.
-    out.init = levels(&stage_deps(&members(Stage::Init)), true)
-        .map_err(|_| ())
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
-    out.onboot = levels(&stage_deps(&members(Stage::Onboot)), false)
+    out.init = flat(graph(Stage::Init).levels(true).unwrap_or_default());
+    out.onboot = flat(
+        graph(Stage::Onboot)
+            .levels(false)
+            .map_err(|path| Refusal::Cycle {
+                stage: Stage::Onboot,
+                path,
+            })?,
+    );
+    out.services = graph(Stage::Service)
+        .levels(false)
         .map_err(|path| Refusal::Cycle {
-            stage: Stage::Onboot,
+            stage: Stage::Service,
             path,
         })?
         .into_iter()
-        .flatten()
+        .map(owned)
         .collect();
-    out.services =
-        levels(&stage_deps(&members(Stage::Service)), false).map_err(|path| Refusal::Cycle {
-            stage: Stage::Service,
-            path,
-        })?;
-    let mut down: Vec<String> = levels(&stage_deps(&members(Stage::Onshutdown)), true)
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut down = flat(graph(Stage::Onshutdown).levels(true).unwrap_or_default());
     down.reverse();
     out.onshutdown = down;
     Ok(out)
 }
 
-/// Kahn's algorithm by levels; names sorted inside each level. On a cycle: with `tolerate`,
-/// releases the smallest remaining name and goes on; otherwise returns the cycle.
-fn levels(
-    deps: &BTreeMap<String, BTreeSet<String>>,
-    tolerate: bool,
-) -> Result<Vec<Vec<String>>, Vec<String>> {
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    let mut out: Vec<Vec<String>> = Vec::new();
-    while done.len() < deps.len() {
-        let ready: Vec<&str> = deps
-            .iter()
-            .filter(|(a, ds)| {
-                !done.contains(a.as_str()) && ds.iter().all(|d| done.contains(d.as_str()))
-            })
-            .map(|(a, _)| a.as_str())
-            .collect();
-        if ready.is_empty() {
-            if !tolerate {
-                return Err(find_cycle(deps, &done));
-            }
-            let first = deps
-                .keys()
-                .find(|a| !done.contains(a.as_str()))
-                .expect("some name remains")
-                .as_str();
-            done.insert(first);
-            out.push(vec![first.to_string()]);
-            continue;
-        }
-        for r in &ready {
-            done.insert(r);
-        }
-        out.push(ready.into_iter().map(str::to_string).collect());
-    }
-    Ok(out)
+/// The components of one stage (sorted by name) and, for each, the positions of the
+/// others of that stage it requires (ascending, so by name too).
+struct Graph<'s> {
+    names: Vec<&'s str>,
+    deps: Vec<Vec<usize>>,
 }
 
-/// A cycle among the names not yet placed: walk from the smallest, always to the smallest
-/// unplaced dependency, until a name repeats.
-fn find_cycle(deps: &BTreeMap<String, BTreeSet<String>>, done: &BTreeSet<&str>) -> Vec<String> {
-    let start = deps
-        .keys()
-        .find(|a| !done.contains(a.as_str()))
-        .expect("a cycle exists")
-        .clone();
-    let mut path: Vec<String> = vec![start];
-    loop {
-        let last = path.last().expect("non-empty").clone();
-        let next = deps[&last]
+impl<'s> Graph<'s> {
+    fn of(names: &[&'s str], deps: &'s BTreeMap<String, BTreeSet<String>>) -> Self {
+        let at = |b: &str| names.binary_search(&b).ok();
+        let deps = names
             .iter()
-            .find(|d| !done.contains(d.as_str()))
-            .expect("an unplaced name has an unplaced dependency")
-            .clone();
-        if let Some(i) = path.iter().position(|p| *p == next) {
-            let mut cycle: Vec<String> = path[i..].to_vec();
-            // Start the loop at its smallest name, so the message is stable.
-            let m = cycle
-                .iter()
-                .enumerate()
-                .min_by(|a, b| a.1.cmp(b.1))
-                .map(|(i, _)| i)
-                .unwrap_or(0);
-            cycle.rotate_left(m);
-            let first = cycle[0].clone();
-            cycle.push(first);
-            return cycle;
+            .enumerate()
+            .map(|(i, a)| {
+                deps.get(*a)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| at(b))
+                    .filter(|&j| j != i)
+                    .collect()
+            })
+            .collect();
+        Graph {
+            names: names.to_vec(),
+            deps,
         }
-        path.push(next);
+    }
+
+    /// Kahn's algorithm by levels; names sorted inside each level. On a cycle: with
+    /// `tolerate`, releases the smallest remaining name and goes on; otherwise returns the
+    /// cycle.
+    fn levels(&self, tolerate: bool) -> Result<Vec<Vec<&'s str>>, Vec<String>> {
+        let n = self.names.len();
+        let mut done = vec![false; n];
+        let mut placed = 0;
+        let mut out: Vec<Vec<&'s str>> = Vec::new();
+        while placed < n {
+            let ready: Vec<usize> = (0..n)
+                .filter(|&a| !done[a] && self.deps[a].iter().all(|&d| done[d]))
+                .collect();
+            if ready.is_empty() {
+                if !tolerate {
+                    return Err(self.find_cycle(&done));
+                }
+                let first = (0..n).find(|&a| !done[a]).expect("some name remains");
+                done[first] = true;
+                placed += 1;
+                out.push(vec![self.names[first]]);
+                continue;
+            }
+            for &r in &ready {
+                done[r] = true;
+            }
+            placed += ready.len();
+            out.push(ready.into_iter().map(|r| self.names[r]).collect());
+        }
+        Ok(out)
+    }
+
+    /// A cycle among the names not yet placed: walk from the smallest, always to the
+    /// smallest unplaced dependency, until a name repeats.
+    fn find_cycle(&self, done: &[bool]) -> Vec<String> {
+        let start = (0..self.names.len())
+            .find(|&a| !done[a])
+            .expect("a cycle exists");
+        let mut path: Vec<usize> = vec![start];
+        loop {
+            let last = *path.last().expect("non-empty");
+            let next = *self.deps[last]
+                .iter()
+                .find(|&&d| !done[d])
+                .expect("an unplaced name has an unplaced dependency");
+            if let Some(i) = path.iter().position(|&p| p == next) {
+                let mut cycle: Vec<usize> = path[i..].to_vec();
+                // Start the loop at its smallest name (positions follow the names), so the
+                // message is stable.
+                let m = cycle
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, &p)| p)
+                    .map_or(0, |(i, _)| i);
+                cycle.rotate_left(m);
+                cycle.push(cycle[0]);
+                return cycle
+                    .into_iter()
+                    .map(|p| self.names[p].to_string())
+                    .collect();
+            }
+            path.push(next);
+        }
     }
 }
 
@@ -155,6 +156,19 @@ mod tests {
             .iter()
             .map(|(a, ds)| (a.to_string(), ds.iter().map(|s| s.to_string()).collect()))
             .collect()
+    }
+
+    /// Every name of `deps` as one stage.
+    fn levels(
+        deps: &BTreeMap<String, BTreeSet<String>>,
+        tolerate: bool,
+    ) -> Result<Vec<Vec<String>>, Vec<String>> {
+        let names: Vec<&str> = deps.keys().map(String::as_str).collect();
+        Graph::of(&names, deps).levels(tolerate).map(|ls| {
+            ls.into_iter()
+                .map(|l| l.into_iter().map(str::to_string).collect())
+                .collect()
+        })
     }
 
     #[test]
