@@ -6,16 +6,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use stackwright_types::capability::{Capability, Cardinality};
 use stackwright_types::manifest::Manifest;
 
+use crate::intern::FxMap;
 use crate::provider::{
     CapabilityInfo, ComponentHead, Edge, Provider, Range, ReleaseDetails, ReleaseHead,
 };
 
-/// Components and capabilities, indexed for the solver. Borrows the manifests.
+/// Components and capabilities, indexed for the solver (hashed: the solver asks by name
+/// again and again, and sorts what it needs sorted itself). Borrows the manifests.
 pub struct ManifestProvider<'m> {
-    manifests: BTreeMap<&'m str, &'m Manifest>,
-    capabilities: &'m BTreeMap<String, Capability>,
-    /// Name → the components providing it (in any release).
-    providers: BTreeMap<&'m str, BTreeSet<&'m str>>,
+    manifests: FxMap<&'m str, &'m Manifest>,
+    capabilities: FxMap<&'m str, &'m Capability>,
+    /// Name → the components providing it (in any release), sorted.
+    providers: FxMap<&'m str, Vec<&'m str>>,
 }
 
 impl<'m> ManifestProvider<'m> {
@@ -38,9 +40,12 @@ impl<'m> ManifestProvider<'m> {
             }
         }
         Self {
-            manifests: by_id,
-            capabilities,
-            providers,
+            manifests: by_id.into_iter().collect(),
+            capabilities: capabilities.iter().map(|(k, c)| (k.as_str(), c)).collect(),
+            providers: providers
+                .into_iter()
+                .map(|(k, ids)| (k, ids.into_iter().collect()))
+                .collect(),
         }
     }
 
@@ -101,17 +106,18 @@ impl Provider for ManifestProvider<'_> {
     }
 
     fn providers(&self, name: &str) -> Vec<&str> {
-        self.providers
-            .get(name)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
+        self.providers.get(name).cloned().unwrap_or_default()
     }
 
     fn component_ids(&self) -> Vec<&str> {
-        self.manifests.keys().copied().collect()
+        let mut ids: Vec<&str> = self.manifests.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     fn capability_names(&self) -> Vec<&str> {
-        self.capabilities.keys().map(String::as_str).collect()
+        let mut names: Vec<&str> = self.capabilities.keys().copied().collect();
+        names.sort_unstable();
+        names
     }
 }
