@@ -114,7 +114,7 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         debug_assert_eq!(kept, self.prune());
         // The chosen variables, in the order of their names (the map below is built from
         // sorted input in one pass); `slot[v]` is `v`'s position.
-        let mut chosen: Vec<(u64, &'a str, Var)> = Vec::new();
+        let mut chosen: Vec<(u64, &'a str, Var)> = Vec::with_capacity(self.chosen_count as usize);
         let mut slot: Vec<u32> = vec![NONE; self.vars.len()];
         let mut external = BTreeMap::new();
         for v in 0..self.vars.len() as u32 {
