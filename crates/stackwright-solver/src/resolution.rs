@@ -285,6 +285,8 @@ impl WhyTable {
                 });
                 RangeRecord::At(self.ranges.len() as u32 - 1)
             }
+            // `*` reads the same as `Any` (and keeps no copy).
+            Range::Req(q) if q.comparators.is_empty() => RangeRecord::Any,
             Range::Req(q) => {
                 self.ranges.push(OwnedRange::Req((*q).clone()));
                 RangeRecord::At(self.ranges.len() as u32 - 1)

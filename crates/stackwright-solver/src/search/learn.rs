@@ -5,6 +5,9 @@ use crate::provider::Provider;
 
 use super::{neg, var, Lit, Origin, Reason, Solver, Var, NONE};
 
+/// Room for a learned clause and its antecedents before they grow (most are short).
+const LEARNT: usize = 32;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Ante {
     Clause(u32),
@@ -70,13 +73,17 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     /// jump back to, and the antecedents it was derived from.
     pub(crate) fn analyze(&mut self, c: Conflict) -> (Vec<Lit>, u32, Vec<Ante>) {
         let cur = self.decision_level();
-        let mut learnt: Vec<Lit> = vec![0];
+        let mut learnt: Vec<Lit> = Vec::with_capacity(LEARNT);
+        learnt.push(0);
         let mut ante = Vec::new();
         if self.record {
+            ante.reserve(LEARNT);
             ante.push(Self::conflict_ante(c));
         }
-        let mut buf = Vec::new();
-        let mut to_clear: Vec<Var> = Vec::new();
+        // Buffers kept from one analysis to the next.
+        let mut buf = std::mem::take(&mut self.analyze_buf);
+        let mut to_clear = std::mem::take(&mut self.analyze_clear);
+        to_clear.clear();
         self.conflict_lits(c, &mut buf);
         let mut counter = 0usize;
         let mut idx = self.trail.len();
@@ -124,13 +131,15 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             c,
             Conflict::Clause(cid) if self.clauses[cid as usize].origin == Origin::Learned(NONE)
         );
-        for v in to_clear {
+        for &v in &to_clear {
             self.seen[v as usize] = false;
             if bump && self.level[v as usize] > 0 {
                 let n = self.vars[v as usize].name;
                 self.bump(n);
             }
         }
+        self.analyze_buf = buf;
+        self.analyze_clear = to_clear;
         self.bump_inc /= 0.95;
         let mut bt = 0;
         let mut bi = 0;
@@ -148,12 +157,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     }
 
     pub(crate) fn conflict_max_level(&self, c: Conflict) -> u32 {
-        let mut buf = Vec::new();
-        self.conflict_lits(c, &mut buf);
-        buf.iter()
-            .map(|l| self.level[var(*l) as usize])
-            .max()
-            .unwrap_or(0)
+        let level = |l: &Lit| self.level[var(*l) as usize];
+        match c {
+            Conflict::Clause(cid) => self.clause_lits(cid).iter().map(level).max().unwrap_or(0),
+            Conflict::Amo { a, b, .. } => level(&neg(a)).max(level(&neg(b))),
+        }
     }
 
     pub(crate) fn final_conflict(&mut self, c: Conflict) {

@@ -128,6 +128,9 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     kernel_name: u32,
     pending: Vec<(u32, Option<Result<Lit, ()>>)>,
     scratch: Vec<Lit>,
+    /// `analyze`'s literal buffer and the variables it marked, kept between conflicts.
+    analyze_buf: Vec<Lit>,
+    analyze_clear: Vec<Var>,
     activity: Vec<f64>,
     hot: Vec<bool>,
     hot_active: Vec<u32>,
@@ -229,6 +232,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             kernel_name: 0,
             pending: Vec::new(),
             scratch: Vec::new(),
+            analyze_buf: Vec::new(),
+            analyze_clear: Vec::new(),
             activity: Vec::with_capacity(NAMES),
             hot: Vec::with_capacity(NAMES),
             hot_active: Vec::new(),
@@ -245,7 +250,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     pub(crate) fn solve(&mut self) -> bool {
         self.stats.searches += 1;
         // What the request asks, at level 0.
-        let mut pending = Vec::new();
+        let mut pending = Vec::with_capacity(self.asks.len());
+        let mut lits = std::mem::take(&mut self.scratch);
         for i in 0..self.asks.len() {
             let pinned = matches!(self.asks[i].kind, AskKind::External);
             if !pinned && !self.allowed(&RuleKey::Ask(i as u32)) {
@@ -253,26 +259,25 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             }
             let name = self.intern(self.asks[i].name);
             let range = self.asks[i].range.clone();
-            let cands = match self.asks[i].kind {
+            lits.clear();
+            match self.asks[i].kind {
                 AskKind::External => {
                     // The pinned release: the only one not ruled out.
                     self.load(name);
-                    let mut pinned = Vec::new();
                     for slot in self.slots_of(name) {
                         if self.slot_forbid[slot as usize] == Forbid::No {
-                            pinned.push(self.var_at(name, slot));
+                            lits.push(pos(self.var_at(name, slot)));
                         }
                     }
-                    pinned
                 }
-                _ => self.matching(name, &range, false, true),
-            };
-            let lits: Vec<Lit> = cands.iter().map(|&c| pos(c)).collect();
+                _ => self.matching_lits(name, &range, &mut lits),
+            }
             let r = self.add_clause(&lits, Origin::Ask(i as u32), 0);
             self.set_target(r.0, name);
             self.active.push(r.0);
             pending.push(r);
         }
+        self.scratch = lits;
         for (cid, st) in pending {
             let conflict = match st {
                 None => None,
