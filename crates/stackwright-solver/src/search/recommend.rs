@@ -153,8 +153,15 @@ fn add_stats(a: &mut Stats, b: &Stats) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use stackwright_types::manifest::DepKind;
+
+    use crate::provider::Provider;
     use crate::request::{Ask, Request};
-    use crate::testing::Tiny;
+    use crate::search::{fewest, AskKind, Solver};
+    use crate::testing::{req as range, v, Rel, Tiny};
+    use crate::Resolution;
 
     fn answer(res: &crate::Resolution) -> Vec<String> {
         res.components
@@ -218,6 +225,122 @@ mod tests {
             st.searches - st.fewest_searches,
             2,
             "the first, and the one refusing h"
+        );
+    }
+
+    /// What `recommendations` did before it extended the answer: a new search for every
+    /// recommendation. `None` when the request is refused.
+    fn searching_again<P: Provider + ?Sized>(p: &P, req: &Request) -> Option<Resolution> {
+        let mut soft = Vec::new();
+        let mut s = Solver::new(p, req, &soft);
+        s.check_names().ok()?;
+        if !s.solve() {
+            return None;
+        }
+        let mut tried = BTreeSet::new();
+        while let Some(rec) = s.next_recommendation(&tried) {
+            if let AskKind::Recommended { by, .. } = &rec.kind {
+                tried.insert((by.to_string(), rec.name.to_string()));
+            }
+            soft.push(rec);
+            let mut s2 = Solver::new(p, req, &soft);
+            s2.record = false;
+            s2.keep_chosen(&fewest::recommenders(&soft));
+            if s2.solve() {
+                s = s2;
+            } else {
+                soft.pop();
+            }
+        }
+        let (mut s, kept) = fewest::fewest(&soft, s);
+        s.extract_kept(kept).ok()
+    }
+
+    /// A random registry of up to five components with requirements, conflicts,
+    /// recommendations and providers of two capabilities (one of them `one`).
+    fn world(seed: u64) -> (Tiny, Request) {
+        let mut r = stackwright_testkit::SplitMix64::new(seed);
+        const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
+        const RANGES: [&str; 4] = ["*", "^1", "^2", "=1.0.0"];
+        const VERSIONS: [&str; 3] = ["1.0.0", "1.1.0", "2.0.0"];
+        let n = 2 + r.below(4) as usize;
+        let mut p = Tiny::default()
+            .cap("one-cap", true, None)
+            .cap("many-cap", false, None);
+        let pick = |r: &mut stackwright_testkit::SplitMix64| -> String {
+            match r.below(n as u64 + 2) as usize {
+                i if i < n => NAMES[i].to_string(),
+                i if i == n => "one-cap".to_string(),
+                _ => "many-cap".to_string(),
+            }
+        };
+        for id in &NAMES[..n] {
+            let mut rels = Vec::new();
+            for ver in VERSIONS.iter().take(1 + r.below(3) as usize) {
+                let mut rel = Rel {
+                    version: v(ver),
+                    edges: Vec::new(),
+                    provides: Vec::new(),
+                };
+                for _ in 0..r.below(4) {
+                    let kind = match r.below(6) {
+                        0 | 1 => DepKind::Requires,
+                        2 => DepKind::Conflicts,
+                        _ => DepKind::Recommends,
+                    };
+                    let target = pick(&mut r);
+                    if target != *id {
+                        let rg = range(RANGES[r.below(4) as usize]);
+                        rel.edges.push((kind, target, rg));
+                    }
+                }
+                if r.chance(3) {
+                    let cap = if r.chance(2) { "one-cap" } else { "many-cap" };
+                    rel.provides.push((cap.to_string(), v("1.0.0")));
+                }
+                rels.push(rel);
+            }
+            p.comps.insert(id.to_string(), rels);
+        }
+        let mut req = Request::new();
+        for _ in 0..1 + r.below(2) {
+            req.components
+                .insert(NAMES[r.below(n as u64) as usize].to_string(), Ask::any());
+        }
+        (p, req)
+    }
+
+    /// Extending the answer gives the answer a new search per recommendation gave.
+    #[test]
+    fn extending_answers_as_searching_again_did() {
+        let (mut compared, mut recommended, mut searched_again) = (0, 0, 0);
+        for seed in 0..4000 {
+            let (p, req) = world(seed);
+            let Some(mut want) = searching_again(&p, &req) else {
+                continue;
+            };
+            let mut got = crate::search::resolve(&p, &req).expect("solvable");
+            compared += 1;
+            if got.components.values().any(|c| {
+                c.why
+                    .iter()
+                    .any(|w| matches!(w, crate::Why::Recommended { .. }))
+            }) {
+                recommended += 1;
+            }
+            if got.stats.searches - got.stats.fewest_searches > 1 {
+                searched_again += 1;
+            }
+            // The work differs, not the answer.
+            got.stats = Default::default();
+            want.stats = Default::default();
+            assert_eq!(got, want, "seed {seed}");
+        }
+        // Both ways are taken: answers extended, and recommendations searched for again.
+        assert!(
+            compared > 1000 && recommended > 300 && searched_again > 100,
+            "{compared} answers compared, {recommended} with a recommendation, \
+             {searched_again} with a second search"
         );
     }
 }
