@@ -236,7 +236,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         table_name: &mut [u32],
     ) -> (WhyKind, RangeRecord, u32, Option<u32>) {
         let a = &self.asks[i as usize];
-        let n = self.index[a.name];
+        // Interned when the search began: by the address of its text, else by the text.
+        let n = match self.by_address.get(&(a.name.as_ptr() as usize)) {
+            Some(&n) if self.names[n as usize].text == a.name => n,
+            _ => self.index[a.name],
+        };
         let (kind, via) = match &a.kind {
             AskKind::Component | AskKind::External => (WhyKind::Asked, None),
             AskKind::Capability => (

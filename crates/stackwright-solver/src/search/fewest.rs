@@ -235,6 +235,9 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
 
     /// The components `kept` holds at the version the lockfile gives.
     fn kept_locks(&self, kept: &[bool]) -> Vec<(&'a str, &'a Version)> {
+        if self.req.locked.is_empty() {
+            return Vec::new();
+        }
         (0..self.vars.len())
             .filter(|&v| kept[v])
             .filter_map(|v| {
