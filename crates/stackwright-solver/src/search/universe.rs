@@ -386,6 +386,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         }
         let text = self.names[n as usize].text;
         let mut list: Vec<&'a str> = self.p.providers(text);
+        if list.is_empty() {
+            // Most names: nothing else provides them (the shared empty list).
+            self.names[n as usize].providers = 0;
+            return Vec::new();
+        }
         list.sort_unstable();
         list.dedup();
         let ids: Vec<u32> = list
