@@ -9,8 +9,9 @@
 //! - the second (`ttyS1`) is the status channel: `stackwright-init` writes one JSON
 //!   [`Event`] a line there, and [`run`] reads it when the guest has stopped;
 //! - `-no-reboot`: a guest poweroff (or reboot) ends qemu;
-//! - `--kvm auto` uses KVM only if qemu takes this guest's machine under KVM
-//!   ([`kvm_check`]), and starts the guest again under TCG if qemu still fails under KVM
+//! - `--kvm auto` uses KVM only if the host's KVM is not PVM (which runs only kernels
+//!   built as its guests) and qemu takes this guest's machine under KVM ([`kvm_check`]),
+//!   and starts the guest again under TCG if qemu still fails under KVM
 //!   before the guest ran ([`run_with`]).
 //!
 //! The verdict ([`Verdict`]): clean (powered off, nothing failed), failed (the init
@@ -139,11 +140,16 @@ impl std::str::FromStr for Kvm {
     }
 }
 
+/// [`kvm_check`]'s answer on a host whose KVM is PVM.
+pub const KVM_PVM: &str = kvm::PVM;
+
 /// How long the KVM probe may take before it counts as "KVM does not work here".
 const PROBE_LIMIT: Duration = Duration::from_secs(30);
 
 /// Whether KVM works on this machine with this qemu for `guest`: tried, not guessed from
-/// `/dev/kvm`. First a VM is created on `/dev/kvm`; then qemu is started with KVM and the
+/// `/dev/kvm`. First the kernel's KVM is looked at: PVM (the `kvm_pvm` module, a KVM
+/// without the CPU's virtualisation) runs only guest kernels built for it, so it is a no
+/// ([`KVM_PVM`]); then a VM is created on `/dev/kvm`; then qemu is started with KVM and the
 /// guest's machine (`-cpu host`, its memory, CPUs and firmware) with its CPU stopped
 /// (`-S`) and the monitor on stdin, which is sent `quit`. qemu reads the monitor only
 /// once the machine is built and reset (the vCPUs' registers and MSRs set under KVM), so
@@ -152,8 +158,8 @@ const PROBE_LIMIT: Duration = Duration::from_secs(30);
 /// first. No timing is involved: a loaded machine gets the same answer, only later.
 /// `Err` says why not, in qemu's words where it said any.
 pub fn kvm_check(qemu: &Path, guest: &Guest, opts: &Options) -> Result<(), String> {
-    if !kvm::works() {
-        return Err("creating a VM on /dev/kvm failed".into());
+    if let Some(why) = kvm::unusable() {
+        return Err(why);
     }
     let mut c = Command::new(qemu);
     c.args(["-nodefaults", "-no-user-config", "-display", "none"]);

@@ -113,9 +113,10 @@ fn opts(qemu: PathBuf, kvm: Kvm) -> Options {
 }
 
 /// The probe's verdict holds for the guest: where it says KVM works, the guest runs under
-/// KVM; where it says no, qemu under KVM dies before the guest printed a byte (on the CI
-/// machine: `failed to set MSR 0x10a`, an abort), and `auto` boots it under TCG without
-/// a second try.
+/// KVM; where it says no, qemu under KVM dies before the guest printed a byte (on one CI
+/// machine: `failed to set MSR 0x10a`, an abort) — or the host's KVM is PVM, which runs
+/// this boot sector but not a stock kernel — and `auto` boots it under TCG without a
+/// second try.
 #[test]
 fn the_probe_answers_for_the_guest_and_auto_boots_it() {
     let Some(qemu) = qemu() else { return };
@@ -123,27 +124,11 @@ fn the_probe_answers_for_the_guest_and_auto_boots_it() {
     let g = guest(d.path());
     let verdict = stackwright_qemu::kvm_check(&qemu, &g, &opts(qemu.clone(), Kvm::Auto));
     eprintln!("kvm_check: {verdict:?}");
-    // The guest's own command line under KVM, run as it is.
-    let status = d.path().join("s");
-    let out =
-        stackwright_qemu::command(&qemu, &g, &opts(qemu.clone(), Kvm::On), true, &status, None)
-            .unwrap()
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-    let console = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    match &verdict {
-        Ok(()) => assert!(
-            out.status.success() && console.contains(HELLO),
-            "the probe said KVM works, but the guest under KVM: {}\n{console}\n{stderr}",
-            out.status
-        ),
-        Err(why) => assert!(
-            !out.status.success() && console.is_empty(),
-            "the probe said no ({why}), but the guest ran under KVM: {}\n{console}",
-            out.status
-        ),
+    // PVM's no is about the 64-bit kernels Stackwright boots, which stop under it; this
+    // real-mode boot sector runs there (PVM emulates real mode), but its triple fault does
+    // not end qemu: nothing to run under KVM.
+    if verdict.as_ref().err().map(String::as_str) != Some(stackwright_qemu::KVM_PVM) {
+        the_verdict_holds_under_kvm(&qemu, &g, d.path(), &verdict);
     }
     let c = Console::default();
     let mut notices = Vec::new();
@@ -158,6 +143,33 @@ fn the_probe_answers_for_the_guest_and_auto_boots_it() {
     assert_eq!(r.kvm, verdict.is_ok());
     assert_eq!(r.kvm_unused, verdict.err());
     assert!(notices.is_empty(), "the probe decided: {notices:?}");
+}
+
+/// Runs the guest's own command line under KVM, as it is, and checks it does what the
+/// probe said.
+fn the_verdict_holds_under_kvm(qemu: &Path, g: &Guest, dir: &Path, verdict: &Result<(), String>) {
+    let qemu = qemu.to_path_buf();
+    let status = dir.join("s");
+    let out =
+        stackwright_qemu::command(&qemu, g, &opts(qemu.clone(), Kvm::On), true, &status, None)
+            .unwrap()
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match verdict {
+        Ok(()) => assert!(
+            out.status.success() && console.contains(HELLO),
+            "the probe said KVM works, but the guest under KVM: {}\n{console}\n{stderr}",
+            out.status
+        ),
+        Err(why) => assert!(
+            !out.status.success() && console.is_empty(),
+            "the probe said no ({why}), but the guest ran under KVM: {}\n{console}",
+            out.status
+        ),
+    }
 }
 
 /// A qemu whose probe passes but whose guest then fails under KVM, before the guest ran
