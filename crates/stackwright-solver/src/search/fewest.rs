@@ -130,13 +130,19 @@ pub(crate) fn fewest<'a, P: Provider + ?Sized>(
         s.stats.fewest_proven = true;
         return (s, kept);
     }
-    let free = s.left_capabilities(&kept);
     // What stays chosen, at its version: what the lockfile kept, and the components whose
     // recommendations were accepted (the recommended ones are asked for).
     let mut locks: Vec<(&'a str, &Version)> = s.kept_locks(&kept);
     locks.extend(recommenders(soft));
     let budget = BUDGET_FLOOR.max(s.stats.propagations / BUDGET_DIVISOR);
     let limit = s.stats.propagations + budget;
+    if locks.is_empty() && budget < HOPELESS * u64::from(count) && !s.any_first_choice() {
+        // The test below, without working out the capabilities left and the cuts: with
+        // no first choice anywhere there is nothing to cut.
+        s.stats.fewest_proven = false;
+        return (s, kept);
+    }
+    let free = s.left_capabilities(&kept);
     s.bound = Some(Bound {
         max: count - 1,
         free,
@@ -267,6 +273,15 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
                 self.assign(pos(v), Reason::Clause(cid));
             }
         }
+    }
+
+    /// Whether any requirement can have a first choice (a `[prefer]`red or default
+    /// provider) to cut to: never without a `[prefer]` entry or a declared capability
+    /// with a default. Every requirement with candidates of more than one component (the
+    /// only kind a cut shortens) has its name's capability loaded already: `matching`
+    /// asks for it when it makes the list.
+    fn any_first_choice(&self) -> bool {
+        !self.req.prefer.is_empty() || self.caps.values().any(|c| c.default.is_some())
     }
 
     /// Every requirement (and ask) on a name whose first choice the first answer kept,
