@@ -67,6 +67,7 @@ impl<'p> Range<'p> {
     /// The range as `Any` or `Between` when it is one of those or means one (`*`, which
     /// [`stackwright_types::version::matches`] takes to match every version, pre-releases
     /// included); `None` for other requirements.
+    #[inline]
     pub(crate) fn as_window(&self) -> Option<&Range<'p>> {
         static ANY: Range<'static> = Range::Any;
         match self {

@@ -244,6 +244,7 @@ fn unpack(k: u64) -> Version {
 
 impl WhyTable {
     /// The table index of solver name `n` (text `t`), added on first use.
+    #[inline]
     pub(crate) fn add(&mut self, index: &mut [u32], n: u32, t: &str) -> u32 {
         if index[n as usize] != u32::MAX {
             return index[n as usize];
@@ -256,6 +257,7 @@ impl WhyTable {
         i
     }
 
+    #[inline]
     pub(crate) fn version(&mut self, v: &Version) -> VerRecord {
         let k = crate::search::vkey(v);
         if k != u64::MAX {
@@ -265,6 +267,7 @@ impl WhyTable {
         VerRecord::At(self.versions.len() as u32 - 1)
     }
 
+    #[inline]
     pub(crate) fn range(&mut self, r: &crate::provider::Range<'_>) -> RangeRecord {
         use crate::provider::Range;
         match r {
@@ -294,6 +297,7 @@ impl WhyTable {
         }
     }
 
+    #[inline]
     pub(crate) fn location(&mut self, l: Option<&Location>) -> u32 {
         match l {
             None => u32::MAX,

@@ -1,6 +1,7 @@
 //! Stackwright's side: a compact implementation of `stackwright_solver::Provider` over
-//! its own copy of the universe (names as strings once per package, because the trait
-//! borrows `&str` names; versions and range bounds borrowed from one table of every
+//! its own copy of the universe (names as text once per package, because the trait
+//! borrows `&str` names, in fixed-width cells of one buffer, so a name the solver hands
+//! back is found by where it lies, see [`Index::id`]; versions and range bounds borrowed from one table of every
 //! version the universe uses, so a caret range is `Range::Between` over two of its
 //! entries; release lists lent as slices of one table, see [`heads`]), and the root's
 //! needs as a `Request` of `*` asks.
@@ -19,7 +20,11 @@ use super::Outcome;
 
 /// Everything the solver may ask for, by dense id.
 pub struct Index {
-    names: Vec<String>,
+    /// Every package's name, package `p`'s at `text[p * width ..][.. len[p]]` (padded
+    /// with zeros to `width`, a power of two).
+    text: String,
+    len: Vec<u8>,
+    width: usize,
     /// `ver(j)` for every index `j`.
     versions: Vec<Version>,
     /// Every release list a package can have: a package of `k` versions lends
@@ -57,6 +62,19 @@ pub fn build(u: &Universe) -> Index {
     let names: Vec<String> = (0..u.package_count())
         .map(|p| u.name(p).to_string())
         .collect();
+    let width = names
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(1)
+        .next_power_of_two();
+    let mut text = String::with_capacity(width * u.package_count() as usize);
+    let mut len = Vec::with_capacity(u.package_count() as usize);
+    for name in &names {
+        text.push_str(name);
+        text.extend(std::iter::repeat_n('\0', width - name.len()));
+        len.push(u8::try_from(name.len()).expect("bench names are short"));
+    }
     let max_v = (0..u.package_count())
         .map(|p| u.version_count(p))
         .max()
@@ -70,7 +88,9 @@ pub fn build(u: &Universe) -> Index {
         dep_start: vec![0],
         deps: Vec::with_capacity(u.edge_count()),
         request: Request::new(),
-        names,
+        text,
+        len,
+        width,
     };
     // The synthetic root is not a component: its needs are the request.
     for pkg in 0..u.root() {
@@ -83,17 +103,32 @@ pub fn build(u: &Universe) -> Index {
     for d in u.deps(u.root(), 0) {
         ix.request
             .components
-            .insert(ix.names[d.pkg as usize].clone(), Ask::any());
+            .insert(ix.name(d.pkg).to_string(), Ask::any());
     }
     ix
 }
 
 impl Index {
-    /// Name → dense id by parsing (as cheap as a hash lookup, and no map to build),
-    /// checked against the stored name so nothing but exact names resolves.
+    fn name(&self, p: u32) -> &str {
+        let at = p as usize * self.width;
+        &self.text[at..at + usize::from(self.len[p as usize])]
+    }
+
+    /// Name → dense id. A name this index lent (every edge's; the solver hands them
+    /// back) is found by its address: the start of a cell, with the cell's length, is that
+    /// package's name (the text cannot change while borrowed). Any other text (the
+    /// request's keys, a caller's) by parsing (as cheap as a hash lookup, and no map to
+    /// build), checked against the stored name so nothing but exact names resolves.
     fn id(&self, name: &str) -> Option<u32> {
+        let off = (name.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+        if off < self.text.len() && off & (self.width - 1) == 0 {
+            let p = off >> self.width.trailing_zeros();
+            if usize::from(self.len[p]) == name.len() {
+                return Some(p as u32);
+            }
+        }
         let n = self.pkg_start.len() as u32 - 1;
-        let chains = n > 0 && self.names[n as usize - 1] == "x";
+        let chains = n > 0 && self.name(n - 1) == "x";
         let plain = if chains { n - 17 } else { n };
         let id = match name.as_bytes().first()? {
             b'p' => name[1..].parse::<u32>().ok()?,
@@ -102,7 +137,7 @@ impl Index {
             b'x' if chains => plain + 16,
             _ => return None,
         };
-        (id < n && self.names[id as usize] == name).then_some(id)
+        (id < n && self.name(id) == name).then_some(id)
     }
 }
 
@@ -134,7 +169,7 @@ impl stackwright_solver::Provider for Index {
             };
             out.edges.push(Edge {
                 kind: DepKind::Requires,
-                name: &self.names[d.pkg as usize],
+                name: self.name(d.pkg),
                 range,
                 location: None,
             });
