@@ -70,9 +70,6 @@ pub(crate) struct Solver<'a, P: Provider + ?Sized> {
     /// Per slot (every release of every loaded component, see `NameData::first`): its
     /// version, why it is ruled out up front, and its variable (`NONE` until made).
     pub slot_version: Vec<&'a Version>,
-    /// `vkey` of each slot's version (`u64::MAX` where it does not pack): what range
-    /// bounds are found by (`at_or_above`), without reading the versions.
-    pub slot_key: Vec<u64>,
     pub slot_forbid: Vec<Forbid>,
     pub slot_var: Vec<Var>,
     /// The release index of each slot of a component the provider did not list in
@@ -195,7 +192,6 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             by_address: FxMap::with_capacity_and_hasher(NAMES, Default::default()),
             names: Vec::with_capacity(NAMES),
             slot_version: Vec::with_capacity(SLOTS),
-            slot_key: Vec::with_capacity(SLOTS),
             slot_forbid: Vec::with_capacity(SLOTS),
             slot_var: Vec::with_capacity(SLOTS),
             slot_rel: FxMap::default(),

@@ -243,17 +243,11 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             // slots are made straight from the list.
             let n_rel = rs.len();
             self.slot_version.reserve(n_rel);
-            self.slot_key.reserve(n_rel);
             self.slot_forbid.reserve(n_rel);
             for k in 0..n_rel {
                 let i = if newest_first { k } else { n_rel - 1 - k };
                 let h = &rs[i];
                 self.slot_version.push(h.version);
-                self.slot_key.push(if all_plain {
-                    plain_vkey(h.version)
-                } else {
-                    vkey(h.version)
-                });
                 self.slot_forbid
                     .push(if open { Forbid::No } else { forbid(h) });
             }
@@ -278,7 +272,6 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
             for (k, (v, rel, forbid)) in heads.into_iter().enumerate() {
                 self.slot_rel.insert(first + k as u32, rel);
                 self.slot_version.push(v);
-                self.slot_key.push(vkey(v));
                 self.slot_forbid.push(forbid);
             }
             Listed::Sorted
@@ -434,15 +427,12 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
     #[inline]
     pub(crate) fn at_or_above(&self, n: u32, b: &Version) -> usize {
         let r = self.slots_of(n);
+        let vs = &self.slot_version[r.start as usize..r.end as usize];
         let kb = vkey(b);
         if self.names[n as usize].plain && kb != u64::MAX {
-            gallop(&self.slot_key[r.start as usize..r.end as usize], |k| {
-                *k >= kb
-            })
+            gallop(vs, |v| plain_vkey(v) >= kb)
         } else {
-            gallop(&self.slot_version[r.start as usize..r.end as usize], |v| {
-                *v >= b
-            })
+            gallop(vs, |v| *v >= b)
         }
     }
 
