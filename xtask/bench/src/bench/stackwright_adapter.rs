@@ -1,10 +1,10 @@
 //! Stackwright's side: a compact implementation of `stackwright_solver::Provider` over
 //! its own copy of the universe (names as text once per package, because the trait
-//! borrows `&str` names, in fixed-width cells of one buffer, so a name the solver hands
-//! back is found by where it lies, see [`Index::id`]; versions and range bounds borrowed from one table of every
-//! version the universe uses, so a caret range is `Range::Between` over two of its
-//! entries; release lists lent as slices of one table, see [`heads`]), and the root's
-//! needs as a `Request` of `*` asks.
+//! borrows `&str` names, in fixed-width cells of one buffer, so that a name the solver
+//! hands back is found by where it lies, see [`Index::id`]; versions and range bounds
+//! borrowed from one table of every version the universe uses, so a caret range is
+//! `Range::Between` over two of its entries; release lists lent as slices of one table,
+//! see [`heads`]), and the root's needs as a `Request` of `*` asks.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
