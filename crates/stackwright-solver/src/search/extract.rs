@@ -136,7 +136,12 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         // Why each is there (compact records, turned into `Why`s only when read), and the
         // dependency edges among staged components.
         let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut table = WhyTable::default();
+        // Room for every name the records can refer to, so the table never regrows.
+        let mut table = WhyTable {
+            text: String::with_capacity(self.names.iter().map(|n| n.text.len()).sum()),
+            spans: Vec::with_capacity(self.names.len()),
+            ..WhyTable::default()
+        };
         let mut table_name: Vec<u32> = vec![NONE; self.names.len()];
         let mut records: Vec<(u32, WhyRecord)> = Vec::with_capacity(self.active.len());
         let active = std::mem::take(&mut self.active);

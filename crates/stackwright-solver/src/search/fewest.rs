@@ -494,6 +494,8 @@ impl<'a, P: Provider + ?Sized> Solver<'a, P> {
         let mut seen = std::mem::take(&mut self.scratch_names);
         let mut marked = std::mem::take(&mut self.scratch_marked);
         marked.clear();
+        marked.reserve(self.asks.len());
+        seen.resize(self.names.len(), false);
         let mut work: Vec<u32> = Vec::with_capacity(self.asks.len());
         for i in 0..self.asks.len() {
             let a = &self.asks[i];
