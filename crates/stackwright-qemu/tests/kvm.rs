@@ -148,14 +148,19 @@ fn the_probe_answers_for_the_guest_and_auto_boots_it() {
 /// Runs the guest's own command line under KVM, as it is, and checks it does what the
 /// probe said.
 fn the_verdict_holds_under_kvm(qemu: &Path, g: &Guest, dir: &Path, verdict: &Result<(), String>) {
-    let qemu = qemu.to_path_buf();
     let status = dir.join("s");
-    let out =
-        stackwright_qemu::command(&qemu, g, &opts(qemu.clone(), Kvm::On), true, &status, None)
-            .unwrap()
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+    let out = stackwright_qemu::command(
+        qemu,
+        g,
+        &opts(qemu.to_path_buf(), Kvm::On),
+        true,
+        &status,
+        None,
+    )
+    .unwrap()
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
     let console = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     match verdict {
